@@ -1,0 +1,163 @@
+//! Domain events: what the GWS notifications mean, independent of the API dialect.
+//!
+//! The dialect parsers in `gws::dialect` turn raw CometD payloads into these types; `dispatch`
+//! routes them and `chat` acts on them. Nothing here knows JSON field names.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// An interaction (chat) id as GWS assigns it.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChatId(pub String);
+
+impl fmt::Display for ChatId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ChatId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl From<&str> for ChatId {
+    fn from(s: &str) -> Self {
+        ChatId(s.to_owned())
+    }
+}
+
+/// Attached data ("user data") of an interaction: string keys, JSON values.
+pub type UserData = BTreeMap<String, serde_json::Value>;
+
+/// Everything the daemon learns from the notification stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Something about one chat changed; routed to that chat's task.
+    Chat(ChatUpdate),
+    /// The agent's state on the chat channel changed (e.g. `Ready`, `NotReady`).
+    ChannelState { state: String },
+    /// The notification stream was re-established after a gap (re-handshake or transport
+    /// error): notifications may have been missed, every chat must catch up from its cursor.
+    Reconnected,
+}
+
+/// Why GWS sent a chat notification (`notificationType`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateKind {
+    NewInteraction,
+    StatusChange,
+    ParticipantsUpdated,
+    PropertiesUpdated,
+    NewMessages,
+    ChatHistory,
+    Error,
+    /// A type this build does not know; kept so it can be logged.
+    Other(String),
+}
+
+/// One chat notification, flattened. Fields the notification did not carry are `None` (or
+/// empty for `messages`): an absent list is "unchanged", not "empty".
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatUpdate {
+    pub id: ChatId,
+    pub kind: UpdateKind,
+    pub reference_id: Option<u64>,
+    /// The state name as sent (`Invited`, `Chatting`, `Completed`, …). Decide by
+    /// `capabilities` where possible; state names differ between builds.
+    pub state: Option<String>,
+    pub capabilities: Option<Vec<String>>,
+    pub participants: Option<Vec<Participant>>,
+    pub user_data: Option<UserData>,
+    /// Transcript entries in the order the server sent them.
+    pub messages: Vec<Message>,
+    /// For `UpdateKind::Error`: the server's description.
+    pub error: Option<String>,
+}
+
+impl ChatUpdate {
+    /// An update with only the id and kind set.
+    pub fn new(id: ChatId, kind: UpdateKind) -> Self {
+        ChatUpdate {
+            id,
+            kind,
+            reference_id: None,
+            state: None,
+            capabilities: None,
+            participants: None,
+            user_data: None,
+            messages: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// True when the server lists `cap` among the chat's capabilities.
+    pub fn has_capability(&self, cap: &str) -> bool {
+        self.capabilities
+            .as_ref()
+            .is_some_and(|caps| caps.iter().any(|c| c.eq_ignore_ascii_case(cap)))
+    }
+}
+
+/// Who a participant or message author is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParticipantKind {
+    Customer,
+    Agent,
+    /// Supervisors, the system, or a type this build does not know.
+    Other,
+}
+
+/// A chat participant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participant {
+    pub kind: ParticipantKind,
+    pub nickname: Option<String>,
+    pub participant_id: Option<String>,
+}
+
+/// Transcript entry type (`messages[].type`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageKind {
+    Text,
+    ParticipantJoined,
+    ParticipantLeft,
+    ParticipantRejoined,
+    TypingStarted,
+    TypingStopped,
+    PushUrl,
+    Notice,
+    CustomNotice,
+    NicknameUpdated,
+    Other(String),
+}
+
+/// Who may see a transcript entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    All,
+    Agents,
+    Supervisors,
+}
+
+/// One transcript entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The cursor (`eventId` in the `interactions` dialect, `index` as a string in `chats`).
+    pub event_id: Option<String>,
+    pub kind: MessageKind,
+    /// `text` for `Text`, `noticeText` for notices, `url` for `PushUrl`.
+    pub text: Option<String>,
+    pub visibility: Visibility,
+    pub from: Participant,
+}
+
+impl Message {
+    /// A customer's text that everyone can see: the only kind of entry the bot answers.
+    pub fn is_customer_text(&self) -> bool {
+        self.kind == MessageKind::Text
+            && self.visibility == Visibility::All
+            && self.from.kind == ParticipantKind::Customer
+    }
+}

@@ -1,0 +1,77 @@
+//! The operations the daemon asks GWS to perform, independent of the API dialect.
+//!
+//! `gws::dialect` turns each into a request path and JSON body; nothing else knows the wire form.
+
+use crate::event::UserData;
+
+/// An operation on one chat interaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    /// Take an offered chat, showing `nickname` to the customer.
+    Accept { nickname: String },
+    /// Decline an offered chat so that routing can offer it elsewhere.
+    Reject,
+    /// Send text visible to everyone in the chat.
+    SendMessage { text: String },
+    /// Show (`true`) or hide (`false`) the typing indicator.
+    Typing(bool),
+    /// Single-step transfer to one agent.
+    TransferToAgent { agent_id: String },
+    /// Single-step transfer to a skill (queue).
+    TransferToSkill { skill: String },
+    /// Finish the interaction on the bot's side.
+    StopProcessing,
+    /// Ask for the transcript after `event_id` (all of it when `None`); it arrives as a
+    /// `ChatHistory` notification.
+    RequestChatHistory { event_id: Option<String> },
+    /// Bring an agent into the chat, hidden from the customer.
+    StartConsultation { agent_id: String },
+    /// Turn the consultation into a transfer to the consulted agent.
+    CompleteTransfer,
+    /// Turn the consultation into a conference with the consulted agent.
+    CompleteConference,
+    /// Add or change attached data.
+    UpdateUserData { user_data: UserData },
+}
+
+impl Operation {
+    /// A short stable name for logs and metrics (not the wire name).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Operation::Accept { .. } => "accept",
+            Operation::Reject => "reject",
+            Operation::SendMessage { .. } => "send_message",
+            Operation::Typing(true) => "typing_started",
+            Operation::Typing(false) => "typing_stopped",
+            Operation::TransferToAgent { .. } => "transfer_agent",
+            Operation::TransferToSkill { .. } => "transfer_skill",
+            Operation::StopProcessing => "stop_processing",
+            Operation::RequestChatHistory { .. } => "request_chat_history",
+            Operation::StartConsultation { .. } => "start_consultation",
+            Operation::CompleteTransfer => "complete_transfer",
+            Operation::CompleteConference => "complete_conference",
+            Operation::UpdateUserData { .. } => "update_user_data",
+        }
+    }
+}
+
+/// Session-level operations (on `{api}/me` and `{api}/me/channels/chat`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionOperation {
+    StartContactCenterSession { place: Option<String> },
+    Ready,
+    NotReady,
+    EndContactCenterSession,
+}
+
+impl SessionOperation {
+    /// A short stable name for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SessionOperation::StartContactCenterSession { .. } => "start_session",
+            SessionOperation::Ready => "ready",
+            SessionOperation::NotReady => "not_ready",
+            SessionOperation::EndContactCenterSession => "end_session",
+        }
+    }
+}

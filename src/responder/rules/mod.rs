@@ -1,0 +1,1 @@
+//! The `rules` responder: rule files written by supervisors.
