@@ -1,20 +1,36 @@
 //! gws-botd: a bot agent for Genesys Web Services chat.
 //!
-//! How data flows:
+//! How data flows, one line per module:
 //! - [`gws`] is the REST client (Basic auth, cookies, CSRF, typed errors); its `dialect` module
-//!   owns every wire detail of the API dialects, including parsing notifications into [`event`]s.
+//!   owns every wire detail of the API dialects, including parsing notifications into events.
 //! - [`cometd`] is the Bayeux long-polling client; it yields raw notifications and knows nothing
 //!   about chats.
-//! - [`event`] holds the dialect-free domain events.
+//! - [`event`] holds the dialect-free domain events the rest of the daemon works with.
 //! - [`dispatch`] routes chat events by interaction id to one task per chat over bounded channels.
 //! - [`chat`] is one chat's state machine: accept, converse, escalate, finish.
 //! - [`responder`] is the chain of plugins (rules, …) that decide what the bot says and does.
-//! - [`escalation`] runs consultation → transfer with fallbacks for a chat.
-//! - [`daemon`] wires it together: login, notifications, Ready/NotReady, signals, shutdown.
+//! - [`escalation`] runs consultation → transfer → skill fallback for a chat.
+//! - [`daemon`] wires it together: login, notifications, Ready/NotReady, shutdown.
 //! - [`config`] loads and validates the daemon's configuration.
+//! - [`stats`] counts what happened, for reports and metrics.
+//! - [`backoff`] computes retry delays with jitter.
+//! - [`signal`] turns process signals into shutdown and reload requests.
 //! - [`sim`] is the embedded GWS simulator used by `demo`, the tests and the benchmarks.
 //! - [`demo`] runs the simulator and the daemon together with scripted customers.
+//! - [`app`] holds the CLI commands behind `main.rs`.
 
+pub mod app;
+pub mod backoff;
+pub mod chat;
+pub mod cometd;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod dispatch;
+pub mod escalation;
 pub mod event;
 pub mod gws;
 pub mod responder;
+pub mod signal;
+pub mod sim;
+pub mod stats;

@@ -1,0 +1,684 @@
+//! The daemon's configuration: a TOML file plus `GWS_BOTD__<SECTION>__<KEY>` environment
+//! overrides, loaded with the `config` crate, then checked key by key so that *every* invalid
+//! value is reported at once, each naming its key, where it came from and why it is wrong.
+//!
+//! The keys under `[gws]` and `[bot]` are a contract with operators and other tools: add keys
+//! freely, rename none.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Environment, File, FileFormat, Value};
+use secrecy::SecretString;
+
+use crate::responder::ResponderConfig;
+
+/// The default configuration file.
+pub const DEFAULT_PATH: &str = "/etc/gws-botd/gws-botd.toml";
+/// Environment variables with this prefix override file values (`GWS_BOTD__GWS__PASSWORD`).
+pub const ENV_PREFIX: &str = "GWS_BOTD";
+/// The default per-request timeout towards GWS.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default number of open chats at which the bot stops taking new ones.
+pub const DEFAULT_MAX_CHATS: usize = 1000;
+/// The default time open chats get to finish at shutdown.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// The file name looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
+pub const CREDENTIAL_NAME: &str = "gws-password";
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub gws: Gws,
+    pub bot: Bot,
+    pub escalation: EscalationTexts,
+    /// The responder chain, asked in this order.
+    pub responders: Vec<ResponderConfig>,
+}
+
+/// `[gws]`: how to reach and log in to Genesys Web Services.
+#[derive(Debug, Clone)]
+pub struct Gws {
+    /// API root including `/api/v2`; CometD is `{api_url}/notifications`.
+    pub api_url: String,
+    pub username: String,
+    /// Never printed: `SecretString`'s `Debug` redacts it.
+    pub password: SecretString,
+    pub place: Option<String>,
+    pub dialect: String,
+    pub request_timeout: Duration,
+    /// Wire names that replace the defaults of the dialect's operation table.
+    pub operation_names: BTreeMap<String, String>,
+    /// Total attempts for a request that fails transiently (5xx, connection errors).
+    pub retry_attempts: u32,
+    /// Extra CA certificate (PEM) to trust besides the system roots.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Turns TLS verification off. Only for lab setups; logged loudly.
+    pub danger_accept_invalid_certs: bool,
+}
+
+/// `[bot]`: who the bot is and how much it takes on.
+#[derive(Debug, Clone)]
+pub struct Bot {
+    pub nickname: String,
+    /// Directory of rule files.
+    pub rules: PathBuf,
+    /// Go NotReady at this many open chats, Ready again below it.
+    pub max_chats: usize,
+    /// How long open chats may go on after a shutdown request before they are handed over.
+    pub shutdown_grace: Duration,
+    /// Skill that takes chats the bot cannot handle (responder failure, team without skill).
+    pub fallback_skill: Option<String>,
+}
+
+/// `[escalation]`: what the customer is told during a hand-over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscalationTexts {
+    /// Sent when consultation starts.
+    pub consulting: String,
+    /// Sent just before the chat goes to the agent who joined.
+    pub connected: String,
+    /// Sent before a single-step transfer to a skill.
+    pub queued: String,
+    /// Sent when nobody could take the chat, before the bot closes it.
+    pub failed: String,
+    /// Sent when the bot itself failed and hands the chat on.
+    pub error: String,
+}
+
+impl Default for EscalationTexts {
+    fn default() -> Self {
+        EscalationTexts {
+            consulting: "Please hold on a moment while I bring in a colleague.".into(),
+            connected: "A colleague is with you now.".into(),
+            queued: "All colleagues are busy right now. I've put you in the queue for the next one \
+                     free."
+                .into(),
+            failed: "I'm sorry, no colleague is available right now. Please try again later."
+                .into(),
+            error: "I'm sorry, something went wrong on my side. Let me pass you to a colleague."
+                .into(),
+        }
+    }
+}
+
+/// Every problem found in a configuration, reported together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems(pub Vec<String>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(
+            f,
+            "{n} problem{} in the configuration:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.0 {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+/// Where configuration comes from: a file, environment variables and (for systemd credentials)
+/// a credentials directory. Tests pass explicit values instead of touching the process.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub file: Option<PathBuf>,
+    /// `None`: read the process environment.
+    pub env: Option<BTreeMap<String, String>>,
+    /// `$CREDENTIALS_DIRECTORY`; `None` reads the process environment.
+    pub credentials_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Load `path` plus the process environment.
+    pub fn load(path: &Path) -> Result<Config, Problems> {
+        Config::load_from(&Sources {
+            file: Some(path.to_owned()),
+            ..Sources::default()
+        })
+    }
+
+    /// Load from explicit sources, checking every key.
+    pub fn load_from(sources: &Sources) -> Result<Config, Problems> {
+        let mut builder = config::Config::builder();
+        if let Some(file) = &sources.file {
+            if !file.exists() {
+                return Err(Problems(vec![format!(
+                    "{}: no such file (give another with --config or GWS_BOTD_CONFIG)",
+                    file.display()
+                )]));
+            }
+            builder = builder.add_source(File::from(file.as_path()).format(FileFormat::Toml));
+        }
+        let env = Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .source(sources.env.as_ref().map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<config::Map<_, _>>()
+            }));
+        builder = builder.add_source(env);
+        let root = builder
+            .build()
+            .and_then(|c| c.try_deserialize::<config::Map<String, Value>>())
+            .map_err(|e| Problems(vec![e.to_string()]))?;
+        let credentials_dir = sources
+            .credentials_dir
+            .clone()
+            .or_else(|| std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from));
+        check(root, credentials_dir.as_deref())
+    }
+}
+
+/// Collects problems while reading one table.
+struct Reader<'a> {
+    section: &'static str,
+    table: config::Map<String, Value>,
+    problems: &'a mut Vec<String>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(
+        root: &mut config::Map<String, Value>,
+        section: &'static str,
+        problems: &'a mut Vec<String>,
+    ) -> Self {
+        let table = match root.remove(section) {
+            None => config::Map::new(),
+            Some(v) => {
+                let origin = origin(&v);
+                match v.into_table() {
+                    Ok(t) => t,
+                    Err(_) => {
+                        problems.push(format!("[{section}]{origin}: must be a table"));
+                        config::Map::new()
+                    }
+                }
+            }
+        };
+        Reader {
+            section,
+            table,
+            problems,
+        }
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}.{key}", self.section)
+    }
+
+    fn bad(&mut self, key: &str, value: &Value, why: impl fmt::Display) {
+        let origin = origin(value);
+        self.problems
+            .push(format!("{}{origin}: {why}", self.key(key)));
+    }
+
+    fn string(&mut self, key: &str) -> Option<String> {
+        let v = self.table.remove(key)?;
+        match v.clone().into_string() {
+            Ok(s) => Some(s),
+            Err(_) => {
+                self.bad(key, &v, "must be a text value (in quotes)");
+                None
+            }
+        }
+    }
+
+    fn required_string(&mut self, key: &str, example: &str) -> Option<String> {
+        let s = self.string(key);
+        match s {
+            Some(s) if !s.trim().is_empty() => Some(s),
+            Some(_) => {
+                self.problems.push(format!(
+                    "{}: must not be empty (for example: {example})",
+                    self.key(key)
+                ));
+                None
+            }
+            None if !self.table.contains_key(key) => {
+                self.problems.push(format!(
+                    "{}: missing (for example: {example})",
+                    self.key(key)
+                ));
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn duration(&mut self, key: &str, default: Duration) -> Duration {
+        let Some(v) = self.table.remove(key) else {
+            return default;
+        };
+        match v.clone().into_string().map(|s| humantime::parse_duration(&s)) {
+            Ok(Ok(d)) if !d.is_zero() => d,
+            _ => {
+                self.bad(
+                    key,
+                    &v,
+                    "must be a duration such as \"10s\", \"1m 30s\" or \"500ms\", above zero",
+                );
+                default
+            }
+        }
+    }
+
+    fn uint(&mut self, key: &str, default: u64, min: u64, max: u64) -> u64 {
+        let Some(v) = self.table.remove(key) else {
+            return default;
+        };
+        match v.clone().into_int() {
+            Ok(n) if (min as i64..=max as i64).contains(&n) => n as u64,
+            _ => {
+                self.bad(key, &v, format!("must be a whole number from {min} to {max}"));
+                default
+            }
+        }
+    }
+
+    fn boolean(&mut self, key: &str) -> bool {
+        let Some(v) = self.table.remove(key) else {
+            return false;
+        };
+        match v.clone().into_bool() {
+            Ok(b) => b,
+            Err(_) => {
+                self.bad(key, &v, "must be true or false");
+                false
+            }
+        }
+    }
+
+    fn string_map(&mut self, key: &str) -> BTreeMap<String, String> {
+        let Some(v) = self.table.remove(key) else {
+            return BTreeMap::new();
+        };
+        let mut out = BTreeMap::new();
+        match v.clone().into_table() {
+            Ok(t) => {
+                for (k, val) in t {
+                    match val.clone().into_string() {
+                        Ok(s) => {
+                            out.insert(k, s);
+                        }
+                        Err(_) => self.bad(&format!("{key}.{k}"), &val, "must be a text value"),
+                    }
+                }
+            }
+            Err(_) => self.bad(key, &v, "must be a table of names"),
+        }
+        out
+    }
+
+    /// Report keys nobody read, with a suggestion when one is close.
+    fn finish(self, known: &[&str]) {
+        for (key, value) in self.table {
+            let origin = origin(&value);
+            let hint = closest(&key, known)
+                .map(|k| format!(" (did you mean `{k}`?)"))
+                .unwrap_or_default();
+            self.problems.push(format!(
+                "{}.{key}{origin}: unknown key{hint}",
+                self.section
+            ));
+        }
+    }
+}
+
+fn origin(v: &Value) -> String {
+    match v.origin() {
+        Some(o) => format!(" (from {o})"),
+        None => String::new(),
+    }
+}
+
+/// The known key closest to `key`, if it is a plausible typo.
+pub(crate) fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+const GWS_KEYS: &[&str] = &[
+    "api_url",
+    "username",
+    "password",
+    "password_file",
+    "place",
+    "dialect",
+    "request_timeout",
+    "operation_names",
+    "retry_attempts",
+    "tls_ca_file",
+    "danger_accept_invalid_certs",
+];
+const BOT_KEYS: &[&str] = &[
+    "nickname",
+    "rules",
+    "max_chats",
+    "shutdown_grace",
+    "fallback_skill",
+];
+const ESCALATION_KEYS: &[&str] = &["consulting", "connected", "queued", "failed", "error"];
+const SECTIONS: &[&str] = &["gws", "bot", "escalation", "responder"];
+
+fn check(
+    mut root: config::Map<String, Value>,
+    credentials_dir: Option<&Path>,
+) -> Result<Config, Problems> {
+    let mut problems = Vec::new();
+
+    let mut r = Reader::new(&mut root, "gws", &mut problems);
+    let api_url = r.required_string("api_url", "\"http://gws.example:8080/api/v2\"");
+    if let Some(url) = &api_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        r.problems.push(format!(
+            "gws.api_url: \"{url}\" must start with http:// or https:// and include /api/v2"
+        ));
+    }
+    let username = r.required_string("username", "\"bot01\"");
+    let password = r.string("password");
+    let password_file = r.string("password_file");
+    let place = r.string("place").filter(|p| !p.is_empty());
+    let dialect = r.string("dialect").unwrap_or_else(|| "interactions".into());
+    if dialect != "interactions" {
+        r.problems.push(format!(
+            "gws.dialect: \"{dialect}\" is not supported by this version (supported: \"interactions\")"
+        ));
+    }
+    let request_timeout = r.duration("request_timeout", DEFAULT_REQUEST_TIMEOUT);
+    let operation_names = r.string_map("operation_names");
+    let retry_attempts = r.uint("retry_attempts", 3, 1, 10) as u32;
+    let tls_ca_file = r.string("tls_ca_file").map(PathBuf::from);
+    let danger_accept_invalid_certs = r.boolean("danger_accept_invalid_certs");
+    r.finish(GWS_KEYS);
+    let password = resolve_password(password, password_file, credentials_dir, &mut problems);
+
+    let mut r = Reader::new(&mut root, "bot", &mut problems);
+    let nickname = r.required_string("nickname", "\"Ava\"");
+    let rules = r.required_string("rules", "\"/etc/gws-botd/rules\"");
+    let max_chats = r.uint("max_chats", DEFAULT_MAX_CHATS as u64, 1, 100_000) as usize;
+    let shutdown_grace = r.duration("shutdown_grace", DEFAULT_SHUTDOWN_GRACE);
+    let fallback_skill = r.string("fallback_skill").filter(|s| !s.is_empty());
+    r.finish(BOT_KEYS);
+
+    let mut r = Reader::new(&mut root, "escalation", &mut problems);
+    let defaults = EscalationTexts::default();
+    let mut text = |key: &str, default: String| match r.string(key) {
+        Some(s) if s.trim().is_empty() => {
+            r.problems
+                .push(format!("escalation.{key}: must not be empty"));
+            default
+        }
+        Some(s) => s,
+        None => default,
+    };
+    let escalation = EscalationTexts {
+        consulting: text("consulting", defaults.consulting),
+        connected: text("connected", defaults.connected),
+        queued: text("queued", defaults.queued),
+        failed: text("failed", defaults.failed),
+        error: text("error", defaults.error),
+    };
+    r.finish(ESCALATION_KEYS);
+
+    let responders = match root.remove("responder") {
+        None => vec![ResponderConfig::default()],
+        Some(v) => match v.clone().try_deserialize::<Vec<ResponderConfig>>() {
+            Ok(list) if !list.is_empty() => list,
+            Ok(_) => {
+                problems.push("responder: the chain is empty; add [[responder]] type = \"rules\"".into());
+                Vec::new()
+            }
+            Err(e) => {
+                problems.push(format!("responder{}: {e}", origin(&v)));
+                Vec::new()
+            }
+        },
+    };
+
+    for (key, value) in root {
+        let hint = closest(&key, SECTIONS)
+            .map(|k| format!(" (did you mean [{k}]?)"))
+            .unwrap_or_default();
+        problems.push(format!("{key}{}: unknown section{hint}", origin(&value)));
+    }
+
+    if !problems.is_empty() {
+        return Err(Problems(problems));
+    }
+    let (Some(api_url), Some(username), Some(password), Some(nickname), Some(rules)) =
+        (api_url, username, password, nickname, rules)
+    else {
+        unreachable!("every missing value was reported as a problem")
+    };
+    Ok(Config {
+        gws: Gws {
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            username,
+            password,
+            place,
+            dialect,
+            request_timeout,
+            operation_names,
+            retry_attempts,
+            tls_ca_file,
+            danger_accept_invalid_certs,
+        },
+        bot: Bot {
+            nickname,
+            rules: PathBuf::from(rules),
+            max_chats,
+            shutdown_grace,
+            fallback_skill,
+        },
+        escalation,
+        responders,
+    })
+}
+
+/// The password comes from exactly one of: `gws.password`, `gws.password_file`, or the systemd
+/// credential `gws-password`.
+fn resolve_password(
+    password: Option<String>,
+    password_file: Option<String>,
+    credentials_dir: Option<&Path>,
+    problems: &mut Vec<String>,
+) -> Option<SecretString> {
+    match (password, password_file) {
+        (Some(_), Some(_)) => {
+            problems.push(
+                "gws.password and gws.password_file are both set: keep only one".into(),
+            );
+            None
+        }
+        (Some(p), None) if p.is_empty() => {
+            problems.push("gws.password: must not be empty".into());
+            None
+        }
+        (Some(p), None) => Some(SecretString::from(p)),
+        (None, Some(file)) => read_password_file(Path::new(&file), "gws.password_file", problems),
+        (None, None) => {
+            let credential = credentials_dir.map(|d| d.join(CREDENTIAL_NAME));
+            match credential {
+                Some(path) if path.exists() => {
+                    read_password_file(&path, "systemd credential", problems)
+                }
+                _ => {
+                    problems.push(
+                        "gws.password: missing (set gws.password, gws.password_file, \
+                         GWS_BOTD__GWS__PASSWORD, or a systemd credential named gws-password)"
+                            .into(),
+                    );
+                    None
+                }
+            }
+        }
+    }
+}
+
+fn read_password_file(
+    path: &Path,
+    what: &str,
+    problems: &mut Vec<String>,
+) -> Option<SecretString> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => {
+            let p = s.trim_end_matches(['\r', '\n']);
+            if p.is_empty() {
+                problems.push(format!("{what}: {} is empty", path.display()));
+                None
+            } else {
+                Some(SecretString::from(p.to_owned()))
+            }
+        }
+        Err(e) => {
+            problems.push(format!("{what}: cannot read {}: {e}", path.display()));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, Problems> {
+        let dir = std::env::temp_dir().join(format!(
+            "gws-botd-config-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gws-botd.toml");
+        std::fs::write(&file, toml).unwrap();
+        let result = Config::load_from(&Sources {
+            file: Some(file),
+            env: Some(
+                env.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            credentials_dir: Some(dir.join("no-credentials")),
+        });
+        std::fs::remove_dir_all(&dir).ok();
+        result
+    }
+
+    const GOOD: &str = r#"
+        [gws]
+        api_url = "http://127.0.0.1:8090/api/v2"
+        username = "bot01"
+        password = "s3cret"
+        [bot]
+        nickname = "Ava"
+        rules = "rules"
+    "#;
+
+    #[test]
+    fn a_minimal_file_gets_defaults() {
+        let c = load(GOOD, &[]).unwrap();
+        assert_eq!(c.gws.api_url, "http://127.0.0.1:8090/api/v2");
+        assert_eq!(c.gws.request_timeout, DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(c.gws.dialect, "interactions");
+        assert_eq!(c.bot.max_chats, DEFAULT_MAX_CHATS);
+        assert_eq!(c.responders, vec![ResponderConfig::default()]);
+        assert_eq!(c.escalation, EscalationTexts::default());
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let c = load(
+            GOOD,
+            &[
+                ("GWS_BOTD__GWS__PASSWORD", "from-env"),
+                ("GWS_BOTD__BOT__MAX_CHATS", "7"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.gws.password.expose_secret(), "from-env");
+        assert_eq!(c.bot.max_chats, 7);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let bad = r#"
+            [gws]
+            api_url = "gws.example/api/v2"
+            usrname = "bot01"
+            request_timeout = "soon"
+            [bot]
+            nickname = "Ava"
+            rules = "rules"
+            max_chats = 0
+            [bott]
+        "#;
+        let problems = load(bad, &[]).unwrap_err().0;
+        let all = problems.join("\n");
+        assert!(all.contains("gws.api_url: \"gws.example/api/v2\" must start with http://"), "{all}");
+        assert!(all.contains("gws.username: missing"), "{all}");
+        assert!(all.contains("gws.usrname") && all.contains("did you mean `username`"), "{all}");
+        assert!(all.contains("gws.request_timeout") && all.contains("must be a duration"), "{all}");
+        assert!(all.contains("bot.max_chats") && all.contains("from 1 to 100000"), "{all}");
+        assert!(all.contains("gws.password: missing"), "{all}");
+        assert!(all.contains("bott") && all.contains("did you mean [bot]"), "{all}");
+        assert_eq!(problems.len(), 7, "{all}");
+    }
+
+    #[test]
+    fn the_password_never_shows_in_debug_output() {
+        let c = load(GOOD, &[]).unwrap();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+    }
+
+    #[test]
+    fn password_file_and_credentials_directory() {
+        let dir = std::env::temp_dir().join(format!("gws-botd-cred-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(CREDENTIAL_NAME), "from-credential\n").unwrap();
+        let mut problems = Vec::new();
+        let p = resolve_password(None, None, Some(&dir), &mut problems).unwrap();
+        assert_eq!(p.expose_secret(), "from-credential");
+        let file = dir.join(CREDENTIAL_NAME).display().to_string();
+        let p = resolve_password(None, Some(file), None, &mut problems).unwrap();
+        assert_eq!(p.expose_secret(), "from-credential");
+        assert!(problems.is_empty());
+        resolve_password(Some("a".into()), Some("b".into()), None, &mut problems);
+        assert_eq!(problems.len(), 1);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn typo_suggestions() {
+        assert_eq!(closest("nickame", BOT_KEYS), Some("nickname"));
+        assert_eq!(closest("zzz", BOT_KEYS), None);
+    }
+}

@@ -1,0 +1,295 @@
+//! `gws-botd demo`: the embedded simulator and the real daemon in one process, with five
+//! scripted customers that show what the bot does — a greeting, an FAQ answer, a refund handed to
+//! a human who joins, a sale nobody answers (falls back to a skill transfer), and a customer who
+//! leaves mid-chat. Live transcripts go to stdout; the demo checks each chat ended as expected.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Config, EscalationTexts};
+use crate::daemon::{self, Tuning};
+use crate::responder::ResponderConfig;
+use crate::responder::rules::RuleSet;
+use crate::sim::{ChatOutcome, ChatSpec, Control, Entry, Sim, SimConfig, SimEvent, Step};
+use crate::stats::Stats;
+
+/// How long the scripted chats may take before the demo gives up.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
+
+/// One scripted customer and how their chat should end.
+pub struct Scenario {
+    pub title: &'static str,
+    pub spec: ChatSpec,
+    pub expected: ChatOutcome,
+}
+
+fn say(after_ms: u64, text: &str) -> Step {
+    Step::Say {
+        after: Duration::from_millis(after_ms),
+        text: text.into(),
+    }
+}
+
+/// The five scenarios, matching the shipped `rules/` and the simulator's default agents.
+pub fn scenarios() -> Vec<Scenario> {
+    let spec = |customer: &str, script: Vec<Step>| ChatSpec {
+        customer: customer.into(),
+        user_data: serde_json::Map::new(),
+        first_message: None,
+        script,
+    };
+    vec![
+        Scenario {
+            title: "greeting and goodbye",
+            spec: spec("Pat", vec![Step::AwaitReply, say(800, "Thanks, bye!")]),
+            expected: ChatOutcome::ClosedByBot,
+        },
+        Scenario {
+            title: "an FAQ answer",
+            spec: spec(
+                "Jordan",
+                vec![
+                    Step::AwaitReply,
+                    say(1200, "When are you open on Saturday?"),
+                    Step::AwaitReply,
+                    say(1500, "Great, thank you"),
+                ],
+            ),
+            expected: ChatOutcome::ClosedByBot,
+        },
+        Scenario {
+            title: "a refund handed to a human who joins",
+            spec: ChatSpec {
+                first_message: Some("Hello, anyone there?".into()),
+                ..spec(
+                    "Alex",
+                    vec![Step::AwaitReply, say(1500, "I want my money back for order 1234")],
+                )
+            },
+            expected: ChatOutcome::TransferredToAgent("agent-101".into()),
+        },
+        Scenario {
+            title: "a sale nobody answers: skill transfer",
+            spec: spec(
+                "Sam",
+                vec![Step::AwaitReply, say(1000, "I'd like to buy the premium plan")],
+            ),
+            expected: ChatOutcome::TransferredToSkill("Sales".into()),
+        },
+        Scenario {
+            title: "a customer who leaves mid-chat",
+            spec: spec(
+                "Robin",
+                vec![
+                    Step::AwaitReply,
+                    say(1000, "hmm"),
+                    Step::AwaitReply,
+                    Step::Leave {
+                        after: Duration::from_millis(1500),
+                    },
+                ],
+            ),
+            expected: ChatOutcome::ClosedByBot,
+        },
+    ]
+}
+
+/// A daemon configuration pointing at `sim`.
+pub fn daemon_config(sim: &Sim, sim_config: &SimConfig, rules_dir: &Path) -> Config {
+    let user = &sim_config.users[0];
+    Config {
+        gws: config::Gws {
+            api_url: sim.api_url(),
+            username: user.username.clone(),
+            password: SecretString::from(user.password.clone()),
+            place: Some("BotPlace01".into()),
+            dialect: "interactions".into(),
+            request_timeout: config::DEFAULT_REQUEST_TIMEOUT,
+            operation_names: BTreeMap::new(),
+            retry_attempts: 3,
+            tls_ca_file: None,
+            danger_accept_invalid_certs: false,
+        },
+        bot: config::Bot {
+            nickname: "Ava".into(),
+            rules: rules_dir.to_owned(),
+            max_chats: config::DEFAULT_MAX_CHATS,
+            shutdown_grace: Duration::from_secs(5),
+            fallback_skill: Some("Support".into()),
+        },
+        escalation: EscalationTexts::default(),
+        responders: vec![ResponderConfig::Rules],
+    }
+}
+
+/// Run the demo; true when every scripted chat ended as expected.
+pub async fn run(rules_dir: &Path, rules: RuleSet, forever: bool) -> anyhow::Result<bool> {
+    let sim_config = SimConfig::default();
+    let sim = Sim::start(sim_config.clone(), "127.0.0.1:0".parse()?)
+        .await
+        .context("cannot start the simulator")?;
+    let control = sim.control();
+    println!("GWS simulator listening at {}", sim.api_url());
+    println!("rules: {} from {}\n", rules.summary(), rules_dir.display());
+
+    let printer = tokio::spawn(print_transcripts(control.clone()));
+    let shutdown = CancellationToken::new();
+    let stats = Arc::new(Stats::default());
+    let daemon = tokio::spawn(daemon::run(
+        daemon_config(&sim, &sim_config, rules_dir),
+        Arc::new(ArcSwap::from_pointee(rules)),
+        Tuning::default(),
+        stats.clone(),
+        shutdown.clone(),
+    ));
+
+    let scenarios = scenarios();
+    let mut ids = Vec::new();
+    for s in &scenarios {
+        ids.push(control.create_chat(s.spec.clone()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let all_ended = wait_for_outcomes(&control, &ids, DEFAULT_DEADLINE).await;
+
+    println!("\n== summary ==");
+    let mut ok = all_ended;
+    for (s, id) in scenarios.iter().zip(&ids) {
+        let outcome = control.chat(id).and_then(|c| c.outcome);
+        let good = outcome.as_ref() == Some(&s.expected);
+        ok &= good;
+        println!(
+            "{} {:<40} {:<8} {}",
+            if good { "ok  " } else { "FAIL" },
+            s.title,
+            s.spec.customer,
+            describe(outcome.as_ref()),
+        );
+    }
+    let snap = stats.snapshot();
+    println!(
+        "bot: {} chats accepted, {} customer messages, {} replies, {} escalations",
+        snap.chats_accepted, snap.messages_in, snap.messages_out, snap.escalations
+    );
+    let violations = control.violations();
+    if !violations.is_empty() {
+        ok = false;
+        println!("protocol violations seen by the simulator: {violations:?}");
+    }
+
+    if forever {
+        println!("\n--forever: new customers keep arriving; Ctrl-C to stop");
+        let mut n = 0usize;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = tokio::time::sleep(Duration::from_secs(4)) => {
+                    let s = &scenarios[n % scenarios.len()];
+                    control.create_chat(s.spec.clone());
+                    n += 1;
+                }
+            }
+        }
+    }
+
+    shutdown.cancel();
+    match daemon.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            ok = false;
+            println!("the bot stopped with an error: {e:#}");
+        }
+        Err(e) => {
+            ok = false;
+            println!("the bot crashed: {e}");
+        }
+    }
+    printer.abort();
+    sim.shutdown().await;
+    Ok(ok)
+}
+
+/// Wait until every chat in `ids` has an outcome; false at the deadline.
+pub async fn wait_for_outcomes(control: &Control, ids: &[String], deadline: Duration) -> bool {
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        let done = ids
+            .iter()
+            .all(|id| control.chat(id).is_some_and(|c| c.outcome.is_some()));
+        if done {
+            return true;
+        }
+        if tokio::time::Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn describe(outcome: Option<&ChatOutcome>) -> String {
+    match outcome {
+        None => "still open".into(),
+        Some(ChatOutcome::ClosedByBot) => "closed by the bot".into(),
+        Some(ChatOutcome::TransferredToAgent(a)) => format!("handed to agent {a}"),
+        Some(ChatOutcome::TransferredToSkill(s)) => format!("transferred to skill {s}"),
+        Some(ChatOutcome::Conference(a)) => format!("conference with {a}"),
+        Some(ChatOutcome::Rejected) => "rejected".into(),
+    }
+}
+
+async fn print_transcripts(control: Control) {
+    let mut events = control.subscribe();
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    loop {
+        let event = match events.recv().await {
+            Ok(e) => e,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                println!("(… {n} transcript lines skipped)");
+                continue;
+            }
+            Err(_) => return,
+        };
+        let chat = match &event {
+            SimEvent::Entry { chat, .. } | SimEvent::State { chat, .. } | SimEvent::Ended { chat, .. } => chat.clone(),
+        };
+        let name = names
+            .entry(chat.clone())
+            .or_insert_with(|| {
+                control
+                    .chat(&chat)
+                    .map(|c| c.customer)
+                    .unwrap_or_else(|| chat.clone())
+            })
+            .clone();
+        match event {
+            SimEvent::Entry { entry, .. } => print_entry(&name, &entry),
+            SimEvent::Ended { outcome, .. } => {
+                println!("[{name:<6}] ── {}", describe(Some(&outcome)))
+            }
+            SimEvent::State { .. } => {}
+        }
+    }
+}
+
+fn print_entry(name: &str, entry: &Entry) {
+    let who = match entry.from_type.as_str() {
+        "Customer" => entry.nickname.clone(),
+        _ => format!("{} ({})", entry.nickname, entry.from_type.to_lowercase()),
+    };
+    let hidden = if entry.visibility == "All" { "" } else { " [agents only]" };
+    match entry.kind.as_str() {
+        "Text" => println!(
+            "[{name:<6}] {who}{hidden}: {}",
+            entry.text.as_deref().unwrap_or("")
+        ),
+        "ParticipantJoined" => println!("[{name:<6}] * {who} joined{hidden}"),
+        "ParticipantLeft" => println!("[{name:<6}] * {who} left"),
+        _ => {}
+    }
+}

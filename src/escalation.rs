@@ -1,0 +1,119 @@
+//! Hand a chat to a human: consult the team's agents one after another, complete the transfer
+//! to the first who joins, fall back to a single-step transfer to the team's skill, and when
+//! that fails too tell the customer and close the chat. The customer hears what is happening at
+//! each step (texts from `[escalation]` in the configuration).
+//!
+//! GWS has no documented way to cancel a chat consultation; consulting the next agent replaces
+//! an unanswered one, which is what the protocol notes propose.
+
+use tokio::time::Instant;
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::chat::{Chat, End, Input, Next};
+use crate::gws::Operation;
+use crate::responder::Team;
+
+/// Run the escalation for `chat` to `team` until the chat is handed over or closed.
+pub async fn run(chat: &mut Chat, team: &Team) -> End {
+    let span = info_span!("escalation", team = %team.name);
+    escalate(chat, team).instrument(span).await
+}
+
+async fn escalate(chat: &mut Chat, team: &Team) -> End {
+    info!(agents = team.agents.len(), "escalating");
+    chat.ctx.stats.escalation_started();
+    let consulting = chat.ctx.texts.consulting.clone();
+    if let Err(e) = chat.say(&consulting).await {
+        warn!(error = %e, "could not tell the customer about the hand-over");
+    }
+    for agent in &team.agents {
+        match consult(chat, agent, team).await {
+            Consulted::Joined => {
+                let connected = chat.ctx.texts.connected.clone();
+                if let Err(e) = chat.say(&connected).await {
+                    warn!(error = %e, "could not tell the customer");
+                }
+                match chat.exec(Operation::CompleteTransfer).await {
+                    Ok(()) => {
+                        info!(agent = %agent, "chat handed to the agent");
+                        chat.ctx.stats.escalation_ended("agent");
+                        return End::HandedOver {
+                            to: format!("agent {agent}"),
+                        };
+                    }
+                    Err(e) => warn!(agent = %agent, error = %e, "CompleteTransfer failed"),
+                }
+            }
+            Consulted::NoAnswer => info!(agent = %agent, "the agent did not join in time"),
+            Consulted::Refused => {}
+            Consulted::Over(end) => {
+                chat.ctx.stats.escalation_ended("ended");
+                return end;
+            }
+        }
+    }
+    let end = match team.skill.clone().or_else(|| chat.ctx.fallback_skill.clone()) {
+        Some(skill) => {
+            let queued = chat.ctx.texts.queued.clone();
+            if let Err(e) = chat.say(&queued).await {
+                warn!(error = %e, "could not tell the customer");
+            }
+            chat.transfer_to_skill(&skill).await
+        }
+        None => {
+            warn!("nobody joined and the team has no skill to transfer to");
+            let failed = chat.ctx.texts.failed.clone();
+            if let Err(e) = chat.say(&failed).await {
+                warn!(error = %e, "could not tell the customer");
+            }
+            chat.close("nobody could take the chat").await
+        }
+    };
+    let outcome = match &end {
+        End::HandedOver { .. } => "skill",
+        _ => "failed",
+    };
+    chat.ctx.stats.escalation_ended(outcome);
+    end
+}
+
+enum Consulted {
+    Joined,
+    NoAnswer,
+    Refused,
+    /// The chat ended while waiting (customer left, GWS finished it, daemon stopping).
+    Over(End),
+}
+
+async fn consult(chat: &mut Chat, agent: &str, team: &Team) -> Consulted {
+    let op = Operation::StartConsultation {
+        agent_id: agent.to_owned(),
+    };
+    if let Err(e) = chat.exec(op).await {
+        warn!(agent, error = %e, "consultation refused");
+        return Consulted::Refused;
+    }
+    info!(agent, wait = ?team.wait, "consulting");
+    let deadline = Instant::now() + team.wait;
+    loop {
+        match chat.next(Some(deadline)).await {
+            Next::Input(Input::Update(update)) => {
+                // Customer messages while waiting are remembered (so they are never
+                // answered later) but not answered: a human is about to take over.
+                let seen = chat.absorb(&update);
+                if seen.finished {
+                    return Consulted::Over(End::Gone);
+                }
+                if seen.customer_left {
+                    return Consulted::Over(chat.close("the customer left during the hand-over").await);
+                }
+                if seen.joined.iter().any(|id| id == agent) {
+                    return Consulted::Joined;
+                }
+            }
+            Next::Input(Input::CatchUp) => chat.catch_up().await,
+            Next::Timeout => return Consulted::NoAnswer,
+            Next::Closed => return Consulted::Over(End::Abandoned),
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Bad input and faults: wrong password, GWS errors, lost CometD sessions, hostile messages.
+
+use std::time::Duration;
+
+use gws_botd::sim::{ChatOutcome, Fault, Sim, Step};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn a_wrong_password_backs_off_instead_of_looping() {
+    let mut h = Harness::start_unready(sim_config(), RULES, |c| {
+        c.gws.password = secrecy::SecretString::from("wrong".to_owned());
+    })
+    .await;
+    let attempts = wait_until("three refused logins", || {
+        let refused: Vec<_> = h
+            .control
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "GET" && r.http_status == 401)
+            .collect();
+        (refused.len() >= 3).then_some(refused)
+    })
+    .await;
+    // The auth back-off (300 ms doubling in the test tuning) separates attempts.
+    for pair in attempts.windows(2) {
+        assert!(pair[1].at - pair[0].at >= Duration::from_millis(300), "{:?}", (pair[0].at, pair[1].at));
+    }
+    assert!(h.daemon_running(), "a wrong password is not fatal");
+    assert!(!h.control.requests().iter().any(|r| r.method == "POST"));
+    h.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_status_code_error_hands_the_chat_on_instead_of_leaving_it() {
+    let h = Harness::start_with(sim_config(), RULES, |c| c.bot.fallback_skill = Some("Support".into())).await;
+    let id = h.chat("Nell", vec![Step::AwaitReply, say(0, "when are you open")]);
+    h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1).await;
+    // The answer to the next message fails with a final statusCode.
+    h.control.fail_next(1, Fault::StatusCode(3, "operation forbidden".into()));
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::TransferredToSkill("Support".into())));
+}
+
+#[tokio::test]
+async fn http_5xx_is_retried() {
+    let h = Harness::start().await;
+    h.control.fail_next(2, Fault::Http(503));
+    let id = h.chat("Ola", vec![Step::AwaitReply, say(0, "bye")]);
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
+    let accepts = h.operations(&id).iter().filter(|o| *o == "Accept").count();
+    assert_eq!(accepts, 3, "two failed attempts and one that worked");
+}
+
+#[tokio::test]
+async fn connection_refused_at_start_is_retried_until_gws_is_up() {
+    // Find a free port, then start the daemon before anything listens on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let placeholder = Sim::start(sim_config(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = rules_dir(RULES);
+    let mut config = gws_botd::demo::daemon_config(&placeholder, &sim_config(), &dir);
+    config.gws.api_url = format!("http://{addr}/api/v2");
+    placeholder.shutdown().await;
+    let rules = gws_botd::responder::rules::RuleSet::load_dir(&dir).unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let daemon = tokio::spawn(gws_botd::daemon::run(
+        config,
+        std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(rules)),
+        tuning(),
+        Default::default(),
+        shutdown.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!daemon.is_finished());
+    let sim = Sim::start(sim_config(), addr).await.unwrap();
+    let control = sim.control();
+    wait_until("Ready", || control.requests().into_iter().find(|r| r.operation.as_deref() == Some("Ready"))).await;
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_lost_cometd_session_is_recovered_and_missed_messages_answered_once() {
+    let h = Harness::start().await;
+    let id = h.chat("Gus", vec![]);
+    h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1).await;
+    h.control.drop_cometd_sessions();
+    // Said while the bot's CometD client is unknown to the server: the notification is lost.
+    h.control.customer_says(&id, "when are you open").unwrap();
+    h.wait_chat(&id, "answer after catch-up", |c| texts_from(c, "Agent").len() == 2).await;
+    let handshakes = h
+        .control
+        .requests()
+        .iter()
+        .filter(|r| r.body.to_string().contains("/meta/handshake"))
+        .count();
+    assert!(handshakes >= 2, "re-handshake");
+    let history = h
+        .control
+        .requests()
+        .into_iter()
+        .filter(|r| r.operation.as_deref() == Some("RequestChatHistory"))
+        .last()
+        .expect("catch-up request");
+    assert!(history.body["eventId"].is_string(), "catch-up from the cursor: {}", history.body);
+    h.control.customer_says(&id, "bye").unwrap();
+    h.wait_outcome(&id).await;
+    assert_eq!(
+        h.bot_texts(&id),
+        vec!["Hi Gus, I'm Ava. How can I help?", "We're open 8 to 18.", "Goodbye!"],
+        "no message lost or answered twice"
+    );
+    let subscribes = h
+        .control
+        .requests()
+        .iter()
+        .filter(|r| r.body.to_string().contains("/meta/subscribe"))
+        .count();
+    assert!(subscribes >= 2, "re-subscribe after the re-handshake");
+}
+
+#[tokio::test]
+async fn a_huge_customer_message_is_handled() {
+    let h = Harness::start().await;
+    let huge = "x".repeat(1024 * 1024);
+    let id = h.chat("Big", vec![Step::AwaitReply, say(0, &huge), Step::AwaitReply, say(0, "bye")]);
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
+    assert_eq!(h.bot_texts(&id).len(), 3);
+}

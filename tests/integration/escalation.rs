@@ -1,0 +1,76 @@
+//! Hand-over: consultation → CompleteTransfer, skill fallback, and failure.
+
+use gws_botd::config::EscalationTexts;
+use gws_botd::sim::{ChatOutcome, Step};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn a_refund_goes_to_the_agent_who_joins() {
+    let h = Harness::start().await;
+    let id = h.chat("Alex", vec![Step::AwaitReply, say(0, "I need a refund")]);
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::TransferredToAgent("agent-101".into())));
+    let texts = EscalationTexts::default();
+    assert_eq!(
+        h.bot_texts(&id)[1..],
+        ["Let me get billing.".to_string(), texts.consulting, texts.connected]
+    );
+    let ops = h.operations(&id);
+    let tail: Vec<&str> = ops.iter().rev().take(2).rev().map(String::as_str).collect();
+    assert_eq!(tail, ["SendMessage", "CompleteTransfer"], "{ops:?}");
+    let consult = h
+        .control
+        .requests()
+        .into_iter()
+        .find(|r| r.operation.as_deref() == Some("StartChatConsultation"))
+        .unwrap();
+    assert_eq!(consult.body["agentId"], "agent-101");
+    assert_eq!(h.stats.snapshot().escalations_ended["agent"], 1);
+}
+
+#[tokio::test]
+async fn nobody_joins_so_the_chat_goes_to_the_skill() {
+    let h = Harness::start().await;
+    let id = h.chat("Sam", vec![Step::AwaitReply, say(0, "I want to buy")]);
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::TransferredToSkill("Billing".into())));
+    let transfer = h
+        .control
+        .requests()
+        .into_iter()
+        .find(|r| r.operation.as_deref() == Some("Transfer"))
+        .unwrap();
+    assert_eq!(transfer.body["skill"], "Billing");
+    assert!(h.bot_texts(&id).contains(&EscalationTexts::default().queued));
+}
+
+#[tokio::test]
+async fn when_the_skill_transfer_fails_too_the_customer_is_told_and_the_chat_closed() {
+    let h = Harness::start().await;
+    let id = h.chat("Max", vec![Step::AwaitReply, say(0, "I have a complaint")]);
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
+    assert_eq!(h.bot_texts(&id).last(), Some(&EscalationTexts::default().failed));
+    assert_eq!(h.stats.snapshot().escalations_ended["failed"], 1);
+}
+
+#[tokio::test]
+async fn a_transfer_rule_goes_straight_to_the_skill() {
+    let h = Harness::start().await;
+    let id = h.chat("Quinn", vec![Step::AwaitReply, say(0, "please queue me")]);
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::TransferredToSkill("Support".into())));
+}
+
+#[tokio::test]
+async fn a_customer_leaving_during_the_wait_ends_the_escalation() {
+    let h = Harness::start().await;
+    let id = h.chat(
+        "Lou",
+        vec![Step::AwaitReply, say(0, "buy"), Step::Leave { after: std::time::Duration::from_millis(100) }],
+    );
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
+    assert!(!h.operations(&id).iter().any(|op| op == "Transfer"));
+}

@@ -1,0 +1,299 @@
+//! The test harness: a simulator on 127.0.0.1:0, a rules directory written by the test, and the
+//! daemon running in-process against them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use gws_botd::config::Config;
+use gws_botd::daemon::{self, Tuning};
+use gws_botd::demo;
+use gws_botd::responder::rules::RuleSet;
+use gws_botd::sim::{ChatSnapshot, ChatSpec, Control, RecordedRequest, Sim, SimAgent, SimConfig, Step};
+use gws_botd::stats::Stats;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How long any single wait in a test may take before it fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Rules most tests use.
+pub const RULES: &str = r#"
+[team.billing]
+agents = ["agent-101"]
+skill = "Billing"
+wait = "2s"
+
+[team.nobody]
+agents = ["agent-201"]
+skill = "Billing"
+wait = "500ms"
+
+[team.broken]
+agents = ["agent-201"]
+skill = "NoSuchSkill"
+wait = "300ms"
+
+[[rule]]
+name = "greeting"
+on = "accept"
+typing = "50ms"
+reply = "Hi {customer}, I'm {bot}. How can I help?"
+
+[[rule]]
+name = "hours"
+on = "message"
+match.keywords = ["opening hours", "when are you open"]
+reply = "We're open 8 to 18."
+
+[[rule]]
+name = "tag-vip"
+on = "message"
+match.keywords = ["vip"]
+attach = { Segment = "VIP" }
+reply = "Noted."
+
+[[rule]]
+name = "bye"
+on = "message"
+match.keywords = ["bye"]
+reply = "Goodbye!"
+then = "close"
+
+[[rule]]
+name = "refund"
+on = "message"
+match.regex = '(?i)\brefund\b'
+reply = "Let me get billing."
+then = { escalate = "billing" }
+
+[[rule]]
+name = "sales"
+on = "message"
+match.keywords = ["buy"]
+reply = "Let me get sales."
+then = { escalate = "nobody" }
+
+[[rule]]
+name = "broken"
+on = "message"
+match.keywords = ["complaint"]
+reply = "Let me get someone."
+then = { escalate = "broken" }
+
+[[rule]]
+name = "queue"
+on = "message"
+match.keywords = ["queue me"]
+then = { transfer = "Support" }
+
+[[rule]]
+name = "rephrase"
+on = "no_match"
+reply = "Sorry, could you say that in other words?"
+"#;
+
+/// A simulator configuration with quick agents.
+pub fn sim_config() -> SimConfig {
+    let mut config = SimConfig::default();
+    config.connect_timeout = Duration::from_secs(5);
+    config.agents = vec![
+        SimAgent {
+            id: "agent-101".into(),
+            nickname: "Sam".into(),
+            join_after: Some(Duration::from_millis(200)),
+        },
+        SimAgent {
+            id: "agent-201".into(),
+            nickname: "Lee".into(),
+            join_after: None,
+        },
+    ];
+    config
+}
+
+/// Tuning with short back-offs so recovery tests finish quickly.
+pub fn tuning() -> Tuning {
+    use gws_botd::backoff::Backoff;
+    let quick = Backoff::new(Duration::from_millis(50), Duration::from_millis(400), 0.0);
+    Tuning {
+        login_backoff: quick.clone(),
+        auth_backoff: Backoff::new(Duration::from_millis(300), Duration::from_secs(2), 0.0),
+        cometd_backoff: quick,
+        history_timeout: Duration::from_secs(2),
+    }
+}
+
+/// Write `rules` into a fresh directory.
+pub fn rules_dir(rules: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gws-botd-it-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("rules.toml"), rules).unwrap();
+    dir
+}
+
+/// The simulator and the daemon under test.
+pub struct Harness {
+    pub sim: Sim,
+    pub control: Control,
+    pub config: Config,
+    pub stats: Arc<Stats>,
+    shutdown: CancellationToken,
+    daemon: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Harness {
+    /// The default harness: test rules, quick agents, daemon logged in and Ready.
+    pub async fn start() -> Harness {
+        Harness::start_with(sim_config(), RULES, |_| {}).await
+    }
+
+    /// A harness with its own simulator config, rules and daemon config changes.
+    pub async fn start_with(
+        sim_config: SimConfig,
+        rules: &str,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Harness {
+        let harness = Harness::start_unready(sim_config, rules, tweak).await;
+        harness.wait_for_request("Ready", |r| r.operation.as_deref() == Some("Ready")).await;
+        harness
+    }
+
+    /// Like `start_with`, without waiting for the daemon to become Ready.
+    pub async fn start_unready(
+        sim_config: SimConfig,
+        rules: &str,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Harness {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "gws_botd=debug".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        let sim = Sim::start(sim_config.clone(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("simulator starts");
+        let dir = rules_dir(rules);
+        let mut config = demo::daemon_config(&sim, &sim_config, &dir);
+        config.bot.fallback_skill = None;
+        tweak(&mut config);
+        let rule_set = RuleSet::load_dir(&config.bot.rules).expect("test rules load");
+        let stats = Arc::new(Stats::default());
+        let shutdown = CancellationToken::new();
+        let daemon = tokio::spawn(daemon::run(
+            config.clone(),
+            Arc::new(ArcSwap::from_pointee(rule_set)),
+            tuning(),
+            stats.clone(),
+            shutdown.clone(),
+        ));
+        Harness {
+            control: sim.control(),
+            sim,
+            config,
+            stats,
+            shutdown,
+            daemon: Some(daemon),
+        }
+    }
+
+    /// Create a chat with a customer `name` and a script.
+    pub fn chat(&self, name: &str, script: Vec<Step>) -> String {
+        self.control.create_chat(ChatSpec {
+            customer: name.into(),
+            user_data: serde_json::Map::new(),
+            first_message: None,
+            script,
+        })
+    }
+
+    /// Wait until `pred` holds for the chat; panic with `what` otherwise.
+    pub async fn wait_chat(&self, id: &str, what: &str, pred: impl Fn(&ChatSnapshot) -> bool) -> ChatSnapshot {
+        wait_until(what, || self.control.chat(id).filter(|c| pred(c))).await
+    }
+
+    /// Wait until the chat has an outcome.
+    pub async fn wait_outcome(&self, id: &str) -> ChatSnapshot {
+        self.wait_chat(id, "chat outcome", |c| c.outcome.is_some()).await
+    }
+
+    /// Wait until the simulator has served a request matching `pred`.
+    pub async fn wait_for_request(&self, what: &str, pred: impl Fn(&RecordedRequest) -> bool) -> RecordedRequest {
+        wait_until(what, || self.control.requests().into_iter().find(|r| pred(r))).await
+    }
+
+    /// Bot texts in a chat's transcript, in order.
+    pub fn bot_texts(&self, id: &str) -> Vec<String> {
+        texts_from(&self.control.chat(id).expect("chat exists"), "Agent")
+            .into_iter()
+            .filter(|(nick, _)| nick == &self.config.bot.nickname)
+            .map(|(_, t)| t)
+            .collect()
+    }
+
+    /// Operations the daemon sent for one chat, in order.
+    pub fn operations(&self, id: &str) -> Vec<String> {
+        self.control
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with(&format!("/interactions/{id}")))
+            .filter_map(|r| r.operation)
+            .collect()
+    }
+
+    /// Stop the daemon (as SIGTERM would) and return its result.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let daemon = self.daemon.take().expect("daemon running");
+        tokio::time::timeout(WAIT, daemon)
+            .await
+            .expect("daemon stops in time")
+            .expect("daemon task does not panic")
+    }
+
+    /// Whether the daemon task is still running.
+    pub fn daemon_running(&self) -> bool {
+        self.daemon.as_ref().is_some_and(|d| !d.is_finished())
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        let _ = std::fs::remove_dir_all(&self.config.bot.rules);
+    }
+}
+
+/// (nickname, text) of Text entries from `from_type` participants visible to all.
+pub fn texts_from(chat: &ChatSnapshot, from_type: &str) -> Vec<(String, String)> {
+    chat.transcript
+        .iter()
+        .filter(|e| e.kind == "Text" && e.from_type == from_type && e.visibility == "All")
+        .map(|e| (e.nickname.clone(), e.text.clone().unwrap_or_default()))
+        .collect()
+}
+
+/// Poll `probe` every 20 ms until it returns Some, for at most `WAIT`.
+pub async fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A `Say` step.
+pub fn say(after_ms: u64, text: &str) -> Step {
+    Step::Say {
+        after: Duration::from_millis(after_ms),
+        text: text.into(),
+    }
+}
