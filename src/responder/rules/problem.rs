@@ -121,7 +121,11 @@ impl<'a> Source<'a> {
     pub fn problem_at(&self, offset: usize, message: impl Into<String>) -> Problem {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset);
-        let start = self.line_starts[line - 1];
+        // A byte-order mark is not something the supervisor sees: skip it.
+        let mut start = self.line_starts[line - 1];
+        if line == 1 && self.text.starts_with('\u{feff}') && offset >= 3 {
+            start = 3;
+        }
         let end = self.text[start..]
             .find('\n')
             .map_or(self.text.len(), |i| start + i);

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use crate::responder::ChatView;
 
-use super::problem::did_you_mean;
+use super::problem::{closest, did_you_mean};
 
 /// What a customer is called when the chat does not tell us their nickname.
 pub(super) const DEFAULT_CUSTOMER: &str = "there";
@@ -151,10 +151,13 @@ fn placeholder(name: &str) -> Result<Piece, (String, Option<String>)> {
                     None,
                 ));
             }
-            let hint = format!(
-                "{}; write `{{{{` for a literal `{{`",
-                did_you_mean(name, PLACEHOLDERS, "known placeholders")
-            );
+            let hint = match closest(name, PLACEHOLDERS) {
+                Some(close) => format!("did you mean `{{{close}}}`?"),
+                None => format!(
+                    "{}; write `{{{{` for a literal `{{`",
+                    did_you_mean(name, PLACEHOLDERS, "known placeholders")
+                ),
+            };
             Err((format!("unknown placeholder `{{{name}}}`"), Some(hint)))
         }
     }
@@ -214,13 +217,13 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].offset, 6);
         assert_eq!(errors[0].message, "unknown placeholder `{custmer}`");
-        assert!(
-            errors[0]
-                .hint
-                .as_deref()
-                .unwrap()
-                .starts_with("did you mean `customer`?")
+        assert_eq!(
+            errors[0].hint.as_deref(),
+            Some("did you mean `{customer}`?")
         );
+        let errors = Template::parse("{zzz}").unwrap_err();
+        let hint = errors[0].hint.as_deref().unwrap();
+        assert!(hint.starts_with("known placeholders: `customer`"), "{hint}");
     }
 
     #[test]

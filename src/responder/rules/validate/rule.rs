@@ -7,7 +7,7 @@ use crate::responder::Then;
 
 use super::super::matcher::{Matcher, Text as Message, compile_regex, fold};
 use super::super::problem::{Source, closest, did_you_mean};
-use super::super::raw::{RawBounds, RawCondition, RawRule, RawThen};
+use super::super::raw::{RawBounds, RawCondition, RawRule, RawThen, Text};
 use super::super::rule::{Bounds, Condition, On, Rule};
 use super::super::template::Template;
 use super::{MAX_TYPING, TRIGGERS, Teams, duration};
@@ -101,11 +101,7 @@ pub(super) fn check_rule(
             RawCondition::Regex(pattern) => match compile_regex(pattern.get_ref()) {
                 Ok(regex) => Condition::Matches(regex),
                 Err(e) => {
-                    source.report(
-                        pattern.span().start,
-                        format!("invalid regex in {label}:\n{e}"),
-                        None,
-                    );
+                    regex_problem(source, pattern, &e, &label);
                     continue;
                 }
             },
@@ -248,11 +244,7 @@ fn message_matcher(source: &mut Source<'_>, raw: &RawRule, label: &str) -> Optio
         .and_then(|r| match compile_regex(r.get_ref()) {
             Ok(regex) => Some(regex),
             Err(e) => {
-                source.report(
-                    r.span().start,
-                    format!("invalid regex in {label}:\n{e}"),
-                    None,
-                );
+                regex_problem(source, r, &e, label);
                 None
             }
         });
@@ -363,3 +355,44 @@ fn then(source: &mut Source<'_>, raw: &RawRule, teams: &Teams<'_>, label: &str) 
         }
     }
 }
+
+/// Report a regex that does not compile, pointing at the character the regex parser blames
+/// when the pattern is written without escapes.
+fn regex_problem(source: &mut Source<'_>, pattern: &Text, error: &regex::Error, label: &str) {
+    let span = pattern.span();
+    match error {
+        regex::Error::Syntax(text) => {
+            // regex-syntax renders: "regex parse error:", "    <pattern>", "    <caret>", …,
+            // "error: <what>". A multi-line pattern makes the caret ambiguous: skip it then.
+            let lines: Vec<&str> = text.lines().collect();
+            let what = lines
+                .iter()
+                .rev()
+                .find_map(|l| l.strip_prefix("error: "))
+                .unwrap_or(text);
+            let caret = lines
+                .get(2)
+                .filter(|_| !pattern.get_ref().contains('\n'))
+                .and_then(|l| l.find('^'))
+                .and_then(|column| column.checked_sub(4))
+                .and_then(|chars| pattern.get_ref().char_indices().nth(chars).map(|(i, _)| i));
+            let at = caret.map_or(span.start, |inner| {
+                offset_in_string(source, &span, pattern.get_ref(), inner)
+            });
+            let message = format!("invalid regex in {label}: {what}");
+            source.report(at, message, Some(REGEX_HINT.into()));
+        }
+        regex::Error::CompiledTooBig(_) => {
+            let message = format!("the regex in {label} is too large once compiled (limit: 1 MiB)");
+            let hint = "make it simpler, for example avoid large repeat counts like `{1000}`";
+            source.report(span.start, message, Some(hint.into()));
+        }
+        other => source.report(
+            span.start,
+            format!("invalid regex in {label}: {other}"),
+            None,
+        ),
+    }
+}
+
+const REGEX_HINT: &str = "regexes use Rust syntax: no look-around, no back-references";
