@@ -125,22 +125,26 @@ impl RuleSet {
                 Err(problem) => problems.push(problem),
             }
         }
-        validate::check(&files, problems)
+        let sources: Vec<_> = files
+            .iter()
+            .map(|(p, t)| (p.as_path(), t.as_str()))
+            .collect();
+        validate::check(&sources, problems)
     }
 
     /// Check rule files given as (path, text), in the order given. The paths are only used
     /// in problems.
     pub fn from_sources(files: &[(PathBuf, String)]) -> Result<RuleSet, Problems> {
         let mut problems = Vec::new();
+        let mut sources = Vec::with_capacity(files.len());
         for (path, text) in files {
             if text.len() as u64 > MAX_FILE_SIZE {
                 problems.push(too_large(path, text.len() as u64));
+            } else {
+                sources.push((path.as_path(), text.as_str()));
             }
         }
-        if !problems.is_empty() {
-            return Err(Problems(problems));
-        }
-        validate::check(files, problems)
+        validate::check(&sources, problems)
     }
 
     /// Decide what the rules do about `trigger` in `chat`: the first rule that applies acts

@@ -436,8 +436,18 @@ fn huge_files_are_refused_quickly() {
         "{}",
         problems[0]
     );
-    let from_memory = problems_in(&[("rules/huge.toml", &huge)]);
+    // The other files are still checked, but an unknown team is not guessed at: the
+    // refused file might define it.
+    let other = "[[rule]]\nname = \"x\"\non = \"accept\"\nthen = { escalate = \"t\" }\nonce = 1\n";
+    let from_memory = problems_in(&[("rules/huge.toml", &huge), ("rules/other.toml", other)]);
+    assert_eq!(from_memory.len(), 2, "{}", Problems(from_memory.clone()));
     assert!(from_memory[0].message.starts_with("this file is too large"));
+    assert_at(
+        &from_memory[1],
+        5,
+        8,
+        "`once` must be true or false, not a whole number",
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! regexes, placeholders, team references and the rules' own examples.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::responder::Team;
@@ -27,18 +27,15 @@ const DURATION_HINT: &str = "write a duration like \"45s\", \"1.5s\" or \"2m\"";
 
 /// Check `files` (path, text) in the order given; `problems` are those found before
 /// (e.g. unreadable files) and make the load fail too.
-pub(super) fn check(
-    files: &[(PathBuf, String)],
-    problems: Vec<Problem>,
-) -> Result<RuleSet, Problems> {
+pub(super) fn check(files: &[(&Path, &str)], problems: Vec<Problem>) -> Result<RuleSet, Problems> {
     let mut sources: Vec<Source<'_>> = files
         .iter()
-        .map(|(path, text)| Source::new(path, text))
+        .map(|&(path, text)| Source::new(path, text))
         .collect();
     let raws: Vec<Option<RawFile>> = sources.iter_mut().map(raw::read).collect();
-    // A file that is not valid TOML may define teams we cannot see: only report unknown
-    // teams when every file could be read.
-    let all_parsed = raws.iter().all(Option::is_some);
+    // A file that is unreadable or not valid TOML may define teams we cannot see: only
+    // report unknown teams when every file could be read.
+    let all_parsed = problems.is_empty() && raws.iter().all(Option::is_some);
 
     let mut teams: BTreeMap<String, Team> = BTreeMap::new();
     let mut team_names: BTreeMap<String, Location> = BTreeMap::new();
@@ -104,7 +101,7 @@ pub(super) fn check(
     if problems.is_empty() && rules.is_empty() {
         let problem = match files.first() {
             None => Problem::whole("", "no rule files given"),
-            Some((path, _)) => Problem::whole(
+            Some(&(path, _)) => Problem::whole(
                 path.parent().unwrap_or(path),
                 "the rule files define no `[[rule]]`",
             )
