@@ -1,0 +1,156 @@
+//! Matching customer messages: keyword phrases and regular expressions.
+//!
+//! Keywords are case- and accent-insensitive and match whole words: both the message and the
+//! phrase are folded to lowercase ASCII words separated by single spaces (see [`fold`]), and
+//! the phrase must occur in the message on word boundaries. The message is folded once per
+//! evaluation ([`Text`]) and shared by every rule.
+
+use regex::{Regex, RegexBuilder};
+
+/// Compiled size limit of one regex, so a supervisor's pattern cannot exhaust memory.
+pub(super) const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// A customer message prepared for matching.
+pub(super) struct Text<'a> {
+    /// As the customer wrote it (for regexes).
+    pub raw: &'a str,
+    /// Folded, with a space at each end so phrases match on word boundaries.
+    folded: String,
+}
+
+impl<'a> Text<'a> {
+    pub fn new(raw: &'a str) -> Self {
+        let mut folded = String::with_capacity(raw.len() + 2);
+        folded.push(' ');
+        fold_into(raw, &mut folded);
+        folded.push(' ');
+        Text { raw, folded }
+    }
+}
+
+/// Lowercase ASCII words separated by single spaces: accents are dropped (`é` → `e`,
+/// `ß` → `ss`), anything that is not a letter or digit separates words.
+pub(super) fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    fold_into(text, &mut out);
+    out
+}
+
+fn fold_into(text: &str, out: &mut String) {
+    let start = out.len();
+    let mut pending_space = false;
+    let mut push = |s: &str, out: &mut String| {
+        for c in s.chars() {
+            if c.is_ascii_alphanumeric() {
+                if pending_space && out.len() > start {
+                    out.push(' ');
+                }
+                pending_space = false;
+                out.push(c.to_ascii_lowercase());
+            } else {
+                pending_space = true;
+            }
+        }
+    };
+    let mut buf = [0u8; 4];
+    for c in text.chars() {
+        if c.is_ascii() {
+            push(c.encode_utf8(&mut buf), out);
+        } else if c.is_alphanumeric() {
+            // Letters from other scripts are transliterated; symbols and emoji separate words.
+            push(deunicode::deunicode_char(c).unwrap_or(" "), out);
+        } else {
+            push(" ", out);
+        }
+    }
+}
+
+/// Compile a supervisor's regex with the size limit.
+pub(super) fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+}
+
+/// The `match` of a `message` rule: any keyword phrase, and the regex; when both are given,
+/// both must match.
+#[derive(Debug, Clone)]
+pub(super) struct Matcher {
+    /// Folded phrases, each with a space at both ends.
+    keywords: Vec<String>,
+    regex: Option<Regex>,
+}
+
+impl Matcher {
+    /// A matcher from already folded, non-empty phrases and an optional compiled regex.
+    pub fn new(folded_keywords: impl IntoIterator<Item = String>, regex: Option<Regex>) -> Self {
+        let keywords = folded_keywords
+            .into_iter()
+            .map(|k| format!(" {k} "))
+            .collect();
+        Matcher { keywords, regex }
+    }
+
+    /// Whether the message matches.
+    pub fn is_match(&self, text: &Text<'_>) -> bool {
+        let keywords_ok = self.keywords.is_empty()
+            || self
+                .keywords
+                .iter()
+                .any(|k| text.folded.contains(k.as_str()));
+        keywords_ok && self.regex.as_ref().is_none_or(|r| r.is_match(text.raw))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keywords(phrases: &[&str]) -> Matcher {
+        Matcher::new(phrases.iter().map(|p| fold(p)), None)
+    }
+
+    #[test]
+    fn fold_lowercases_strips_accents_and_punctuation() {
+        assert_eq!(fold("  Öffnungszeiten, bitte!! "), "offnungszeiten bitte");
+        assert_eq!(fold("Straße café NAÏVE"), "strasse cafe naive");
+        assert_eq!(fold("don't 😀 stop"), "don t stop");
+        assert_eq!(fold("!!!"), "");
+    }
+
+    #[test]
+    fn keywords_match_whole_words_only() {
+        let m = keywords(&["open"]);
+        assert!(m.is_match(&Text::new("Are you open today?")));
+        assert!(m.is_match(&Text::new("open")));
+        assert!(!m.is_match(&Text::new("What are your opening hours?")));
+        assert!(!m.is_match(&Text::new("reopen")));
+    }
+
+    #[test]
+    fn keywords_are_case_and_accent_insensitive_phrases() {
+        let m = keywords(&["opening hours", "café"]);
+        assert!(m.is_match(&Text::new("OPENING   hours pls")));
+        assert!(m.is_match(&Text::new("Is the CAFE open?")));
+        assert!(m.is_match(&Text::new("Le Café!")));
+        assert!(!m.is_match(&Text::new("opening the hours")));
+    }
+
+    #[test]
+    fn keywords_and_regex_must_both_match() {
+        let regex = compile_regex(r"\d{5}").unwrap();
+        let m = Matcher::new([fold("order")], Some(regex));
+        assert!(m.is_match(&Text::new("my order 12345")));
+        assert!(!m.is_match(&Text::new("my order")));
+        assert!(!m.is_match(&Text::new("parcel 12345")));
+        let only_regex = Matcher::new([], Some(compile_regex(r"(?i)\brefund\b").unwrap()));
+        assert!(only_regex.is_match(&Text::new("REFUND please")));
+    }
+
+    #[test]
+    fn oversized_regex_is_rejected() {
+        let err = compile_regex(r"\w{1000}\w{1000}\w{1000}").unwrap_err();
+        assert!(matches!(err, regex::Error::CompiledTooBig(_)), "{err}");
+    }
+}
