@@ -15,6 +15,8 @@
 //! - [`sim`] is the embedded GWS simulator used by `demo`, the tests and the benchmarks.
 //! - [`demo`] runs the simulator and the daemon together with scripted customers.
 
+pub mod backoff;
+pub mod cometd;
 pub mod event;
 pub mod gws;
 pub mod responder;
