@@ -27,6 +27,9 @@ pub const CONNECT_MARGIN: Duration = Duration::from_secs(15);
 pub const DEFAULT_ADVICE_TIMEOUT_MS: u64 = 30_000;
 /// Timeout of handshake and subscribe requests.
 pub const META_TIMEOUT: Duration = Duration::from_secs(15);
+/// A successful connect that brought no message and came back sooner than this is followed by
+/// a pause for the rest of it, so that a server which does not hold polls is not hammered.
+pub const MIN_IDLE_POLL: Duration = Duration::from_millis(500);
 /// Timeout of the best-effort disconnect on shutdown.
 pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -227,6 +230,7 @@ impl Client {
             return Some(Next::Handshake(Wait::Now));
         };
         let msg = message::connect(&client_id, s.id());
+        let started = tokio::time::Instant::now();
         let hold = Duration::from_millis(s.advice.timeout.unwrap_or(DEFAULT_ADVICE_TIMEOUT_MS));
         let replies = match self
             .post(&Value::Array(vec![msg]), hold + CONNECT_MARGIN)
@@ -254,6 +258,12 @@ impl Client {
                 {
                     return None;
                 }
+            }
+            let idle = replies.iter().all(Reply::is_meta);
+            let elapsed = started.elapsed();
+            if idle && elapsed < MIN_IDLE_POLL {
+                debug!(?elapsed, "server answered an idle poll at once; pausing");
+                tokio::time::sleep(MIN_IDLE_POLL - elapsed).await;
             }
         } else {
             s.recovering = true;

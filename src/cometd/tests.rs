@@ -303,3 +303,32 @@ async fn dropped_receiver_stops_the_client() {
     drop(rx);
     client.run(tx, CancellationToken::new()).await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_server_that_does_not_hold_polls_is_not_hammered() {
+    let script = Script {
+        handshakes: AtomicUsize::new(0),
+        connects: AtomicUsize::new(0),
+        on_handshake: Box::new(|_| None),
+        on_connect: Box::new(|_| Reply::json(200, json!([connect_ok()]))),
+    };
+    let (fake, client) = start(script).await;
+    let (tx, mut rx) = mpsc::channel(16);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(client.run(tx, cancel.clone()));
+    assert_eq!(
+        rx.recv().await,
+        Some(Notification::Connected { first: true })
+    );
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+    let connects = channels(&fake.requests())
+        .iter()
+        .filter(|c| *c == "/meta/connect")
+        .count();
+    assert!(
+        (15..=22).contains(&connects),
+        "{connects} connects in 10 s; expected about one per {MIN_IDLE_POLL:?}"
+    );
+}

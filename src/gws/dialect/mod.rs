@@ -27,6 +27,20 @@ pub enum Dialect {
     Interactions,
 }
 
+impl std::str::FromStr for Dialect {
+    type Err = String;
+
+    /// Parse a configuration value (`interactions`, any case).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "interactions" => Ok(Dialect::Interactions),
+            other => Err(format!(
+                "unknown GWS dialect `{other}` (this build supports: interactions)"
+            )),
+        }
+    }
+}
+
 impl Dialect {
     /// The name used in configuration.
     pub fn name(&self) -> &'static str {
@@ -178,6 +192,14 @@ mod tests {
 
     fn body(op: Operation) -> Value {
         Dialect::Interactions.operation_body(&op, &OperationNames::default())
+    }
+
+    #[test]
+    fn names_round_trip() {
+        let d: Dialect = " Interactions ".parse().unwrap();
+        assert_eq!(d, Dialect::Interactions);
+        assert_eq!(d.name().parse::<Dialect>(), Ok(d));
+        assert!("chats".parse::<Dialect>().unwrap_err().contains("chats"));
     }
 
     #[test]
