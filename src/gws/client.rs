@@ -317,7 +317,7 @@ mod tests {
             url,
             Credentials {
                 username: "bot".into(),
-                password: SecretString::from("pw".to_owned()),
+                password: SecretString::from("hunter2".to_owned()),
             },
         );
         config.retry = Backoff::new(Duration::from_millis(100), Duration::from_secs(1), 0.0);
@@ -335,6 +335,14 @@ mod tests {
         })
         .await;
         (fake, count)
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let config = config("http://127.0.0.1:1/api/v2", 1);
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let client = Client::new(config).unwrap();
+        assert!(!format!("{client:?}").contains("hunter2"));
     }
 
     #[tokio::test(start_paused = true)]

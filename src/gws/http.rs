@@ -90,6 +90,21 @@ impl Transport {
         tls: &TlsOptions,
         me_timeout: Duration,
     ) -> Result<Transport, Error> {
+        let parsed = reqwest::Url::parse(api_url)
+            .map_err(|e| Error::Setup(format!("GWS API URL `{api_url}` is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Error::Setup(format!(
+                "GWS API URL `{api_url}` must start with http:// or https://"
+            )));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            // Never echo the URL here: it holds a secret.
+            return Err(Error::Setup(
+                "the GWS API URL must not contain a username or password; \
+                 configure the credentials separately"
+                    .into(),
+            ));
+        }
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             .cookie_store(true);
@@ -470,6 +485,20 @@ mod tests {
         assert!(matches!(err, Error::Transport(_)), "{err:?}");
         assert!(err.is_transient());
         assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn api_urls_are_checked_without_echoing_secrets() {
+        let opts = TlsOptions::default();
+        let new = |url: &str| Transport::new(url, creds(), &opts, Duration::from_secs(1));
+        assert!(matches!(new("gws.example/api/v2"), Err(Error::Setup(_))));
+        assert!(matches!(
+            new("ftp://gws.example/api/v2"),
+            Err(Error::Setup(_))
+        ));
+        let err = new("http://bot:s3cret@gws.example/api/v2").unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert!(new("https://gws.example/api/v2").is_ok());
     }
 
     #[test]
