@@ -1,5 +1,21 @@
 //! The GWS REST client and the API dialects.
+//!
+//! - [`http`]: one HTTP client (cookies, Basic auth, CSRF) shared with CometD.
+//! - [`client`]: login, session and chat operations with retries; reply interpretation.
+//! - [`dialect`]: every wire shape — paths, bodies, topics, notification parsing.
+//! - [`error`]: typed errors shaped by what callers do about them.
+//! - [`operation`]: the dialect-free operations.
 
+pub mod client;
+pub mod dialect;
+pub mod error;
+#[cfg(test)]
+pub(crate) mod fake;
+pub mod http;
 pub mod operation;
 
+pub use client::{Ack, Client, ClientConfig};
+pub use dialect::{Dialect, OperationNames, Parsed};
+pub use error::Error;
+pub use http::{Credentials, Me, TlsOptions, Transport};
 pub use operation::{Operation, SessionOperation};

@@ -1,0 +1,444 @@
+//! The GWS REST client: login, session operations, chat operations and the chat listing, with
+//! retries for transient failures and one place that interprets GWS replies ([`parse_reply`]).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::dialect::notification::u64_of;
+use super::dialect::{Dialect, OperationNames};
+use super::error::Error;
+use super::http::{Credentials, Me, TlsOptions, Transport};
+use super::operation::{Operation, SessionOperation};
+use crate::backoff::Backoff;
+use crate::event::{ChatId, ChatUpdate};
+
+/// Per-request timeout of REST calls unless configured otherwise.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Total attempts of a request that fails transiently, unless configured otherwise.
+pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
+
+/// Everything the REST client needs.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// API root including `/api/v2`.
+    pub api_url: String,
+    pub credentials: Credentials,
+    /// Timeout of each REST request (CometD long polls set their own).
+    pub request_timeout: Duration,
+    pub dialect: Dialect,
+    pub operation_names: OperationNames,
+    /// Delays between attempts of a transiently failing request.
+    pub retry: Backoff,
+    /// Total attempts (1 = no retry).
+    pub retry_attempts: u32,
+    pub tls: TlsOptions,
+}
+
+impl ClientConfig {
+    /// A configuration with the defaults for everything but the server and the login.
+    pub fn new(api_url: impl Into<String>, credentials: Credentials) -> Self {
+        ClientConfig {
+            api_url: api_url.into(),
+            credentials,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            dialect: Dialect::default(),
+            operation_names: OperationNames::default(),
+            retry: Backoff::default(),
+            retry_attempts: DEFAULT_RETRY_ATTEMPTS,
+            tls: TlsOptions::default(),
+        }
+    }
+}
+
+/// GWS accepted an operation for processing; the outcome arrives as a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ack {
+    /// Correlates a later `Error` notification with this request, when the server sends one.
+    pub reference_id: Option<u64>,
+}
+
+/// The REST client. Cheap to clone; clones share the HTTP client, cookies and CSRF token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    transport: Transport,
+    dialect: Dialect,
+    names: OperationNames,
+    request_timeout: Duration,
+    retry: Backoff,
+    retry_attempts: u32,
+}
+
+impl Client {
+    /// Build the client (no network traffic yet).
+    pub fn new(config: ClientConfig) -> Result<Client, Error> {
+        let transport = Transport::new(
+            &config.api_url,
+            config.credentials,
+            &config.tls,
+            config.request_timeout,
+        )?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                transport,
+                dialect: config.dialect,
+                names: config.operation_names,
+                request_timeout: config.request_timeout,
+                retry: config.retry,
+                retry_attempts: config.retry_attempts.max(1),
+            }),
+        })
+    }
+
+    /// The shared HTTP layer (hand it to the CometD client so both use one cookie jar).
+    pub fn transport(&self) -> &Transport {
+        &self.inner.transport
+    }
+
+    /// The API dialect in use.
+    pub fn dialect(&self) -> &Dialect {
+        &self.inner.dialect
+    }
+
+    /// The CometD endpoint, `{api}/notifications`.
+    pub fn notifications_url(&self) -> String {
+        format!("{}/notifications", self.inner.transport.api_url())
+    }
+
+    /// `GET {api}/me`: opens the HTTP session and fetches the CSRF token. Transient failures
+    /// are retried; 401 is returned at once.
+    pub async fn login(&self) -> Result<Me, Error> {
+        let span = info_span!("gws_request", operation = "login");
+        let me = self
+            .retrying("login", || self.inner.transport.get_me())
+            .instrument(span)
+            .await?;
+        info!(user_id = %me.id, user_name = %me.user_name, "logged in to GWS");
+        Ok(me)
+    }
+
+    /// A session operation: start/end the contact-centre session, Ready, NotReady.
+    pub async fn session(&self, op: &SessionOperation) -> Result<(), Error> {
+        let operation = op.label();
+        let (url, body) = self
+            .inner
+            .dialect
+            .session_request(self.inner.transport.api_url(), op);
+        let span = info_span!("gws_request", operation);
+        self.post(operation, &url, &body).instrument(span).await?;
+        Ok(())
+    }
+
+    /// A chat operation. `Ok` means GWS accepted it for processing.
+    pub async fn execute(&self, chat: &ChatId, op: &Operation) -> Result<Ack, Error> {
+        let operation = op.label();
+        let url = self
+            .inner
+            .dialect
+            .operation_path(self.inner.transport.api_url(), chat);
+        let body = self.inner.dialect.operation_body(op, &self.inner.names);
+        let span = info_span!("gws_request", operation, chat_id = %chat);
+        self.post(operation, &url, &body).instrument(span).await
+    }
+
+    /// The chats the agent currently holds (for recovery after a reconnect or restart).
+    pub async fn list_chats(&self) -> Result<Vec<ChatUpdate>, Error> {
+        let url = self
+            .inner
+            .dialect
+            .listing_path(self.inner.transport.api_url());
+        let timeout = self.inner.request_timeout;
+        let span = info_span!("gws_request", operation = "list_chats");
+        let body = self
+            .retrying("list_chats", || async {
+                let body = self.inner.transport.get_json(&url, timeout).await?;
+                parse_reply("list_chats", &body)?;
+                Ok(body)
+            })
+            .instrument(span)
+            .await?;
+        Ok(self.inner.dialect.parse_listing(&body))
+    }
+
+    async fn post(&self, operation: &'static str, url: &str, body: &Value) -> Result<Ack, Error> {
+        debug!(body = %body, "GWS request");
+        let timeout = self.inner.request_timeout;
+        self.retrying(operation, || async {
+            let reply = self.inner.transport.post_json(url, body, timeout).await?;
+            debug!(reply = %reply, "GWS reply");
+            parse_reply(operation, &reply)
+        })
+        .await
+    }
+
+    /// Run `attempt` until it succeeds, fails finally, or the attempts are used up. Transient
+    /// errors back off; `statusCode` 4 and 9 are retried at most once.
+    async fn retrying<T, F, Fut>(&self, operation: &'static str, mut attempt: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let mut delays = self.inner.retry.delays();
+        let mut status_retried = false;
+        let mut tried = 1;
+        loop {
+            let err = match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            let again = tried < self.inner.retry_attempts
+                && err.is_transient()
+                && match err {
+                    Error::Status { .. } => !std::mem::replace(&mut status_retried, true),
+                    _ => true,
+                };
+            if !again {
+                return Err(err);
+            }
+            let delay = delays.next_delay();
+            warn!(operation, attempt = tried, error = %err, delay = ?delay,
+                "GWS request failed, retrying");
+            tokio::time::sleep(delay).await;
+            tried += 1;
+        }
+    }
+}
+
+/// Interpret a GWS reply body: `{"statusCode":0}`, `{"status":0}`, `{"status":"ok"}`,
+/// `{"status":"error","errorDescription":…}`, `{"statusCode":N,"statusMessage":…}`.
+/// `statusCode` 7 (partial success) is success with a warning; 20 is
+/// [`Error::NotAuthenticated`]. A 2xx reply without any status counts as success.
+pub fn parse_reply(operation: &'static str, body: &Value) -> Result<Ack, Error> {
+    let ack = Ack {
+        reference_id: u64_of(body.get("referenceId")),
+    };
+    let message = ["statusMessage", "errorDescription", "errorMessage"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_str))
+        .unwrap_or_default()
+        .to_owned();
+    let code = match body.get("statusCode").or_else(|| body.get("status")) {
+        None | Some(Value::Null) => {
+            debug!(
+                operation,
+                "reply without a status; HTTP 2xx counts as success"
+            );
+            return Ok(ack);
+        }
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(-1),
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            if s.eq_ignore_ascii_case("ok") || s.eq_ignore_ascii_case("success") {
+                return Ok(ack);
+            }
+            s.parse().unwrap_or(-1)
+        }
+        Some(_) => {
+            return Err(Error::Decode {
+                what: format!("the {operation} reply (status is neither number nor text)"),
+            });
+        }
+    };
+    match code {
+        0 => Ok(ack),
+        7 => {
+            warn!(operation, message = %message, "GWS reports partial success (statusCode 7)");
+            Ok(ack)
+        }
+        20 => Err(Error::NotAuthenticated),
+        code => Err(Error::Status {
+            operation,
+            code,
+            message,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gws::fake::{Fake, Reply};
+    use secrecy::SecretString;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn reply_shapes() {
+        let ok = |v: Value| parse_reply("op", &v).unwrap();
+        assert_eq!(ok(json!({"statusCode":0})), Ack::default());
+        assert_eq!(ok(json!({"status":0})), Ack::default());
+        assert_eq!(ok(json!({"status":"ok"})), Ack::default());
+        assert_eq!(ok(json!({"statusCode":"0"})), Ack::default());
+        assert_eq!(
+            ok(json!({"statusCode":0,"referenceId":17})).reference_id,
+            Some(17)
+        );
+        assert_eq!(ok(json!({"statusCode":7})), Ack::default());
+        assert_eq!(ok(Value::Null), Ack::default());
+
+        let err = parse_reply(
+            "accept",
+            &json!({"statusCode":2,"statusMessage":"bad state"}),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Status { operation: "accept", code: 2, message } if message == "bad state"),
+            "{err:?}"
+        );
+        let err = parse_reply(
+            "ready",
+            &json!({"status":"error","errorDescription":"no such place"}),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Status { code: -1, message, .. } if message == "no such place"),
+            "{err:?}"
+        );
+        assert!(matches!(
+            parse_reply("x", &json!({"statusCode":20})),
+            Err(Error::NotAuthenticated)
+        ));
+        assert!(matches!(
+            parse_reply("x", &json!({"status":[0]})),
+            Err(Error::Decode { .. })
+        ));
+    }
+
+    fn config(url: &str, attempts: u32) -> ClientConfig {
+        let mut config = ClientConfig::new(
+            url,
+            Credentials {
+                username: "bot".into(),
+                password: SecretString::from("hunter2".to_owned()),
+            },
+        );
+        config.retry = Backoff::new(Duration::from_millis(100), Duration::from_secs(1), 0.0);
+        config.retry_attempts = attempts;
+        config
+    }
+
+    /// A fake answering `n`-th POST (0-based) with `replies[n]`, then the last one forever.
+    async fn scripted(replies: Vec<Reply>) -> (Fake, Arc<AtomicUsize>) {
+        let count = Arc::new(AtomicUsize::new(0));
+        let c = count.clone();
+        let fake = Fake::start(move |_| {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            replies[n.min(replies.len() - 1)].clone()
+        })
+        .await;
+        (fake, count)
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let config = config("http://127.0.0.1:1/api/v2", 1);
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let client = Client::new(config).unwrap();
+        assert!(!format!("{client:?}").contains("hunter2"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn execute_posts_the_dialect_body_to_the_interaction() {
+        let (fake, _) = scripted(vec![Reply::json(
+            200,
+            json!({"statusCode":0,"referenceId":5}),
+        )])
+        .await;
+        let client = Client::new(config(&fake.api_url(), 3)).unwrap();
+        let ack = client
+            .execute(
+                &ChatId::from("c-1"),
+                &Operation::SendMessage { text: "Hi".into() },
+            )
+            .await
+            .unwrap();
+        assert_eq!(ack.reference_id, Some(5));
+        let seen = fake.requests();
+        assert_eq!(seen[0].method, "POST");
+        assert_eq!(seen[0].path, "/api/v2/me/interactions/c-1");
+        assert_eq!(
+            seen[0].json(),
+            json!({"operationName":"SendMessage","text":"Hi"})
+        );
+        assert_eq!(
+            client.notifications_url(),
+            format!("{}/notifications", fake.api_url())
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_http_errors_are_retried_up_to_the_limit() {
+        let (fake, count) = scripted(vec![Reply::text(503, "busy")]).await;
+        let client = Client::new(config(&fake.api_url(), 3)).unwrap();
+        let err = client.session(&SessionOperation::Ready).await.unwrap_err();
+        assert!(matches!(err, Error::Http { status: 503, .. }), "{err:?}");
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+
+        let (fake, count) = scripted(vec![
+            Reply::text(502, "bad gateway"),
+            Reply::json(200, json!({"status":"ok"})),
+        ])
+        .await;
+        let client = Client::new(config(&fake.api_url(), 3)).unwrap();
+        let started = tokio::time::Instant::now();
+        client.session(&SessionOperation::NotReady).await.unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        assert!(
+            started.elapsed() >= Duration::from_millis(100),
+            "backed off"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn status_4_is_retried_once_and_final_codes_not_at_all() {
+        let (fake, count) = scripted(vec![Reply::json(200, json!({"statusCode":4}))]).await;
+        let client = Client::new(config(&fake.api_url(), 5)).unwrap();
+        let err = client
+            .execute(&ChatId::from("c"), &Operation::StopProcessing)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Status { code: 4, .. }));
+        assert_eq!(count.load(Ordering::SeqCst), 2, "one retry only");
+
+        let (fake, count) = scripted(vec![Reply::json(200, json!({"statusCode":2}))]).await;
+        let client = Client::new(config(&fake.api_url(), 5)).unwrap();
+        let err = client
+            .execute(&ChatId::from("c"), &Operation::Reject)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("parameter not valid"), "{err}");
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unauthorized_is_not_retried() {
+        let (fake, count) = scripted(vec![Reply::text(401, "")]).await;
+        let client = Client::new(config(&fake.api_url(), 3)).unwrap();
+        assert!(matches!(client.login().await, Err(Error::Unauthorized)));
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn list_chats_parses_the_listing() {
+        let (fake, _) = scripted(vec![Reply::json(
+            200,
+            json!({"statusCode":0,"interactions":[{"id":"c1","capabilities":["SendMessage"]}]}),
+        )])
+        .await;
+        let client = Client::new(config(&fake.api_url(), 1)).unwrap();
+        let chats = client.list_chats().await.unwrap();
+        assert_eq!(chats.len(), 1);
+        assert_eq!(chats[0].id, ChatId::from("c1"));
+        let seen = fake.requests();
+        assert_eq!(seen[0].path, "/api/v2/me/interactions");
+        assert_eq!(seen[0].query.as_deref(), Some("fields=*"));
+    }
+}

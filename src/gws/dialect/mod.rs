@@ -1,0 +1,321 @@
+//! API dialects: the only place that knows GWS wire shapes — request paths and bodies for every
+//! [`Operation`] and [`SessionOperation`], the CometD topics, the chat listing, and the parsing
+//! of notifications into [`crate::event`] types.
+//!
+//! Today there is one dialect, `interactions` (the seed's 8.5.0 pre-release API). Operation
+//! names live in [`OperationNames`]; notification parsing in [`notification`].
+
+pub mod names;
+pub mod notification;
+
+use serde_json::{Map, Value, json};
+
+use super::operation::{Operation, SessionOperation};
+use crate::event::{ChatId, ChatUpdate};
+
+pub use names::OperationNames;
+pub use notification::Parsed;
+
+/// The channel name used in session operations.
+const CHAT_CHANNEL: &str = "chat";
+
+/// Which shape of the GWS agent API the server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// `POST {api}/me/interactions/{id}`, topic `/v2/me/interactions`, cursor `eventId`.
+    #[default]
+    Interactions,
+}
+
+impl std::str::FromStr for Dialect {
+    type Err = String;
+
+    /// Parse a configuration value (`interactions`, any case).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "interactions" => Ok(Dialect::Interactions),
+            other => Err(format!(
+                "unknown GWS dialect `{other}` (this build supports: interactions)"
+            )),
+        }
+    }
+}
+
+impl Dialect {
+    /// The name used in configuration.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Dialect::Interactions => "interactions",
+        }
+    }
+
+    /// Where chat operations are posted: `{api}/me/interactions/{id}`.
+    pub fn operation_path(&self, api: &str, chat: &ChatId) -> String {
+        match self {
+            Dialect::Interactions => format!("{api}/me/interactions/{}", encode_segment(&chat.0)),
+        }
+    }
+
+    /// The JSON body for a chat operation.
+    pub fn operation_body(&self, op: &Operation, names: &OperationNames) -> Value {
+        let mut body = Map::new();
+        body.insert("operationName".into(), names.get(op.label()).into());
+        match op {
+            Operation::Accept { nickname } => {
+                body.insert("nickname".into(), nickname.as_str().into());
+            }
+            Operation::SendMessage { text } => {
+                body.insert("text".into(), text.as_str().into());
+            }
+            Operation::Typing(on) => {
+                let value = if *on {
+                    &names.typing_started_value
+                } else {
+                    &names.typing_stopped_value
+                };
+                for field in &names.typing_fields {
+                    body.insert(field.clone(), value.as_str().into());
+                }
+            }
+            Operation::TransferToAgent { agent_id } | Operation::StartConsultation { agent_id } => {
+                body.insert("agentId".into(), agent_id.as_str().into());
+            }
+            Operation::TransferToSkill { skill } => {
+                body.insert("skill".into(), skill.as_str().into());
+            }
+            Operation::RequestChatHistory { event_id } => {
+                if let Some(id) = event_id {
+                    body.insert("eventId".into(), id.as_str().into());
+                }
+            }
+            Operation::UpdateUserData { user_data } => {
+                let data: Map<String, Value> = user_data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                body.insert("userData".into(), Value::Object(data));
+            }
+            Operation::Reject
+            | Operation::StopProcessing
+            | Operation::CompleteTransfer
+            | Operation::CompleteConference => {}
+        }
+        Value::Object(body)
+    }
+
+    /// Where a session operation is posted and with what body.
+    pub fn session_request(&self, api: &str, op: &SessionOperation) -> (String, Value) {
+        match op {
+            SessionOperation::StartContactCenterSession { place } => {
+                let mut body = json!({
+                    "operationName": "StartContactCenterSession",
+                    "channels": [CHAT_CHANNEL],
+                });
+                if let Some(place) = place {
+                    body["place"] = place.as_str().into();
+                }
+                (format!("{api}/me"), body)
+            }
+            SessionOperation::Ready => (
+                format!("{api}/me/channels/{CHAT_CHANNEL}"),
+                json!({"operationName": "Ready"}),
+            ),
+            SessionOperation::NotReady => (
+                format!("{api}/me/channels/{CHAT_CHANNEL}"),
+                json!({"operationName": "NotReady"}),
+            ),
+            SessionOperation::EndContactCenterSession => (
+                format!("{api}/me"),
+                json!({"operationName": "EndContactCenterSession"}),
+            ),
+        }
+    }
+
+    /// The CometD topics to subscribe to: chat notifications and channel state.
+    pub fn topics(&self) -> Vec<String> {
+        match self {
+            Dialect::Interactions => vec![
+                notification::INTERACTIONS_TOPIC.to_owned(),
+                notification::CHANNELS_TOPIC.to_owned(),
+            ],
+        }
+    }
+
+    /// Where the current chats are listed: `{api}/me/interactions?fields=*`.
+    pub fn listing_path(&self, api: &str) -> String {
+        match self {
+            Dialect::Interactions => format!("{api}/me/interactions?fields=*"),
+        }
+    }
+
+    /// The key of the chat array in the listing response.
+    pub fn listing_key(&self) -> &'static str {
+        match self {
+            Dialect::Interactions => "interactions",
+        }
+    }
+
+    /// Turn one CometD message (`channel`, `data`) into an event, tolerantly.
+    pub fn parse_notification(&self, channel: &str, data: &Value) -> Parsed {
+        match self {
+            Dialect::Interactions => notification::parse_interactions(channel, data),
+        }
+    }
+
+    /// The chats of a listing response; entries without an id or on other channels are skipped.
+    pub fn parse_listing(&self, body: &Value) -> Vec<ChatUpdate> {
+        match self {
+            Dialect::Interactions => notification::parse_listing(body, self.listing_key()),
+        }
+    }
+}
+
+/// Percent-encode a path segment (everything but RFC 3986 unreserved characters).
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::UserData;
+
+    const API: &str = "http://gws/api/v2";
+
+    fn body(op: Operation) -> Value {
+        Dialect::Interactions.operation_body(&op, &OperationNames::default())
+    }
+
+    #[test]
+    fn names_round_trip() {
+        let d: Dialect = " Interactions ".parse().unwrap();
+        assert_eq!(d, Dialect::Interactions);
+        assert_eq!(d.name().parse::<Dialect>(), Ok(d));
+        assert!("chats".parse::<Dialect>().unwrap_err().contains("chats"));
+    }
+
+    #[test]
+    fn paths() {
+        let d = Dialect::Interactions;
+        assert_eq!(
+            d.operation_path(API, &ChatId::from("01AB23CD")),
+            "http://gws/api/v2/me/interactions/01AB23CD"
+        );
+        assert_eq!(
+            d.operation_path(API, &ChatId::from("a/b c")),
+            "http://gws/api/v2/me/interactions/a%2Fb%20c"
+        );
+        assert_eq!(
+            d.listing_path(API),
+            "http://gws/api/v2/me/interactions?fields=*"
+        );
+        assert_eq!(d.topics(), ["/v2/me/interactions", "/v2/me/channels"]);
+    }
+
+    #[test]
+    fn chat_operation_bodies_follow_the_seed() {
+        assert_eq!(
+            body(Operation::Accept {
+                nickname: "Botty".into()
+            }),
+            json!({"operationName":"Accept","nickname":"Botty"})
+        );
+        assert_eq!(body(Operation::Reject), json!({"operationName":"Reject"}));
+        assert_eq!(
+            body(Operation::SendMessage { text: "Hi".into() }),
+            json!({"operationName":"SendMessage","text":"Hi"})
+        );
+        assert_eq!(
+            body(Operation::Typing(true)),
+            json!({"operationName":"SendNotification","notifcation":"TypingStarted",
+                   "notification":"TypingStarted"})
+        );
+        assert_eq!(
+            body(Operation::Typing(false))["notifcation"],
+            json!("TypingStopped")
+        );
+        assert_eq!(
+            body(Operation::TransferToAgent {
+                agent_id: "a1".into()
+            }),
+            json!({"operationName":"Transfer","agentId":"a1"})
+        );
+        assert_eq!(
+            body(Operation::TransferToSkill {
+                skill: "Billing".into()
+            }),
+            json!({"operationName":"Transfer","skill":"Billing"})
+        );
+        assert_eq!(
+            body(Operation::StopProcessing),
+            json!({"operationName":"StopProcessing"})
+        );
+        assert_eq!(
+            body(Operation::RequestChatHistory {
+                event_id: Some("e-3".into())
+            }),
+            json!({"operationName":"RequestChatHistory","eventId":"e-3"})
+        );
+        assert_eq!(
+            body(Operation::RequestChatHistory { event_id: None }),
+            json!({"operationName":"RequestChatHistory"})
+        );
+        assert_eq!(
+            body(Operation::StartConsultation {
+                agent_id: "a2".into()
+            }),
+            json!({"operationName":"StartChatConsultation","agentId":"a2"})
+        );
+        assert_eq!(
+            body(Operation::CompleteTransfer),
+            json!({"operationName":"CompleteTransfer"})
+        );
+        assert_eq!(
+            body(Operation::CompleteConference),
+            json!({"operationName":"LeaveChatConsultation"})
+        );
+        let mut data = UserData::new();
+        data.insert("BotHandled".into(), json!(true));
+        assert_eq!(
+            body(Operation::UpdateUserData { user_data: data }),
+            json!({"operationName":"UpdateUserData","userData":{"BotHandled":true}})
+        );
+    }
+
+    #[test]
+    fn session_requests() {
+        let d = Dialect::Interactions;
+        let (path, b) = d.session_request(
+            API,
+            &SessionOperation::StartContactCenterSession {
+                place: Some("Place_1".into()),
+            },
+        );
+        assert_eq!(path, "http://gws/api/v2/me");
+        assert_eq!(
+            b,
+            json!({"operationName":"StartContactCenterSession","channels":["chat"],"place":"Place_1"})
+        );
+        let (_, b) = d.session_request(
+            API,
+            &SessionOperation::StartContactCenterSession { place: None },
+        );
+        assert!(b.get("place").is_none());
+        let (path, b) = d.session_request(API, &SessionOperation::Ready);
+        assert_eq!(path, "http://gws/api/v2/me/channels/chat");
+        assert_eq!(b, json!({"operationName":"Ready"}));
+        let (_, b) = d.session_request(API, &SessionOperation::NotReady);
+        assert_eq!(b, json!({"operationName":"NotReady"}));
+        let (path, b) = d.session_request(API, &SessionOperation::EndContactCenterSession);
+        assert_eq!(path, "http://gws/api/v2/me");
+        assert_eq!(b, json!({"operationName":"EndContactCenterSession"}));
+    }
+}

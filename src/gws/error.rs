@@ -1,0 +1,189 @@
+//! Typed errors of the GWS REST client, shaped by what callers do about them: log in again,
+//! retry, back off, or report.
+//!
+//! No variant carries credentials, the Authorization header or a CSRF token; raw response
+//! bodies go to DEBUG logs, and only a truncated body is kept for plain HTTP errors.
+
+/// How many characters of an error response body [`Error::Http`] keeps.
+pub const MAX_ERROR_BODY_CHARS: usize = 300;
+
+/// A failed GWS request.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// HTTP 401: the server rejected the credentials. Retrying in a loop will not help.
+    #[error("HTTP 401 Unauthorized: GWS rejected the username or password")]
+    Unauthorized,
+    /// HTTP 403 even after fetching a fresh CSRF token and retrying once.
+    #[error("HTTP 403: GWS rejected the CSRF token even after refreshing it (session lost?)")]
+    Csrf,
+    /// `statusCode` 20: the HTTP session is not (or no longer) authenticated.
+    #[error("statusCode 20 (not authenticated): log in again")]
+    NotAuthenticated,
+    /// GWS answered with `statusCode` ≠ 0; nothing changed in the contact centre.
+    #[error("{operation} failed: statusCode {code} ({meaning}){sep}{message}",
+        meaning = status_meaning(*code),
+        sep = if message.is_empty() { "" } else { ": " })]
+    Status {
+        operation: &'static str,
+        code: i64,
+        message: String,
+    },
+    /// An HTTP status the client has no better name for (5xx, 404, 429, …).
+    #[error("HTTP {status}: {body}")]
+    Http {
+        status: u16,
+        /// The response body, truncated to [`MAX_ERROR_BODY_CHARS`].
+        body: String,
+    },
+    /// The request did not complete: connection refused or reset, timeout, TLS failure.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// A 2xx response whose body could not be understood; the body is logged at DEBUG.
+    #[error("could not decode {what}")]
+    Decode { what: String },
+    /// The HTTP client could not be built (unreadable CA file, TLS backend).
+    #[error("cannot set up the HTTP client: {0}")]
+    Setup(String),
+}
+
+impl Error {
+    /// Worth retrying after a back-off: HTTP 5xx and 429, transport failures, and `statusCode`
+    /// 4 (internal error) and 9 (processing incomplete).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Http { status, .. } => *status >= 500 || *status == 429,
+            Error::Transport(_) => true,
+            Error::Status { code, .. } => matches!(code, 4 | 9),
+            _ => false,
+        }
+    }
+
+    /// The HTTP session is gone: the caller must run the login sequence again (`GET me`,
+    /// handshake, `StartContactCenterSession`). HTTP 401 is *not* such a case: it means bad
+    /// credentials, and logging in again would only repeat it.
+    pub fn needs_login(&self) -> bool {
+        matches!(
+            self,
+            Error::NotAuthenticated | Error::Csrf | Error::Status { code: 20, .. }
+        )
+    }
+
+    /// Build an [`Error::Http`], truncating the body.
+    pub fn http(status: u16, body: &str) -> Self {
+        Error::Http {
+            status,
+            body: truncate(body, MAX_ERROR_BODY_CHARS),
+        }
+    }
+}
+
+/// Keep at most `max` characters of `s` (on a char boundary), marking the cut with `…`.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    let s = s.trim();
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_owned(),
+    }
+}
+
+/// What a GWS `statusCode` means (section 6 of the protocol notes).
+pub fn status_meaning(code: i64) -> &'static str {
+    match code {
+        0 => "success",
+        1 => "required parameter missing",
+        2 => "parameter not valid for the current state",
+        3 => "operation forbidden",
+        4 => "internal error",
+        5 => "no permission",
+        6 => "resource not found",
+        7 => "partial success",
+        8 => "password change demanded",
+        9 => "processing incomplete",
+        10 => "value out of range",
+        11 => "read-only property",
+        12 => "unable to retrieve resource",
+        13 => "unable to create resource",
+        14 => "unable to delete resource",
+        15 => "unable to update resource",
+        16 => "unable to assign",
+        17 => "unable to unassign",
+        18 => "already exists",
+        19 => "already in use",
+        20 => "not authenticated",
+        -1 => "error reported without a code",
+        _ => "unknown status code",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_display_names_the_meaning() {
+        let e = Error::Status {
+            operation: "accept",
+            code: 2,
+            message: "Interaction is not in Invited state".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "accept failed: statusCode 2 (parameter not valid for the current state): \
+             Interaction is not in Invited state"
+        );
+        let bare = Error::Status {
+            operation: "ready",
+            code: 77,
+            message: String::new(),
+        };
+        assert_eq!(
+            bare.to_string(),
+            "ready failed: statusCode 77 (unknown status code)"
+        );
+    }
+
+    #[test]
+    fn classification() {
+        let status = |code| Error::Status {
+            operation: "x",
+            code,
+            message: String::new(),
+        };
+        assert!(Error::http(503, "busy").is_transient());
+        assert!(Error::http(429, "slow down").is_transient());
+        assert!(!Error::http(404, "nope").is_transient());
+        assert!(Error::Transport("reset".into()).is_transient());
+        assert!(status(4).is_transient());
+        assert!(status(9).is_transient());
+        assert!(!status(2).is_transient());
+        assert!(!Error::Unauthorized.is_transient());
+
+        assert!(
+            !Error::Unauthorized.needs_login(),
+            "401 means bad credentials"
+        );
+        assert!(Error::NotAuthenticated.needs_login());
+        assert!(Error::Csrf.needs_login());
+        assert!(status(20).needs_login());
+        assert!(!status(4).needs_login());
+    }
+
+    #[test]
+    fn http_bodies_are_truncated_on_char_boundaries() {
+        let body = "é".repeat(MAX_ERROR_BODY_CHARS + 50);
+        let Error::Http { body: kept, .. } = Error::http(500, &body) else {
+            panic!("not an Http error");
+        };
+        assert_eq!(kept.chars().count(), MAX_ERROR_BODY_CHARS + 1);
+        assert!(kept.ends_with('…'));
+        assert_eq!(truncate("  short  ", 10), "short");
+    }
+
+    #[test]
+    fn every_documented_code_has_a_meaning() {
+        for code in 0..=20 {
+            assert_ne!(status_meaning(code), "unknown status code", "code {code}");
+        }
+        assert_eq!(status_meaning(21), "unknown status code");
+    }
+}

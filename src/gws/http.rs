@@ -1,0 +1,513 @@
+//! The HTTP layer shared by REST and CometD: one `reqwest::Client` with one cookie jar, Basic
+//! auth on every request, the CSRF pair from `GET {api}/me` on every POST, and the mapping of
+//! HTTP failures into [`Error`].
+//!
+//! Nothing here logs the password, the Authorization header or the CSRF token.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use tracing::{debug, warn};
+
+use super::error::{Error, truncate};
+
+/// Response header naming the header in which to send the CSRF token.
+pub const CSRF_NAME_HEADER: &str = "X-CSRF-HEADER";
+/// Response header carrying the CSRF token (and the usual request header name).
+pub const CSRF_TOKEN_HEADER: &str = "X-CSRF-TOKEN";
+/// How much of an undecodable body goes into the DEBUG log.
+const MAX_LOGGED_BODY_CHARS: usize = 2000;
+
+/// The agent's login. `Debug` never shows the password.
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: SecretString,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .finish()
+    }
+}
+
+/// TLS settings. Certificate verification is on unless explicitly turned off.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// A PEM file with extra CA certificates to trust (e.g. a company CA).
+    pub extra_ca: Option<PathBuf>,
+    /// Accept any server certificate. For lab set-ups only; logs a loud warning.
+    pub danger_accept_invalid_certs: bool,
+}
+
+/// The user object of `GET {api}/me`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Me {
+    pub id: String,
+    pub user_name: String,
+}
+
+/// The CSRF pair: header name and token.
+type CsrfPair = (HeaderName, HeaderValue);
+
+/// One HTTP client (connection pool and cookie jar) for REST and CometD alike. Cheap to clone:
+/// clones share the pool, the jar and the CSRF pair.
+#[derive(Clone)]
+pub struct Transport {
+    client: reqwest::Client,
+    api_url: Arc<str>,
+    credentials: Arc<Credentials>,
+    csrf: Arc<RwLock<Option<CsrfPair>>>,
+    me_timeout: Duration,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("api_url", &self.api_url)
+            .field("username", &self.credentials.username)
+            .field("csrf", &self.csrf_header_name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    /// Build the client. `api_url` is the API root including `/api/v2` (a trailing `/` is
+    /// dropped); `me_timeout` bounds `GET {api}/me`. There is no global timeout: every request
+    /// passes its own.
+    pub fn new(
+        api_url: &str,
+        credentials: Credentials,
+        tls: &TlsOptions,
+        me_timeout: Duration,
+    ) -> Result<Transport, Error> {
+        let parsed = reqwest::Url::parse(api_url)
+            .map_err(|e| Error::Setup(format!("GWS API URL `{api_url}` is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Error::Setup(format!(
+                "GWS API URL `{api_url}` must start with http:// or https://"
+            )));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            // Never echo the URL here: it holds a secret.
+            return Err(Error::Setup(
+                "the GWS API URL must not contain a username or password; \
+                 configure the credentials separately"
+                    .into(),
+            ));
+        }
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .cookie_store(true);
+        if let Some(path) = &tls.extra_ca {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::Setup(format!("cannot read CA file {}: {e}", path.display()))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::Setup(format!("CA file {} is not valid PEM: {e}", path.display()))
+            })?;
+            if certs.is_empty() {
+                return Err(Error::Setup(format!(
+                    "CA file {} contains no certificate",
+                    path.display()
+                )));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if tls.danger_accept_invalid_certs {
+            warn!(
+                "TLS CERTIFICATE VERIFICATION IS OFF: any server can impersonate GWS and read \
+                 the agent password; use this only in a lab"
+            );
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let client = builder.build().map_err(|e| Error::Setup(error_chain(&e)))?;
+        Ok(Transport {
+            client,
+            api_url: api_url.trim_end_matches('/').into(),
+            credentials: Arc::new(credentials),
+            csrf: Arc::new(RwLock::new(None)),
+            me_timeout,
+        })
+    }
+
+    /// The API root, without a trailing `/`.
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
+    /// The name of the CSRF header currently sent, if any (never the token).
+    pub fn csrf_header_name(&self) -> Option<String> {
+        let guard = self.csrf.read().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().map(|(name, _)| name.as_str().to_owned())
+    }
+
+    /// `GET {api}/me`: refreshes the session cookie and the CSRF pair, returns the user.
+    pub async fn get_me(&self) -> Result<Me, Error> {
+        let url = format!("{}/me", self.api_url);
+        let (status, headers, text) = self.send(Method::GET, &url, None, self.me_timeout).await?;
+        if status == StatusCode::FORBIDDEN {
+            // Not a CSRF problem (GET carries no token): reporting `Csrf` here would send the
+            // caller into a log-in loop.
+            return Err(Error::http(status.as_u16(), &text));
+        }
+        check_status(status, &text)?;
+        self.store_csrf(&headers);
+        let body = parse_body("the GET me response", &text)?;
+        super::client::parse_reply("get_me", &body)?;
+        parse_me(&body).ok_or_else(|| {
+            debug!(body = %truncate(&text, MAX_LOGGED_BODY_CHARS), "GET me without user.id");
+            Error::Decode {
+                what: "the GET me response (no user.id)".into(),
+            }
+        })
+    }
+
+    /// POST a JSON body and parse the JSON answer. On HTTP 403 (CSRF token missing or stale)
+    /// it fetches `GET {api}/me` again and retries once; a second 403 is [`Error::Csrf`].
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Value, Error> {
+        self.request(Method::POST, url, Some(body), timeout).await
+    }
+
+    /// GET a JSON document (same 403 handling as [`Transport::post_json`]).
+    pub async fn get_json(&self, url: &str, timeout: Duration) -> Result<Value, Error> {
+        self.request(Method::GET, url, None, timeout).await
+    }
+
+    async fn request(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<Value, Error> {
+        let (mut status, _, mut text) = self.send(method.clone(), url, body, timeout).await?;
+        if status == StatusCode::FORBIDDEN {
+            debug!(body = %truncate(&text, MAX_LOGGED_BODY_CHARS), "HTTP 403 body");
+            warn!(%method, url, "HTTP 403 (CSRF token rejected?): fetching GET me and retrying once");
+            self.get_me().await?;
+            (status, _, text) = self.send(method.clone(), url, body, timeout).await?;
+        }
+        check_status(status, &text)?;
+        parse_body(&format!("the response to {method} {url}"), &text)
+    }
+
+    /// One HTTP exchange: Basic auth always, the CSRF header on anything but GET.
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<(StatusCode, HeaderMap, String), Error> {
+        let mut req = self
+            .client
+            .request(method.clone(), url)
+            .timeout(timeout)
+            .basic_auth(
+                &self.credentials.username,
+                Some(self.credentials.password.expose_secret()),
+            );
+        if method != Method::GET {
+            let pair = self.csrf.read().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some((name, value)) = pair {
+                req = req.header(name, value);
+            }
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.map_err(|e| transport_error(&e, timeout))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| transport_error(&e, timeout))?;
+        debug!(%method, url, status = status.as_u16(), "GWS HTTP exchange");
+        Ok((status, headers, text))
+    }
+
+    fn store_csrf(&self, headers: &HeaderMap) {
+        let token = headers.get(CSRF_TOKEN_HEADER).cloned();
+        let name = headers
+            .get(CSRF_NAME_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok());
+        let pair = token.map(|mut value| {
+            value.set_sensitive(true);
+            (
+                name.unwrap_or(HeaderName::from_static("x-csrf-token")),
+                value,
+            )
+        });
+        match &pair {
+            Some((name, _)) => debug!(header = %name, "CSRF token stored"),
+            None => debug!("no CSRF token offered: CSRF protection is off"),
+        }
+        *self.csrf.write().unwrap_or_else(|e| e.into_inner()) = pair;
+    }
+}
+
+/// Map an HTTP status to an error: 401 → `Unauthorized`, 403 → `Csrf`, other non-2xx → `Http`.
+fn check_status(status: StatusCode, text: &str) -> Result<(), Error> {
+    match status {
+        s if s.is_success() => Ok(()),
+        StatusCode::UNAUTHORIZED => Err(Error::Unauthorized),
+        StatusCode::FORBIDDEN => Err(Error::Csrf),
+        s => Err(Error::http(s.as_u16(), text)),
+    }
+}
+
+/// Parse a response body as JSON; an empty body is `null`.
+fn parse_body(what: &str, text: &str) -> Result<Value, Error> {
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(text).map_err(|e| {
+        debug!(body = %truncate(text, MAX_LOGGED_BODY_CHARS), error = %e, "undecodable GWS body");
+        Error::Decode { what: what.into() }
+    })
+}
+
+fn parse_me(body: &Value) -> Option<Me> {
+    let user = body.get("user")?;
+    let id = match user.get("id")? {
+        Value::String(s) if !s.is_empty() => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    let user_name = user
+        .get("userName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    Some(Me { id, user_name })
+}
+
+fn transport_error(e: &reqwest::Error, timeout: Duration) -> Error {
+    if e.is_timeout() {
+        return Error::Transport(format!(
+            "no answer within {}",
+            humantime::format_duration(timeout)
+        ));
+    }
+    Error::Transport(error_chain(e))
+}
+
+/// An error and its sources on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gws::fake::{Fake, Reply};
+    use serde_json::json;
+
+    fn creds() -> Credentials {
+        Credentials {
+            username: "bot1".into(),
+            password: SecretString::from("hunter2".to_owned()),
+        }
+    }
+
+    fn transport(url: &str) -> Transport {
+        Transport::new(url, creds(), &TlsOptions::default(), Duration::from_secs(5)).unwrap()
+    }
+
+    fn me_reply() -> Reply {
+        Reply::json(
+            200,
+            json!({"statusCode":0,"user":{"id":"u-7","userName":"bot1"}}),
+        )
+        .header("X-CSRF-HEADER", "X-Token-Name")
+        .header("X-CSRF-TOKEN", "tok-1")
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let text = format!("{:?}", creds());
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("bot1"));
+        let t = transport("http://127.0.0.1:1/api/v2/");
+        let text = format!("{t:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(t.api_url(), "http://127.0.0.1:1/api/v2");
+    }
+
+    #[test]
+    fn me_parsing_is_tolerant() {
+        let me = parse_me(&json!({"user":{"id":42,"userName":"x"}})).unwrap();
+        assert_eq!(me.id, "42");
+        assert_eq!(parse_me(&json!({"user":{"userName":"x"}})), None);
+        assert_eq!(parse_me(&json!([])), None);
+    }
+
+    #[tokio::test]
+    async fn get_me_stores_csrf_and_posts_send_it_with_basic_auth() {
+        let fake = Fake::start(|req| match req.path.as_str() {
+            "/api/v2/me" => me_reply(),
+            _ => Reply::json(200, json!({"statusCode":0})),
+        })
+        .await;
+        let t = transport(&fake.api_url());
+        let me = t.get_me().await.unwrap();
+        assert_eq!(
+            me,
+            Me {
+                id: "u-7".into(),
+                user_name: "bot1".into()
+            }
+        );
+        assert_eq!(t.csrf_header_name().as_deref(), Some("x-token-name"));
+        let url = format!("{}/me/channels/chat", fake.api_url());
+        let got = t
+            .post_json(
+                &url,
+                &json!({"operationName":"Ready"}),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        assert_eq!(got, json!({"statusCode":0}));
+
+        let seen = fake.requests();
+        assert_eq!(seen.len(), 2);
+        for r in &seen {
+            // "bot1:hunter2" in base64.
+            assert_eq!(r.header("authorization"), Some("Basic Ym90MTpodW50ZXIy"));
+        }
+        assert_eq!(seen[0].header("x-token-name"), None, "GET carries no token");
+        assert_eq!(seen[1].header("x-token-name"), Some("tok-1"));
+        assert_eq!(seen[1].json(), json!({"operationName":"Ready"}));
+    }
+
+    #[tokio::test]
+    async fn forbidden_post_refreshes_the_token_and_retries_once() {
+        let fake = Fake::start(|req| match req.path.as_str() {
+            "/api/v2/me" => me_reply(),
+            _ if req.header("x-token-name") == Some("tok-1") => {
+                Reply::json(200, json!({"statusCode":0}))
+            }
+            _ => Reply::text(403, "Missing or invalid Csrf token"),
+        })
+        .await;
+        let t = transport(&fake.api_url());
+        let url = format!("{}/me/channels/chat", fake.api_url());
+        let got = t
+            .post_json(&url, &json!({}), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(got["statusCode"], 0);
+        let methods: Vec<_> = fake.requests().iter().map(|r| r.method.clone()).collect();
+        assert_eq!(methods, ["POST", "GET", "POST"]);
+    }
+
+    #[tokio::test]
+    async fn second_forbidden_is_a_csrf_error() {
+        let fake = Fake::start(|req| match req.method.as_str() {
+            "GET" => me_reply(),
+            _ => Reply::text(403, "Missing or invalid Csrf token"),
+        })
+        .await;
+        let t = transport(&fake.api_url());
+        let url = format!("{}/me", fake.api_url());
+        let err = t
+            .post_json(&url, &json!({}), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Csrf), "{err:?}");
+        assert_eq!(fake.requests().len(), 3, "exactly one retry");
+    }
+
+    #[tokio::test]
+    async fn status_codes_map_to_errors() {
+        let fake = Fake::start(|req| match req.path.as_str() {
+            "/api/v2/a" => Reply::text(401, "no"),
+            "/api/v2/b" => Reply::text(503, "down for maintenance"),
+            "/api/v2/c" => Reply::text(200, "<html>not json</html>"),
+            "/api/v2/d" => Reply::text(200, ""),
+            _ => Reply::text(404, "?"),
+        })
+        .await;
+        let t = transport(&fake.api_url());
+        let api = fake.api_url();
+        let get = |p: &str| {
+            let url = format!("{api}/{p}");
+            let t = t.clone();
+            async move { t.get_json(&url, Duration::from_secs(5)).await }
+        };
+        assert!(matches!(get("a").await, Err(Error::Unauthorized)));
+        assert!(
+            matches!(get("b").await, Err(Error::Http { status: 503, body }) if body == "down for maintenance")
+        );
+        assert!(matches!(get("c").await, Err(Error::Decode { .. })));
+        assert_eq!(get("d").await.unwrap(), Value::Null);
+        let err = get("zz").await.unwrap_err();
+        assert!(matches!(err, Error::Http { status: 404, .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_a_transport_error() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let t = transport(&format!("http://{addr}/api/v2"));
+        let err = t.get_me().await.unwrap_err();
+        assert!(matches!(err, Error::Transport(_)), "{err:?}");
+        assert!(err.is_transient());
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn api_urls_are_checked_without_echoing_secrets() {
+        let opts = TlsOptions::default();
+        let new = |url: &str| Transport::new(url, creds(), &opts, Duration::from_secs(1));
+        assert!(matches!(new("gws.example/api/v2"), Err(Error::Setup(_))));
+        assert!(matches!(
+            new("ftp://gws.example/api/v2"),
+            Err(Error::Setup(_))
+        ));
+        let err = new("http://bot:s3cret@gws.example/api/v2").unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert!(new("https://gws.example/api/v2").is_ok());
+    }
+
+    #[test]
+    fn unreadable_ca_file_is_a_setup_error() {
+        let tls = TlsOptions {
+            extra_ca: Some("/nonexistent/ca.pem".into()),
+            danger_accept_invalid_certs: false,
+        };
+        let err = Transport::new("http://x", creds(), &tls, Duration::from_secs(1)).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    }
+}
