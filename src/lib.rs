@@ -18,3 +18,4 @@
 pub mod event;
 pub mod gws;
 pub mod responder;
+pub mod sim;

@@ -1,0 +1,419 @@
+//! The simulator's shared state: HTTP sessions, users' contact-centre state, CometD clients and
+//! their queues, chats, routing of queued chats, and the bounded records (requests, deliveries,
+//! violations). Everything lives behind one mutex that is never held across an `.await`.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::chats::{self, Chat};
+use super::types::{ChatState, Delivery, Fault, RecordedRequest, SimAgent, SimConfig, SimEvent};
+
+/// Topic of chat notifications (`interactions` dialect).
+pub(crate) const TOPIC_INTERACTIONS: &str = "/v2/me/interactions";
+/// Topic of channel-state notifications.
+pub(crate) const TOPIC_CHANNELS: &str = "/v2/me/channels";
+/// Subscriptions a client may make.
+pub(crate) const ALLOWED_SUBSCRIPTIONS: [&str; 3] =
+    [TOPIC_INTERACTIONS, TOPIC_CHANNELS, "/v2/me/*"];
+
+const MAX_REQUESTS: usize = 100_000;
+const MAX_DELIVERIES: usize = 100_000;
+const MAX_VIOLATIONS: usize = 10_000;
+
+/// State shared by the server tasks and the [`super::Control`] handles.
+pub(crate) struct Shared {
+    pub config: SimConfig,
+    pub state: Mutex<State>,
+    pub shutdown: CancellationToken,
+}
+
+impl Shared {
+    pub fn new(config: SimConfig) -> Shared {
+        let (events, _) = broadcast::channel(1024);
+        let state = State {
+            started: Instant::now(),
+            wall_start: SystemTime::now(),
+            events,
+            queue_limit: config.queue_limit.max(1),
+            agents: config.agents.clone(),
+            skills: config.skills.clone(),
+            users: config
+                .users
+                .iter()
+                .map(|u| (u.id.clone(), UserState::default()))
+                .collect(),
+            user_order: config.users.iter().map(|u| u.id.clone()).collect(),
+            sessions: HashMap::new(),
+            clients: HashMap::new(),
+            issued_clients: HashSet::new(),
+            chats: HashMap::new(),
+            chat_order: Vec::new(),
+            queue: VecDeque::new(),
+            rr: 0,
+            counter: 0,
+            requests: VecDeque::new(),
+            first_request_seq: 0,
+            deliveries: VecDeque::new(),
+            violations: VecDeque::new(),
+            dropped_notifications: 0,
+            fail_next: VecDeque::new(),
+            delay: Duration::ZERO,
+        };
+        Shared {
+            config,
+            state: Mutex::new(state),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// Locks the state; a poisoned lock is still usable (every mutation is self-contained).
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A logged-in HTTP session (`JSESSIONID`).
+pub(crate) struct HttpSession {
+    pub user: String,
+    pub csrf: String,
+}
+
+/// A bot user's contact-centre state.
+#[derive(Default)]
+pub(crate) struct UserState {
+    pub cc_session: bool,
+    pub ready: bool,
+}
+
+/// Why a held `/meta/connect` is answered before its timeout.
+#[derive(Debug)]
+pub(crate) enum Release {
+    /// Notifications are queued.
+    Wake,
+    /// Another connect for the same client arrived.
+    Superseded,
+    /// The client sent `/meta/disconnect`.
+    Disconnected,
+    /// The server forgot the client.
+    Dropped,
+}
+
+pub(crate) struct Held {
+    pub id: u64,
+    pub tx: oneshot::Sender<Release>,
+}
+
+/// A CometD client (one `clientId`).
+pub(crate) struct Client {
+    pub user: String,
+    pub subscriptions: BTreeSet<String>,
+    pub queue: VecDeque<Value>,
+    pub held: Option<Held>,
+}
+
+impl Client {
+    /// True when one of the subscriptions matches `channel` (`/a/*` matches one more segment).
+    pub fn subscribed(&self, channel: &str) -> bool {
+        self.subscriptions
+            .iter()
+            .any(|s| match s.strip_suffix("/*") {
+                Some(prefix) => channel
+                    .strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .is_some_and(|rest| !rest.is_empty() && !rest.contains('/')),
+                None => s == channel,
+            })
+    }
+
+    fn release(&mut self, why: Release) {
+        if let Some(held) = self.held.take() {
+            let _ = held.tx.send(why);
+        }
+    }
+}
+
+pub(crate) struct State {
+    pub started: Instant,
+    wall_start: SystemTime,
+    pub events: broadcast::Sender<SimEvent>,
+    pub queue_limit: usize,
+    pub agents: Vec<SimAgent>,
+    pub skills: Vec<String>,
+    pub users: HashMap<String, UserState>,
+    user_order: Vec<String>,
+    pub sessions: HashMap<String, HttpSession>,
+    pub clients: HashMap<String, Client>,
+    pub issued_clients: HashSet<String>,
+    pub chats: HashMap<String, Chat>,
+    pub chat_order: Vec<String>,
+    pub queue: VecDeque<String>,
+    rr: usize,
+    counter: u64,
+    pub requests: VecDeque<RecordedRequest>,
+    first_request_seq: u64,
+    pub deliveries: VecDeque<Delivery>,
+    pub violations: VecDeque<String>,
+    pub dropped_notifications: u64,
+    pub fail_next: VecDeque<Fault>,
+    pub delay: Duration,
+}
+
+impl State {
+    /// Time since sim start.
+    pub fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// ISO-8601 UTC timestamp of a moment given as time since sim start.
+    pub fn timestamp(&self, at: Duration) -> String {
+        iso8601(self.wall_start + at)
+    }
+
+    /// A fresh number, unique within this simulator.
+    pub fn next_number(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    /// A fresh opaque id: 16 upper-case hex digits, unique and unpredictable.
+    pub fn next_id(&mut self) -> String {
+        let n = self.next_number();
+        let r: u64 = rand::rng().random();
+        format!("{:06X}{:010X}", n & 0xFF_FFFF, r & 0xFF_FFFF_FFFF)
+    }
+
+    pub fn emit(&self, event: SimEvent) {
+        let _ = self.events.send(event);
+    }
+
+    pub fn violation(&mut self, text: String) {
+        tracing::warn!(violation = %text, "client protocol violation");
+        if self.violations.len() >= MAX_VIOLATIONS {
+            self.violations.pop_front();
+        }
+        self.violations.push_back(text);
+    }
+
+    /// Records a request at arrival; returns its sequence number for [`State::finish_request`].
+    pub fn record_request(&mut self, request: RecordedRequest) -> u64 {
+        if self.requests.len() >= MAX_REQUESTS {
+            self.requests.pop_front();
+            self.first_request_seq += 1;
+        }
+        self.requests.push_back(request);
+        self.first_request_seq + self.requests.len() as u64 - 1
+    }
+
+    pub fn finish_request(&mut self, seq: u64, http_status: u16, status_code: Option<i64>) {
+        let Some(index) = seq.checked_sub(self.first_request_seq) else {
+            return;
+        };
+        if let Some(r) = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.requests.get_mut(i))
+        {
+            r.http_status = http_status;
+            r.status_code = status_code;
+        }
+    }
+
+    pub fn record_delivery(&mut self, delivery: Delivery) {
+        if self.deliveries.len() >= MAX_DELIVERIES {
+            self.deliveries.pop_front();
+        }
+        self.deliveries.push_back(delivery);
+    }
+
+    /// Queues a notification for every client of `user` subscribed to `channel`.
+    pub fn publish(&mut self, user: &str, channel: &str, data: Value) {
+        let message = json!({ "channel": channel, "data": data });
+        for client in self.clients.values_mut() {
+            if client.user != user || !client.subscribed(channel) {
+                continue;
+            }
+            if client.queue.len() >= self.queue_limit {
+                client.queue.pop_front();
+                self.dropped_notifications += 1;
+            }
+            client.queue.push_back(message.clone());
+            client.release(Release::Wake);
+        }
+    }
+
+    /// Publishes the user's chat-channel state.
+    pub fn publish_channel_state(&mut self, user: &str, state: &str) {
+        let data = json!({
+            "messageType": "ChannelStateChangeMessage",
+            "channels": [{ "channel": "chat",
+                           "userState": { "state": state, "displayName": state, "id": format!("chat-{state}") } }],
+        });
+        self.publish(user, TOPIC_CHANNELS, data);
+    }
+
+    /// Forgets every CometD client for which `pred` holds; held connects get `402::Unknown client`.
+    pub fn drop_clients(&mut self, pred: impl Fn(&Client) -> bool) {
+        let gone: Vec<String> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| pred(c))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            if let Some(mut client) = self.clients.remove(&id) {
+                client.release(Release::Dropped);
+            }
+        }
+    }
+
+    /// Puts the offered or live chats matching `pred` back in the queue, ownership lost.
+    pub fn requeue(&mut self, pred: impl Fn(&Chat) -> bool) {
+        let ids: Vec<String> = self
+            .chat_order
+            .iter()
+            .filter(|id| {
+                self.chats
+                    .get(*id)
+                    .is_some_and(|c| c.is_with_bot() && pred(c))
+            })
+            .cloned()
+            .collect();
+        for id in ids {
+            if let Some(chat) = self.chats.get_mut(&id) {
+                chat.requeue();
+                self.queue.push_back(id.clone());
+                self.emit(SimEvent::State {
+                    chat: id,
+                    state: ChatState::Queued,
+                });
+            }
+        }
+    }
+
+    fn eligible(&self, user: &str) -> bool {
+        self.users
+            .get(user)
+            .is_some_and(|u| u.cc_session && u.ready)
+            && self
+                .clients
+                .values()
+                .any(|c| c.user == user && c.subscribed(TOPIC_INTERACTIONS))
+    }
+
+    fn next_eligible(&mut self) -> Option<String> {
+        let n = self.user_order.len();
+        for i in 0..n {
+            let index = (self.rr + i) % n;
+            if self.eligible(&self.user_order[index]) {
+                self.rr = index + 1;
+                return Some(self.user_order[index].clone());
+            }
+        }
+        None
+    }
+
+    /// Offers queued chats to eligible users, round-robin.
+    pub fn route(&mut self) {
+        while let Some(id) = self.queue.front().cloned() {
+            if !self
+                .chats
+                .get(&id)
+                .is_some_and(|c| c.state == ChatState::Queued)
+            {
+                self.queue.pop_front();
+                continue;
+            }
+            let Some(user) = self.next_eligible() else {
+                break;
+            };
+            self.queue.pop_front();
+            chats::offer(self, &id, &user);
+        }
+    }
+}
+
+/// Formats a wall-clock time as `YYYY-MM-DDThh:mm:ss.mmmZ`.
+pub(crate) fn iso8601(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (Howard Hinnant's algorithm), valid for all dates after 1970.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(subs: &[&str]) -> Client {
+        Client {
+            user: "u".into(),
+            subscriptions: subs.iter().map(|s| s.to_string()).collect(),
+            queue: VecDeque::new(),
+            held: None,
+        }
+    }
+
+    #[test]
+    fn wildcard_matches_one_segment() {
+        let c = client(&["/v2/me/*"]);
+        assert!(c.subscribed("/v2/me/interactions"));
+        assert!(c.subscribed("/v2/me/channels"));
+        assert!(!c.subscribed("/v2/me"));
+        assert!(!c.subscribed("/v2/me/a/b"));
+        assert!(!c.subscribed("/v2/mex/channels"));
+        let d = client(&["/v2/me/channels"]);
+        assert!(!d.subscribed("/v2/me/interactions"));
+    }
+
+    #[test]
+    fn iso8601_formats_utc() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_389_261_492_035);
+        assert_eq!(iso8601(t), "2014-01-09T09:58:12.035Z");
+        assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(iso8601(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn publish_drops_oldest_beyond_limit() {
+        let shared = Shared::new(SimConfig {
+            queue_limit: 2,
+            ..SimConfig::default()
+        });
+        let mut st = shared.lock();
+        st.clients.insert("c".into(), client(&[TOPIC_CHANNELS]));
+        for i in 0..3 {
+            st.publish("u", TOPIC_CHANNELS, json!(i));
+            st.publish("u", TOPIC_INTERACTIONS, json!("not subscribed"));
+        }
+        let queue: Vec<Value> = st.clients["c"]
+            .queue
+            .iter()
+            .map(|m| m["data"].clone())
+            .collect();
+        assert_eq!(queue, vec![json!(1), json!(2)]);
+        assert_eq!(st.dropped_notifications, 1);
+    }
+}
