@@ -78,7 +78,7 @@ fn known_client<'a>(
     what: &str,
 ) -> Option<&'a mut Client> {
     let id = m.get("clientId").and_then(Value::as_str).unwrap_or("");
-    if !st.issued_clients.contains(id) {
+    if !st.was_issued(id) {
         st.violation(format!(
             "{what} before handshake succeeded (clientId {id:?})"
         ));
@@ -102,17 +102,7 @@ fn handshake(shared: &Shared, user: &str, m: &Message) -> Value {
         return r;
     }
     let mut st = shared.lock();
-    let id = st.next_id().to_lowercase();
-    st.issued_clients.insert(id.clone());
-    st.clients.insert(
-        id.clone(),
-        Client {
-            user: user.to_owned(),
-            subscriptions: Default::default(),
-            queue: Default::default(),
-            held: None,
-        },
-    );
+    let id = st.new_client(user, shared.config.connect_timeout);
     r["clientId"] = json!(id);
     r["successful"] = json!(true);
     r["advice"] = advice(shared);
@@ -167,12 +157,15 @@ fn disconnect(shared: &Shared, user: &str, m: &Message) -> Value {
 
 /// Hands out the client's queue plus the connect reply, at a random position.
 fn drain(shared: &Shared, st: &mut State, id: &str, user: &str, m: &Message) -> Vec<Value> {
+    let at = st.now();
     let queued: Vec<Value> = st
         .clients
         .get_mut(id)
-        .map(|c| c.queue.drain(..).collect())
+        .map(|c| {
+            c.last_seen = at;
+            c.queue.drain(..).collect()
+        })
         .unwrap_or_default();
-    let at = st.now();
     for message in &queued {
         let channel = message["channel"].as_str().unwrap_or_default().to_owned();
         st.record_delivery(Delivery {
@@ -200,9 +193,11 @@ async fn connect(shared: &Shared, user: &str, m: &Message) -> Vec<Value> {
     let (mut rx, held_id) = {
         let mut st = shared.lock();
         let held_id = st.next_number();
+        let now = st.now();
         let Some(client) = known_client(&mut st, user, m, "/meta/connect") else {
             return vec![unknown_client(m, "/meta/connect")];
         };
+        client.last_seen = now;
         if m.get("connectionType").and_then(Value::as_str) != Some("long-polling") {
             let mut r = base(m, "/meta/connect");
             r["successful"] = json!(false);

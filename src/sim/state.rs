@@ -26,6 +26,11 @@ pub(crate) const ALLOWED_SUBSCRIPTIONS: [&str; 3] =
 const MAX_REQUESTS: usize = 100_000;
 const MAX_DELIVERIES: usize = 100_000;
 const MAX_VIOLATIONS: usize = 10_000;
+/// Client ids remembered as handed out (to tell "never handshook" from "dropped").
+const MAX_ISSUED_CLIENTS: usize = 100_000;
+/// A client without a held connect for longer than this (beyond `connect_timeout`) is dropped
+/// at the next handshake of its user, like CometD's `maxInterval`.
+const CLIENT_IDLE_GRACE: Duration = Duration::from_secs(60);
 
 /// State shared by the server tasks and the [`super::Control`] handles.
 pub(crate) struct Shared {
@@ -53,6 +58,7 @@ impl Shared {
             sessions: HashMap::new(),
             clients: HashMap::new(),
             issued_clients: HashSet::new(),
+            issued_order: VecDeque::new(),
             chats: HashMap::new(),
             chat_order: Vec::new(),
             queue: VecDeque::new(),
@@ -116,6 +122,8 @@ pub(crate) struct Client {
     pub subscriptions: BTreeSet<String>,
     pub queue: VecDeque<Value>,
     pub held: Option<Held>,
+    /// When the last connect arrived or was answered.
+    pub last_seen: Duration,
 }
 
 impl Client {
@@ -150,7 +158,8 @@ pub(crate) struct State {
     user_order: Vec<String>,
     pub sessions: HashMap<String, HttpSession>,
     pub clients: HashMap<String, Client>,
-    pub issued_clients: HashSet<String>,
+    issued_clients: HashSet<String>,
+    issued_order: VecDeque<String>,
     pub chats: HashMap<String, Chat>,
     pub chat_order: Vec<String>,
     pub queue: VecDeque<String>,
@@ -229,6 +238,38 @@ impl State {
             self.deliveries.pop_front();
         }
         self.deliveries.push_back(delivery);
+    }
+
+    /// Registers a new CometD client of `user` and returns its id. Clients of that user that
+    /// have not connected for a while are dropped first.
+    pub fn new_client(&mut self, user: &str, connect_timeout: Duration) -> String {
+        let now = self.now();
+        let idle = connect_timeout + CLIENT_IDLE_GRACE;
+        self.drop_clients(|c| {
+            c.user == user && c.held.is_none() && now.saturating_sub(c.last_seen) > idle
+        });
+        let id = self.next_id().to_lowercase();
+        if self.issued_order.len() >= MAX_ISSUED_CLIENTS {
+            if let Some(old) = self.issued_order.pop_front() {
+                self.issued_clients.remove(&old);
+            }
+        }
+        self.issued_order.push_back(id.clone());
+        self.issued_clients.insert(id.clone());
+        let client = Client {
+            user: user.to_owned(),
+            subscriptions: BTreeSet::new(),
+            queue: VecDeque::new(),
+            held: None,
+            last_seen: now,
+        };
+        self.clients.insert(id.clone(), client);
+        id
+    }
+
+    /// True when `id` was handed out by a handshake (it may have been dropped since).
+    pub fn was_issued(&self, id: &str) -> bool {
+        self.issued_clients.contains(id)
     }
 
     /// Queues a notification for every client of `user` subscribed to `channel`.
@@ -372,6 +413,7 @@ mod tests {
             subscriptions: subs.iter().map(|s| s.to_string()).collect(),
             queue: VecDeque::new(),
             held: None,
+            last_seen: Duration::ZERO,
         }
     }
 

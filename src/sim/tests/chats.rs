@@ -520,7 +520,11 @@ async fn customer_leaving_before_accept_abandons_the_chat() {
             .await,
         2
     );
-    assert_eq!(control.violations().len(), 1);
+    assert!(
+        control.violations().is_empty(),
+        "racing an abandoned chat is no violation: {:?}",
+        control.violations()
+    );
 }
 
 #[tokio::test(start_paused = true)]

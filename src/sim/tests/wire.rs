@@ -337,3 +337,27 @@ async fn a_session_belongs_to_its_user() {
         .header("cookie", &cookie);
     assert_eq!(other.send().await.unwrap().status(), 401);
 }
+
+#[tokio::test(start_paused = true)]
+async fn idle_clients_are_dropped_at_the_next_handshake() {
+    let sim = start(SimConfig {
+        connect_timeout: Duration::from_secs(10),
+        ..SimConfig::default()
+    })
+    .await;
+    let mut bot = Bot::login(&sim).await;
+    bot.handshake().await;
+    let first = bot.client_id.clone();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    bot.handshake().await;
+    bot.client_id = first.clone();
+    assert!(
+        bot.connect().await.is_empty(),
+        "a recently seen client survives"
+    );
+    tokio::time::sleep(Duration::from_secs(71)).await;
+    bot.handshake().await;
+    bot.client_id = first;
+    assert_eq!(bot.connect_raw().await[0]["error"], "402::Unknown client");
+    assert!(sim.control().violations().is_empty());
+}
