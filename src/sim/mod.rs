@@ -6,6 +6,7 @@
 //! - `state`: the shared state behind one mutex: sessions, users, CometD clients, routing.
 //! - `http`: `/api/v2/*` — Basic auth, `JSESSIONID`, CSRF, faults, the REST routes.
 //! - `bayeux`: the CometD long-polling server at `/api/v2/notifications`.
+//! - `clock`: ISO-8601 timestamps for transcript entries.
 //! - `chats` / `ops`: one chat's data and JSON shapes / the operations on it.
 //! - `customer`: customers speaking and leaving, scripts, consultation timers.
 //! - `control`: the [`Control`] handle and the unauthenticated `/sim` HTTP control API.
@@ -14,6 +15,7 @@
 
 mod bayeux;
 mod chats;
+mod clock;
 mod control;
 mod customer;
 mod http;

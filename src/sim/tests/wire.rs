@@ -361,3 +361,35 @@ async fn idle_clients_are_dropped_at_the_next_handshake() {
     assert_eq!(bot.connect_raw().await[0]["error"], "402::Unknown client");
     assert!(sim.control().violations().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn without_csrf_no_token_is_announced_or_needed() {
+    let sim = start(SimConfig {
+        csrf: false,
+        ..SimConfig::default()
+    })
+    .await;
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let r = http
+        .get(format!("{}/me", sim.api_url()))
+        .basic_auth(USER, Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers().get("x-csrf-header").is_none() && r.headers().get("x-csrf-token").is_none()
+    );
+    let r = http
+        .post(format!("{}/me", sim.api_url()))
+        .basic_auth(USER, Some(PASSWORD))
+        .json(&json!({"operationName":"StartContactCenterSession","channels":["chat"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["statusCode"], 0);
+    assert!(sim.control().violations().is_empty());
+}
