@@ -1,0 +1,338 @@
+//! One chat (interaction) in the simulated contact centre: its transcript, participants,
+//! consultation, and the `interactions`-dialect JSON the bot sees (section 4.2 of the protocol
+//! notes). The operations that change a chat live in `ops`; customers in `customer`.
+
+use std::collections::VecDeque;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::watch;
+
+use super::state::{State, TOPIC_INTERACTIONS};
+use super::types::{
+    ChatOutcome, ChatSnapshot, ChatSpec, ChatState, Entry, SimAgent, SimEvent, Step,
+};
+
+/// Entries kept per chat; older ones are dropped (event ids stay unique).
+const MAX_TRANSCRIPT: usize = 10_000;
+
+/// Capabilities of an offer.
+const OFFER_CAPABILITIES: [&str; 2] = ["Accept", "Reject"];
+/// Capabilities of a live chat.
+pub(crate) const LIVE_CAPABILITIES: [&str; 7] = [
+    "SendMessage",
+    "SendNotification",
+    "Transfer",
+    "StopProcessing",
+    "RequestChatHistory",
+    "StartChatConsultation",
+    "UpdateUserData",
+];
+
+/// What a running customer script watches: bot texts so far and whether the chat left the bot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Progress {
+    pub bot_texts: u64,
+    pub ended: bool,
+}
+
+/// A consultation started by the bot.
+pub(crate) struct Consult {
+    pub agent: SimAgent,
+    pub joined: bool,
+}
+
+pub(crate) struct Chat {
+    pub id: String,
+    pub state: ChatState,
+    pub customer: String,
+    pub customer_id: String,
+    pub customer_present: bool,
+    pub owner: Option<String>,
+    /// The bot's nickname from its Accept.
+    pub nickname: Option<String>,
+    pub user_data: Map<String, Value>,
+    pub transcript: VecDeque<Entry>,
+    next_event: u64,
+    pub outcome: Option<ChatOutcome>,
+    /// Event id of the message typed before anyone accepted.
+    first_event: Option<String>,
+    pub consult: Option<Consult>,
+    pub consult_generation: u64,
+    /// Taken when the bot first accepts.
+    pub script: Option<Vec<Step>>,
+    pub progress: watch::Sender<Progress>,
+}
+
+/// Runs `f` on the chat `id` with the rest of the state available; `None` for an unknown chat.
+pub(crate) fn with_chat<R>(
+    st: &mut State,
+    id: &str,
+    f: impl FnOnce(&mut State, &mut Chat) -> R,
+) -> Option<R> {
+    let mut chat = st.chats.remove(id)?;
+    let result = f(st, &mut chat);
+    st.chats.insert(id.to_owned(), chat);
+    Some(result)
+}
+
+/// Creates a queued chat and routes it; returns its id.
+pub(crate) fn create(st: &mut State, spec: ChatSpec) -> String {
+    let id = st.next_id();
+    let customer = if spec.customer.trim().is_empty() {
+        "Customer".to_owned()
+    } else {
+        spec.customer
+    };
+    let mut chat = Chat {
+        id: id.clone(),
+        state: ChatState::Queued,
+        customer_id: format!("p-{}", st.next_number()),
+        customer,
+        customer_present: true,
+        owner: None,
+        nickname: None,
+        user_data: spec.user_data,
+        transcript: VecDeque::new(),
+        next_event: 0,
+        outcome: None,
+        first_event: None,
+        consult: None,
+        consult_generation: 0,
+        script: Some(spec.script),
+        progress: watch::Sender::new(Progress::default()),
+    };
+    chat.customer_entry(st, "ParticipantJoined", None);
+    if let Some(text) = spec.first_message {
+        let entry = chat.customer_entry(st, "Text", Some(text));
+        chat.first_event = Some(entry.event_id);
+    }
+    st.chats.insert(id.clone(), chat);
+    st.chat_order.push(id.clone());
+    st.queue.push_back(id.clone());
+    st.emit(SimEvent::State {
+        chat: id.clone(),
+        state: ChatState::Queued,
+    });
+    st.route();
+    id
+}
+
+/// Offers the queued chat `id` to `user`.
+pub(crate) fn offer(st: &mut State, id: &str, user: &str) {
+    with_chat(st, id, |st, chat| {
+        chat.state = ChatState::Invited;
+        chat.owner = Some(user.to_owned());
+        let first: Vec<Entry> = chat
+            .transcript
+            .iter()
+            .filter(|e| chat.first_event.as_ref() == Some(&e.event_id))
+            .cloned()
+            .collect();
+        chat.notify(st, "NewInteraction", None, Some(&first));
+        st.emit(SimEvent::State {
+            chat: id.to_owned(),
+            state: ChatState::Invited,
+        });
+    });
+}
+
+impl Chat {
+    /// Offered to or owned by a bot.
+    pub fn is_with_bot(&self) -> bool {
+        matches!(self.state, ChatState::Invited | ChatState::Chatting)
+    }
+
+    /// Back to the queue, ownership and consultation lost.
+    pub fn requeue(&mut self) {
+        self.state = ChatState::Queued;
+        self.owner = None;
+        self.nickname = None;
+        self.consult = None;
+        self.consult_generation += 1;
+    }
+
+    /// Appends an entry to the transcript and the live feed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_entry(
+        &mut self,
+        st: &State,
+        kind: &str,
+        from_type: &str,
+        nickname: &str,
+        participant_id: &str,
+        text: Option<String>,
+        visibility: &str,
+    ) -> Entry {
+        self.next_event += 1;
+        let entry = Entry {
+            event_id: format!("e-{}", self.next_event),
+            kind: kind.to_owned(),
+            from_type: from_type.to_owned(),
+            nickname: nickname.to_owned(),
+            participant_id: participant_id.to_owned(),
+            text,
+            visibility: visibility.to_owned(),
+            at: st.now(),
+        };
+        if self.transcript.len() >= MAX_TRANSCRIPT {
+            self.transcript.pop_front();
+        }
+        self.transcript.push_back(entry.clone());
+        st.emit(SimEvent::Entry {
+            chat: self.id.clone(),
+            entry: entry.clone(),
+        });
+        entry
+    }
+
+    pub fn customer_entry(&mut self, st: &State, kind: &str, text: Option<String>) -> Entry {
+        let (nick, pid) = (self.customer.clone(), self.customer_id.clone());
+        self.add_entry(st, kind, "Customer", &nick, &pid, text, "All")
+    }
+
+    /// An entry from the bot that owns the chat.
+    pub fn bot_entry(&mut self, st: &State, kind: &str, text: Option<String>) -> Entry {
+        let nick = self.nickname.clone().unwrap_or_default();
+        let pid = self.owner.clone().unwrap_or_default();
+        self.add_entry(st, kind, "Agent", &nick, &pid, text, "All")
+    }
+
+    pub fn agent_entry(
+        &mut self,
+        st: &State,
+        agent: &SimAgent,
+        kind: &str,
+        text: Option<String>,
+        visibility: &str,
+    ) -> Entry {
+        self.add_entry(
+            st,
+            kind,
+            "Agent",
+            &agent.nickname,
+            &agent.id,
+            text,
+            visibility,
+        )
+    }
+
+    /// The state name the bot sees.
+    fn wire_state(&self) -> &'static str {
+        match self.state {
+            ChatState::Queued => "Queued",
+            ChatState::Invited => "Invited",
+            ChatState::Chatting => "Chatting",
+            ChatState::Ended => "Completed",
+        }
+    }
+
+    fn capabilities(&self) -> Vec<&'static str> {
+        match self.state {
+            ChatState::Invited => OFFER_CAPABILITIES.to_vec(),
+            ChatState::Chatting => LIVE_CAPABILITIES.to_vec(),
+            ChatState::Queued | ChatState::Ended => Vec::new(),
+        }
+    }
+
+    fn participants(&self) -> Vec<Value> {
+        let mut list = Vec::new();
+        if self.customer_present {
+            list.push(json!({"type": "Customer", "nickname": self.customer, "participantId": self.customer_id}));
+        }
+        if self.state == ChatState::Chatting {
+            if let (Some(owner), Some(nick)) = (&self.owner, &self.nickname) {
+                list.push(json!({"type": "Agent", "nickname": nick, "participantId": owner}));
+            }
+        }
+        if let Some(c) = self.consult.as_ref().filter(|c| c.joined) {
+            list.push(
+                json!({"type": "Agent", "nickname": c.agent.nickname, "participantId": c.agent.id}),
+            );
+        }
+        list
+    }
+
+    /// `data.interaction` / one element of the listing.
+    pub fn interaction_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "channel": "chat",
+            "state": self.wire_state(),
+            "capabilities": self.capabilities(),
+            "participants": self.participants(),
+            "userData": self.user_data,
+        })
+    }
+
+    /// Sends an `InteractionStateMessage` to the owner's clients.
+    pub fn notify(
+        &self,
+        st: &mut State,
+        kind: &str,
+        reference: Option<u64>,
+        messages: Option<&[Entry]>,
+    ) {
+        let Some(owner) = self.owner.clone() else {
+            return;
+        };
+        let mut data = json!({
+            "messageType": "InteractionStateMessage",
+            "notificationType": kind,
+            "interaction": self.interaction_json(),
+        });
+        if let Some(r) = reference {
+            data["referenceId"] = json!(r);
+        }
+        if let Some(entries) = messages {
+            data["messages"] = entries.iter().map(|e| message_json(st, e)).collect();
+        }
+        st.publish(&owner, TOPIC_INTERACTIONS, data);
+    }
+
+    /// The bot's copy ends with `outcome`; any script stops.
+    pub fn finish(&mut self, st: &mut State, outcome: ChatOutcome, reference: Option<u64>) {
+        if self.state == ChatState::Chatting {
+            self.bot_entry(st, "ParticipantLeft", None);
+        }
+        self.state = ChatState::Ended;
+        self.outcome = Some(outcome.clone());
+        self.consult_generation += 1;
+        self.progress.send_modify(|p| p.ended = true);
+        self.notify(st, "StatusChange", reference, None);
+        st.emit(SimEvent::State {
+            chat: self.id.clone(),
+            state: ChatState::Ended,
+        });
+        st.emit(SimEvent::Ended {
+            chat: self.id.clone(),
+            outcome,
+        });
+    }
+
+    pub fn snapshot(&self) -> ChatSnapshot {
+        ChatSnapshot {
+            id: self.id.clone(),
+            state: self.state,
+            customer: self.customer.clone(),
+            customer_present: self.customer_present,
+            owner: self.owner.clone(),
+            transcript: self.transcript.iter().cloned().collect(),
+            outcome: self.outcome.clone(),
+        }
+    }
+}
+
+/// One element of `data.messages`.
+pub(crate) fn message_json(st: &State, e: &Entry) -> Value {
+    let mut m = json!({
+        "eventId": e.event_id,
+        "type": e.kind,
+        "visibility": e.visibility,
+        "from": {"type": e.from_type, "nickname": e.nickname, "participantId": e.participant_id},
+        "timestamp": st.timestamp(e.at),
+    });
+    if let Some(text) = &e.text {
+        m["text"] = json!(text);
+    }
+    m
+}

@@ -1,0 +1,257 @@
+//! The control side of the simulator: the in-process [`Control`] handle (chats, customers,
+//! records, fault switches) and the same over HTTP under `/sim` (no auth, JSON).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use super::state::Shared;
+use super::types::{
+    ChatSnapshot, ChatSpec, Delivery, Fault, RecordedRequest, SimAgent, SimError, SimEvent,
+};
+use super::{chats, customer};
+
+/// A cheap, cloneable handle to a running simulator's state.
+#[derive(Clone)]
+pub struct Control {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Control {
+    /// Queues a new chat (offered at once if a bot is Ready); returns the interaction id.
+    pub fn create_chat(&self, spec: ChatSpec) -> String {
+        chats::create(&mut self.shared.lock(), spec)
+    }
+
+    /// The customer of `chat` types `text`.
+    pub fn customer_says(&self, chat: &str, text: &str) -> Result<(), SimError> {
+        customer::says(&mut self.shared.lock(), chat, text)
+    }
+
+    /// The customer of `chat` leaves.
+    pub fn customer_leaves(&self, chat: &str) -> Result<(), SimError> {
+        customer::leaves(&mut self.shared.lock(), chat)
+    }
+
+    pub fn chat(&self, id: &str) -> Option<ChatSnapshot> {
+        self.shared.lock().chats.get(id).map(|c| c.snapshot())
+    }
+
+    /// Every chat, in creation order.
+    pub fn chats(&self) -> Vec<ChatSnapshot> {
+        let st = self.shared.lock();
+        st.chat_order
+            .iter()
+            .filter_map(|id| st.chats.get(id))
+            .map(|c| c.snapshot())
+            .collect()
+    }
+
+    /// Every `/api/v2/*` request served, in arrival order (the last 100 000).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.iter().cloned().collect()
+    }
+
+    /// Every notification handed to a client (the last 100 000).
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.shared.lock().deliveries.iter().cloned().collect()
+    }
+
+    /// Protocol violations by clients (the last 10 000).
+    pub fn violations(&self) -> Vec<String> {
+        self.shared.lock().violations.iter().cloned().collect()
+    }
+
+    /// Notifications dropped because a client's queue was full.
+    pub fn dropped_notifications(&self) -> u64 {
+        self.shared.lock().dropped_notifications
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<SimEvent> {
+        self.shared.lock().events.subscribe()
+    }
+
+    /// Adds or changes a human agent (by id); running consultations keep their old timing.
+    pub fn set_agent(&self, agent: SimAgent) {
+        let mut st = self.shared.lock();
+        match st.agents.iter_mut().find(|a| a.id == agent.id) {
+            Some(existing) => *existing = agent,
+            None => st.agents.push(agent),
+        }
+    }
+
+    /// Forgets all CometD clients: the next connect gets `402::Unknown client`.
+    pub fn drop_cometd_sessions(&self) {
+        self.shared.lock().drop_clients(|_| true);
+    }
+
+    /// The next `count` REST operation POSTs (not `/notifications`) fail with `fault`.
+    pub fn fail_next(&self, count: usize, fault: Fault) {
+        self.shared
+            .lock()
+            .fail_next
+            .extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// Delays every REST response (not `/notifications`) by `delay`.
+    pub fn set_delay(&self, delay: Duration) {
+        self.shared.lock().delay = delay;
+    }
+
+    /// Every `JSESSIONID` becomes unknown; contact-centre state and chat ownership stay.
+    pub fn invalidate_http_sessions(&self) {
+        self.shared.lock().sessions.clear();
+    }
+
+    /// Every session gets a new CSRF token; the old one is answered 403.
+    pub fn rotate_csrf(&self) {
+        let mut st = self.shared.lock();
+        for session in st.sessions.values_mut() {
+            let mut rng = rand::rng();
+            session.csrf = format!("{:016x}{:016x}", rng.random::<u64>(), rng.random::<u64>());
+        }
+    }
+
+    /// A server restart: sessions, CometD clients and contact-centre state are lost, and offered
+    /// or live chats go back to the queue without an owner.
+    pub fn restart(&self) {
+        let mut st = self.shared.lock();
+        st.sessions.clear();
+        st.drop_clients(|_| true);
+        for user in st.users.values_mut() {
+            *user = Default::default();
+        }
+        st.requeue(|_| true);
+    }
+}
+
+/// Body of `POST /sim/chats/{id}/say`.
+#[derive(Deserialize)]
+struct Say {
+    text: String,
+}
+
+/// Body of `POST /sim/faults`; every field is optional.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Faults {
+    drop_cometd: bool,
+    fail_next: Option<FailNext>,
+    delay_ms: Option<u64>,
+    invalidate_sessions: bool,
+    rotate_csrf: bool,
+    restart: bool,
+}
+
+/// `{"count":2,"http":503}` or `{"count":1,"status_code":4,"status_message":"…"}`.
+#[derive(Deserialize)]
+struct FailNext {
+    #[serde(default = "one")]
+    count: usize,
+    http: Option<u16>,
+    status_code: Option<u32>,
+    status_message: Option<String>,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn error(status: StatusCode, e: impl ToString) -> Response {
+    (status, Json(json!({ "error": e.to_string() }))).into_response()
+}
+
+fn sim_result(r: Result<(), SimError>) -> Response {
+    match r {
+        Ok(()) => Json(json!({ "ok": true })).into_response(),
+        Err(e @ SimError::UnknownChat(_)) => error(StatusCode::NOT_FOUND, e),
+        Err(e) => error(StatusCode::CONFLICT, e),
+    }
+}
+
+/// The `/sim` routes.
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    fn control(shared: Arc<Shared>) -> Control {
+        Control { shared }
+    }
+    Router::new()
+        .route(
+            "/sim/chats",
+            post(|State(s): State<Arc<Shared>>, Json(spec): Json<ChatSpec>| async move {
+                Json(json!({ "id": control(s).create_chat(spec) }))
+            })
+            .get(|State(s): State<Arc<Shared>>| async move { Json(control(s).chats()) }),
+        )
+        .route(
+            "/sim/chats/{id}",
+            get(|State(s): State<Arc<Shared>>, Path(id): Path<String>| async move {
+                match control(s).chat(&id) {
+                    Some(chat) => Json(chat).into_response(),
+                    None => error(StatusCode::NOT_FOUND, SimError::UnknownChat(id)),
+                }
+            }),
+        )
+        .route(
+            "/sim/chats/{id}/say",
+            post(|State(s): State<Arc<Shared>>, Path(id): Path<String>, Json(say): Json<Say>| async move {
+                sim_result(control(s).customer_says(&id, &say.text))
+            }),
+        )
+        .route(
+            "/sim/chats/{id}/leave",
+            post(|State(s): State<Arc<Shared>>, Path(id): Path<String>| async move {
+                sim_result(control(s).customer_leaves(&id))
+            }),
+        )
+        .route("/sim/requests", get(|State(s): State<Arc<Shared>>| async move { Json(control(s).requests()) }))
+        .route("/sim/deliveries", get(|State(s): State<Arc<Shared>>| async move { Json(control(s).deliveries()) }))
+        .route("/sim/violations", get(|State(s): State<Arc<Shared>>| async move { Json(control(s).violations()) }))
+        .route("/sim/faults", post(faults))
+}
+
+async fn faults(State(s): State<Arc<Shared>>, Json(f): Json<Faults>) -> Response {
+    let c = Control { shared: s };
+    if let Some(fail) = f.fail_next {
+        let fault = match (fail.http, fail.status_code) {
+            (Some(code), None) => Fault::Http(code),
+            (None, Some(code)) => Fault::StatusCode(
+                code,
+                fail.status_message
+                    .unwrap_or_else(|| "Injected fault".into()),
+            ),
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "fail_next needs exactly one of http, status_code",
+                );
+            }
+        };
+        c.fail_next(fail.count, fault);
+    }
+    if let Some(ms) = f.delay_ms {
+        c.set_delay(Duration::from_millis(ms));
+    }
+    if f.drop_cometd {
+        c.drop_cometd_sessions();
+    }
+    if f.invalidate_sessions {
+        c.invalidate_http_sessions();
+    }
+    if f.rotate_csrf {
+        c.rotate_csrf();
+    }
+    if f.restart {
+        c.restart();
+    }
+    Json(json!({ "ok": true })).into_response()
+}

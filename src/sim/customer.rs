@@ -1,0 +1,146 @@
+//! Customers: what they say and when they leave, by hand through [`super::Control`] or from a
+//! [`Step`] script, plus the timers that operations start (consulted agents joining).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::chats::{Chat, with_chat};
+use super::ops::{self, Effect};
+use super::state::{Shared, State};
+use super::types::{ChatOutcome, ChatState, SimError, SimEvent, Step};
+
+fn live_chat<'a>(st: &'a State, id: &str) -> Result<&'a Chat, SimError> {
+    let chat = st
+        .chats
+        .get(id)
+        .ok_or_else(|| SimError::UnknownChat(id.to_owned()))?;
+    if chat.state == ChatState::Ended {
+        return Err(SimError::ChatEnded(id.to_owned()));
+    }
+    if !chat.customer_present {
+        return Err(SimError::CustomerLeft(id.to_owned()));
+    }
+    Ok(chat)
+}
+
+/// The customer types `text`; the owning bot sees it when the chat is live.
+pub(crate) fn says(st: &mut State, id: &str, text: &str) -> Result<(), SimError> {
+    live_chat(st, id)?;
+    with_chat(st, id, |st, chat| {
+        let entry = chat.customer_entry(st, "Text", Some(text.to_owned()));
+        if chat.state == ChatState::Chatting {
+            chat.notify(st, "NewMessages", None, Some(&[entry]));
+        }
+    });
+    Ok(())
+}
+
+/// The customer leaves. A chat nobody accepted yet ends as [`ChatOutcome::Abandoned`]; a live
+/// chat stays with the bot, which should finish it.
+pub(crate) fn leaves(st: &mut State, id: &str) -> Result<(), SimError> {
+    live_chat(st, id)?;
+    with_chat(st, id, |st, chat| {
+        chat.customer_present = false;
+        let entry = chat.customer_entry(st, "ParticipantLeft", None);
+        match chat.state {
+            ChatState::Chatting => {
+                chat.notify(st, "NewMessages", None, Some(&[entry]));
+                chat.notify(st, "ParticipantsUpdated", None, None);
+            }
+            ChatState::Queued | ChatState::Invited => {
+                chat.state = ChatState::Ended;
+                chat.outcome = Some(ChatOutcome::Abandoned);
+                chat.progress.send_modify(|p| p.ended = true);
+                chat.notify(st, "StatusChange", None, None);
+                st.emit(SimEvent::State {
+                    chat: id.to_owned(),
+                    state: ChatState::Ended,
+                });
+                st.emit(SimEvent::Ended {
+                    chat: id.to_owned(),
+                    outcome: ChatOutcome::Abandoned,
+                });
+            }
+            ChatState::Ended => {}
+        }
+    });
+    Ok(())
+}
+
+/// Starts the timers and scripts that an operation asked for.
+pub(crate) fn spawn_effects(shared: &Arc<Shared>, effects: Vec<Effect>) {
+    for effect in effects {
+        let shared = Arc::clone(shared);
+        match effect {
+            Effect::ConsultJoin {
+                chat,
+                generation,
+                after,
+            } => {
+                tokio::spawn(async move {
+                    if pause(&shared, after).await {
+                        ops::consult_join(&mut shared.lock(), &chat, generation);
+                    }
+                });
+            }
+            Effect::Script { chat, steps } => {
+                tokio::spawn(run_script(shared, chat, steps));
+            }
+        }
+    }
+}
+
+/// Sleeps unless the simulator shuts down first; true when the time passed.
+async fn pause(shared: &Shared, after: Duration) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(after) => true,
+        () = shared.shutdown.cancelled() => false,
+    }
+}
+
+/// Plays a customer's script until it ends or the chat leaves the bot.
+async fn run_script(shared: Arc<Shared>, chat: String, steps: Vec<Step>) {
+    let Some(mut progress) = shared
+        .lock()
+        .chats
+        .get(&chat)
+        .map(|c| c.progress.subscribe())
+    else {
+        return;
+    };
+    let mut mark = progress.borrow().bot_texts;
+    for step in steps {
+        if progress.borrow().ended {
+            return;
+        }
+        let result = match step {
+            Step::Say { after, text } => {
+                if !pause(&shared, after).await || progress.borrow().ended {
+                    return;
+                }
+                says(&mut shared.lock(), &chat, &text)
+            }
+            Step::AwaitReply => {
+                let ended = tokio::select! {
+                    r = progress.wait_for(|p| p.bot_texts > mark || p.ended) => r.map(|p| p.ended).unwrap_or(true),
+                    () = shared.shutdown.cancelled() => true,
+                };
+                if ended {
+                    return;
+                }
+                Ok(())
+            }
+            Step::Leave { after } => {
+                if !pause(&shared, after).await || progress.borrow().ended {
+                    return;
+                }
+                leaves(&mut shared.lock(), &chat)
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(chat = %chat, error = %e, "customer script stopped");
+            return;
+        }
+        mark = progress.borrow().bot_texts;
+    }
+}

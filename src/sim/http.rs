@@ -1,0 +1,439 @@
+//! The REST side of the simulator: Basic auth, the `JSESSIONID` session, the CSRF pair,
+//! request recording, injected faults and delays, and the `/me`, `/me/channels/chat` and
+//! `/me/interactions` routes. `/notifications` is handed to `bayeux`.
+//!
+//! Requests other than `GET /api/v2/me` need a valid session cookie; without one they get
+//! HTTP 403 `Missing or invalid Csrf token` (GET included), which tells a client to fetch
+//! `GET /api/v2/me` again.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rand::Rng;
+use serde_json::{Map, Value, json};
+
+use super::bayeux;
+use super::customer::spawn_effects;
+use super::ops;
+use super::state::{HttpSession, Shared};
+use super::types::{Fault, RecordedRequest, SimUser};
+
+/// The header that carries the CSRF token (announced in `X-CSRF-HEADER`).
+pub(crate) const CSRF_HEADER: &str = "X-CSRF-TOKEN";
+const CSRF_FORBIDDEN: &str = "Missing or invalid Csrf token";
+const API: &str = "/api/v2";
+/// Recorded request bodies keep strings up to this many bytes.
+const MAX_RECORDED_STRING: usize = 64 * 1024;
+
+/// A response before it becomes HTTP; keeps the JSON so `statusCode` can be recorded.
+pub(crate) struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Result<Value, String>,
+}
+
+impl Reply {
+    pub fn json(body: Value) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Ok(body),
+        }
+    }
+
+    pub fn text(status: StatusCode, text: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            headers: HeaderMap::new(),
+            body: Err(text.into()),
+        }
+    }
+
+    fn status(code: i64, message: Option<String>) -> Reply {
+        let mut body = json!({ "statusCode": code });
+        if let Some(m) = message {
+            body["statusMessage"] = json!(m);
+        }
+        Reply::json(body)
+    }
+
+    fn header(mut self, name: HeaderName, value: &str) -> Reply {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.insert(name, v);
+        }
+        self
+    }
+
+    fn status_code(&self) -> Option<i64> {
+        self.body
+            .as_ref()
+            .ok()
+            .and_then(|b| b.get("statusCode"))
+            .and_then(Value::as_i64)
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let (content_type, body) = match self.body {
+            Ok(v) => ("application/json", v.to_string()),
+            Err(t) => ("text/plain; charset=utf-8", t),
+        };
+        let mut response = (self.status, self.headers, body).into_response();
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response
+    }
+}
+
+fn forbidden() -> Reply {
+    Reply::text(StatusCode::FORBIDDEN, CSRF_FORBIDDEN)
+}
+
+fn random_token() -> String {
+    let mut rng = rand::rng();
+    format!("{:016x}{:016x}", rng.random::<u64>(), rng.random::<u64>())
+}
+
+/// The configured user whose Basic credentials the request carries.
+fn authenticate<'a>(users: &'a [SimUser], headers: &HeaderMap) -> Option<&'a SimUser> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (name, password) = decoded.split_once(':')?;
+    users
+        .iter()
+        .find(|u| u.username == name && u.password == password)
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix("JSESSIONID=").map(str::to_owned))
+}
+
+fn shorten(v: &Value) -> Value {
+    match v {
+        Value::String(s) if s.len() > MAX_RECORDED_STRING => {
+            let mut cut = MAX_RECORDED_STRING;
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            Value::String(format!("{}…[{} bytes]", &s[..cut], s.len()))
+        }
+        Value::Array(a) => Value::Array(a.iter().map(shorten).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), shorten(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn operation_of(body: Option<&Value>) -> Option<String> {
+    match body? {
+        Value::Object(o) => o
+            .get("operationName")
+            .or_else(|| o.get("channel"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        Value::Array(a) => {
+            let channels: Vec<&str> = a
+                .iter()
+                .filter_map(|m| m.get("channel")?.as_str())
+                .collect();
+            Some(channels.join(","))
+        }
+        _ => None,
+    }
+}
+
+/// Every `/api/v2/*` request: recorded, then served.
+pub(crate) async fn api(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let parsed: Option<Value> = if method == Method::GET {
+        None
+    } else {
+        serde_json::from_slice(&body).ok()
+    };
+    let user = authenticate(&shared.config.users, &headers).cloned();
+    let seq = {
+        let mut st = shared.lock();
+        let recorded_body = match (&parsed, method == Method::GET) {
+            (_, true) => Value::Null,
+            (Some(v), false) => shorten(v),
+            (None, false) => Value::String(format!("<{} bytes, not JSON>", body.len())),
+        };
+        let request = RecordedRequest {
+            at: st.now(),
+            method: method.to_string(),
+            path: path.clone(),
+            operation: operation_of(parsed.as_ref()),
+            body: recorded_body,
+            user: user.as_ref().map(|u| u.id.clone()),
+            http_status: 0,
+            status_code: None,
+        };
+        st.record_request(request)
+    };
+    let reply = serve(&shared, &method, &path, &headers, parsed, user).await;
+    shared
+        .lock()
+        .finish_request(seq, reply.status.as_u16(), reply.status_code());
+    reply.into_response()
+}
+
+async fn serve(
+    shared: &Arc<Shared>,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: Option<Value>,
+    user: Option<SimUser>,
+) -> Reply {
+    let Some(user) = user else {
+        return Reply::text(StatusCode::UNAUTHORIZED, "Unauthorized")
+            .header(WWW_AUTHENTICATE, "Basic realm=\"gws\"");
+    };
+    let cookie = session_cookie(headers);
+    let session = {
+        let st = shared.lock();
+        cookie.and_then(|c| {
+            st.sessions
+                .get(&c)
+                .map(|s| (c, s.user.clone(), s.csrf.clone()))
+        })
+    };
+    if session
+        .as_ref()
+        .is_some_and(|(_, owner, _)| *owner != user.id)
+    {
+        return Reply::text(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
+    let notifications = path == format!("{API}/notifications");
+    if !notifications {
+        let delay = shared.lock().delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    if *method == Method::GET && path == format!("{API}/me") {
+        return me(shared, &user, session.map(|(sid, _, _)| sid));
+    }
+    let Some((sid, _, token)) = session else {
+        return forbidden();
+    };
+    if *method != Method::GET && shared.config.csrf {
+        match headers.get(CSRF_HEADER) {
+            None => {
+                shared
+                    .lock()
+                    .violation(format!("{method} {path} without CSRF header"));
+                return forbidden();
+            }
+            Some(v) if v.as_bytes() != token.as_bytes() => return forbidden(),
+            Some(_) => {}
+        }
+    }
+    if notifications && *method == Method::POST {
+        return bayeux::handle(shared, &user.id, body).await;
+    }
+    if *method == Method::POST {
+        if let Some(fault) = shared.lock().fail_next.pop_front() {
+            return match fault {
+                Fault::Http(code) => {
+                    let status =
+                        StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                    Reply::text(
+                        status,
+                        status.canonical_reason().unwrap_or("Injected fault"),
+                    )
+                }
+                Fault::StatusCode(code, message) => Reply::status(i64::from(code), Some(message)),
+            };
+        }
+    }
+    let rest = path.strip_prefix(API).unwrap_or(path);
+    let object = body.as_ref().and_then(Value::as_object);
+    match (method.clone(), rest) {
+        (Method::GET, "/me/interactions") => list(shared, &user.id),
+        (Method::POST, _) if object.is_none() => {
+            Reply::status(1, Some("the request body must be a JSON object".into()))
+        }
+        (Method::POST, "/me") => {
+            me_operation(shared, &user.id, &sid, object.unwrap_or(&Map::new()))
+        }
+        (Method::POST, "/me/channels/chat") => {
+            channel_operation(shared, &user.id, object.unwrap_or(&Map::new()))
+        }
+        (Method::POST, r) if r.starts_with("/me/interactions/") => {
+            let id = &r["/me/interactions/".len()..];
+            let reply = ops::operate(
+                &mut shared.lock(),
+                &user.id,
+                id,
+                object.unwrap_or(&Map::new()),
+            );
+            spawn_effects(shared, reply.effects);
+            let mut out = Reply::status(reply.status_code, reply.message);
+            if let (Ok(body), Some(r)) = (&mut out.body, reply.reference) {
+                body["referenceId"] = json!(r);
+            }
+            out
+        }
+        _ => Reply::text(StatusCode::NOT_FOUND, "Not found"),
+    }
+}
+
+/// `GET /api/v2/me`: the user, a session (created when missing) and the CSRF pair.
+fn me(shared: &Shared, user: &SimUser, sid: Option<String>) -> Reply {
+    let mut st = shared.lock();
+    let (sid, created) = match sid {
+        Some(sid) => (sid, false),
+        None => {
+            let sid = random_token();
+            st.sessions.insert(
+                sid.clone(),
+                HttpSession {
+                    user: user.id.clone(),
+                    csrf: random_token(),
+                },
+            );
+            (sid, true)
+        }
+    };
+    let token = st
+        .sessions
+        .get(&sid)
+        .map(|s| s.csrf.clone())
+        .unwrap_or_default();
+    let mut reply = Reply::json(json!({
+        "statusCode": 0,
+        "user": { "id": user.id, "userName": user.username, "firstName": user.username, "lastName": "Bot" },
+    }));
+    if created {
+        if let Ok(v) = HeaderValue::from_str(&format!("JSESSIONID={sid}; Path=/")) {
+            reply.headers.insert(SET_COOKIE, v);
+        }
+    }
+    if shared.config.csrf {
+        reply = reply
+            .header(HeaderName::from_static("x-csrf-header"), CSRF_HEADER)
+            .header(HeaderName::from_static("x-csrf-token"), &token);
+    }
+    reply
+}
+
+/// `POST /api/v2/me`: start or end the contact-centre session.
+fn me_operation(shared: &Shared, user: &str, sid: &str, body: &Map<String, Value>) -> Reply {
+    let mut st = shared.lock();
+    match body.get("operationName").and_then(Value::as_str) {
+        Some("StartContactCenterSession") => {
+            let Some(channels) = body.get("channels").and_then(Value::as_array) else {
+                return Reply::status(1, Some("channels is required".into()));
+            };
+            if !channels.iter().any(|c| c.as_str() == Some("chat")) {
+                return Reply::status(10, Some("channels must contain \"chat\"".into()));
+            }
+            st.users.entry(user.to_owned()).or_default().cc_session = true;
+            Reply::status(0, None)
+        }
+        Some("EndContactCenterSession") => {
+            st.users.insert(user.to_owned(), Default::default());
+            st.sessions.remove(sid);
+            st.drop_clients(|c| c.user == user);
+            st.requeue(|c| c.owner.as_deref() == Some(user));
+            st.route();
+            Reply::status(0, None)
+        }
+        Some(other) => Reply::status(1, Some(format!("unknown operationName {other:?}"))),
+        None => Reply::status(1, Some("operationName is required".into())),
+    }
+}
+
+/// `POST /api/v2/me/channels/chat`: Ready / NotReady.
+fn channel_operation(shared: &Shared, user: &str, body: &Map<String, Value>) -> Reply {
+    let mut st = shared.lock();
+    let ready = match body.get("operationName").and_then(Value::as_str) {
+        Some("Ready") => true,
+        Some("NotReady") => false,
+        Some(other) => return Reply::status(1, Some(format!("unknown operationName {other:?}"))),
+        None => return Reply::status(1, Some("operationName is required".into())),
+    };
+    let user_state = st.users.entry(user.to_owned()).or_default();
+    if !user_state.cc_session {
+        return Reply::status(2, Some("no contact-center session was started".into()));
+    }
+    user_state.ready = ready;
+    st.publish_channel_state(user, if ready { "Ready" } else { "NotReady" });
+    if ready {
+        st.route();
+    }
+    Reply::status(0, None)
+}
+
+/// `GET /api/v2/me/interactions`: the user's offers and live chats.
+fn list(shared: &Shared, user: &str) -> Reply {
+    let st = shared.lock();
+    let interactions: Vec<Value> = st
+        .chat_order
+        .iter()
+        .filter_map(|id| st.chats.get(id))
+        .filter(|c| c.is_with_bot() && c.owner.as_deref() == Some(user))
+        .map(|c| c.interaction_json())
+        .collect();
+    Reply::json(json!({ "statusCode": 0, "interactions": interactions }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_auth_matches_configured_user_only() {
+        let users = super::super::SimConfig::default().users;
+        let mut h = HeaderMap::new();
+        let good = format!("Basic {}", STANDARD.encode("bot01:bot-secret"));
+        h.insert(AUTHORIZATION, HeaderValue::from_str(&good).unwrap());
+        assert_eq!(
+            authenticate(&users, &h).map(|u| u.id.as_str()),
+            Some("bot01")
+        );
+        let bad = format!("Basic {}", STANDARD.encode("bot01:nope"));
+        h.insert(AUTHORIZATION, HeaderValue::from_str(&bad).unwrap());
+        assert!(authenticate(&users, &h).is_none());
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
+        assert!(authenticate(&users, &h).is_none());
+    }
+
+    #[test]
+    fn recorded_strings_are_shortened() {
+        let long = "x".repeat(MAX_RECORDED_STRING + 10);
+        let v = shorten(&json!({"text": long, "n": 1}));
+        let text = v["text"].as_str().unwrap();
+        assert!(text.len() < MAX_RECORDED_STRING + 40 && text.ends_with("bytes]"));
+        assert_eq!(v["n"], 1);
+    }
+
+    #[test]
+    fn cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, HeaderValue::from_static("lb=1; JSESSIONID=abc"));
+        assert_eq!(session_cookie(&h).as_deref(), Some("abc"));
+    }
+}

@@ -1,0 +1,429 @@
+//! The simulator's shared state: HTTP sessions, users' contact-centre state, CometD clients and
+//! their queues, chats, routing of queued chats, and the bounded records (requests, deliveries,
+//! violations). Everything lives behind one mutex that is never held across an `.await`.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use rand::Rng;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::chats::{self, Chat};
+use super::clock::iso8601;
+use super::types::{ChatState, Delivery, Fault, RecordedRequest, SimAgent, SimConfig, SimEvent};
+
+/// Topic of chat notifications (`interactions` dialect).
+pub(crate) const TOPIC_INTERACTIONS: &str = "/v2/me/interactions";
+/// Topic of channel-state notifications.
+pub(crate) const TOPIC_CHANNELS: &str = "/v2/me/channels";
+/// Subscriptions a client may make.
+pub(crate) const ALLOWED_SUBSCRIPTIONS: [&str; 3] =
+    [TOPIC_INTERACTIONS, TOPIC_CHANNELS, "/v2/me/*"];
+
+const MAX_REQUESTS: usize = 100_000;
+const MAX_DELIVERIES: usize = 100_000;
+const MAX_VIOLATIONS: usize = 10_000;
+/// Client ids remembered as handed out (to tell "never handshook" from "dropped").
+const MAX_ISSUED_CLIENTS: usize = 100_000;
+/// A client without a held connect for longer than this (beyond `connect_timeout`) is dropped
+/// at the next handshake of its user, like CometD's `maxInterval`.
+const CLIENT_IDLE_GRACE: Duration = Duration::from_secs(60);
+
+/// State shared by the server tasks and the [`super::Control`] handles.
+pub(crate) struct Shared {
+    pub config: SimConfig,
+    pub state: Mutex<State>,
+    pub shutdown: CancellationToken,
+}
+
+impl Shared {
+    pub fn new(config: SimConfig) -> Shared {
+        let (events, _) = broadcast::channel(1024);
+        let state = State {
+            started: Instant::now(),
+            wall_start: SystemTime::now(),
+            events,
+            queue_limit: config.queue_limit.max(1),
+            agents: config.agents.clone(),
+            skills: config.skills.clone(),
+            users: config
+                .users
+                .iter()
+                .map(|u| (u.id.clone(), UserState::default()))
+                .collect(),
+            user_order: config.users.iter().map(|u| u.id.clone()).collect(),
+            sessions: HashMap::new(),
+            clients: HashMap::new(),
+            issued_clients: HashSet::new(),
+            issued_order: VecDeque::new(),
+            chats: HashMap::new(),
+            chat_order: Vec::new(),
+            queue: VecDeque::new(),
+            rr: 0,
+            counter: 0,
+            requests: VecDeque::new(),
+            first_request_seq: 0,
+            deliveries: VecDeque::new(),
+            violations: VecDeque::new(),
+            dropped_notifications: 0,
+            fail_next: VecDeque::new(),
+            delay: Duration::ZERO,
+        };
+        Shared {
+            config,
+            state: Mutex::new(state),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// Locks the state; a poisoned lock is still usable (every mutation is self-contained).
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A logged-in HTTP session (`JSESSIONID`).
+pub(crate) struct HttpSession {
+    pub user: String,
+    pub csrf: String,
+}
+
+/// A bot user's contact-centre state.
+#[derive(Default)]
+pub(crate) struct UserState {
+    pub cc_session: bool,
+    pub ready: bool,
+}
+
+/// Why a held `/meta/connect` is answered before its timeout.
+#[derive(Debug)]
+pub(crate) enum Release {
+    /// Notifications are queued.
+    Wake,
+    /// Another connect for the same client arrived.
+    Superseded,
+    /// The client sent `/meta/disconnect`.
+    Disconnected,
+    /// The server forgot the client.
+    Dropped,
+}
+
+pub(crate) struct Held {
+    pub id: u64,
+    pub tx: oneshot::Sender<Release>,
+}
+
+/// A CometD client (one `clientId`).
+pub(crate) struct Client {
+    pub user: String,
+    pub subscriptions: BTreeSet<String>,
+    pub queue: VecDeque<Value>,
+    pub held: Option<Held>,
+    /// When the last connect arrived or was answered.
+    pub last_seen: Duration,
+}
+
+impl Client {
+    /// True when one of the subscriptions matches `channel` (`/a/*` matches one more segment).
+    pub fn subscribed(&self, channel: &str) -> bool {
+        self.subscriptions
+            .iter()
+            .any(|s| match s.strip_suffix("/*") {
+                Some(prefix) => channel
+                    .strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .is_some_and(|rest| !rest.is_empty() && !rest.contains('/')),
+                None => s == channel,
+            })
+    }
+
+    fn release(&mut self, why: Release) {
+        if let Some(held) = self.held.take() {
+            let _ = held.tx.send(why);
+        }
+    }
+}
+
+pub(crate) struct State {
+    pub started: Instant,
+    wall_start: SystemTime,
+    pub events: broadcast::Sender<SimEvent>,
+    pub queue_limit: usize,
+    pub agents: Vec<SimAgent>,
+    pub skills: Vec<String>,
+    pub users: HashMap<String, UserState>,
+    user_order: Vec<String>,
+    pub sessions: HashMap<String, HttpSession>,
+    pub clients: HashMap<String, Client>,
+    issued_clients: HashSet<String>,
+    issued_order: VecDeque<String>,
+    pub chats: HashMap<String, Chat>,
+    pub chat_order: Vec<String>,
+    pub queue: VecDeque<String>,
+    rr: usize,
+    counter: u64,
+    pub requests: VecDeque<RecordedRequest>,
+    first_request_seq: u64,
+    pub deliveries: VecDeque<Delivery>,
+    pub violations: VecDeque<String>,
+    pub dropped_notifications: u64,
+    pub fail_next: VecDeque<Fault>,
+    pub delay: Duration,
+}
+
+impl State {
+    /// Time since sim start.
+    pub fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// ISO-8601 UTC timestamp of a moment given as time since sim start.
+    pub fn timestamp(&self, at: Duration) -> String {
+        iso8601(self.wall_start + at)
+    }
+
+    /// A fresh number, unique within this simulator.
+    pub fn next_number(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    /// A fresh opaque id: 16 upper-case hex digits, unique and unpredictable.
+    pub fn next_id(&mut self) -> String {
+        let n = self.next_number();
+        let r: u64 = rand::rng().random();
+        format!("{:06X}{:010X}", n & 0xFF_FFFF, r & 0xFF_FFFF_FFFF)
+    }
+
+    pub fn emit(&self, event: SimEvent) {
+        let _ = self.events.send(event);
+    }
+
+    pub fn violation(&mut self, text: String) {
+        tracing::warn!(violation = %text, "client protocol violation");
+        if self.violations.len() >= MAX_VIOLATIONS {
+            self.violations.pop_front();
+        }
+        self.violations.push_back(text);
+    }
+
+    /// Records a request at arrival; returns its sequence number for [`State::finish_request`].
+    pub fn record_request(&mut self, request: RecordedRequest) -> u64 {
+        if self.requests.len() >= MAX_REQUESTS {
+            self.requests.pop_front();
+            self.first_request_seq += 1;
+        }
+        self.requests.push_back(request);
+        self.first_request_seq + self.requests.len() as u64 - 1
+    }
+
+    pub fn finish_request(&mut self, seq: u64, http_status: u16, status_code: Option<i64>) {
+        let Some(index) = seq.checked_sub(self.first_request_seq) else {
+            return;
+        };
+        if let Some(r) = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.requests.get_mut(i))
+        {
+            r.http_status = http_status;
+            r.status_code = status_code;
+        }
+    }
+
+    pub fn record_delivery(&mut self, delivery: Delivery) {
+        if self.deliveries.len() >= MAX_DELIVERIES {
+            self.deliveries.pop_front();
+        }
+        self.deliveries.push_back(delivery);
+    }
+
+    /// Registers a new CometD client of `user` and returns its id. Clients of that user that
+    /// have not connected for a while are dropped first.
+    pub fn new_client(&mut self, user: &str, connect_timeout: Duration) -> String {
+        let now = self.now();
+        let idle = connect_timeout + CLIENT_IDLE_GRACE;
+        self.drop_clients(|c| {
+            c.user == user && c.held.is_none() && now.saturating_sub(c.last_seen) > idle
+        });
+        let id = self.next_id().to_lowercase();
+        if self.issued_order.len() >= MAX_ISSUED_CLIENTS {
+            if let Some(old) = self.issued_order.pop_front() {
+                self.issued_clients.remove(&old);
+            }
+        }
+        self.issued_order.push_back(id.clone());
+        self.issued_clients.insert(id.clone());
+        let client = Client {
+            user: user.to_owned(),
+            subscriptions: BTreeSet::new(),
+            queue: VecDeque::new(),
+            held: None,
+            last_seen: now,
+        };
+        self.clients.insert(id.clone(), client);
+        id
+    }
+
+    /// True when `id` was handed out by a handshake (it may have been dropped since).
+    pub fn was_issued(&self, id: &str) -> bool {
+        self.issued_clients.contains(id)
+    }
+
+    /// Queues a notification for every client of `user` subscribed to `channel`.
+    pub fn publish(&mut self, user: &str, channel: &str, data: Value) {
+        let message = json!({ "channel": channel, "data": data });
+        for client in self.clients.values_mut() {
+            if client.user != user || !client.subscribed(channel) {
+                continue;
+            }
+            if client.queue.len() >= self.queue_limit {
+                client.queue.pop_front();
+                self.dropped_notifications += 1;
+            }
+            client.queue.push_back(message.clone());
+            client.release(Release::Wake);
+        }
+    }
+
+    /// Publishes the user's chat-channel state.
+    pub fn publish_channel_state(&mut self, user: &str, state: &str) {
+        let data = json!({
+            "messageType": "ChannelStateChangeMessage",
+            "channels": [{ "channel": "chat",
+                           "userState": { "state": state, "displayName": state, "id": format!("chat-{state}") } }],
+        });
+        self.publish(user, TOPIC_CHANNELS, data);
+    }
+
+    /// Forgets every CometD client for which `pred` holds; held connects get `402::Unknown client`.
+    pub fn drop_clients(&mut self, pred: impl Fn(&Client) -> bool) {
+        let gone: Vec<String> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| pred(c))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            if let Some(mut client) = self.clients.remove(&id) {
+                client.release(Release::Dropped);
+            }
+        }
+    }
+
+    /// Puts the offered or live chats matching `pred` back in the queue, ownership lost.
+    pub fn requeue(&mut self, pred: impl Fn(&Chat) -> bool) {
+        let ids: Vec<String> = self
+            .chat_order
+            .iter()
+            .filter(|id| {
+                self.chats
+                    .get(*id)
+                    .is_some_and(|c| c.is_with_bot() && pred(c))
+            })
+            .cloned()
+            .collect();
+        for id in ids {
+            if let Some(chat) = self.chats.get_mut(&id) {
+                chat.requeue();
+                self.queue.push_back(id.clone());
+                self.emit(SimEvent::State {
+                    chat: id,
+                    state: ChatState::Queued,
+                });
+            }
+        }
+    }
+
+    fn eligible(&self, user: &str) -> bool {
+        self.users
+            .get(user)
+            .is_some_and(|u| u.cc_session && u.ready)
+            && self
+                .clients
+                .values()
+                .any(|c| c.user == user && c.subscribed(TOPIC_INTERACTIONS))
+    }
+
+    fn next_eligible(&mut self) -> Option<String> {
+        let n = self.user_order.len();
+        for i in 0..n {
+            let index = (self.rr + i) % n;
+            if self.eligible(&self.user_order[index]) {
+                self.rr = index + 1;
+                return Some(self.user_order[index].clone());
+            }
+        }
+        None
+    }
+
+    /// Offers queued chats to eligible users, round-robin.
+    pub fn route(&mut self) {
+        while let Some(id) = self.queue.front().cloned() {
+            if !self
+                .chats
+                .get(&id)
+                .is_some_and(|c| c.state == ChatState::Queued)
+            {
+                self.queue.pop_front();
+                continue;
+            }
+            let Some(user) = self.next_eligible() else {
+                break;
+            };
+            self.queue.pop_front();
+            chats::offer(self, &id, &user);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(subs: &[&str]) -> Client {
+        Client {
+            user: "u".into(),
+            subscriptions: subs.iter().map(|s| s.to_string()).collect(),
+            queue: VecDeque::new(),
+            held: None,
+            last_seen: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn wildcard_matches_one_segment() {
+        let c = client(&["/v2/me/*"]);
+        assert!(c.subscribed("/v2/me/interactions"));
+        assert!(c.subscribed("/v2/me/channels"));
+        assert!(!c.subscribed("/v2/me"));
+        assert!(!c.subscribed("/v2/me/a/b"));
+        assert!(!c.subscribed("/v2/mex/channels"));
+        let d = client(&["/v2/me/channels"]);
+        assert!(!d.subscribed("/v2/me/interactions"));
+    }
+
+    #[test]
+    fn publish_drops_oldest_beyond_limit() {
+        let shared = Shared::new(SimConfig {
+            queue_limit: 2,
+            ..SimConfig::default()
+        });
+        let mut st = shared.lock();
+        st.clients.insert("c".into(), client(&[TOPIC_CHANNELS]));
+        for i in 0..3 {
+            st.publish("u", TOPIC_CHANNELS, json!(i));
+            st.publish("u", TOPIC_INTERACTIONS, json!("not subscribed"));
+        }
+        let queue: Vec<Value> = st.clients["c"]
+            .queue
+            .iter()
+            .map(|m| m["data"].clone())
+            .collect();
+        assert_eq!(queue, vec![json!(1), json!(2)]);
+        assert_eq!(st.dropped_notifications, 1);
+    }
+}
