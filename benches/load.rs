@@ -59,7 +59,10 @@ fn rss_kib(pid: u32) -> (u64, u64) {
 async fn wait_until(what: &str, mut probe: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while !probe() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -77,10 +80,18 @@ fn report(name: &str, mut samples: Vec<Duration>) {
 
 #[tokio::main]
 async fn main() {
-    let chats: usize = std::env::var("CHATS").ok().and_then(|s| s.parse().ok()).unwrap_or(1000).min(10_000);
-    let mut sim_config = SimConfig::default();
-    sim_config.queue_limit = 100_000;
-    let sim = Sim::start(sim_config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let chats: usize = std::env::var("CHATS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000)
+        .min(10_000);
+    let sim_config = SimConfig {
+        queue_limit: 100_000,
+        ..SimConfig::default()
+    };
+    let sim = Sim::start(sim_config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let control = sim.control();
 
     let dir = std::env::temp_dir().join(format!("gws-botd-bench-{}", std::process::id()));
@@ -106,7 +117,13 @@ async fn main() {
         .spawn()
         .expect("start gws-botd");
     let pid = child.id();
-    wait_until("Ready", || control.requests().iter().any(|r| r.operation.as_deref() == Some("Ready"))).await;
+    wait_until("Ready", || {
+        control
+            .requests()
+            .iter()
+            .any(|r| r.operation.as_deref() == Some("Ready"))
+    })
+    .await;
     let (idle_rss, _) = rss_kib(pid);
 
     // Open chats at a steady 200 per second.
@@ -118,7 +135,10 @@ async fn main() {
             first_message: None,
             script: vec![
                 Step::AwaitReply,
-                Step::Say { after: Duration::ZERO, text: "when are you open".into() },
+                Step::Say {
+                    after: Duration::ZERO,
+                    text: "when are you open".into(),
+                },
             ],
         }));
         if i % 50 == 49 {
@@ -126,7 +146,18 @@ async fn main() {
         }
     }
     wait_until("every chat answered", || {
-        control.chats().iter().filter(|c| c.transcript.iter().filter(|e| e.kind == "Text" && e.from_type == "Agent").count() >= 2).count() >= chats
+        control
+            .chats()
+            .iter()
+            .filter(|c| {
+                c.transcript
+                    .iter()
+                    .filter(|e| e.kind == "Text" && e.from_type == "Agent")
+                    .count()
+                    >= 2
+            })
+            .count()
+            >= chats
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -144,7 +175,8 @@ async fn main() {
         }
         if kind == "NewMessages" {
             let from_customer = data["messages"].as_array().is_some_and(|m| {
-                m.iter().any(|m| m["type"] == "Text" && m["from"]["type"] == "Customer")
+                m.iter()
+                    .any(|m| m["type"] == "Text" && m["from"]["type"] == "Customer")
             });
             if from_customer {
                 said.entry(id).or_insert(d.at);
@@ -154,7 +186,9 @@ async fn main() {
     let mut accept = Vec::new();
     let mut reply = Vec::new();
     for r in control.requests() {
-        let Some(id) = r.path.rsplit('/').next().map(str::to_owned) else { continue };
+        let Some(id) = r.path.rsplit('/').next().map(str::to_owned) else {
+            continue;
+        };
         match r.operation.as_deref() {
             Some("Accept") => {
                 if let Some(at) = offered.get(&id) {
@@ -181,7 +215,9 @@ async fn main() {
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     let _ = tokio::task::spawn_blocking(move || child.wait()).await;
     sim.shutdown().await;
     std::fs::remove_dir_all(&dir).ok();

@@ -99,7 +99,9 @@ pub fn run(config_path: &Path) -> u8 {
                     Signal::Reload => match daemon::reload_rules(&config, &rules) {
                         Ok(summary) => info!(rules = %summary, "rules reloaded"),
                         Err(problems) => {
-                            error!("rules not reloaded; the previous rules stay active:\n{problems}")
+                            error!(
+                                "rules not reloaded; the previous rules stay active:\n{problems}"
+                            )
                         }
                     },
                 }

@@ -31,8 +31,8 @@ pub const DEFAULT_HISTORY_TIMEOUT: Duration = Duration::from_secs(5);
 /// What the dispatcher feeds a chat task.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
-    /// A notification about this chat.
-    Update(ChatUpdate),
+    /// A notification about this chat (boxed: inboxes hold many of these).
+    Update(Box<ChatUpdate>),
     /// The notification stream had a gap: ask for the transcript since the cursor.
     CatchUp,
 }
@@ -84,7 +84,7 @@ impl End {
 
 /// What the chat noticed while taking in an update.
 #[derive(Debug, Default)]
-pub(crate) struct Observed {
+pub struct Observed {
     /// Customer texts not seen before, in order.
     pub texts: Vec<String>,
     /// Participant ids of agents who joined (from the participant list or a join entry).
@@ -145,7 +145,10 @@ impl Chat {
             };
         }
         self.ctx.stats.chat_accepted();
-        info!(customer = self.memory.customer().unwrap_or("?"), "chat accepted");
+        info!(
+            customer = self.memory.customer().unwrap_or("?"),
+            "chat accepted"
+        );
 
         let mut pending = early.texts;
         match self.await_history().await {
@@ -266,7 +269,10 @@ impl Chat {
                 return None;
             }
             Ok(Err(e)) => {
-                error!(error = format!("{e:#}"), "responder failed; handing the chat on");
+                error!(
+                    error = format!("{e:#}"),
+                    "responder failed; handing the chat on"
+                );
                 self.ctx.stats.responder_failure();
                 return Some(self.bail("the responder failed").await);
             }
@@ -344,7 +350,10 @@ impl Chat {
     }
 
     pub(crate) async fn catch_up(&mut self) {
-        info!(cursor = self.memory.cursor(), "catching up after a reconnect");
+        info!(
+            cursor = self.memory.cursor(),
+            "catching up after a reconnect"
+        );
         self.request_history(self.memory.cursor.clone()).await;
     }
 
@@ -459,10 +468,9 @@ impl Memory {
                 seen.customer_left = true;
             }
         }
-        let state_done = update
-            .state
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case("Completed") || s.eq_ignore_ascii_case("Revoked"));
+        let state_done = update.state.as_deref().is_some_and(|s| {
+            s.eq_ignore_ascii_case("Completed") || s.eq_ignore_ascii_case("Revoked")
+        });
         let no_capabilities = update.capabilities.as_ref().is_some_and(|c| c.is_empty());
         seen.finished = state_done || no_capabilities;
         for message in &update.messages {
@@ -565,7 +573,12 @@ mod tests {
     fn the_bots_own_and_agent_only_messages_are_not_customer_text() {
         let mut m = Memory::default();
         let bot = person(ParticipantKind::Agent, "bot");
-        let mut hidden = entry("e-2", MessageKind::Text, person(ParticipantKind::Customer, "p"), "x");
+        let mut hidden = entry(
+            "e-2",
+            MessageKind::Text,
+            person(ParticipantKind::Customer, "p"),
+            "x",
+        );
         hidden.visibility = Visibility::Agents;
         let seen = m.absorb(&update(
             UpdateKind::NewMessages,
@@ -588,8 +601,16 @@ mod tests {
         assert_eq!(m.absorb(&u).joined, vec!["agent-101".to_string()]);
         u.participants = Some(vec![agent]);
         assert!(m.absorb(&u).customer_left);
-        let left = entry("e-9", MessageKind::ParticipantLeft, person(ParticipantKind::Customer, "p-1"), "");
-        assert!(m.absorb(&update(UpdateKind::NewMessages, vec![left])).customer_left);
+        let left = entry(
+            "e-9",
+            MessageKind::ParticipantLeft,
+            person(ParticipantKind::Customer, "p-1"),
+            "",
+        );
+        assert!(
+            m.absorb(&update(UpdateKind::NewMessages, vec![left]))
+                .customer_left
+        );
     }
 
     #[test]

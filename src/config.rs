@@ -93,9 +93,10 @@ impl Default for EscalationTexts {
         EscalationTexts {
             consulting: "Please hold on a moment while I bring in a colleague.".into(),
             connected: "A colleague is with you now.".into(),
-            queued: "All colleagues are busy right now. I've put you in the queue for the next one \
+            queued:
+                "All colleagues are busy right now. I've put you in the queue for the next one \
                      free."
-                .into(),
+                    .into(),
             failed: "I'm sorry, no colleague is available right now. Please try again later."
                 .into(),
             error: "I'm sorry, something went wrong on my side. Let me pass you to a colleague."
@@ -258,7 +259,11 @@ impl<'a> Reader<'a> {
         let Some(v) = self.table.remove(key) else {
             return default;
         };
-        match v.clone().into_string().map(|s| humantime::parse_duration(&s)) {
+        match v
+            .clone()
+            .into_string()
+            .map(|s| humantime::parse_duration(&s))
+        {
             Ok(Ok(d)) if !d.is_zero() => d,
             _ => {
                 self.bad(
@@ -278,7 +283,11 @@ impl<'a> Reader<'a> {
         match v.clone().into_int() {
             Ok(n) if (min as i64..=max as i64).contains(&n) => n as u64,
             _ => {
-                self.bad(key, &v, format!("must be a whole number from {min} to {max}"));
+                self.bad(
+                    key,
+                    &v,
+                    format!("must be a whole number from {min} to {max}"),
+                );
                 default
             }
         }
@@ -325,10 +334,8 @@ impl<'a> Reader<'a> {
             let hint = closest(&key, known)
                 .map(|k| format!(" (did you mean `{k}`?)"))
                 .unwrap_or_default();
-            self.problems.push(format!(
-                "{}.{key}{origin}: unknown key{hint}",
-                self.section
-            ));
+            self.problems
+                .push(format!("{}.{key}{origin}: unknown key{hint}", self.section));
         }
     }
 }
@@ -345,7 +352,7 @@ pub(crate) fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
     known
         .iter()
         .map(|k| (edit_distance(key, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4) || (key.len() >= 3 && k.starts_with(key)))
         .min()
         .map(|(_, k)| k)
 }
@@ -414,6 +421,9 @@ fn check(
     }
     let request_timeout = r.duration("request_timeout", DEFAULT_REQUEST_TIMEOUT);
     let operation_names = r.string_map("operation_names");
+    if let Err(e) = crate::gws::OperationNames::default().apply_overrides(&operation_names) {
+        r.problems.push(format!("gws.operation_names: {e}"));
+    }
     let retry_attempts = r.uint("retry_attempts", 3, 1, 10) as u32;
     let tls_ca_file = r.string("tls_ca_file").map(PathBuf::from);
     let danger_accept_invalid_certs = r.boolean("danger_accept_invalid_certs");
@@ -453,7 +463,9 @@ fn check(
         Some(v) => match v.clone().try_deserialize::<Vec<ResponderConfig>>() {
             Ok(list) if !list.is_empty() => list,
             Ok(_) => {
-                problems.push("responder: the chain is empty; add [[responder]] type = \"rules\"".into());
+                problems.push(
+                    "responder: the chain is empty; add [[responder]] type = \"rules\"".into(),
+                );
                 Vec::new()
             }
             Err(e) => {
@@ -513,9 +525,7 @@ fn resolve_password(
 ) -> Option<SecretString> {
     match (password, password_file) {
         (Some(_), Some(_)) => {
-            problems.push(
-                "gws.password and gws.password_file are both set: keep only one".into(),
-            );
+            problems.push("gws.password and gws.password_file are both set: keep only one".into());
             None
         }
         (Some(p), None) if p.is_empty() => {
@@ -543,11 +553,7 @@ fn resolve_password(
     }
 }
 
-fn read_password_file(
-    path: &Path,
-    what: &str,
-    problems: &mut Vec<String>,
-) -> Option<SecretString> {
+fn read_password_file(path: &Path, what: &str, problems: &mut Vec<String>) -> Option<SecretString> {
     match std::fs::read_to_string(path) {
         Ok(s) => {
             let p = s.trim_end_matches(['\r', '\n']);
@@ -642,13 +648,28 @@ mod tests {
         "#;
         let problems = load(bad, &[]).unwrap_err().0;
         let all = problems.join("\n");
-        assert!(all.contains("gws.api_url: \"gws.example/api/v2\" must start with http://"), "{all}");
+        assert!(
+            all.contains("gws.api_url: \"gws.example/api/v2\" must start with http://"),
+            "{all}"
+        );
         assert!(all.contains("gws.username: missing"), "{all}");
-        assert!(all.contains("gws.usrname") && all.contains("did you mean `username`"), "{all}");
-        assert!(all.contains("gws.request_timeout") && all.contains("must be a duration"), "{all}");
-        assert!(all.contains("bot.max_chats") && all.contains("from 1 to 100000"), "{all}");
+        assert!(
+            all.contains("gws.usrname") && all.contains("did you mean `username`"),
+            "{all}"
+        );
+        assert!(
+            all.contains("gws.request_timeout") && all.contains("must be a duration"),
+            "{all}"
+        );
+        assert!(
+            all.contains("bot.max_chats") && all.contains("from 1 to 100000"),
+            "{all}"
+        );
         assert!(all.contains("gws.password: missing"), "{all}");
-        assert!(all.contains("bott") && all.contains("did you mean [bot]"), "{all}");
+        assert!(
+            all.contains("bott") && all.contains("did you mean [bot]"),
+            "{all}"
+        );
         assert_eq!(problems.len(), 7, "{all}");
     }
 

@@ -20,9 +20,9 @@ use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::event::Event;
 use crate::gws::{self, Parsed, SessionOperation};
+use crate::responder::Chain;
 use crate::responder::registry::BuildContext;
 use crate::responder::rules::{Problems, RuleSet, Summary};
-use crate::responder::Chain;
 use crate::stats::Stats;
 
 /// Knobs that operators rarely touch and tests shorten.
@@ -72,7 +72,8 @@ pub async fn run(
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let client = gws::Client::new(client_config(&config)).context("cannot set up the GWS client")?;
+    let client =
+        gws::Client::new(client_config(&config)).context("cannot set up the GWS client")?;
     let Some(me) = login(&client, &tuning, &shutdown).await else {
         info!("stopped before logging in");
         return Ok(());
@@ -86,7 +87,7 @@ pub async fn run(
         client.transport().clone(),
         client.notifications_url(),
         client.dialect().topics(),
-        tuning.cometd_backoff.clone(),
+        tuning.cometd_backoff,
     );
     let cometd_task = tokio::spawn(cometd.run(notify_tx, cometd_stop.clone()));
     loop {
@@ -124,7 +125,11 @@ pub async fn run(
         config
             .responders
             .iter()
-            .map(|r| r.build(&BuildContext { rules: rules.clone() }))
+            .map(|r| {
+                r.build(&BuildContext {
+                    rules: rules.clone(),
+                })
+            })
             .collect(),
     );
     let ctx = Arc::new(Context {
@@ -140,9 +145,11 @@ pub async fn run(
     let pump = tokio::spawn(pump(client.clone(), notify_rx, event_tx, stats.clone()));
     let drain = CancellationToken::new();
     let abort = CancellationToken::new();
-    let mut dispatcher = tokio::spawn(
-        Dispatcher::new(ctx, config.bot.max_chats).run(event_rx, drain.clone(), abort.clone()),
-    );
+    let mut dispatcher = tokio::spawn(Dispatcher::new(ctx, config.bot.max_chats).run(
+        event_rx,
+        drain.clone(),
+        abort.clone(),
+    ));
 
     let early_end = tokio::select! {
         _ = shutdown.cancelled() => None,
@@ -156,7 +163,8 @@ pub async fn run(
             warn!(error = %e, "NotReady failed");
         }
         drain.cancel();
-        let abandoned = match tokio::time::timeout(config.bot.shutdown_grace, &mut dispatcher).await {
+        let abandoned = match tokio::time::timeout(config.bot.shutdown_grace, &mut dispatcher).await
+        {
             Ok(result) => result.unwrap_or(0),
             Err(_) => {
                 abort.cancel();
@@ -164,7 +172,10 @@ pub async fn run(
             }
         };
         if abandoned > 0 {
-            warn!(abandoned, "chats were still open at the end of the grace period");
+            warn!(
+                abandoned,
+                "chats were still open at the end of the grace period"
+            );
         }
     }
     cometd_stop.cancel();
@@ -185,7 +196,11 @@ pub async fn run(
 }
 
 /// Log in with back-off until it works or `shutdown` is cancelled.
-async fn login(client: &gws::Client, tuning: &Tuning, shutdown: &CancellationToken) -> Option<gws::Me> {
+async fn login(
+    client: &gws::Client,
+    tuning: &Tuning,
+    shutdown: &CancellationToken,
+) -> Option<gws::Me> {
     let mut network = tuning.login_backoff.delays();
     let mut auth = tuning.auth_backoff.delays();
     loop {

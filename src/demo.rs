@@ -70,7 +70,10 @@ pub fn scenarios() -> Vec<Scenario> {
                 first_message: Some("Hello, anyone there?".into()),
                 ..spec(
                     "Alex",
-                    vec![Step::AwaitReply, say(1500, "I want my money back for order 1234")],
+                    vec![
+                        Step::AwaitReply,
+                        say(1500, "I want my money back for order 1234"),
+                    ],
                 )
             },
             expected: ChatOutcome::TransferredToAgent("agent-101".into()),
@@ -79,7 +82,10 @@ pub fn scenarios() -> Vec<Scenario> {
             title: "a sale nobody answers: skill transfer",
             spec: spec(
                 "Sam",
-                vec![Step::AwaitReply, say(1000, "I'd like to buy the premium plan")],
+                vec![
+                    Step::AwaitReply,
+                    say(1000, "I'd like to buy the premium plan"),
+                ],
             ),
             expected: ChatOutcome::TransferredToSkill("Sales".into()),
         },
@@ -240,6 +246,7 @@ fn describe(outcome: Option<&ChatOutcome>) -> String {
         Some(ChatOutcome::TransferredToSkill(s)) => format!("transferred to skill {s}"),
         Some(ChatOutcome::Conference(a)) => format!("conference with {a}"),
         Some(ChatOutcome::Rejected) => "rejected".into(),
+        Some(ChatOutcome::Abandoned) => "abandoned by the customer before any bot took it".into(),
     }
 }
 
@@ -256,7 +263,9 @@ async fn print_transcripts(control: Control) {
             Err(_) => return,
         };
         let chat = match &event {
-            SimEvent::Entry { chat, .. } | SimEvent::State { chat, .. } | SimEvent::Ended { chat, .. } => chat.clone(),
+            SimEvent::Entry { chat, .. }
+            | SimEvent::State { chat, .. }
+            | SimEvent::Ended { chat, .. } => chat.clone(),
         };
         let name = names
             .entry(chat.clone())
@@ -282,7 +291,11 @@ fn print_entry(name: &str, entry: &Entry) {
         "Customer" => entry.nickname.clone(),
         _ => format!("{} ({})", entry.nickname, entry.from_type.to_lowercase()),
     };
-    let hidden = if entry.visibility == "All" { "" } else { " [agents only]" };
+    let hidden = if entry.visibility == "All" {
+        ""
+    } else {
+        " [agents only]"
+    };
     match entry.kind.as_str() {
         "Text" => println!(
             "[{name:<6}] {who}{hidden}: {}",

@@ -100,7 +100,10 @@ impl Dispatcher {
         match event {
             Event::Chat(update) => self.route_update(update).await,
             Event::Reconnected => {
-                info!(open = self.chats.len(), "notifications resumed; chats catch up");
+                info!(
+                    open = self.chats.len(),
+                    "notifications resumed; chats catch up"
+                );
                 for inbox in self.chats.values() {
                     // A chat whose inbox is full is busy and will see the catch-up later;
                     // a closed inbox belongs to a chat that is ending.
@@ -115,7 +118,7 @@ impl Dispatcher {
 
     async fn route_update(&mut self, update: ChatUpdate) {
         if let Some(inbox) = self.chats.get(&update.id) {
-            if inbox.send(Input::Update(update)).await.is_err() {
+            if inbox.send(Input::Update(Box::new(update))).await.is_err() {
                 debug!("update for a chat that is ending");
             }
             return;
@@ -181,7 +184,9 @@ impl Dispatcher {
         self.chats.remove(&id);
         self.ctx.stats.chat_ended(end.label());
         match &end {
-            End::Stuck { reason } => error!(chat_id = %id, reason, "chat ended without a hand-over or close"),
+            End::Stuck { reason } => {
+                error!(chat_id = %id, reason, "chat ended without a hand-over or close")
+            }
             End::NotAccepted { reason } => warn!(chat_id = %id, reason, "offer not taken"),
             _ => info!(chat_id = %id, end = end.label(), "chat ended"),
         }

@@ -7,7 +7,7 @@
 //! an unanswered one, which is what the protocol notes propose.
 
 use tokio::time::Instant;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{Instrument, info, info_span, warn};
 
 use crate::chat::{Chat, End, Input, Next};
 use crate::gws::Operation;
@@ -52,7 +52,11 @@ async fn escalate(chat: &mut Chat, team: &Team) -> End {
             }
         }
     }
-    let end = match team.skill.clone().or_else(|| chat.ctx.fallback_skill.clone()) {
+    let end = match team
+        .skill
+        .clone()
+        .or_else(|| chat.ctx.fallback_skill.clone())
+    {
         Some(skill) => {
             let queued = chat.ctx.texts.queued.clone();
             if let Err(e) = chat.say(&queued).await {
@@ -105,7 +109,9 @@ async fn consult(chat: &mut Chat, agent: &str, team: &Team) -> Consulted {
                     return Consulted::Over(End::Gone);
                 }
                 if seen.customer_left {
-                    return Consulted::Over(chat.close("the customer left during the hand-over").await);
+                    return Consulted::Over(
+                        chat.close("the customer left during the hand-over").await,
+                    );
                 }
                 if seen.joined.iter().any(|id| id == agent) {
                     return Consulted::Joined;

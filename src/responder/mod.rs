@@ -5,13 +5,14 @@
 pub mod registry;
 pub mod rules;
 
+pub use registry::ResponderConfig;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::event::{ChatId, UserData};
-
 
 /// What happened in the chat that a responder may react to.
 #[derive(Debug, Clone, PartialEq, Eq)]

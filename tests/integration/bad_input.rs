@@ -24,7 +24,11 @@ async fn a_wrong_password_backs_off_instead_of_looping() {
     .await;
     // The auth back-off (300 ms doubling in the test tuning) separates attempts.
     for pair in attempts.windows(2) {
-        assert!(pair[1].at - pair[0].at >= Duration::from_millis(300), "{:?}", (pair[0].at, pair[1].at));
+        assert!(
+            pair[1].at - pair[0].at >= Duration::from_millis(300),
+            "{:?}",
+            (pair[0].at, pair[1].at)
+        );
     }
     assert!(h.daemon_running(), "a wrong password is not fatal");
     assert!(!h.control.requests().iter().any(|r| r.method == "POST"));
@@ -33,13 +37,21 @@ async fn a_wrong_password_backs_off_instead_of_looping() {
 
 #[tokio::test]
 async fn a_status_code_error_hands_the_chat_on_instead_of_leaving_it() {
-    let h = Harness::start_with(sim_config(), RULES, |c| c.bot.fallback_skill = Some("Support".into())).await;
+    let h = Harness::start_with(sim_config(), RULES, |c| {
+        c.bot.fallback_skill = Some("Support".into())
+    })
+    .await;
     let id = h.chat("Nell", vec![Step::AwaitReply, say(0, "when are you open")]);
-    h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1).await;
+    h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
+        .await;
     // The answer to the next message fails with a final statusCode.
-    h.control.fail_next(1, Fault::StatusCode(3, "operation forbidden".into()));
+    h.control
+        .fail_next(1, Fault::StatusCode(3, "operation forbidden".into()));
     let chat = h.wait_outcome(&id).await;
-    assert_eq!(chat.outcome, Some(ChatOutcome::TransferredToSkill("Support".into())));
+    assert_eq!(
+        chat.outcome,
+        Some(ChatOutcome::TransferredToSkill("Support".into()))
+    );
 }
 
 #[tokio::test]
@@ -56,9 +68,15 @@ async fn http_5xx_is_retried() {
 #[tokio::test]
 async fn connection_refused_at_start_is_retried_until_gws_is_up() {
     // Find a free port, then start the daemon before anything listens on it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let placeholder = Sim::start(sim_config(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let placeholder = Sim::start(sim_config(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let dir = rules_dir(RULES);
     let mut config = gws_botd::demo::daemon_config(&placeholder, &sim_config(), &dir);
     config.gws.api_url = format!("http://{addr}/api/v2");
@@ -76,7 +94,13 @@ async fn connection_refused_at_start_is_retried_until_gws_is_up() {
     assert!(!daemon.is_finished());
     let sim = Sim::start(sim_config(), addr).await.unwrap();
     let control = sim.control();
-    wait_until("Ready", || control.requests().into_iter().find(|r| r.operation.as_deref() == Some("Ready"))).await;
+    wait_until("Ready", || {
+        control
+            .requests()
+            .into_iter()
+            .find(|r| r.operation.as_deref() == Some("Ready"))
+    })
+    .await;
     shutdown.cancel();
     daemon.await.unwrap().unwrap();
     std::fs::remove_dir_all(&dir).ok();
@@ -86,11 +110,15 @@ async fn connection_refused_at_start_is_retried_until_gws_is_up() {
 async fn a_lost_cometd_session_is_recovered_and_missed_messages_answered_once() {
     let h = Harness::start().await;
     let id = h.chat("Gus", vec![]);
-    h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1).await;
+    h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
+        .await;
     h.control.drop_cometd_sessions();
     // Said while the bot's CometD client is unknown to the server: the notification is lost.
     h.control.customer_says(&id, "when are you open").unwrap();
-    h.wait_chat(&id, "answer after catch-up", |c| texts_from(c, "Agent").len() == 2).await;
+    h.wait_chat(&id, "answer after catch-up", |c| {
+        texts_from(c, "Agent").len() == 2
+    })
+    .await;
     let handshakes = h
         .control
         .requests()
@@ -102,15 +130,22 @@ async fn a_lost_cometd_session_is_recovered_and_missed_messages_answered_once() 
         .control
         .requests()
         .into_iter()
-        .filter(|r| r.operation.as_deref() == Some("RequestChatHistory"))
-        .last()
+        .rfind(|r| r.operation.as_deref() == Some("RequestChatHistory"))
         .expect("catch-up request");
-    assert!(history.body["eventId"].is_string(), "catch-up from the cursor: {}", history.body);
+    assert!(
+        history.body["eventId"].is_string(),
+        "catch-up from the cursor: {}",
+        history.body
+    );
     h.control.customer_says(&id, "bye").unwrap();
     h.wait_outcome(&id).await;
     assert_eq!(
         h.bot_texts(&id),
-        vec!["Hi Gus, I'm Ava. How can I help?", "We're open 8 to 18.", "Goodbye!"],
+        vec![
+            "Hi Gus, I'm Ava. How can I help?",
+            "We're open 8 to 18.",
+            "Goodbye!"
+        ],
         "no message lost or answered twice"
     );
     let subscribes = h
@@ -126,7 +161,15 @@ async fn a_lost_cometd_session_is_recovered_and_missed_messages_answered_once() 
 async fn a_huge_customer_message_is_handled() {
     let h = Harness::start().await;
     let huge = "x".repeat(1024 * 1024);
-    let id = h.chat("Big", vec![Step::AwaitReply, say(0, &huge), Step::AwaitReply, say(0, "bye")]);
+    let id = h.chat(
+        "Big",
+        vec![
+            Step::AwaitReply,
+            say(0, &huge),
+            Step::AwaitReply,
+            say(0, "bye"),
+        ],
+    );
     let chat = h.wait_outcome(&id).await;
     assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
     assert_eq!(h.bot_texts(&id).len(), 3);

@@ -8,11 +8,21 @@ use crate::support::*;
 async fn greets_the_customer_by_name_after_typing() {
     let h = Harness::start().await;
     let id = h.chat("Pat", vec![]);
-    h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1).await;
+    h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
+        .await;
     assert_eq!(h.bot_texts(&id), vec!["Hi Pat, I'm Ava. How can I help?"]);
     let ops = h.operations(&id);
-    assert_eq!(ops[..3], ["Accept", "SendNotification", "SendMessage"], "{ops:?}");
-    let accept = h.control.requests().into_iter().find(|r| r.operation.as_deref() == Some("Accept")).unwrap();
+    assert_eq!(
+        ops[..3],
+        ["Accept", "SendNotification", "SendMessage"],
+        "{ops:?}"
+    );
+    let accept = h
+        .control
+        .requests()
+        .into_iter()
+        .find(|r| r.operation.as_deref() == Some("Accept"))
+        .unwrap();
     assert_eq!(accept.body["nickname"], "Ava");
     let typing = h
         .control
@@ -20,7 +30,10 @@ async fn greets_the_customer_by_name_after_typing() {
         .into_iter()
         .find(|r| r.operation.as_deref() == Some("SendNotification"))
         .unwrap();
-    assert_eq!(typing.body["notifcation"], "TypingStarted", "the seed's spelling");
+    assert_eq!(
+        typing.body["notifcation"], "TypingStarted",
+        "the seed's spelling"
+    );
     assert_eq!(typing.body["notification"], "TypingStarted");
 }
 
@@ -29,24 +42,44 @@ async fn answers_a_question_and_closes_on_goodbye() {
     let h = Harness::start().await;
     let id = h.chat(
         "Jordan",
-        vec![Step::AwaitReply, say(0, "When are you open?"), Step::AwaitReply, say(0, "ok bye")],
+        vec![
+            Step::AwaitReply,
+            say(0, "When are you open?"),
+            Step::AwaitReply,
+            say(0, "ok bye"),
+        ],
     );
     let chat = h.wait_outcome(&id).await;
     assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
     assert_eq!(
         h.bot_texts(&id),
-        vec!["Hi Jordan, I'm Ava. How can I help?", "We're open 8 to 18.", "Goodbye!"]
+        vec![
+            "Hi Jordan, I'm Ava. How can I help?",
+            "We're open 8 to 18.",
+            "Goodbye!"
+        ]
     );
-    assert_eq!(h.operations(&id).last().map(String::as_str), Some("StopProcessing"));
-    assert!(h.control.violations().is_empty(), "{:?}", h.control.violations());
+    assert_eq!(
+        h.operations(&id).last().map(String::as_str),
+        Some("StopProcessing")
+    );
+    assert!(
+        h.control.violations().is_empty(),
+        "{:?}",
+        h.control.violations()
+    );
 }
 
 #[tokio::test]
 async fn unmatched_messages_get_the_no_match_rule() {
     let h = Harness::start().await;
     let id = h.chat("Kai", vec![Step::AwaitReply, say(0, "blue elephants")]);
-    h.wait_chat(&id, "rephrase", |c| texts_from(c, "Agent").len() == 2).await;
-    assert_eq!(h.bot_texts(&id)[1], "Sorry, could you say that in other words?");
+    h.wait_chat(&id, "rephrase", |c| texts_from(c, "Agent").len() == 2)
+        .await;
+    assert_eq!(
+        h.bot_texts(&id)[1],
+        "Sorry, could you say that in other words?"
+    );
 }
 
 #[tokio::test]
@@ -58,7 +91,8 @@ async fn a_message_typed_before_accept_is_answered_once_after_the_greeting() {
         first_message: Some("what are your opening hours".into()),
         script: vec![],
     });
-    h.wait_chat(&id, "answer", |c| texts_from(c, "Agent").len() >= 2).await;
+    h.wait_chat(&id, "answer", |c| texts_from(c, "Agent").len() >= 2)
+        .await;
     // Give a duplicate a chance to show up before asserting there is none.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(
@@ -70,7 +104,15 @@ async fn a_message_typed_before_accept_is_answered_once_after_the_greeting() {
 #[tokio::test]
 async fn a_customer_who_leaves_gets_the_chat_closed() {
     let h = Harness::start().await;
-    let id = h.chat("Robin", vec![Step::AwaitReply, Step::Leave { after: std::time::Duration::ZERO }]);
+    let id = h.chat(
+        "Robin",
+        vec![
+            Step::AwaitReply,
+            Step::Leave {
+                after: std::time::Duration::ZERO,
+            },
+        ],
+    );
     let chat = h.wait_outcome(&id).await;
     assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
     assert!(!chat.customer_present);
@@ -80,7 +122,10 @@ async fn a_customer_who_leaves_gets_the_chat_closed() {
 async fn attach_updates_the_user_data() {
     let h = Harness::start().await;
     let id = h.chat("Vic", vec![Step::AwaitReply, say(0, "I am a VIP")]);
-    h.wait_for_request("UpdateUserData", |r| r.operation.as_deref() == Some("UpdateUserData")).await;
+    h.wait_for_request("UpdateUserData", |r| {
+        r.operation.as_deref() == Some("UpdateUserData")
+    })
+    .await;
     let req = h
         .control
         .requests()
@@ -88,7 +133,8 @@ async fn attach_updates_the_user_data() {
         .find(|r| r.operation.as_deref() == Some("UpdateUserData"))
         .unwrap();
     assert_eq!(req.body["userData"]["Segment"], "VIP");
-    h.wait_chat(&id, "reply", |c| texts_from(c, "Agent").len() == 2).await;
+    h.wait_chat(&id, "reply", |c| texts_from(c, "Agent").len() == 2)
+        .await;
 }
 
 #[tokio::test]
@@ -98,7 +144,12 @@ async fn many_chats_run_concurrently_each_in_order() {
         .map(|i| {
             h.chat(
                 &format!("C{i}"),
-                vec![Step::AwaitReply, say(0, "when are you open"), Step::AwaitReply, say(0, "bye")],
+                vec![
+                    Step::AwaitReply,
+                    say(0, "when are you open"),
+                    Step::AwaitReply,
+                    say(0, "bye"),
+                ],
             )
         })
         .collect();

@@ -10,11 +10,18 @@ async fn a_refund_goes_to_the_agent_who_joins() {
     let h = Harness::start().await;
     let id = h.chat("Alex", vec![Step::AwaitReply, say(0, "I need a refund")]);
     let chat = h.wait_outcome(&id).await;
-    assert_eq!(chat.outcome, Some(ChatOutcome::TransferredToAgent("agent-101".into())));
+    assert_eq!(
+        chat.outcome,
+        Some(ChatOutcome::TransferredToAgent("agent-101".into()))
+    );
     let texts = EscalationTexts::default();
     assert_eq!(
         h.bot_texts(&id)[1..],
-        ["Let me get billing.".to_string(), texts.consulting, texts.connected]
+        [
+            "Let me get billing.".to_string(),
+            texts.consulting,
+            texts.connected
+        ]
     );
     let ops = h.operations(&id);
     let tail: Vec<&str> = ops.iter().rev().take(2).rev().map(String::as_str).collect();
@@ -34,7 +41,10 @@ async fn nobody_joins_so_the_chat_goes_to_the_skill() {
     let h = Harness::start().await;
     let id = h.chat("Sam", vec![Step::AwaitReply, say(0, "I want to buy")]);
     let chat = h.wait_outcome(&id).await;
-    assert_eq!(chat.outcome, Some(ChatOutcome::TransferredToSkill("Billing".into())));
+    assert_eq!(
+        chat.outcome,
+        Some(ChatOutcome::TransferredToSkill("Billing".into()))
+    );
     let transfer = h
         .control
         .requests()
@@ -42,7 +52,10 @@ async fn nobody_joins_so_the_chat_goes_to_the_skill() {
         .find(|r| r.operation.as_deref() == Some("Transfer"))
         .unwrap();
     assert_eq!(transfer.body["skill"], "Billing");
-    assert!(h.bot_texts(&id).contains(&EscalationTexts::default().queued));
+    assert!(
+        h.bot_texts(&id)
+            .contains(&EscalationTexts::default().queued)
+    );
 }
 
 #[tokio::test]
@@ -51,7 +64,10 @@ async fn when_the_skill_transfer_fails_too_the_customer_is_told_and_the_chat_clo
     let id = h.chat("Max", vec![Step::AwaitReply, say(0, "I have a complaint")]);
     let chat = h.wait_outcome(&id).await;
     assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
-    assert_eq!(h.bot_texts(&id).last(), Some(&EscalationTexts::default().failed));
+    assert_eq!(
+        h.bot_texts(&id).last(),
+        Some(&EscalationTexts::default().failed)
+    );
     assert_eq!(h.stats.snapshot().escalations_ended["failed"], 1);
 }
 
@@ -60,7 +76,10 @@ async fn a_transfer_rule_goes_straight_to_the_skill() {
     let h = Harness::start().await;
     let id = h.chat("Quinn", vec![Step::AwaitReply, say(0, "please queue me")]);
     let chat = h.wait_outcome(&id).await;
-    assert_eq!(chat.outcome, Some(ChatOutcome::TransferredToSkill("Support".into())));
+    assert_eq!(
+        chat.outcome,
+        Some(ChatOutcome::TransferredToSkill("Support".into()))
+    );
 }
 
 #[tokio::test]
@@ -68,7 +87,13 @@ async fn a_customer_leaving_during_the_wait_ends_the_escalation() {
     let h = Harness::start().await;
     let id = h.chat(
         "Lou",
-        vec![Step::AwaitReply, say(0, "buy"), Step::Leave { after: std::time::Duration::from_millis(100) }],
+        vec![
+            Step::AwaitReply,
+            say(0, "buy"),
+            Step::Leave {
+                after: std::time::Duration::from_millis(100),
+            },
+        ],
     );
     let chat = h.wait_outcome(&id).await;
     assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));

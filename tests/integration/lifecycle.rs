@@ -7,7 +7,9 @@ use gws_botd::sim::{ChatOutcome, Sim, Step};
 use crate::support::*;
 
 fn position(ops: &[String], name: &str) -> usize {
-    ops.iter().position(|o| o == name).unwrap_or_else(|| panic!("{name} missing from {ops:?}"))
+    ops.iter()
+        .position(|o| o == name)
+        .unwrap_or_else(|| panic!("{name} missing from {ops:?}"))
 }
 
 /// Request names in order: the operation for POSTs, the Bayeux channel for CometD, `GET me`.
@@ -25,7 +27,10 @@ fn request_names(h: &Harness) -> Vec<String> {
                     .filter_map(|m| m["channel"].as_str().map(str::to_owned))
                     .collect::<Vec<_>>()
             } else if r.method == "GET" {
-                vec![format!("GET {}", r.path.rsplit("/api/v2").next().unwrap_or(&r.path))]
+                vec![format!(
+                    "GET {}",
+                    r.path.rsplit("/api/v2").next().unwrap_or(&r.path)
+                )]
             } else {
                 r.operation.into_iter().collect()
             }
@@ -42,7 +47,10 @@ async fn logs_in_in_the_documented_order() {
     let subscribe = position(&names, "/meta/subscribe");
     let start = position(&names, "StartContactCenterSession");
     let ready = position(&names, "Ready");
-    assert!(me < handshake && handshake < subscribe && subscribe < start && start < ready, "{names:?}");
+    assert!(
+        me < handshake && handshake < subscribe && subscribe < start && start < ready,
+        "{names:?}"
+    );
     let start_req = h
         .control
         .requests()
@@ -51,7 +59,11 @@ async fn logs_in_in_the_documented_order() {
         .unwrap();
     assert_eq!(start_req.body["channels"], serde_json::json!(["chat"]));
     assert_eq!(start_req.body["place"], "BotPlace01");
-    assert!(h.control.violations().is_empty(), "{:?}", h.control.violations());
+    assert!(
+        h.control.violations().is_empty(),
+        "{:?}",
+        h.control.violations()
+    );
 }
 
 #[tokio::test]
@@ -65,14 +77,18 @@ async fn shutdown_goes_not_ready_disconnects_and_ends_the_session() {
     let disconnect = position(&names, "/meta/disconnect");
     let end = position(&names, "EndContactCenterSession");
     assert!(not_ready < disconnect && disconnect < end, "{names:?}");
-    assert_eq!(names.last().map(String::as_str), Some("EndContactCenterSession"));
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("EndContactCenterSession")
+    );
 }
 
 #[tokio::test]
 async fn at_max_chats_the_bot_goes_not_ready_and_rejects_extra_offers() {
     let h = Harness::start_with(sim_config(), RULES, |c| c.bot.max_chats = 1).await;
     let first = h.chat("One", vec![Step::AwaitReply, say(300, "bye")]);
-    h.wait_for_request("NotReady", |r| r.operation.as_deref() == Some("NotReady")).await;
+    h.wait_for_request("NotReady", |r| r.operation.as_deref() == Some("NotReady"))
+        .await;
     let chat = h.wait_outcome(&first).await;
     assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
     // Below the limit again: Ready is sent a second time.
@@ -88,8 +104,13 @@ async fn at_max_chats_the_bot_goes_not_ready_and_rejects_extra_offers() {
     .await;
 }
 
-fn write_config(dir: &std::path::Path, api_url: &str, rules: &std::path::Path) -> std::path::PathBuf {
-    let path = dir.join("gws-botd.toml");
+fn write_config(
+    dir: &std::path::Path,
+    api_url: &str,
+    rules: &std::path::Path,
+) -> std::path::PathBuf {
+    // Beside the rules directory, not in it: every *.toml there is a rule file.
+    let path = dir.with_extension("toml");
     std::fs::write(
         &path,
         format!(
@@ -104,7 +125,9 @@ fn write_config(dir: &std::path::Path, api_url: &str, rules: &std::path::Path) -
 
 #[tokio::test]
 async fn the_binary_exits_0_on_sigterm_after_logging_out() {
-    let sim = Sim::start(sim_config(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let sim = Sim::start(sim_config(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let control = sim.control();
     let dir = rules_dir(RULES);
     let config = write_config(&dir, &sim.api_url(), &dir);
@@ -112,21 +135,38 @@ async fn the_binary_exits_0_on_sigterm_after_logging_out() {
         .args(["run", "--config"])
         .arg(&config)
         .env("RUST_LOG", "warn")
-        .stderr(Stdio::null())
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     wait_until("Ready", || {
-        control.requests().into_iter().find(|r| r.operation.as_deref() == Some("Ready"))
+        control
+            .requests()
+            .into_iter()
+            .find(|r| r.operation.as_deref() == Some("Ready"))
     })
     .await;
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
-    let code = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    let code = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
     assert_eq!(code.code(), Some(0));
-    let ops: Vec<String> = control.requests().into_iter().filter_map(|r| r.operation).collect();
-    assert_eq!(ops.last().map(String::as_str), Some("EndContactCenterSession"), "{ops:?}");
+    let ops: Vec<String> = control
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.operation)
+        .collect();
+    assert_eq!(
+        ops.last().map(String::as_str),
+        Some("EndContactCenterSession"),
+        "{ops:?}"
+    );
     assert!(ops.iter().any(|o| o == "NotReady"));
     std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_file(&config).ok();
 }
 
 #[test]
@@ -151,12 +191,19 @@ fn bad_config_and_bad_rules_exit_78_naming_the_problem() {
     assert_eq!(out.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("gws.api_url"), "{stderr}");
-    assert!(stderr.contains("bot.nick") && stderr.contains("did you mean `nickname`"), "{stderr}");
+    assert!(
+        stderr.contains("bot.nick") && stderr.contains("did you mean `nickname`"),
+        "{stderr}"
+    );
     assert!(stderr.contains("gws.username: missing"), "{stderr}");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_gws-botd")).arg("frobnicate").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gws-botd"))
+        .arg("frobnicate")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(64));
     std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_file(&config).ok();
 }
 
 #[test]
@@ -166,6 +213,11 @@ fn check_accepts_the_shipped_rules() {
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/rules"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("rules:"));
 }

@@ -10,7 +10,9 @@ use gws_botd::config::Config;
 use gws_botd::daemon::{self, Tuning};
 use gws_botd::demo;
 use gws_botd::responder::rules::RuleSet;
-use gws_botd::sim::{ChatSnapshot, ChatSpec, Control, RecordedRequest, Sim, SimAgent, SimConfig, Step};
+use gws_botd::sim::{
+    ChatSnapshot, ChatSpec, Control, RecordedRequest, Sim, SimAgent, SimConfig, Step,
+};
 use gws_botd::stats::Stats;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -96,21 +98,22 @@ reply = "Sorry, could you say that in other words?"
 
 /// A simulator configuration with quick agents.
 pub fn sim_config() -> SimConfig {
-    let mut config = SimConfig::default();
-    config.connect_timeout = Duration::from_secs(5);
-    config.agents = vec![
-        SimAgent {
-            id: "agent-101".into(),
-            nickname: "Sam".into(),
-            join_after: Some(Duration::from_millis(200)),
-        },
-        SimAgent {
-            id: "agent-201".into(),
-            nickname: "Lee".into(),
-            join_after: None,
-        },
-    ];
-    config
+    SimConfig {
+        connect_timeout: Duration::from_secs(5),
+        agents: vec![
+            SimAgent {
+                id: "agent-101".into(),
+                nickname: "Sam".into(),
+                join_after: Some(Duration::from_millis(200)),
+            },
+            SimAgent {
+                id: "agent-201".into(),
+                nickname: "Lee".into(),
+                join_after: None,
+            },
+        ],
+        ..SimConfig::default()
+    }
 }
 
 /// Tuning with short back-offs so recovery tests finish quickly.
@@ -118,7 +121,7 @@ pub fn tuning() -> Tuning {
     use gws_botd::backoff::Backoff;
     let quick = Backoff::new(Duration::from_millis(50), Duration::from_millis(400), 0.0);
     Tuning {
-        login_backoff: quick.clone(),
+        login_backoff: quick,
         auth_backoff: Backoff::new(Duration::from_millis(300), Duration::from_secs(2), 0.0),
         cometd_backoff: quick,
         history_timeout: Duration::from_secs(2),
@@ -135,7 +138,8 @@ pub fn rules_dir(rules: &str) -> PathBuf {
 
 /// The simulator and the daemon under test.
 pub struct Harness {
-    pub sim: Sim,
+    /// Kept alive for the test: dropping it stops the server.
+    _sim: Sim,
     pub control: Control,
     pub config: Config,
     pub stats: Arc<Stats>,
@@ -156,7 +160,9 @@ impl Harness {
         tweak: impl FnOnce(&mut Config),
     ) -> Harness {
         let harness = Harness::start_unready(sim_config, rules, tweak).await;
-        harness.wait_for_request("Ready", |r| r.operation.as_deref() == Some("Ready")).await;
+        harness
+            .wait_for_request("Ready", |r| r.operation.as_deref() == Some("Ready"))
+            .await;
         harness
     }
 
@@ -192,7 +198,7 @@ impl Harness {
         ));
         Harness {
             control: sim.control(),
-            sim,
+            _sim: sim,
             config,
             stats,
             shutdown,
@@ -211,18 +217,31 @@ impl Harness {
     }
 
     /// Wait until `pred` holds for the chat; panic with `what` otherwise.
-    pub async fn wait_chat(&self, id: &str, what: &str, pred: impl Fn(&ChatSnapshot) -> bool) -> ChatSnapshot {
+    pub async fn wait_chat(
+        &self,
+        id: &str,
+        what: &str,
+        pred: impl Fn(&ChatSnapshot) -> bool,
+    ) -> ChatSnapshot {
         wait_until(what, || self.control.chat(id).filter(|c| pred(c))).await
     }
 
     /// Wait until the chat has an outcome.
     pub async fn wait_outcome(&self, id: &str) -> ChatSnapshot {
-        self.wait_chat(id, "chat outcome", |c| c.outcome.is_some()).await
+        self.wait_chat(id, "chat outcome", |c| c.outcome.is_some())
+            .await
     }
 
     /// Wait until the simulator has served a request matching `pred`.
-    pub async fn wait_for_request(&self, what: &str, pred: impl Fn(&RecordedRequest) -> bool) -> RecordedRequest {
-        wait_until(what, || self.control.requests().into_iter().find(|r| pred(r))).await
+    pub async fn wait_for_request(
+        &self,
+        what: &str,
+        pred: impl Fn(&RecordedRequest) -> bool,
+    ) -> RecordedRequest {
+        wait_until(what, || {
+            self.control.requests().into_iter().find(|r| pred(r))
+        })
+        .await
     }
 
     /// Bot texts in a chat's transcript, in order.
