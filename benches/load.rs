@@ -97,7 +97,7 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("gws-botd-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("rules.toml"), RULES).unwrap();
-    let config = dir.join("gws-botd.toml");
+    let config = dir.with_extension("toml");
     std::fs::write(
         &config,
         format!(
@@ -221,4 +221,5 @@ async fn main() {
     let _ = tokio::task::spawn_blocking(move || child.wait()).await;
     sim.shutdown().await;
     std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_file(&config).ok();
 }

@@ -34,10 +34,18 @@ pub fn init_tracing(default: &str) {
         .try_init();
 }
 
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+/// Run `body` on a multi-threaded runtime and return its exit code.
+fn block_on(body: impl std::future::Future<Output = u8>) -> u8 {
+    match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
+    {
+        Ok(rt) => rt.block_on(body),
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            EXIT_FAILURE
+        }
+    }
 }
 
 /// Load and check the configuration and the rules, printing every problem.
@@ -61,14 +69,7 @@ pub fn run(config_path: &Path) -> u8 {
         Err(code) => return code,
     };
     info!(rules = %rules.summary(), config = %config_path.display(), "configuration loaded");
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return EXIT_FAILURE;
-        }
-    };
-    rt.block_on(async move {
+    block_on(async move {
         let mut signals = match Signals::new() {
             Ok(s) => s,
             Err(e) => {
@@ -80,7 +81,7 @@ pub fn run(config_path: &Path) -> u8 {
         let shutdown = CancellationToken::new();
         let daemon = tokio::spawn(daemon::run(
             config.clone(),
-            rules.clone(),
+            daemon::build_chain(&config, &rules),
             Tuning::default(),
             Arc::new(Stats::default()),
             shutdown.clone(),
@@ -171,14 +172,7 @@ pub fn demo(rules_dir: &Path, forever: bool) -> u8 {
             return EXIT_CONFIG;
         }
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return EXIT_FAILURE;
-        }
-    };
-    rt.block_on(async move {
+    block_on(async move {
         match crate::demo::run(rules_dir, rules, forever).await {
             Ok(true) => EXIT_OK,
             Ok(false) => EXIT_FAILURE,
@@ -193,14 +187,7 @@ pub fn demo(rules_dir: &Path, forever: bool) -> u8 {
 /// `gws-botd sim`
 pub fn sim(listen: SocketAddr) -> u8 {
     init_tracing("info");
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return EXIT_FAILURE;
-        }
-    };
-    rt.block_on(async move {
+    block_on(async move {
         let config = crate::sim::SimConfig::default();
         let users: Vec<String> = config.users.iter().map(|u| u.username.clone()).collect();
         let sim = match crate::sim::Sim::start(config, listen).await {

@@ -64,10 +64,18 @@ pub fn reload_rules(config: &Config, active: &ArcSwap<RuleSet>) -> Result<Summar
     Ok(summary)
 }
 
-/// Run the bot agent until `shutdown` is cancelled.
+/// The responder chain the configuration names, with the rule-based ones reading `rules`.
+pub fn build_chain(config: &Config, rules: &Arc<ArcSwap<RuleSet>>) -> Chain {
+    let ctx = BuildContext {
+        rules: rules.clone(),
+    };
+    Chain::new(config.responders.iter().map(|r| r.build(&ctx)).collect())
+}
+
+/// Run the bot agent until `shutdown` is cancelled, answering with `chain`.
 pub async fn run(
     config: Config,
-    rules: Arc<ArcSwap<RuleSet>>,
+    chain: Chain,
     tuning: Tuning,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
@@ -121,17 +129,6 @@ pub async fn run(
         .context("Ready on the chat channel failed")?;
     info!(max_chats = config.bot.max_chats, "Ready for chats");
 
-    let chain = Chain::new(
-        config
-            .responders
-            .iter()
-            .map(|r| {
-                r.build(&BuildContext {
-                    rules: rules.clone(),
-                })
-            })
-            .collect(),
-    );
     let ctx = Arc::new(Context {
         gws: client.clone(),
         chain,

@@ -148,9 +148,11 @@ pub async fn run(rules_dir: &Path, rules: RuleSet, forever: bool) -> anyhow::Res
     let printer = tokio::spawn(print_transcripts(control.clone()));
     let shutdown = CancellationToken::new();
     let stats = Arc::new(Stats::default());
+    let config = daemon_config(&sim, &sim_config, rules_dir);
+    let chain = daemon::build_chain(&config, &Arc::new(ArcSwap::from_pointee(rules)));
     let daemon = tokio::spawn(daemon::run(
-        daemon_config(&sim, &sim_config, rules_dir),
-        Arc::new(ArcSwap::from_pointee(rules)),
+        config,
+        chain,
         Tuning::default(),
         stats.clone(),
         shutdown.clone(),

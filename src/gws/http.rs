@@ -280,10 +280,69 @@ fn parse_body(what: &str, text: &str) -> Result<Value, Error> {
     if text.trim().is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_str(text).map_err(|e| {
-        debug!(body = %truncate(text, MAX_LOGGED_BODY_CHARS), error = %e, "undecodable GWS body");
-        Error::Decode { what: what.into() }
-    })
+    let first = match serde_json::from_str(text) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    // Java servers may escape lone UTF-16 surrogates (`\ud800`), which JSON parsers in Rust
+    // refuse. Replace them with U+FFFD rather than lose the whole response.
+    if let Some(repaired) = replace_lone_surrogates(text)
+        && let Ok(value) = serde_json::from_str(&repaired)
+    {
+        warn!(
+            what,
+            "GWS body had invalid \\u escapes; replaced them with U+FFFD"
+        );
+        return Ok(value);
+    }
+    debug!(body = %truncate(text, MAX_LOGGED_BODY_CHARS), error = %first, "undecodable GWS body");
+    Err(Error::Decode { what: what.into() })
+}
+
+/// `text` with every `\uXXXX` escape of a lone UTF-16 surrogate replaced by `\ufffd`;
+/// `None` when there is none.
+fn replace_lone_surrogates(text: &str) -> Option<String> {
+    fn escape_at(b: &[u8], i: usize) -> Option<u16> {
+        if b.get(i) != Some(&b'\\') || b.get(i + 1) != Some(&b'u') {
+            return None;
+        }
+        let hex = std::str::from_utf8(b.get(i + 2..i + 6)?).ok()?;
+        u16::from_str_radix(hex, 16).ok()
+    }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match escape_at(b, i) {
+            // A high surrogate followed by a low one is a valid pair: keep both.
+            Some(0xD800..=0xDBFF)
+                if escape_at(b, i + 6).is_some_and(|lo| (0xDC00..=0xDFFF).contains(&lo)) =>
+            {
+                i += 12;
+            }
+            Some(0xD800..=0xDFFF) => {
+                out.push_str(&text[copied..i]);
+                out.push_str("\\ufffd");
+                changed = true;
+                i += 6;
+                copied = i;
+            }
+            // Any other escape (including `\\`): skip both characters so an escaped
+            // backslash is never mistaken for the start of an escape.
+            _ => i += 2,
+        }
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
 }
 
 fn parse_me(body: &Value) -> Option<Me> {
@@ -328,6 +387,22 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lone_surrogate_escapes_are_replaced_and_pairs_kept() {
+        let body = r#"{"t":"a\ud800b","p":"\ud83d\ude00","e":"\\ud800"}"#;
+        let fixed = super::replace_lone_surrogates(body).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&fixed).unwrap();
+        assert_eq!(v["t"], "a\u{fffd}b");
+        assert_eq!(v["p"], "\u{1f600}");
+        assert_eq!(v["e"], "\\ud800", "an escaped backslash is not an escape");
+        assert_eq!(
+            super::replace_lone_surrogates(r#"{"t":"fine \u00e9"}"#),
+            None
+        );
+        let low_only = super::parse_body("test", r#"["\udc00"]"#).unwrap();
+        assert_eq!(low_only[0], "\u{fffd}");
+    }
+
     use super::*;
     use crate::gws::fake::{Fake, Reply};
     use serde_json::json;

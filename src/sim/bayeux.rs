@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use super::http::Reply;
 use super::state::{ALLOWED_SUBSCRIPTIONS, Client, Held, Release, Shared, State};
-use super::types::Delivery;
+use super::types::{Corruption, Delivery};
 
 type Message = Map<String, Value>;
 
@@ -41,6 +41,16 @@ pub(crate) async fn handle(shared: &Arc<Shared>, user: &str, body: Option<Value>
                 out.push(r);
             }
         }
+    }
+    let carries_notifications = out.iter().any(|m| {
+        m.get("data").is_some() && !m["channel"].as_str().unwrap_or("").starts_with("/meta/")
+    });
+    if carries_notifications && let Some(corruption) = shared.lock().corrupt_next.take() {
+        let body = match corruption {
+            Corruption::Body(text) => text,
+            Corruption::Replace { from, to } => Value::Array(out).to_string().replace(&from, &to),
+        };
+        return Reply::text(StatusCode::OK, body);
     }
     Reply::json(Value::Array(out))
 }

@@ -12,12 +12,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rand::Rng;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use super::state::Shared;
 use super::types::{
-    ChatSnapshot, ChatSpec, Delivery, Fault, RecordedRequest, SimAgent, SimError, SimEvent,
+    ChatSnapshot, ChatSpec, Corruption, Delivery, Fault, RecordedRequest, SimAgent, SimError,
+    SimEvent,
 };
 use super::{chats, customer};
 
@@ -101,6 +102,18 @@ impl Control {
             .lock()
             .fail_next
             .extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// Mangle the body of the next CometD response that carries notifications (those
+    /// notifications are lost, as on a real broken wire).
+    pub fn corrupt_next_delivery(&self, corruption: Corruption) {
+        self.shared.lock().corrupt_next = Some(corruption);
+    }
+
+    /// Queue an arbitrary notification for `user`'s clients subscribed to `channel`: for
+    /// testing how clients treat unknown types and missing fields.
+    pub fn inject(&self, user: &str, channel: &str, data: Value) {
+        self.shared.lock().publish(user, channel, data);
     }
 
     /// Delays every REST response (not `/notifications`) by `delay`.

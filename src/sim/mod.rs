@@ -38,9 +38,9 @@ use tokio::task::JoinHandle;
 
 pub use control::Control;
 pub use types::{
-    ChatOutcome, ChatSnapshot, ChatSpec, ChatState, DEFAULT_CONNECT_TIMEOUT, DEFAULT_QUEUE_LIMIT,
-    Delivery, Entry, Fault, RecordedRequest, SimAgent, SimConfig, SimError, SimEvent, SimUser,
-    Step, duration_ms,
+    ChatOutcome, ChatSnapshot, ChatSpec, ChatState, Corruption, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_QUEUE_LIMIT, Delivery, Entry, Fault, RecordedRequest, SimAgent, SimConfig, SimError,
+    SimEvent, SimUser, Step, duration_ms,
 };
 
 use state::Shared;

@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::chats::{self, Chat};
 use super::clock::iso8601;
-use super::types::{ChatState, Delivery, Fault, RecordedRequest, SimAgent, SimConfig, SimEvent};
+use super::types::{
+    ChatState, Corruption, Delivery, Fault, RecordedRequest, SimAgent, SimConfig, SimEvent,
+};
 
 /// Topic of chat notifications (`interactions` dialect).
 pub(crate) const TOPIC_INTERACTIONS: &str = "/v2/me/interactions";
@@ -71,6 +73,7 @@ impl Shared {
             violations: VecDeque::new(),
             dropped_notifications: 0,
             fail_next: VecDeque::new(),
+            corrupt_next: None,
             delay: Duration::ZERO,
         };
         Shared {
@@ -173,6 +176,8 @@ pub(crate) struct State {
     pub dropped_notifications: u64,
     pub fail_next: VecDeque<Fault>,
     pub delay: Duration,
+    /// Wire corruption for the next CometD response that carries notifications.
+    pub corrupt_next: Option<Corruption>,
 }
 
 impl State {

@@ -98,6 +98,17 @@ pub enum Fault {
     StatusCode(u32, String),
 }
 
+/// Damage done to the raw body of one CometD response, for testing tolerant clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Corruption {
+    /// Send this text instead of the JSON body (e.g. truncated or invalid JSON).
+    Body(String),
+    /// Replace every `from` in the serialized JSON with `to`, e.g. a marker in a customer's
+    /// text with `\\ud800` (a lone UTF-16 surrogate escape, as a Java server may send).
+    Replace { from: String, to: String },
+}
+
 /// A chat to create: who the customer is and what they do once the bot accepts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]

@@ -82,10 +82,14 @@ async fn connection_refused_at_start_is_retried_until_gws_is_up() {
     config.gws.api_url = format!("http://{addr}/api/v2");
     placeholder.shutdown().await;
     let rules = gws_botd::responder::rules::RuleSet::load_dir(&dir).unwrap();
+    let chain = gws_botd::daemon::build_chain(
+        &config,
+        &std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(rules)),
+    );
     let shutdown = tokio_util::sync::CancellationToken::new();
     let daemon = tokio::spawn(gws_botd::daemon::run(
         config,
-        std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(rules)),
+        chain,
         tuning(),
         Default::default(),
         shutdown.clone(),
@@ -173,4 +177,92 @@ async fn a_huge_customer_message_is_handled() {
     let chat = h.wait_outcome(&id).await;
     assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
     assert_eq!(h.bot_texts(&id).len(), 3);
+}
+
+#[tokio::test]
+async fn unknown_types_and_missing_fields_are_skipped_and_the_bot_carries_on() {
+    use serde_json::json;
+    let h = Harness::start().await;
+    let id = h.chat("Una", vec![]);
+    h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
+        .await;
+    let topic = "/v2/me/interactions";
+    h.control.inject(
+        "bot01",
+        topic,
+        json!({"messageType": "BrandNewThing", "x": 1}),
+    );
+    h.control.inject(
+        "bot01",
+        topic,
+        json!({"messageType": "BrandNewThing", "x": 2}),
+    );
+    h.control.inject(
+        "bot01",
+        topic,
+        json!({"messageType": "InteractionStateMessage", "notificationType": "NewMessages", "interaction": {}}),
+    );
+    h.control.inject(
+        "bot01",
+        topic,
+        json!({"messageType": "InteractionStateMessage", "notificationType": "NewMessages",
+               "interaction": {"id": id}, "messages": [{"type": "Text"}, {"eventId": 7}, "junk"]}),
+    );
+    h.control
+        .inject("bot01", topic, json!("not even an object"));
+    h.control.customer_says(&id, "when are you open").unwrap();
+    h.wait_chat(&id, "answer", |c| texts_from(c, "Agent").len() == 2)
+        .await;
+    let snap = h.stats.snapshot();
+    assert_eq!(snap.notifications_unknown, 2, "{snap:?}");
+    assert!(snap.notifications_ignored >= 2, "{snap:?}");
+    assert_eq!(h.bot_texts(&id)[1], "We're open 8 to 18.");
+    // Repaired in place: no reconnect and no catch-up was needed.
+    assert_eq!(h.stats.snapshot().reconnects, 0);
+    assert!(!h.operations(&id).iter().any(|o| o == "RequestChatHistory"));
+}
+
+#[tokio::test]
+async fn a_malformed_cometd_response_is_survived_and_its_messages_caught_up() {
+    use gws_botd::sim::Corruption;
+    let h = Harness::start().await;
+    let id = h.chat("Mal", vec![]);
+    h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
+        .await;
+    h.control
+        .corrupt_next_delivery(Corruption::Body("[{\"channel\": \"/v2/me/inter".into()));
+    h.control.customer_says(&id, "when are you open").unwrap();
+    h.wait_chat(&id, "answer after catch-up", |c| {
+        texts_from(c, "Agent").len() == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.bot_texts(&id).len(), 2, "answered exactly once");
+    assert!(
+        h.operations(&id).iter().any(|o| o == "RequestChatHistory"),
+        "caught up"
+    );
+    assert!(h.stats.snapshot().reconnects >= 1);
+}
+
+#[tokio::test]
+async fn invalid_unicode_escapes_in_a_customer_message_do_not_lose_it() {
+    use gws_botd::sim::Corruption;
+    let h = Harness::start().await;
+    let id = h.chat("Uni", vec![]);
+    h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
+        .await;
+    h.control.corrupt_next_delivery(Corruption::Replace {
+        from: "<LONE>".into(),
+        to: "\\ud800".into(),
+    });
+    h.control
+        .customer_says(&id, "when are you open <LONE>")
+        .unwrap();
+    h.wait_chat(&id, "answer", |c| texts_from(c, "Agent").len() == 2)
+        .await;
+    assert_eq!(h.bot_texts(&id)[1], "We're open 8 to 18.");
+    // Repaired in place: no reconnect and no catch-up was needed.
+    assert_eq!(h.stats.snapshot().reconnects, 0);
+    assert!(!h.operations(&id).iter().any(|o| o == "RequestChatHistory"));
 }

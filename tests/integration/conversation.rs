@@ -17,19 +17,9 @@ async fn greets_the_customer_by_name_after_typing() {
         ["Accept", "SendNotification", "SendMessage"],
         "{ops:?}"
     );
-    let accept = h
-        .control
-        .requests()
-        .into_iter()
-        .find(|r| r.operation.as_deref() == Some("Accept"))
-        .unwrap();
+    let accept = h.request("Accept");
     assert_eq!(accept.body["nickname"], "Ava");
-    let typing = h
-        .control
-        .requests()
-        .into_iter()
-        .find(|r| r.operation.as_deref() == Some("SendNotification"))
-        .unwrap();
+    let typing = h.request("SendNotification");
     assert_eq!(
         typing.body["notifcation"], "TypingStarted",
         "the seed's spelling"
@@ -126,12 +116,7 @@ async fn attach_updates_the_user_data() {
         r.operation.as_deref() == Some("UpdateUserData")
     })
     .await;
-    let req = h
-        .control
-        .requests()
-        .into_iter()
-        .find(|r| r.operation.as_deref() == Some("UpdateUserData"))
-        .unwrap();
+    let req = h.request("UpdateUserData");
     assert_eq!(req.body["userData"]["Segment"], "VIP");
     h.wait_chat(&id, "reply", |c| texts_from(c, "Agent").len() == 2)
         .await;

@@ -26,12 +26,7 @@ async fn a_refund_goes_to_the_agent_who_joins() {
     let ops = h.operations(&id);
     let tail: Vec<&str> = ops.iter().rev().take(2).rev().map(String::as_str).collect();
     assert_eq!(tail, ["SendMessage", "CompleteTransfer"], "{ops:?}");
-    let consult = h
-        .control
-        .requests()
-        .into_iter()
-        .find(|r| r.operation.as_deref() == Some("StartChatConsultation"))
-        .unwrap();
+    let consult = h.request("StartChatConsultation");
     assert_eq!(consult.body["agentId"], "agent-101");
     assert_eq!(h.stats.snapshot().escalations_ended["agent"], 1);
 }
@@ -45,12 +40,7 @@ async fn nobody_joins_so_the_chat_goes_to_the_skill() {
         chat.outcome,
         Some(ChatOutcome::TransferredToSkill("Billing".into()))
     );
-    let transfer = h
-        .control
-        .requests()
-        .into_iter()
-        .find(|r| r.operation.as_deref() == Some("Transfer"))
-        .unwrap();
+    let transfer = h.request("Transfer");
     assert_eq!(transfer.body["skill"], "Billing");
     assert!(
         h.bot_texts(&id)

@@ -51,12 +51,7 @@ async fn logs_in_in_the_documented_order() {
         me < handshake && handshake < subscribe && subscribe < start && start < ready,
         "{names:?}"
     );
-    let start_req = h
-        .control
-        .requests()
-        .into_iter()
-        .find(|r| r.operation.as_deref() == Some("StartContactCenterSession"))
-        .unwrap();
+    let start_req = h.request("StartContactCenterSession");
     assert_eq!(start_req.body["channels"], serde_json::json!(["chat"]));
     assert_eq!(start_req.body["place"], "BotPlace01");
     assert!(
@@ -84,7 +79,7 @@ async fn shutdown_goes_not_ready_disconnects_and_ends_the_session() {
 }
 
 #[tokio::test]
-async fn at_max_chats_the_bot_goes_not_ready_and_rejects_extra_offers() {
+async fn at_max_chats_the_bot_goes_not_ready_and_ready_again_below_it() {
     let h = Harness::start_with(sim_config(), RULES, |c| c.bot.max_chats = 1).await;
     let first = h.chat("One", vec![Step::AwaitReply, say(300, "bye")]);
     h.wait_for_request("NotReady", |r| r.operation.as_deref() == Some("NotReady"))
@@ -123,8 +118,39 @@ fn write_config(
     path
 }
 
+/// Lines the child writes to stderr, collected by a thread.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Wait for a stderr line containing `needle`.
+async fn expect_line(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    wait_until(needle, || lines.try_iter().find(|l| l.contains(needle))).await
+}
+
+fn kill(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 #[tokio::test]
-async fn the_binary_exits_0_on_sigterm_after_logging_out() {
+async fn the_binary_reloads_rules_on_sighup_and_exits_0_on_sigterm() {
     let sim = Sim::start(sim_config(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -134,10 +160,11 @@ async fn the_binary_exits_0_on_sigterm_after_logging_out() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gws-botd"))
         .args(["run", "--config"])
         .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::inherit())
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let lines = stderr_lines(&mut child);
     wait_until("Ready", || {
         control
             .requests()
@@ -145,11 +172,37 @@ async fn the_binary_exits_0_on_sigterm_after_logging_out() {
             .find(|r| r.operation.as_deref() == Some("Ready"))
     })
     .await;
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+
+    // A valid change is picked up on SIGHUP.
+    let changed = RULES.replace("Hi {customer}, I'm {bot}.", "Welcome back, {customer}!");
+    std::fs::write(dir.join("rules.toml"), &changed).unwrap();
+    kill(&child, "-HUP");
+    expect_line(&lines, "rules reloaded").await;
+    // A broken change is refused and the previous rules stay.
+    std::fs::write(
+        dir.join("rules.toml"),
+        changed.replace("reply =", "replly ="),
+    )
+    .unwrap();
+    kill(&child, "-HUP");
+    let refused = expect_line(&lines, "rules not reloaded").await;
+    assert!(!refused.is_empty());
+    let id = control.create_chat(gws_botd::sim::ChatSpec {
+        customer: "Hugo".into(),
+        ..Default::default()
+    });
+    let chat = wait_until("greeting", || {
+        control
+            .chat(&id)
+            .filter(|c| !texts_from(c, "Agent").is_empty())
+    })
+    .await;
+    assert_eq!(
+        texts_from(&chat, "Agent")[0].1,
+        "Welcome back, Hugo! How can I help?"
+    );
+
+    kill(&child, "-TERM");
     let code = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
         .unwrap();

@@ -5,4 +5,5 @@ mod conversation;
 mod escalation;
 mod lifecycle;
 mod operations;
+mod responders;
 mod support;

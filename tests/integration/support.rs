@@ -10,6 +10,7 @@ use gws_botd::config::Config;
 use gws_botd::daemon::{self, Tuning};
 use gws_botd::demo;
 use gws_botd::responder::rules::RuleSet;
+use gws_botd::responder::{Chain, Responder};
 use gws_botd::sim::{
     ChatSnapshot, ChatSpec, Control, RecordedRequest, Sim, SimAgent, SimConfig, Step,
 };
@@ -166,11 +167,32 @@ impl Harness {
         harness
     }
 
+    /// A harness whose chain is `responders` instead of the configured rules.
+    pub async fn start_with_responders(
+        responders: Vec<Box<dyn Responder>>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Harness {
+        let harness = Harness::launch(sim_config(), RULES, tweak, Some(responders)).await;
+        harness
+            .wait_for_request("Ready", |r| r.operation.as_deref() == Some("Ready"))
+            .await;
+        harness
+    }
+
     /// Like `start_with`, without waiting for the daemon to become Ready.
     pub async fn start_unready(
         sim_config: SimConfig,
         rules: &str,
         tweak: impl FnOnce(&mut Config),
+    ) -> Harness {
+        Harness::launch(sim_config, rules, tweak, None).await
+    }
+
+    async fn launch(
+        sim_config: SimConfig,
+        rules: &str,
+        tweak: impl FnOnce(&mut Config),
+        responders: Option<Vec<Box<dyn Responder>>>,
     ) -> Harness {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
@@ -187,11 +209,16 @@ impl Harness {
         config.bot.fallback_skill = None;
         tweak(&mut config);
         let rule_set = RuleSet::load_dir(&config.bot.rules).expect("test rules load");
+        let rules = Arc::new(ArcSwap::from_pointee(rule_set));
+        let chain = match responders {
+            Some(list) => Chain::new(list),
+            None => daemon::build_chain(&config, &rules),
+        };
         let stats = Arc::new(Stats::default());
         let shutdown = CancellationToken::new();
         let daemon = tokio::spawn(daemon::run(
             config.clone(),
-            Arc::new(ArcSwap::from_pointee(rule_set)),
+            chain,
             tuning(),
             stats.clone(),
             shutdown.clone(),
@@ -242,6 +269,15 @@ impl Harness {
             self.control.requests().into_iter().find(|r| pred(r))
         })
         .await
+    }
+
+    /// The first request for `operation`; panics if there is none.
+    pub fn request(&self, operation: &str) -> RecordedRequest {
+        self.control
+            .requests()
+            .into_iter()
+            .find(|r| r.operation.as_deref() == Some(operation))
+            .unwrap_or_else(|| panic!("no {operation} request"))
     }
 
     /// Bot texts in a chat's transcript, in order.

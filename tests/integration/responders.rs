@@ -1,0 +1,113 @@
+//! Responders that fail, panic or are slow: the chat they hit is handed on, the others go on.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gws_botd::config::EscalationTexts;
+use gws_botd::responder::{Action, ChatView, Outcome, Responder, Response, Then, Trigger};
+use gws_botd::sim::{ChatOutcome, Step};
+
+use crate::support::*;
+
+/// The mock responder set: each greets on accept, then misbehaves on messages as named.
+#[derive(Clone, Copy)]
+enum Mock {
+    Error,
+    Panic,
+    /// Waits before answering when the message says "slow".
+    Slow,
+}
+
+#[async_trait]
+impl Responder for Mock {
+    fn name(&self) -> &str {
+        "mock"
+    }
+
+    async fn respond(&self, _chat: &ChatView<'_>, trigger: &Trigger) -> anyhow::Result<Outcome> {
+        let text = match trigger {
+            Trigger::Accepted => return Ok(reply("hello")),
+            Trigger::Message { text } => text.clone(),
+        };
+        match self {
+            Mock::Error => anyhow::bail!("the knowledge base is down"),
+            Mock::Panic => panic!("bug in a responder"),
+            Mock::Slow => {
+                if text.contains("slow") {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Ok(reply(&format!("re: {text}")))
+            }
+        }
+    }
+}
+
+fn reply(text: &str) -> Outcome {
+    Outcome::Act(Response {
+        actions: vec![Action::Reply(text.into())],
+        then: Then::Stay,
+        acted: vec!["mock".into()],
+        matched: true,
+    })
+}
+
+async fn failing_chat_is_handed_on(mock: Mock) {
+    let h = Harness::start_with_responders(vec![Box::new(mock)], |c| {
+        c.bot.fallback_skill = Some("Support".into())
+    })
+    .await;
+    let id = h.chat("Fay", vec![Step::AwaitReply, say(0, "help")]);
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(
+        chat.outcome,
+        Some(ChatOutcome::TransferredToSkill("Support".into()))
+    );
+    assert_eq!(
+        h.bot_texts(&id),
+        vec!["hello".to_string(), EscalationTexts::default().error]
+    );
+    assert_eq!(h.stats.snapshot().responder_failures, 1);
+    // The bot is still working for everyone else.
+    let other = h.chat("Gil", vec![]);
+    h.wait_chat(&other, "greeting", |c| texts_from(c, "Agent").len() == 1)
+        .await;
+}
+
+#[tokio::test]
+async fn a_failing_responder_hands_the_chat_to_the_fallback_skill() {
+    failing_chat_is_handed_on(Mock::Error).await;
+}
+
+#[tokio::test]
+async fn a_panicking_responder_hands_the_chat_to_the_fallback_skill() {
+    failing_chat_is_handed_on(Mock::Panic).await;
+}
+
+#[tokio::test]
+async fn without_a_fallback_skill_a_failing_chat_is_closed_politely() {
+    let h = Harness::start_with_responders(vec![Box::new(Mock::Error)], |_| {}).await;
+    let id = h.chat("Hal", vec![Step::AwaitReply, say(0, "help")]);
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
+    assert_eq!(
+        h.bot_texts(&id).last(),
+        Some(&EscalationTexts::default().error)
+    );
+}
+
+#[tokio::test]
+async fn a_slow_answer_in_one_chat_does_not_hold_up_another() {
+    let h = Harness::start_with_responders(vec![Box::new(Mock::Slow)], |_| {}).await;
+    let slow = h.chat("Slo", vec![Step::AwaitReply, say(0, "slow please")]);
+    h.wait_chat(&slow, "greeting", |c| texts_from(c, "Agent").len() == 1)
+        .await;
+    let quick = h.chat("Qui", vec![Step::AwaitReply, say(100, "fast")]);
+    h.wait_chat(&quick, "quick answer", |c| {
+        texts_from(c, "Agent").len() == 2
+    })
+    .await;
+    // The quick chat was answered while the slow one was still thinking.
+    assert_eq!(h.bot_texts(&slow).len(), 1);
+    h.wait_chat(&slow, "slow answer", |c| texts_from(c, "Agent").len() == 2)
+        .await;
+}
