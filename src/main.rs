@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use gws_botd::app;
+use gws_botd::{app, logging};
 
 /// A bot agent for Genesys Web Services chat.
 #[derive(Debug, Parser)]
@@ -16,6 +16,16 @@ struct Cli {
     /// Configuration file.
     #[arg(long, global = true, env = "GWS_BOTD_CONFIG", default_value = gws_botd::config::DEFAULT_PATH)]
     config: PathBuf,
+
+    /// Log format: `auto` picks journald when started by systemd, pretty text otherwise.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "GWS_BOTD_LOG_FORMAT",
+        default_value = "auto"
+    )]
+    log_format: logging::Format,
 
     #[command(subcommand)]
     command: Command,
@@ -41,6 +51,16 @@ enum Command {
         #[arg(long, default_value = "rules")]
         rules: PathBuf,
     },
+    /// Tell one chat's story from the decision log: what the customer wrote, which rules acted,
+    /// what the bot said, each hand-over step and how the chat ended.
+    Explain {
+        /// The chat's interaction id (as in logs and GWS).
+        chat_id: String,
+        /// The state directory holding the decision log (default: `bot.state_dir` from the
+        /// configuration, else /var/lib/gws-botd).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
     /// Run the GWS simulator alone, for trying the bot or other clients against it.
     Sim {
         /// Address to listen on.
@@ -58,10 +78,20 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let default_filter = match cli.command {
+        Command::Demo { .. } => "warn",
+        _ => "info",
+    };
+    if !matches!(cli.command, Command::Check { .. } | Command::Explain { .. }) {
+        logging::init(cli.log_format, default_filter);
+    }
     let code = match cli.command {
         Command::Run => app::run(&cli.config),
         Command::Check { rules } => app::check(&cli.config, rules.as_deref()),
         Command::Demo { forever, rules } => app::demo(&rules, forever),
+        Command::Explain { chat_id, state_dir } => {
+            app::explain(&cli.config, &chat_id, state_dir.as_deref())
+        }
         Command::Sim { listen } => app::sim(listen),
     };
     ExitCode::from(code)

@@ -17,6 +17,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::backoff::{Backoff, Delays};
 use crate::gws::{self, Transport};
+use crate::health::Flag;
 use decide::{Next, Phase, Wait};
 use message::{Advice, Reply};
 
@@ -58,6 +59,8 @@ pub struct Client {
     url: String,
     topics: Vec<String>,
     backoff: Backoff,
+    /// Set while subscribed and polling successfully, cleared on any failure (readiness).
+    link: Flag,
 }
 
 /// Mutable state of one `run`.
@@ -89,7 +92,15 @@ impl Client {
             url,
             topics,
             backoff,
+            link: Flag::default(),
         }
+    }
+
+    /// Report the connection state in `link`: set while subscribed and polling, cleared on
+    /// the first failure and when the client stops.
+    pub fn report_link(mut self, link: Flag) -> Self {
+        self.link = link;
+        self
     }
 
     /// Run until `cancel` fires (then disconnect and return `Ok`), the receiver is dropped
@@ -100,7 +111,9 @@ impl Client {
         cancel: CancellationToken,
     ) -> Result<(), Error> {
         let span = info_span!("cometd", url = %self.url);
-        self.run_inner(tx, cancel).instrument(span).await
+        let result = self.run_inner(tx, cancel).instrument(span).await;
+        self.link.set(false);
+        result
     }
 
     async fn run_inner(
@@ -170,6 +183,7 @@ impl Client {
     /// Handshake, then subscribe to every topic. `None` when the receiver is gone.
     async fn handshake(&self, s: &mut Session, tx: &mpsc::Sender<Notification>) -> Option<Next> {
         s.client_id = None;
+        self.link.set(false);
         let msg = message::handshake(s.id());
         let replies = match self.post(&Value::Array(vec![msg]), META_TIMEOUT).await {
             Ok(replies) => replies,
@@ -218,6 +232,7 @@ impl Client {
         s.recovering = false;
         s.unauthorized_reported = false;
         s.delays.reset();
+        self.link.set(true);
         if tx.send(Notification::Connected { first }).await.is_err() {
             return None;
         }
@@ -246,6 +261,7 @@ impl Client {
         let next = decide::after_connect(&replies);
         let reply = replies.iter().find(|r| r.channel == message::CONNECT);
         if reply.is_some_and(Reply::is_successful) {
+            self.link.set(true);
             s.delays.reset();
             s.unauthorized_reported = false;
             if s.recovering {
@@ -267,6 +283,7 @@ impl Client {
             }
         } else {
             s.recovering = true;
+            self.link.set(false);
             warn!(error = ?reply.and_then(|r| r.error.as_ref()), ?next,
                 "CometD connect unsuccessful");
         }
@@ -276,6 +293,7 @@ impl Client {
     /// Log an HTTP-level failure (401 at ERROR once) and decide what next.
     fn failed(&self, s: &mut Session, err: &gws::Error, phase: Phase) -> Next {
         s.recovering = true;
+        self.link.set(false);
         let next = decide::after_http_error(err, phase);
         match err {
             gws::Error::Unauthorized if !s.unauthorized_reported => {

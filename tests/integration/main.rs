@@ -4,6 +4,7 @@ mod bad_input;
 mod conversation;
 mod escalation;
 mod lifecycle;
+mod observability;
 mod operations;
 mod responders;
 mod support;
