@@ -9,6 +9,8 @@
 //! - [`dispatch`] routes chat events by interaction id to one task per chat over bounded channels.
 //! - [`chat`] is one chat's state machine: accept, converse, escalate, finish.
 //! - [`responder`] is the chain of plugins (rules, …) that decide what the bot says and does.
+//! - [`schedule`] evaluates opening hours, holidays and the next opening in IANA time zones.
+//! - [`overrides`] is the emergency "closed until …" switch kept in the state directory.
 //! - [`escalation`] runs consultation → transfer → skill fallback for a chat.
 //! - [`daemon`] wires it together: login, notifications, Ready/NotReady, shutdown.
 //! - [`config`] loads and validates the daemon's configuration.
@@ -30,7 +32,9 @@ pub mod dispatch;
 pub mod escalation;
 pub mod event;
 pub mod gws;
+pub mod overrides;
 pub mod responder;
+pub mod schedule;
 pub mod signal;
 pub mod sim;
 pub mod stats;
