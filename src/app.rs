@@ -162,6 +162,34 @@ pub fn check(config_path: &Path, rules_dir: Option<&Path>) -> u8 {
     }
 }
 
+/// `gws-botd override …`: a schedule named with `--schedule` must exist in the configured
+/// rules when they can be loaded.
+pub fn override_command(
+    config_path: &Path,
+    state_dir: Option<&Path>,
+    request: &crate::override_cli::Request,
+) -> u8 {
+    use crate::override_cli::{self, Request};
+    if let Request::Closed {
+        schedule: Some(name),
+        ..
+    } = request
+        && let Ok(config) = Config::load(config_path)
+        && let Ok(rules) = daemon::load_rules(&config)
+        && rules.schedule(name).is_none()
+    {
+        let known: Vec<&str> = rules.schedules().map(|s| s.name.as_str()).collect();
+        eprintln!(
+            "--schedule: no schedule {name:?} in {} (schedules: {})",
+            config.bot.rules.display(),
+            known.join(", ")
+        );
+        return EXIT_USAGE;
+    }
+    let dir = override_cli::state_dir(state_dir, config_path);
+    override_cli::run(request, &dir, jiff::Timestamp::now())
+}
+
 /// `gws-botd demo`
 pub fn demo(rules_dir: &Path, forever: bool) -> u8 {
     init_tracing("warn");

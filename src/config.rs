@@ -71,7 +71,12 @@ pub struct Bot {
     pub shutdown_grace: Duration,
     /// Skill that takes chats the bot cannot handle (responder failure, team without skill).
     pub fallback_skill: Option<String>,
+    /// Where the daemon keeps state that outlives it (the emergency override file).
+    pub state_dir: PathBuf,
 }
+
+/// Default of `bot.state_dir`.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/gws-botd";
 
 /// `[escalation]`: what the customer is told during a hand-over.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -390,6 +395,7 @@ const BOT_KEYS: &[&str] = &[
     "max_chats",
     "shutdown_grace",
     "fallback_skill",
+    "state_dir",
 ];
 const ESCALATION_KEYS: &[&str] = &["consulting", "connected", "queued", "failed", "error"];
 const SECTIONS: &[&str] = &["gws", "bot", "escalation", "responder"];
@@ -436,6 +442,10 @@ fn check(
     let max_chats = r.uint("max_chats", DEFAULT_MAX_CHATS as u64, 1, 100_000) as usize;
     let shutdown_grace = r.duration("shutdown_grace", DEFAULT_SHUTDOWN_GRACE);
     let fallback_skill = r.string("fallback_skill").filter(|s| !s.is_empty());
+    let state_dir = r
+        .string("state_dir")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| DEFAULT_STATE_DIR.into());
     r.finish(BOT_KEYS);
 
     let mut r = Reader::new(&mut root, "escalation", &mut problems);
@@ -509,6 +519,7 @@ fn check(
             max_chats,
             shutdown_grace,
             fallback_skill,
+            state_dir: PathBuf::from(state_dir),
         },
         escalation,
         responders,

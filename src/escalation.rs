@@ -66,11 +66,7 @@ async fn escalate(chat: &mut Chat, team: &Team) -> End {
         }
         None => {
             warn!("nobody joined and the team has no skill to transfer to");
-            let failed = chat.ctx.texts.failed.clone();
-            if let Err(e) = chat.say(&failed).await {
-                warn!(error = %e, "could not tell the customer");
-            }
-            chat.close("nobody could take the chat").await
+            chat.give_up().await
         }
     };
     let outcome = match &end {

@@ -19,7 +19,8 @@
 //! - [`signal`] turns process signals into shutdown and reload requests.
 //! - [`sim`] is the embedded GWS simulator used by `demo`, the tests and the benchmarks.
 //! - [`demo`] runs the simulator and the daemon together with scripted customers.
-//! - [`app`] holds the CLI commands behind `main.rs`.
+//! - [`app`] holds the CLI commands behind `main.rs`; [`simulate`] and [`override_cli`] are
+//!   the `simulate` and `override` commands.
 
 pub mod app;
 pub mod backoff;
@@ -32,9 +33,11 @@ pub mod dispatch;
 pub mod escalation;
 pub mod event;
 pub mod gws;
+pub mod override_cli;
 pub mod overrides;
 pub mod responder;
 pub mod schedule;
 pub mod signal;
 pub mod sim;
+pub mod simulate;
 pub mod stats;

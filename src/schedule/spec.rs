@@ -353,7 +353,7 @@ mod tests {
         assert_eq!(w.days, [true, false, true, false, false, false, false]);
         assert_eq!(w.minutes, 720);
         assert_eq!(parse_weekly("daily 00:00-24:00").unwrap().minutes, DAY);
-        assert_eq!(parse_weekly("Saturday 09:00-13:00").unwrap().days[5], true);
+        assert!(parse_weekly("Saturday 09:00-13:00").unwrap().days[5]);
     }
 
     #[test]

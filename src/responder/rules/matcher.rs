@@ -4,11 +4,18 @@
 //! phrase are folded to lowercase ASCII words separated by single spaces (see [`fold`]), and
 //! the phrase must occur in the message on word boundaries. The message is folded once per
 //! evaluation ([`Text`]) and shared by every rule.
+//!
+//! A rule set matches a message against all its `message` rules at once ([`Index`]): every
+//! keyword of every rule goes into one Aho-Corasick automaton and every regex into one
+//! `RegexSet`, so the cost per message does not grow rule by rule.
 
-use regex::{Regex, RegexBuilder};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 /// Compiled size limit of one regex, so a supervisor's pattern cannot exhaust memory.
 pub(super) const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Compiled size limit of the set of all of a rule set's regexes.
+const REGEX_SET_SIZE_LIMIT: usize = 256 << 20;
 
 /// A customer message prepared for matching.
 pub(super) struct Text<'a> {
@@ -92,6 +99,16 @@ impl Matcher {
         Matcher { keywords, regex }
     }
 
+    /// The folded phrases, each with a space at both ends; `None` without keywords.
+    pub fn keyword_list(&self) -> Option<&[String]> {
+        (!self.keywords.is_empty()).then_some(self.keywords.as_slice())
+    }
+
+    /// The regex, if any.
+    pub fn regex(&self) -> Option<&Regex> {
+        self.regex.as_ref()
+    }
+
     /// Whether the message matches.
     pub fn is_match(&self, text: &Text<'_>) -> bool {
         let keywords_ok = self.keywords.is_empty()
@@ -100,6 +117,108 @@ impl Matcher {
                 .iter()
                 .any(|k| text.folded.contains(k.as_str()));
         keywords_ok && self.regex.as_ref().is_none_or(|r| r.is_match(text.raw))
+    }
+}
+
+/// All `message` rules' matchers of a rule set, matched in one pass per message.
+#[derive(Debug, Clone)]
+pub(super) struct Index {
+    rules: usize,
+    /// Keyword phrases of all rules; pattern `i` belongs to rule `keyword_rule[i]`.
+    keywords: Option<AhoCorasick>,
+    keyword_rule: Vec<usize>,
+    /// Rules with keywords (a rule without keywords needs none to match).
+    has_keywords: Vec<bool>,
+    regexes: Regexes,
+    /// Regex `i` belongs to rule `regex_rule[i]`.
+    regex_rule: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+enum Regexes {
+    Set(RegexSet),
+    /// The set would be too large: each regex on its own.
+    Each(Vec<Regex>),
+}
+
+impl Index {
+    /// Index `matchers`, one per `message` rule, in rule order.
+    pub fn new(matchers: &[&Matcher]) -> Self {
+        let mut patterns = Vec::new();
+        let mut keyword_rule = Vec::new();
+        let mut has_keywords = vec![false; matchers.len()];
+        let mut regexes = Vec::new();
+        let mut regex_rule = Vec::new();
+        for (i, m) in matchers.iter().enumerate() {
+            for k in &m.keywords {
+                patterns.push(k.as_str());
+                keyword_rule.push(i);
+                has_keywords[i] = true;
+            }
+            if let Some(r) = &m.regex {
+                regexes.push(r.clone());
+                regex_rule.push(i);
+            }
+        }
+        let keywords = (!patterns.is_empty())
+            .then(|| {
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .build(&patterns)
+                    .ok()
+            })
+            .flatten();
+        let set = RegexSetBuilder::new(regexes.iter().map(Regex::as_str))
+            .size_limit(REGEX_SET_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_SET_SIZE_LIMIT)
+            .build();
+        let regexes = match set {
+            Ok(set) => Regexes::Set(set),
+            Err(_) => Regexes::Each(regexes),
+        };
+        Index {
+            rules: matchers.len(),
+            keywords,
+            keyword_rule,
+            has_keywords,
+            regexes,
+            regex_rule,
+        }
+    }
+
+    /// For each indexed rule, whether `text` matches it.
+    pub fn matches(&self, text: &Text<'_>) -> Vec<bool> {
+        let mut keyword_ok: Vec<bool> = self.has_keywords.iter().map(|has| !has).collect();
+        if let Some(ac) = &self.keywords {
+            for m in ac.find_overlapping_iter(&text.folded) {
+                keyword_ok[self.keyword_rule[m.pattern().as_usize()]] = true;
+            }
+        }
+        let mut regex_ok = vec![true; self.rules];
+        for &rule in &self.regex_rule {
+            regex_ok[rule] = false;
+        }
+        match &self.regexes {
+            Regexes::Set(set) => {
+                if !self.regex_rule.is_empty() {
+                    for i in set.matches(text.raw).iter() {
+                        regex_ok[self.regex_rule[i]] = true;
+                    }
+                }
+            }
+            Regexes::Each(all) => {
+                for (i, r) in all.iter().enumerate() {
+                    if r.is_match(text.raw) {
+                        regex_ok[self.regex_rule[i]] = true;
+                    }
+                }
+            }
+        }
+        keyword_ok
+            .iter()
+            .zip(&regex_ok)
+            .map(|(k, r)| *k && *r)
+            .collect()
     }
 }
 
@@ -146,6 +265,31 @@ mod tests {
         assert!(!m.is_match(&Text::new("parcel 12345")));
         let only_regex = Matcher::new([], Some(compile_regex(r"(?i)\brefund\b").unwrap()));
         assert!(only_regex.is_match(&Text::new("REFUND please")));
+    }
+
+    #[test]
+    fn index_agrees_with_each_matcher() {
+        let matchers = [
+            keywords(&["open", "opening hours"]),
+            Matcher::new([], Some(compile_regex(r"(?i)\brefund\b").unwrap())),
+            Matcher::new([fold("order")], Some(compile_regex(r"\d{5}").unwrap())),
+            keywords(&["open today"]),
+        ];
+        let refs: Vec<&Matcher> = matchers.iter().collect();
+        let index = Index::new(&refs);
+        for message in [
+            "are you open today?",
+            "opening hours",
+            "REFUND my order 12345",
+            "my order",
+            "nothing",
+            "",
+        ] {
+            let text = Text::new(message);
+            let each: Vec<bool> = matchers.iter().map(|m| m.is_match(&text)).collect();
+            assert_eq!(index.matches(&text), each, "{message}");
+        }
+        assert!(Index::new(&[]).matches(&Text::new("x")).is_empty());
     }
 
     #[test]
