@@ -278,7 +278,7 @@ fn shipped_rules_load_and_behave() {
         RuleSet::load_dir(&dir).unwrap_or_else(|e| panic!("shipped rules do not load:\n{e}"));
     assert_eq!(
         rules.summary().to_string(),
-        "3 files, 9 rules, 2 teams, 0 schedules, 0 tests passed"
+        "4 files, 13 rules, 2 teams, 1 schedule, 9 tests passed"
     );
     let billing = rules.team("billing").unwrap();
     assert_eq!(billing.agents, ["agent-101", "agent-102"]);
