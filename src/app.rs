@@ -13,6 +13,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::Config;
 use crate::daemon::{self, Tuning};
 use crate::responder::rules::RuleSet;
+use crate::responder::rules::watch::{self, Reloader};
 use crate::signal::{Signal, Signals};
 use crate::stats::Stats;
 
@@ -79,6 +80,12 @@ pub fn run(config_path: &Path) -> u8 {
         };
         let rules = Arc::new(ArcSwap::from_pointee(rules));
         let shutdown = CancellationToken::new();
+        let reloader = Arc::new(Reloader::new(&config.bot.rules, rules.clone()));
+        tokio::spawn(watch::run(
+            reloader.clone(),
+            watch::DEFAULT_DEBOUNCE,
+            shutdown.clone(),
+        ));
         let daemon = tokio::spawn(daemon::run(
             config.clone(),
             daemon::build_chain(&config, &rules),
@@ -97,14 +104,10 @@ pub fn run(config_path: &Path) -> u8 {
                         info!("shutdown requested");
                         shutdown.cancel();
                     }
-                    Signal::Reload => match daemon::reload_rules(&config, &rules) {
-                        Ok(summary) => info!(rules = %summary, "rules reloaded"),
-                        Err(problems) => {
-                            error!(
-                                "rules not reloaded; the previous rules stay active:\n{problems}"
-                            )
-                        }
-                    },
+                    // Logs the outcome itself, each distinct failure once.
+                    Signal::Reload => {
+                        let _ = reloader.reload("SIGHUP").await;
+                    }
                 }
             }
         });

@@ -6,4 +6,5 @@ mod escalation;
 mod lifecycle;
 mod operations;
 mod responders;
+mod rules_live;
 mod support;

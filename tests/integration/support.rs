@@ -145,6 +145,8 @@ pub struct Harness {
     pub control: Control,
     pub config: Config,
     pub stats: Arc<Stats>,
+    /// The active rule set the daemon's chain reads (reloads swap it).
+    pub rules: Arc<ArcSwap<RuleSet>>,
     shutdown: CancellationToken,
     daemon: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -229,6 +231,7 @@ impl Harness {
             _sim: sim,
             config,
             stats,
+            rules,
             shutdown,
             daemon: Some(daemon),
         }

@@ -15,6 +15,7 @@ mod raw;
 mod rule;
 mod template;
 mod validate;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::fmt;
