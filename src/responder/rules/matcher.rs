@@ -123,12 +123,13 @@ impl Matcher {
 /// All `message` rules' matchers of a rule set, matched in one pass per message.
 #[derive(Debug, Clone)]
 pub(super) struct Index {
-    rules: usize,
     /// Keyword phrases of all rules; pattern `i` belongs to rule `keyword_rule[i]`.
     keywords: Option<AhoCorasick>,
     keyword_rule: Vec<usize>,
     /// Rules with keywords (a rule without keywords needs none to match).
     has_keywords: Vec<bool>,
+    /// Rules with a regex.
+    has_regex: Vec<bool>,
     regexes: Regexes,
     /// Regex `i` belongs to rule `regex_rule[i]`.
     regex_rule: Vec<usize>,
@@ -147,6 +148,7 @@ impl Index {
         let mut patterns = Vec::new();
         let mut keyword_rule = Vec::new();
         let mut has_keywords = vec![false; matchers.len()];
+        let mut has_regex = vec![false; matchers.len()];
         let mut regexes = Vec::new();
         let mut regex_rule = Vec::new();
         for (i, m) in matchers.iter().enumerate() {
@@ -156,6 +158,7 @@ impl Index {
                 has_keywords[i] = true;
             }
             if let Some(r) = &m.regex {
+                has_regex[i] = true;
                 regexes.push(r.clone());
                 regex_rule.push(i);
             }
@@ -177,48 +180,50 @@ impl Index {
             Err(_) => Regexes::Each(regexes),
         };
         Index {
-            rules: matchers.len(),
             keywords,
             keyword_rule,
             has_keywords,
+            has_regex,
             regexes,
             regex_rule,
         }
     }
 
-    /// For each indexed rule, whether `text` matches it.
-    pub fn matches(&self, text: &Text<'_>) -> Vec<bool> {
-        let mut keyword_ok: Vec<bool> = self.has_keywords.iter().map(|has| !has).collect();
-        if let Some(ac) = &self.keywords {
-            for m in ac.find_overlapping_iter(&text.folded) {
-                keyword_ok[self.keyword_rule[m.pattern().as_usize()]] = true;
-            }
-        }
-        let mut regex_ok = vec![true; self.rules];
-        for &rule in &self.regex_rule {
-            regex_ok[rule] = false;
-        }
-        match &self.regexes {
-            Regexes::Set(set) => {
-                if !self.regex_rule.is_empty() {
-                    for i in set.matches(text.raw).iter() {
-                        regex_ok[self.regex_rule[i]] = true;
-                    }
-                }
-            }
-            Regexes::Each(all) => {
-                for (i, r) in all.iter().enumerate() {
-                    if r.is_match(text.raw) {
-                        regex_ok[self.regex_rule[i]] = true;
-                    }
-                }
-            }
-        }
-        keyword_ok
-            .iter()
-            .zip(&regex_ok)
-            .map(|(k, r)| *k && *r)
-            .collect()
+    /// The indexed rules `text` matches, in rule order. The work is one automaton pass for
+    /// the keywords and one `RegexSet` pass, plus a little per rule that matched; rules that
+    /// do not match cost nothing.
+    pub fn matches(&self, text: &Text<'_>) -> Vec<usize> {
+        let mut keyword_hits: Vec<usize> = match &self.keywords {
+            Some(ac) => ac
+                .find_overlapping_iter(&text.folded)
+                .map(|m| self.keyword_rule[m.pattern().as_usize()])
+                .collect(),
+            None => Vec::new(),
+        };
+        keyword_hits.sort_unstable();
+        keyword_hits.dedup();
+        let regex_hits: Vec<usize> = match &self.regexes {
+            Regexes::Set(set) if !self.regex_rule.is_empty() => set
+                .matches(text.raw)
+                .iter()
+                .map(|i| self.regex_rule[i])
+                .collect(),
+            Regexes::Set(_) => Vec::new(),
+            Regexes::Each(all) => all
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.is_match(text.raw))
+                .map(|(i, _)| self.regex_rule[i])
+                .collect(),
+        };
+        let mut candidates: Vec<usize> = keyword_hits.iter().chain(&regex_hits).copied().collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates.retain(|&rule| {
+            (!self.has_keywords[rule] || keyword_hits.binary_search(&rule).is_ok())
+                && (!self.has_regex[rule] || regex_hits.binary_search(&rule).is_ok())
+        });
+        candidates
     }
 }
 
@@ -286,7 +291,9 @@ mod tests {
             "",
         ] {
             let text = Text::new(message);
-            let each: Vec<bool> = matchers.iter().map(|m| m.is_match(&text)).collect();
+            let each: Vec<usize> = (0..matchers.len())
+                .filter(|&i| matchers[i].is_match(&text))
+                .collect();
             assert_eq!(index.matches(&text), each, "{message}");
         }
         assert!(Index::new(&[]).matches(&Text::new("x")).is_empty());

@@ -219,8 +219,18 @@ impl RuleSet {
             silent: None,
         };
         let mut response = Response::default();
+        let tracing = trace.is_some();
         let mut run = |on, rules: &[Rule], tried: &dyn Fn(usize) -> Try, response: &mut _| {
-            run(rules, on, chat, &env, tried, response, trace.as_deref_mut());
+            run(
+                rules,
+                None,
+                on,
+                chat,
+                &env,
+                tried,
+                response,
+                trace.as_deref_mut(),
+            );
         };
         match trigger {
             Trigger::Accepted => run("accept", &self.accept, &|_| plain, &mut response),
@@ -228,10 +238,24 @@ impl RuleSet {
                 let text = Text::new(text);
                 let hits = self.index.matches(&text);
                 let tried = |i: usize| Try {
-                    matched: Some(hits[i]),
+                    matched: Some(hits.binary_search(&i).is_ok()),
                     ..plain
                 };
-                run("message", &self.message, &tried, &mut response);
+                if tracing {
+                    run("message", &self.message, &tried, &mut response);
+                } else {
+                    // Only rules whose `match` matched can act: try just those.
+                    self::run(
+                        &self.message,
+                        Some(&hits),
+                        "message",
+                        chat,
+                        &env,
+                        &tried,
+                        &mut response,
+                        None,
+                    );
+                }
                 response.matched = !response.acted.is_empty();
                 if !response.matched {
                     let tried = Try {
@@ -306,10 +330,12 @@ impl RuleSet {
     }
 }
 
-/// Try `rules` in order, letting each that applies act, until one without `continue`.
-/// `tried(i)` is what rule `i` is tried against.
+/// Try `rules` in order (only those at the indices `only`, when given), letting each that
+/// applies act, until one without `continue`. `tried(i)` is what rule `i` is tried against.
+#[allow(clippy::too_many_arguments)]
 fn run(
     rules: &[Rule],
+    only: Option<&[usize]>,
     on: &'static str,
     chat: &ChatView<'_>,
     env: &Env<'_>,
@@ -317,7 +343,12 @@ fn run(
     response: &mut Response,
     mut trace: Option<&mut Vec<Tried>>,
 ) {
-    for (i, rule) in rules.iter().enumerate() {
+    let indices: Box<dyn Iterator<Item = usize>> = match only {
+        Some(list) => Box::new(list.iter().copied()),
+        None => Box::new(0..rules.len()),
+    };
+    for i in indices {
+        let rule = &rules[i];
         let result = rule.check(chat, env, tried(i));
         if let Some(trace) = trace.as_deref_mut() {
             trace.push(Tried {

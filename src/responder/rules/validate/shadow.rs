@@ -4,9 +4,11 @@
 //! `when`, no `once`, no `continue`. Then a later rule on the same trigger is shadowed when
 //! the trigger has no `match` (`accept`, `no_match`, `escalation_failed`), when the earlier
 //! `idle` rule waits no longer, or when every keyword of the later `message` rule contains a
-//! keyword of the earlier one (and the earlier one has no regex).
+//! keyword of such earlier regex-free rules (whichever of them acts first, the later rule
+//! never gets the message).
 
-use super::super::matcher::Matcher;
+use std::collections::HashMap;
+
 use super::super::problem::Source;
 use super::super::rule::{On, Rule};
 use super::Location;
@@ -21,41 +23,109 @@ fn unconditional(rule: &Rule) -> bool {
         && !rule.cont
 }
 
-/// Whether every message `later` matches is also matched by `earlier`.
-fn covers(earlier: &Matcher, later: &Matcher) -> bool {
-    let (Some(mine), Some(theirs)) = (earlier.keyword_list(), later.keyword_list()) else {
-        return false;
-    };
-    earlier.regex().is_none()
-        && !theirs.is_empty()
-        && theirs
-            .iter()
-            .all(|phrase| mine.iter().any(|k| phrase.contains(k.as_str())))
+/// The earliest rule that always acts before `later` could, given what earlier rules of the
+/// same trigger cover.
+#[derive(Default)]
+struct Seen {
+    /// First unconditional rule per trigger without `match`.
+    accept: Option<usize>,
+    no_match: Option<usize>,
+    escalation_failed: Option<usize>,
+    /// Unconditional `idle` rules: (after, index), the shortest wait first seen.
+    idle: Option<(std::time::Duration, usize)>,
+    /// Folded keyword phrase (with surrounding spaces) → first unconditional, regex-free
+    /// `message` rule that has it.
+    phrases: HashMap<String, usize>,
 }
 
-fn shadows(earlier: &Rule, later: &Rule) -> bool {
-    if earlier.on != later.on || !unconditional(earlier) {
-        return false;
+impl Seen {
+    /// The earlier rule that shadows `rule`, if any.
+    fn shadowing(&self, rule: &Rule) -> Option<usize> {
+        match rule.on {
+            On::Accept => self.accept,
+            On::NoMatch => self.no_match,
+            On::EscalationFailed => self.escalation_failed,
+            On::Idle => self
+                .idle
+                .filter(|(after, _)| *after <= rule.after)
+                .map(|(_, i)| i),
+            On::Message => {
+                let phrases = rule.matcher.as_ref()?.keyword_list()?;
+                // Every phrase must contain a phrase an earlier rule acts on.
+                let mut first = None;
+                for phrase in phrases {
+                    let earlier = self.covering(phrase)?;
+                    first = Some(first.map_or(earlier, |f: usize| f.min(earlier)));
+                }
+                first
+            }
+        }
     }
-    match earlier.on {
-        On::Accept | On::NoMatch | On::EscalationFailed => true,
-        On::Idle => earlier.after <= later.after,
-        On::Message => match (&earlier.matcher, &later.matcher) {
-            (Some(e), Some(l)) => covers(e, l),
-            _ => false,
-        },
+
+    /// The first earlier rule with a keyword that is a whole-word part of `phrase`.
+    fn covering(&self, phrase: &str) -> Option<usize> {
+        let words: Vec<&str> = phrase.split_whitespace().collect();
+        let mut best: Option<usize> = None;
+        for start in 0..words.len() {
+            for end in start + 1..=words.len() {
+                let part = format!(" {} ", words[start..end].join(" "));
+                if let Some(&i) = self.phrases.get(&part) {
+                    best = Some(best.map_or(i, |b| b.min(i)));
+                }
+            }
+        }
+        best
+    }
+
+    fn add(&mut self, i: usize, rule: &Rule) {
+        if !unconditional(rule) {
+            return;
+        }
+        match rule.on {
+            On::Accept => {
+                self.accept.get_or_insert(i);
+            }
+            On::NoMatch => {
+                self.no_match.get_or_insert(i);
+            }
+            On::EscalationFailed => {
+                self.escalation_failed.get_or_insert(i);
+            }
+            On::Idle => {
+                if self.idle.is_none_or(|(after, _)| rule.after < after) {
+                    self.idle = Some((rule.after, i));
+                }
+            }
+            On::Message => {
+                let Some(matcher) = &rule.matcher else { return };
+                if matcher.regex().is_some() {
+                    return;
+                }
+                for phrase in matcher.keyword_list().unwrap_or_default() {
+                    self.phrases.entry(phrase.clone()).or_insert(i);
+                }
+            }
+        }
     }
 }
 
-/// Report every rule in `rules` (with their locations) that an earlier one shadows.
+/// Report every rule in `rules` (with their locations) that earlier ones shadow. Linear in
+/// the number of rules (times the words per keyword, squared).
 pub(super) fn check(rules: &[Rule], located: &[Location], sources: &mut [Source<'_>]) {
+    let mut seen = Seen::default();
     for (i, later) in rules.iter().enumerate() {
-        let Some(j) = (0..i).find(|&j| shadows(&rules[j], later)) else {
-            continue;
-        };
-        let first = located[j].describe(sources);
-        let at = located[i];
-        sources[at.file].report(
+        if let Some(j) = seen.shadowing(later) {
+            report(rules, located, sources, i, j);
+        }
+        seen.add(i, later);
+    }
+}
+
+fn report(rules: &[Rule], located: &[Location], sources: &mut [Source<'_>], i: usize, j: usize) {
+    let later = &rules[i];
+    let first = located[j].describe(sources);
+    let at = located[i];
+    sources[at.file].report(
             at.offset,
             format!(
                 "rule {:?} can never act: the earlier rule {:?} at {first} always acts first on the same trigger",
@@ -66,5 +136,4 @@ pub(super) fn check(rules: &[Rule], located: &[Location], sources: &mut [Source<
                 rules[j].name, rules[j].name
             )),
         );
-    }
 }
