@@ -628,6 +628,7 @@ mod tests {
         assert_eq!(c.bot.max_chats, DEFAULT_MAX_CHATS);
         assert_eq!(c.responders, vec![ResponderConfig::default()]);
         assert_eq!(c.escalation, EscalationTexts::default());
+        assert_eq!(c.bot.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
     }
 
     #[test]
@@ -637,11 +638,13 @@ mod tests {
             &[
                 ("GWS_BOTD__GWS__PASSWORD", "from-env"),
                 ("GWS_BOTD__BOT__MAX_CHATS", "7"),
+                ("GWS_BOTD__BOT__STATE_DIR", "/tmp/botd-state"),
             ],
         )
         .unwrap();
         assert_eq!(c.gws.password.expose_secret(), "from-env");
         assert_eq!(c.bot.max_chats, 7);
+        assert_eq!(c.bot.state_dir, PathBuf::from("/tmp/botd-state"));
     }
 
     #[test]

@@ -130,6 +130,8 @@ struct Cached {
     /// Modification time of the file when read; `None` when there was no file.
     mtime: Option<SystemTime>,
     value: Option<Arc<Override>>,
+    /// Whether the end of `value` was logged.
+    ended_logged: bool,
 }
 
 impl Watch {
@@ -166,12 +168,22 @@ impl Watch {
             (None, None) => {}
         }
         cached.value = value.clone();
+        cached.ended_logged = false;
         value
     }
 
-    /// The override in force at `now`, if any.
+    /// The override in force at `now`, if any. Its end is logged once.
     pub fn current(&self, now: Timestamp) -> Option<Arc<Override>> {
-        self.refresh().filter(|o| o.active(now))
+        let value = self.refresh()?;
+        if value.active(now) {
+            return Some(value);
+        }
+        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        if !cached.ended_logged {
+            tracing::info!(until = %value.until, "emergency override ended");
+            cached.ended_logged = true;
+        }
+        None
     }
 }
 
