@@ -397,3 +397,21 @@ fn unreachable_rules_are_reported_when_decidable() {
         "[[rule]]\nname = \"a\"\non = \"idle\"\nafter = \"5m\"\n[[rule]]\nname = \"b\"\non = \"idle\"\nafter = \"2m\"\n",
     );
 }
+
+#[test]
+fn empty_files_and_duplicate_schedules() {
+    let p = problem("");
+    assert_eq!(p.message, "the rule files define no `[[rule]]`");
+    let schedule = "[schedule.support]\ntimezone = \"UTC\"\nopen = [\"daily 00:00-24:00\"]\n";
+    let problems = problems_in(&[
+        ("rules/10-a.toml", &format!("{schedule}{OK_RULE}")),
+        ("rules/20-b.toml", schedule),
+    ]);
+    assert_eq!(problems.len(), 1, "{}", Problems(problems.clone()));
+    assert_at(
+        &problems[0],
+        1,
+        11,
+        "the schedule `support` is already defined at rules/10-a.toml:1:11",
+    );
+}
