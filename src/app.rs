@@ -12,6 +12,7 @@ use tracing::{error, info, warn};
 use crate::config::Config;
 use crate::daemon::{self, Tuning};
 use crate::responder::rules::RuleSet;
+use crate::responder::rules::watch::{self, Reloader};
 use crate::signal::{Signal, Signals};
 use crate::stats::Stats;
 
@@ -82,6 +83,13 @@ pub fn run(config_path: &Path) -> u8 {
         }
         let rules = Arc::new(ArcSwap::from_pointee(rules));
         let shutdown = CancellationToken::new();
+        let reloader =
+            Arc::new(Reloader::new(&config.bot.rules, rules.clone()).with_stats(stats.clone()));
+        tokio::spawn(watch::run(
+            reloader.clone(),
+            watch::DEFAULT_DEBOUNCE,
+            shutdown.clone(),
+        ));
         let daemon = tokio::spawn(daemon::run(
             config.clone(),
             daemon::build_chain(&config, &rules),
@@ -100,18 +108,10 @@ pub fn run(config_path: &Path) -> u8 {
                         info!("shutdown requested");
                         shutdown.cancel();
                     }
-                    Signal::Reload => match daemon::reload_rules(&config, &rules) {
-                        Ok(summary) => {
-                            stats.rules_reloaded(true);
-                            info!(rules = %summary, "rules reloaded");
-                        }
-                        Err(problems) => {
-                            stats.rules_reloaded(false);
-                            error!(
-                                "rules not reloaded; the previous rules stay active:\n{problems}"
-                            )
-                        }
-                    },
+                    // Logs the outcome itself, each distinct failure once.
+                    Signal::Reload => {
+                        let _ = reloader.reload("SIGHUP").await;
+                    }
                 }
             }
         });
@@ -188,6 +188,34 @@ pub fn explain(config_path: &Path, chat_id: &str, state_dir: Option<&Path>) -> u
             EXIT_FAILURE
         }
     }
+}
+
+/// `gws-botd override …`: a schedule named with `--schedule` must exist in the configured
+/// rules when they can be loaded.
+pub fn override_command(
+    config_path: &Path,
+    state_dir: Option<&Path>,
+    request: &crate::override_cli::Request,
+) -> u8 {
+    use crate::override_cli::{self, Request};
+    if let Request::Closed {
+        schedule: Some(name),
+        ..
+    } = request
+        && let Ok(config) = Config::load(config_path)
+        && let Ok(rules) = daemon::load_rules(&config)
+        && rules.schedule(name).is_none()
+    {
+        let known: Vec<&str> = rules.schedules().map(|s| s.name.as_str()).collect();
+        eprintln!(
+            "--schedule: no schedule {name:?} in {} (schedules: {})",
+            config.bot.rules.display(),
+            known.join(", ")
+        );
+        return EXIT_USAGE;
+    }
+    let dir = override_cli::state_dir(state_dir, config_path);
+    override_cli::run(request, &dir, jiff::Timestamp::now())
 }
 
 /// `gws-botd demo`

@@ -24,6 +24,7 @@ use crate::event::{
 };
 use crate::gws::{self, Operation};
 use crate::responder::{Action, Chain, ChatView, Outcome, Response, Then, Trigger};
+use crate::schedule::Clock;
 use crate::stats::Stats;
 
 /// How long to wait for the transcript after Accept before asking for it explicitly.
@@ -33,6 +34,8 @@ fn trigger_name(trigger: &Trigger) -> &'static str {
     match trigger {
         Trigger::Accepted => "accepted",
         Trigger::Message { .. } => "message",
+        Trigger::Idle { .. } => "idle",
+        Trigger::EscalationFailed => "escalation_failed",
     }
 }
 
@@ -94,6 +97,8 @@ pub struct Context {
     pub stats: Arc<Stats>,
     /// What the bot decided in each chat and why (`gws-botd explain`).
     pub decisions: DecisionLog,
+    /// The time rules see (schedules); injected so tests can fix it.
+    pub clock: Clock,
 }
 
 /// How a chat ended, from the bot's side.
@@ -156,6 +161,10 @@ pub struct Chat {
     turn: u32,
     unanswered: u32,
     fired: HashSet<String>,
+    /// The last customer or bot message, for `idle` rules.
+    last_activity: Instant,
+    /// How much of the current silence `idle` rules have already been asked about.
+    idle_handled: Duration,
 }
 
 /// Run one chat from its offer to its end.
@@ -168,6 +177,8 @@ pub async fn run(ctx: Arc<Context>, offer: ChatUpdate, inbox: mpsc::Receiver<Inp
         turn: 0,
         unanswered: 0,
         fired: HashSet::new(),
+        last_activity: Instant::now(),
+        idle_handled: Duration::ZERO,
     };
     chat.converse(offer).await
 }
@@ -211,17 +222,42 @@ impl Chat {
             }
         }
         loop {
-            match self.next(None).await {
+            let idle = self.idle_deadline();
+            match self.next(idle).await {
                 Next::Input(Input::Update(update)) => {
                     if let Some(end) = self.on_update(&update).await {
                         return end;
                     }
                 }
                 Next::Input(Input::CatchUp) => self.catch_up().await,
-                Next::Timeout => {}
+                Next::Timeout => {
+                    let silent = Instant::now().saturating_duration_since(self.last_activity);
+                    self.idle_handled = silent;
+                    if let Some(end) = self.respond(Trigger::Idle { silent }).await {
+                        return end;
+                    }
+                }
                 Next::Closed => return End::Abandoned,
             }
         }
+    }
+
+    /// When the next `idle` rule wants to be asked: the shortest `after` longer than the part
+    /// of the current silence already handled.
+    fn idle_deadline(&self) -> Option<Instant> {
+        let after = self
+            .ctx
+            .chain
+            .idle_timeouts()
+            .into_iter()
+            .find(|after| *after > self.idle_handled)?;
+        Some(self.last_activity + after)
+    }
+
+    /// A customer or bot message: the silence starts again.
+    fn activity(&mut self) {
+        self.last_activity = Instant::now();
+        self.idle_handled = Duration::ZERO;
     }
 
     /// After Accept the server sends the live state and then the transcript so far. Collect
@@ -286,6 +322,7 @@ impl Chat {
 
     async fn on_customer_text(&mut self, text: String) -> Option<End> {
         self.turn += 1;
+        self.activity();
         self.ctx.stats.message_in();
         self.ctx.decisions.customer_said(&self.id, self.turn, &text);
         debug!(turn = self.turn, text = %text, "customer says");
@@ -303,6 +340,7 @@ impl Chat {
             turn: self.turn,
             unanswered: self.unanswered,
             fired: &self.fired,
+            now: self.ctx.clock.now(),
         };
         let asked = AssertUnwindSafe(self.ctx.chain.respond(&view, &trigger))
             .catch_unwind()
@@ -435,13 +473,64 @@ impl Chat {
     }
 
     /// Send a message to the customer.
-    pub(crate) async fn say(&self, text: &str) -> Result<(), gws::Error> {
+    pub(crate) async fn say(&mut self, text: &str) -> Result<(), gws::Error> {
         self.exec(Operation::SendMessage {
             text: text.to_owned(),
         })
         .await?;
+        self.activity();
         self.ctx.stats.message_out();
         Ok(())
+    }
+
+    /// A hand-over found nobody: let `escalation_failed` rules speak (their replies replace
+    /// the configured `failed` text), then close the chat.
+    pub(crate) async fn give_up(&mut self) -> End {
+        let view = ChatView {
+            id: &self.id,
+            customer: self.memory.customer(),
+            bot: &self.ctx.nickname,
+            user_data: &self.memory.user_data,
+            turn: self.turn,
+            unanswered: self.unanswered,
+            fired: &self.fired,
+            now: self.ctx.clock.now(),
+        };
+        let asked = AssertUnwindSafe(self.ctx.chain.respond(&view, &Trigger::EscalationFailed))
+            .catch_unwind()
+            .await;
+        let actions = match asked {
+            Ok(Ok(Outcome::Act(response))) => {
+                for rule in &response.acted {
+                    info!(rule = %rule, "rule acted on the failed hand-over");
+                    self.ctx.stats.rule_hit(rule);
+                }
+                self.fired.extend(response.acted);
+                response.actions
+            }
+            Ok(Ok(Outcome::Pass)) => vec![Action::Reply(self.ctx.texts.failed.clone())],
+            Ok(Err(_)) | Err(_) => {
+                warn!("responder failed on the failed hand-over; using the configured text");
+                vec![Action::Reply(self.ctx.texts.failed.clone())]
+            }
+        };
+        for action in actions {
+            let result = match action {
+                Action::Typing(pause) => {
+                    tokio::time::sleep(pause).await;
+                    Ok(())
+                }
+                Action::Reply(text) => self.say(&text).await,
+                Action::Attach(user_data) => {
+                    self.exec(Operation::UpdateUserData { user_data }).await
+                }
+            };
+            if let Err(e) = result {
+                warn!(error = %e, "could not tell the customer");
+                break;
+            }
+        }
+        self.close("nobody could take the chat").await
     }
 
     /// Finish the chat on purpose.
@@ -476,11 +565,7 @@ impl Chat {
             }
             Err(e) => {
                 warn!(error = %e, skill, "transfer to the skill failed");
-                let failed = self.ctx.texts.failed.clone();
-                if let Err(e) = self.say(&failed).await {
-                    warn!(error = %e, "could not tell the customer");
-                }
-                self.close("nobody could take the chat").await
+                self.give_up().await
             }
         }
     }

@@ -25,7 +25,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_CHATS: usize = 1000;
 /// The default time open chats get to finish at shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-/// Where the daemon keeps its own files (the decision log) unless `bot.state_dir` says otherwise.
+/// Where the daemon keeps its own files (decision log, override) unless `bot.state_dir` says otherwise.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/gws-botd";
 /// The decision log file is rotated when it would grow past this many bytes.
 pub const DEFAULT_DECISION_LOG_MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
@@ -109,7 +109,7 @@ pub struct Bot {
     pub shutdown_grace: Duration,
     /// Skill that takes chats the bot cannot handle (responder failure, team without skill).
     pub fallback_skill: Option<String>,
-    /// The daemon's own files (decision log); systemd's `StateDirectory=`.
+    /// The daemon's own files (decision log, emergency override); systemd's `StateDirectory=`.
     pub state_dir: PathBuf,
 }
 
@@ -773,6 +773,7 @@ mod tests {
         assert_eq!(c.bot.max_chats, DEFAULT_MAX_CHATS);
         assert_eq!(c.responders, vec![ResponderConfig::default()]);
         assert_eq!(c.escalation, EscalationTexts::default());
+        assert_eq!(c.bot.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
     }
 
     #[test]
@@ -782,11 +783,13 @@ mod tests {
             &[
                 ("GWS_BOTD__GWS__PASSWORD", "from-env"),
                 ("GWS_BOTD__BOT__MAX_CHATS", "7"),
+                ("GWS_BOTD__BOT__STATE_DIR", "/tmp/botd-state"),
             ],
         )
         .unwrap();
         assert_eq!(c.gws.password.expose_secret(), "from-env");
         assert_eq!(c.bot.max_chats, 7);
+        assert_eq!(c.bot.state_dir, PathBuf::from("/tmp/botd-state"));
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Tuning {
     pub cometd_backoff: Backoff,
     /// How long to wait for the transcript after Accept.
     pub history_timeout: Duration,
+    /// The time rules see (schedules); tests fix it.
+    pub clock: crate::schedule::Clock,
 }
 
 impl Default for Tuning {
@@ -47,6 +49,7 @@ impl Default for Tuning {
             auth_backoff: Backoff::new(Duration::from_secs(30), Duration::from_secs(600), 0.2),
             cometd_backoff: Backoff::default(),
             history_timeout: chat::DEFAULT_HISTORY_TIMEOUT,
+            clock: crate::schedule::Clock::System,
         }
     }
 }
@@ -69,6 +72,9 @@ pub fn reload_rules(config: &Config, active: &ArcSwap<RuleSet>) -> Result<Summar
 pub fn build_chain(config: &Config, rules: &Arc<ArcSwap<RuleSet>>) -> Chain {
     let ctx = BuildContext {
         rules: rules.clone(),
+        overrides: Some(Arc::new(crate::overrides::Watch::new(
+            &config.bot.state_dir,
+        ))),
     };
     Chain::new(config.responders.iter().map(|r| r.build(&ctx)).collect())
 }
@@ -143,6 +149,7 @@ pub async fn run(
         history_timeout: tuning.history_timeout,
         stats: stats.clone(),
         decisions: DecisionLog::open_or_disabled(&config.decision_log, &config.bot.state_dir),
+        clock: tuning.clock.clone(),
     });
     let (event_tx, event_rx) = mpsc::channel(1024);
     let pump = tokio::spawn(pump(client.clone(), notify_rx, event_tx, stats.clone()));

@@ -107,6 +107,9 @@ pub fn scenarios() -> Vec<Scenario> {
     ]
 }
 
+/// The time the demo's bot sees: a Tuesday morning in Berlin, within office hours.
+pub const DEMO_TIME: &str = "2026-11-24T10:00:00+01:00";
+
 /// A daemon configuration pointing at `sim`.
 pub fn daemon_config(sim: &Sim, sim_config: &SimConfig, rules_dir: &Path) -> Config {
     let user = &sim_config.users[0];
@@ -129,6 +132,7 @@ pub fn daemon_config(sim: &Sim, sim_config: &SimConfig, rules_dir: &Path) -> Con
             max_chats: config::DEFAULT_MAX_CHATS,
             shutdown_grace: Duration::from_secs(5),
             fallback_skill: Some("Support".into()),
+            // A fresh directory: no emergency override from a real installation leaks in.
             state_dir: std::env::temp_dir().join(format!(
                 "gws-botd-state-{}-{:08x}",
                 std::process::id(),
@@ -158,10 +162,17 @@ pub async fn run(rules_dir: &Path, rules: RuleSet, forever: bool) -> anyhow::Res
     let config = daemon_config(&sim, &sim_config, rules_dir);
     let state_dir = config.bot.state_dir.clone();
     let chain = daemon::build_chain(&config, &Arc::new(ArcSwap::from_pointee(rules)));
+    // The scripted customers expect office hours: the demo's bot lives on a weekday morning
+    // whatever the time, so the after-hours rule stays quiet.
+    let tuning = Tuning {
+        clock: crate::schedule::Clock::Fixed(DEMO_TIME.parse()?),
+        ..Tuning::default()
+    };
+    println!("demo clock: {DEMO_TIME} (office hours for the shipped rules)");
     let daemon = tokio::spawn(daemon::run(
         config,
         chain,
-        Tuning::default(),
+        tuning,
         stats.clone(),
         shutdown.clone(),
     ));

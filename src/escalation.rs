@@ -103,11 +103,7 @@ async fn escalate(chat: &mut Chat, team: &Team) -> End {
                 "nobody",
                 Some("no agent joined and there is no skill to transfer to".into()),
             );
-            let failed = chat.ctx.texts.failed.clone();
-            if let Err(e) = chat.say(&failed).await {
-                warn!(error = %e, "could not tell the customer");
-            }
-            chat.close("nobody could take the chat").await
+            chat.give_up().await
         }
     };
     let outcome = match &end {

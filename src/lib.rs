@@ -9,6 +9,8 @@
 //! - [`dispatch`] routes chat events by interaction id to one task per chat over bounded channels.
 //! - [`chat`] is one chat's state machine: accept, converse, escalate, finish.
 //! - [`responder`] is the chain of plugins (rules, …) that decide what the bot says and does.
+//! - [`schedule`] evaluates opening hours, holidays and the next opening in IANA time zones.
+//! - [`overrides`] is the emergency "closed until …" switch kept in the state directory.
 //! - [`escalation`] runs consultation → transfer → skill fallback for a chat.
 //! - [`daemon`] wires it together: login, notifications, Ready/NotReady, shutdown.
 //! - [`config`] loads and validates the daemon's configuration.
@@ -23,7 +25,8 @@
 //! - [`signal`] turns process signals into shutdown and reload requests.
 //! - [`sim`] is the embedded GWS simulator used by `demo`, the tests and the benchmarks.
 //! - [`demo`] runs the simulator and the daemon together with scripted customers.
-//! - [`app`] holds the CLI commands behind `main.rs`.
+//! - [`app`] holds the CLI commands behind `main.rs`; [`simulate`] and [`override_cli`] are
+//!   the `simulate` and `override` commands.
 
 pub mod app;
 pub mod backoff;
@@ -42,7 +45,11 @@ pub mod health;
 pub mod http_server;
 pub mod logging;
 pub mod metrics;
+pub mod override_cli;
+pub mod overrides;
 pub mod responder;
+pub mod schedule;
 pub mod signal;
 pub mod sim;
+pub mod simulate;
 pub mod stats;

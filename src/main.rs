@@ -61,12 +61,64 @@ enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
+    /// Talk to the rules without any server: customer lines from a terminal, stdin or a
+    /// transcript file; prints each bot action with its rule.
+    Simulate {
+        /// The rules directory.
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+        /// The time the rules see, e.g. "2026-11-24T10:00" (local) or
+        /// "2026-11-24T10:00[Europe/Berlin]" (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// Attached data of the chat, KEY=VALUE (repeatable).
+        #[arg(long = "user-data", value_name = "KEY=VALUE")]
+        user_data: Vec<String>,
+        /// Show every rule tried for each message and why it did or did not act.
+        #[arg(long)]
+        explain: bool,
+        /// The customer's nickname.
+        #[arg(long)]
+        customer: Option<String>,
+        /// Honour the emergency override of this state directory.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Transcript file, one customer message per line (default: stdin).
+        transcript: Option<PathBuf>,
+    },
+    /// Emergency override: close every schedule (or one) until a given time.
+    Override {
+        /// The daemon's state directory (default: bot.state_dir of the configuration).
+        #[arg(long, global = true)]
+        state_dir: Option<PathBuf>,
+        #[command(subcommand)]
+        action: OverrideAction,
+    },
     /// Run the GWS simulator alone, for trying the bot or other clients against it.
     Sim {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: SocketAddr,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum OverrideAction {
+    /// Close schedules until a time ("2026-11-25T15:00", local) or for a while ("2h").
+    Closed {
+        #[arg(long)]
+        until: String,
+        /// Only this schedule (default: all).
+        #[arg(long)]
+        schedule: Option<String>,
+        /// A file whose text replaces the reply of rules that act because the schedule is closed.
+        #[arg(long)]
+        message: Option<PathBuf>,
+    },
+    /// End the override now.
+    Clear,
+    /// Show the override, if any.
+    Show,
 }
 
 fn main() -> ExitCode {
@@ -93,6 +145,40 @@ fn main() -> ExitCode {
             app::explain(&cli.config, &chat_id, state_dir.as_deref())
         }
         Command::Sim { listen } => app::sim(listen),
+        Command::Simulate {
+            rules,
+            at,
+            user_data,
+            explain,
+            customer,
+            state_dir,
+            transcript,
+        } => gws_botd::simulate::command(&gws_botd::simulate::Options {
+            rules,
+            at,
+            user_data,
+            explain,
+            customer,
+            state_dir,
+            transcript,
+        }),
+        Command::Override { state_dir, action } => {
+            use gws_botd::override_cli::Request;
+            let request = match action {
+                OverrideAction::Closed {
+                    until,
+                    schedule,
+                    message,
+                } => Request::Closed {
+                    until,
+                    schedule,
+                    message,
+                },
+                OverrideAction::Clear => Request::Clear,
+                OverrideAction::Show => Request::Show,
+            };
+            app::override_command(&cli.config, state_dir.as_deref(), &request)
+        }
     };
     ExitCode::from(code)
 }

@@ -21,6 +21,10 @@ pub enum Trigger {
     Accepted,
     /// A customer text message (never the bot's own, never agent-only).
     Message { text: String },
+    /// Nobody has said anything for `silent` (counted from the last customer or bot message).
+    Idle { silent: Duration },
+    /// A hand-over found nobody: no consulted agent joined and the transfer was refused.
+    EscalationFailed,
 }
 
 /// A read-only view of a chat, as responders see it.
@@ -38,6 +42,8 @@ pub struct ChatView<'a> {
     pub unanswered: u32,
     /// Names of rules that have acted in this chat so far (for `once`).
     pub fired: &'a HashSet<String>,
+    /// The current time (from the chat's injected clock), for schedules.
+    pub now: jiff::Timestamp,
 }
 
 /// A team of human agents to escalate to, as defined in the rule files.
@@ -109,6 +115,11 @@ pub trait Responder: Send + Sync {
 
     /// Decide what to do about `trigger` in `chat`.
     async fn respond(&self, chat: &ChatView<'_>, trigger: &Trigger) -> anyhow::Result<Outcome>;
+
+    /// Silences after which this responder wants a [`Trigger::Idle`], shortest first.
+    fn idle_timeouts(&self) -> Vec<Duration> {
+        Vec::new()
+    }
 }
 
 /// The configured chain of responders, asked in order.
@@ -132,6 +143,18 @@ impl Chain {
             }
         }
         Ok(Outcome::Pass)
+    }
+
+    /// Silences after which any responder wants a [`Trigger::Idle`], shortest first.
+    pub fn idle_timeouts(&self) -> Vec<Duration> {
+        let mut all: Vec<Duration> = self
+            .responders
+            .iter()
+            .flat_map(|r| r.idle_timeouts())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
     }
 
     /// Names of the responders, in order.

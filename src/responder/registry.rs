@@ -24,13 +24,21 @@ pub enum ResponderConfig {
 pub struct BuildContext {
     /// The active rule set; swapped atomically on reload.
     pub rules: Arc<ArcSwap<RuleSet>>,
+    /// The emergency override file, when the daemon has a state directory.
+    pub overrides: Option<Arc<crate::overrides::Watch>>,
 }
 
 impl ResponderConfig {
     /// Build the running responder.
     pub fn build(&self, ctx: &BuildContext) -> Box<dyn Responder> {
         match self {
-            ResponderConfig::Rules => Box::new(RulesResponder::new(ctx.rules.clone())),
+            ResponderConfig::Rules => {
+                let responder = RulesResponder::new(ctx.rules.clone());
+                Box::new(match &ctx.overrides {
+                    Some(watch) => responder.with_overrides(watch.clone()),
+                    None => responder,
+                })
+            }
         }
     }
 }

@@ -1,10 +1,12 @@
 //! Integration tests: the real daemon against the real simulator over HTTP on 127.0.0.1.
 
 mod bad_input;
+mod cli;
 mod conversation;
 mod escalation;
 mod lifecycle;
 mod observability;
 mod operations;
 mod responders;
+mod rules_live;
 mod support;

@@ -126,6 +126,7 @@ pub fn tuning() -> Tuning {
         auth_backoff: Backoff::new(Duration::from_millis(300), Duration::from_secs(2), 0.0),
         cometd_backoff: quick,
         history_timeout: Duration::from_secs(2),
+        clock: gws_botd::schedule::Clock::System,
     }
 }
 
@@ -144,6 +145,8 @@ pub struct Harness {
     pub control: Control,
     pub config: Config,
     pub stats: Arc<Stats>,
+    /// The active rule set the daemon's chain reads (reloads swap it).
+    pub rules: Arc<ArcSwap<RuleSet>>,
     shutdown: CancellationToken,
     daemon: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -228,6 +231,7 @@ impl Harness {
             _sim: sim,
             config,
             stats,
+            rules,
             shutdown,
             daemon: Some(daemon),
         }

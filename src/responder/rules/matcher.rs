@@ -4,11 +4,18 @@
 //! phrase are folded to lowercase ASCII words separated by single spaces (see [`fold`]), and
 //! the phrase must occur in the message on word boundaries. The message is folded once per
 //! evaluation ([`Text`]) and shared by every rule.
+//!
+//! A rule set matches a message against all its `message` rules at once ([`Index`]): every
+//! keyword of every rule goes into one Aho-Corasick automaton and every regex into one
+//! `RegexSet`, so the cost per message does not grow rule by rule.
 
-use regex::{Regex, RegexBuilder};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 /// Compiled size limit of one regex, so a supervisor's pattern cannot exhaust memory.
 pub(super) const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Compiled size limit of the set of all of a rule set's regexes.
+const REGEX_SET_SIZE_LIMIT: usize = 256 << 20;
 
 /// A customer message prepared for matching.
 pub(super) struct Text<'a> {
@@ -92,6 +99,16 @@ impl Matcher {
         Matcher { keywords, regex }
     }
 
+    /// The folded phrases, each with a space at both ends; `None` without keywords.
+    pub fn keyword_list(&self) -> Option<&[String]> {
+        (!self.keywords.is_empty()).then_some(self.keywords.as_slice())
+    }
+
+    /// The regex, if any.
+    pub fn regex(&self) -> Option<&Regex> {
+        self.regex.as_ref()
+    }
+
     /// Whether the message matches.
     pub fn is_match(&self, text: &Text<'_>) -> bool {
         let keywords_ok = self.keywords.is_empty()
@@ -100,6 +117,113 @@ impl Matcher {
                 .iter()
                 .any(|k| text.folded.contains(k.as_str()));
         keywords_ok && self.regex.as_ref().is_none_or(|r| r.is_match(text.raw))
+    }
+}
+
+/// All `message` rules' matchers of a rule set, matched in one pass per message.
+#[derive(Debug, Clone)]
+pub(super) struct Index {
+    /// Keyword phrases of all rules; pattern `i` belongs to rule `keyword_rule[i]`.
+    keywords: Option<AhoCorasick>,
+    keyword_rule: Vec<usize>,
+    /// Rules with keywords (a rule without keywords needs none to match).
+    has_keywords: Vec<bool>,
+    /// Rules with a regex.
+    has_regex: Vec<bool>,
+    regexes: Regexes,
+    /// Regex `i` belongs to rule `regex_rule[i]`.
+    regex_rule: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+enum Regexes {
+    Set(RegexSet),
+    /// The set would be too large: each regex on its own.
+    Each(Vec<Regex>),
+}
+
+impl Index {
+    /// Index `matchers`, one per `message` rule, in rule order.
+    pub fn new(matchers: &[&Matcher]) -> Self {
+        let mut patterns = Vec::new();
+        let mut keyword_rule = Vec::new();
+        let mut has_keywords = vec![false; matchers.len()];
+        let mut has_regex = vec![false; matchers.len()];
+        let mut regexes = Vec::new();
+        let mut regex_rule = Vec::new();
+        for (i, m) in matchers.iter().enumerate() {
+            for k in &m.keywords {
+                patterns.push(k.as_str());
+                keyword_rule.push(i);
+                has_keywords[i] = true;
+            }
+            if let Some(r) = &m.regex {
+                has_regex[i] = true;
+                regexes.push(r.clone());
+                regex_rule.push(i);
+            }
+        }
+        let keywords = (!patterns.is_empty())
+            .then(|| {
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .build(&patterns)
+                    .ok()
+            })
+            .flatten();
+        let set = RegexSetBuilder::new(regexes.iter().map(Regex::as_str))
+            .size_limit(REGEX_SET_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_SET_SIZE_LIMIT)
+            .build();
+        let regexes = match set {
+            Ok(set) => Regexes::Set(set),
+            Err(_) => Regexes::Each(regexes),
+        };
+        Index {
+            keywords,
+            keyword_rule,
+            has_keywords,
+            has_regex,
+            regexes,
+            regex_rule,
+        }
+    }
+
+    /// The indexed rules `text` matches, in rule order. The work is one automaton pass for
+    /// the keywords and one `RegexSet` pass, plus a little per rule that matched; rules that
+    /// do not match cost nothing.
+    pub fn matches(&self, text: &Text<'_>) -> Vec<usize> {
+        let mut keyword_hits: Vec<usize> = match &self.keywords {
+            Some(ac) => ac
+                .find_overlapping_iter(&text.folded)
+                .map(|m| self.keyword_rule[m.pattern().as_usize()])
+                .collect(),
+            None => Vec::new(),
+        };
+        keyword_hits.sort_unstable();
+        keyword_hits.dedup();
+        let regex_hits: Vec<usize> = match &self.regexes {
+            Regexes::Set(set) if !self.regex_rule.is_empty() => set
+                .matches(text.raw)
+                .iter()
+                .map(|i| self.regex_rule[i])
+                .collect(),
+            Regexes::Set(_) => Vec::new(),
+            Regexes::Each(all) => all
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.is_match(text.raw))
+                .map(|(i, _)| self.regex_rule[i])
+                .collect(),
+        };
+        let mut candidates: Vec<usize> = keyword_hits.iter().chain(&regex_hits).copied().collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates.retain(|&rule| {
+            (!self.has_keywords[rule] || keyword_hits.binary_search(&rule).is_ok())
+                && (!self.has_regex[rule] || regex_hits.binary_search(&rule).is_ok())
+        });
+        candidates
     }
 }
 
@@ -146,6 +270,33 @@ mod tests {
         assert!(!m.is_match(&Text::new("parcel 12345")));
         let only_regex = Matcher::new([], Some(compile_regex(r"(?i)\brefund\b").unwrap()));
         assert!(only_regex.is_match(&Text::new("REFUND please")));
+    }
+
+    #[test]
+    fn index_agrees_with_each_matcher() {
+        let matchers = [
+            keywords(&["open", "opening hours"]),
+            Matcher::new([], Some(compile_regex(r"(?i)\brefund\b").unwrap())),
+            Matcher::new([fold("order")], Some(compile_regex(r"\d{5}").unwrap())),
+            keywords(&["open today"]),
+        ];
+        let refs: Vec<&Matcher> = matchers.iter().collect();
+        let index = Index::new(&refs);
+        for message in [
+            "are you open today?",
+            "opening hours",
+            "REFUND my order 12345",
+            "my order",
+            "nothing",
+            "",
+        ] {
+            let text = Text::new(message);
+            let each: Vec<usize> = (0..matchers.len())
+                .filter(|&i| matchers[i].is_match(&text))
+                .collect();
+            assert_eq!(index.matches(&text), each, "{message}");
+        }
+        assert!(Index::new(&[]).matches(&Text::new("x")).is_empty());
     }
 
     #[test]

@@ -3,16 +3,19 @@
 //! A rules directory (`*.toml`, in name order; see `/work/shared/rules-format.md`) is loaded
 //! into a [`RuleSet`]: `raw` reads the TOML with spans, `validate` checks the values and
 //! compiles everything (keywords, regexes, templates, teams), and every problem in every file
-//! is reported at once as [`Problems`], each with file:line:column. A loaded set is
-//! immutable; [`RulesResponder`] evaluates the current set behind an `ArcSwap`, so a reload
-//! swaps the whole set atomically.
+//! is reported at once as [`Problems`], each with file:line:column. The `[[test]]` blocks of
+//! the files then run against the new set ([`conversation`]); a set whose tests fail is not
+//! loaded. A loaded set is immutable; [`RulesResponder`] evaluates the current set behind an
+//! `ArcSwap`, so a reload swaps the whole set atomically.
 
+pub mod conversation;
 mod matcher;
 mod problem;
 mod raw;
 mod rule;
 mod template;
 mod validate;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -24,9 +27,12 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 
 use super::{ChatView, Outcome, Responder, Response, Team, Then, Trigger};
-use matcher::Text;
+use crate::overrides::{self, Override};
+use crate::schedule::Schedule;
+use matcher::{Index, Text};
 pub use problem::{Problem, Problems};
-use rule::{On, Rule};
+use rule::{Env, On, Rule, Try};
+pub use validate::{RuleTest, parse_time as parse_test_time};
 
 /// Rule files larger than this are refused (a rule directory is a few kilobytes).
 pub const MAX_FILE_SIZE: u64 = 1 << 20;
@@ -36,9 +42,25 @@ pub const MAX_FILE_SIZE: u64 = 1 << 20;
 pub struct RuleSet {
     accept: Vec<Rule>,
     message: Vec<Rule>,
+    /// All `message` rules' matchers, for one pass per message.
+    index: Index,
     no_match: Vec<Rule>,
+    idle: Vec<Rule>,
+    escalation_failed: Vec<Rule>,
     teams: BTreeMap<String, Team>,
+    schedules: BTreeMap<String, Arc<Schedule>>,
+    tests: Vec<RuleTest>,
     files: usize,
+}
+
+/// One rule tried for `--explain`: whether it acted, or why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tried {
+    /// The trigger whose rules were tried (`message`, `no_match`, …).
+    pub on: &'static str,
+    pub rule: String,
+    /// `Ok` when it acted; else why it did not.
+    pub result: Result<(), String>,
 }
 
 /// How much a rule set holds; displays like "3 files, 12 rules, 2 teams".
@@ -47,6 +69,8 @@ pub struct Summary {
     pub files: usize,
     pub rules: usize,
     pub teams: usize,
+    pub schedules: usize,
+    pub tests: usize,
 }
 
 impl fmt::Display for Summary {
@@ -54,21 +78,34 @@ impl fmt::Display for Summary {
         let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         write!(
             f,
-            "{}, {}, {}",
+            "{}, {}, {}, {}, {} passed",
             plural(self.files, "file"),
             plural(self.rules, "rule"),
-            plural(self.teams, "team")
+            plural(self.teams, "team"),
+            plural(self.schedules, "schedule"),
+            plural(self.tests, "test")
         )
     }
 }
 
 impl RuleSet {
-    fn new(rules: Vec<Rule>, teams: BTreeMap<String, Team>, files: usize) -> Self {
+    fn new(
+        rules: Vec<Rule>,
+        teams: BTreeMap<String, Team>,
+        schedules: BTreeMap<String, Arc<Schedule>>,
+        tests: Vec<RuleTest>,
+        files: usize,
+    ) -> Self {
         let mut set = RuleSet {
             accept: Vec::new(),
             message: Vec::new(),
+            index: Index::new(&[]),
             no_match: Vec::new(),
+            idle: Vec::new(),
+            escalation_failed: Vec::new(),
             teams,
+            schedules,
+            tests,
             files,
         };
         for rule in rules {
@@ -76,8 +113,16 @@ impl RuleSet {
                 On::Accept => set.accept.push(rule),
                 On::Message => set.message.push(rule),
                 On::NoMatch => set.no_match.push(rule),
+                On::Idle => set.idle.push(rule),
+                On::EscalationFailed => set.escalation_failed.push(rule),
             }
         }
+        let matchers: Vec<_> = set
+            .message
+            .iter()
+            .filter_map(|r| r.matcher.as_ref())
+            .collect();
+        set.index = Index::new(&matchers);
         set
     }
 
@@ -147,34 +192,121 @@ impl RuleSet {
         validate::check(&sources, problems)
     }
 
+    /// Decide what the rules do about `trigger` in `chat` (no override in force).
+    pub fn evaluate(&self, chat: &ChatView<'_>, trigger: &Trigger) -> Outcome {
+        self.evaluate_traced(chat, trigger, None, None)
+    }
+
     /// Decide what the rules do about `trigger` in `chat`: the first rule that applies acts
     /// and stops the search, unless it says `continue = true`. A message no `message` rule
     /// acted on goes to the `no_match` rules, which see `unanswered` including this message.
-    pub fn evaluate(&self, chat: &ChatView<'_>, trigger: &Trigger) -> Outcome {
+    /// `active` is the emergency override in force; `trace` collects every rule tried.
+    pub fn evaluate_traced(
+        &self,
+        chat: &ChatView<'_>,
+        trigger: &Trigger,
+        active: Option<&Override>,
+        mut trace: Option<&mut Vec<Tried>>,
+    ) -> Outcome {
+        let env = Env {
+            now: chat.now,
+            active,
+            schedules: &self.schedules,
+        };
+        let plain = Try {
+            matched: None,
+            unanswered: chat.unanswered,
+            silent: None,
+        };
         let mut response = Response::default();
+        let tracing = trace.is_some();
+        let mut run = |on, rules: &[Rule], tried: &dyn Fn(usize) -> Try, response: &mut _| {
+            run(
+                rules,
+                None,
+                on,
+                chat,
+                &env,
+                tried,
+                response,
+                trace.as_deref_mut(),
+            );
+        };
         match trigger {
-            Trigger::Accepted => run(&self.accept, chat, None, chat.unanswered, &mut response),
+            Trigger::Accepted => run("accept", &self.accept, &|_| plain, &mut response),
             Trigger::Message { text } => {
                 let text = Text::new(text);
-                run(
-                    &self.message,
-                    chat,
-                    Some(&text),
-                    chat.unanswered,
-                    &mut response,
-                );
+                let hits = self.index.matches(&text);
+                let tried = |i: usize| Try {
+                    matched: Some(hits.binary_search(&i).is_ok()),
+                    ..plain
+                };
+                if tracing {
+                    run("message", &self.message, &tried, &mut response);
+                } else {
+                    // Only rules whose `match` matched can act: try just those.
+                    self::run(
+                        &self.message,
+                        Some(&hits),
+                        "message",
+                        chat,
+                        &env,
+                        &tried,
+                        &mut response,
+                        None,
+                    );
+                }
                 response.matched = !response.acted.is_empty();
                 if !response.matched {
-                    let unanswered = chat.unanswered.saturating_add(1);
-                    run(&self.no_match, chat, Some(&text), unanswered, &mut response);
+                    let tried = Try {
+                        unanswered: chat.unanswered.saturating_add(1),
+                        ..plain
+                    };
+                    run("no_match", &self.no_match, &|_| tried, &mut response);
                 }
             }
+            Trigger::Idle { silent } => {
+                let tried = Try {
+                    silent: Some(*silent),
+                    ..plain
+                };
+                run("idle", &self.idle, &|_| tried, &mut response);
+            }
+            Trigger::EscalationFailed => run(
+                "escalation_failed",
+                &self.escalation_failed,
+                &|_| plain,
+                &mut response,
+            ),
         }
         if response.acted.is_empty() {
             Outcome::Pass
         } else {
             Outcome::Act(response)
         }
+    }
+
+    /// The `after` of every `idle` rule, shortest first.
+    pub fn idle_timeouts(&self) -> Vec<std::time::Duration> {
+        let mut all: Vec<_> = self.idle.iter().map(|r| r.after).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// The schedule called `name`, if the rule files define it.
+    pub fn schedule(&self, name: &str) -> Option<&Schedule> {
+        self.schedules.get(name).map(|s| s.as_ref())
+    }
+
+    /// All schedules, by name.
+    pub fn schedules(&self) -> impl Iterator<Item = &Schedule> {
+        self.schedules.values().map(|s| s.as_ref())
+    }
+
+    /// The `[[test]]` blocks of the files (all passed when the set was loaded).
+    pub fn tests(&self) -> &[RuleTest] {
+        &self.tests
     }
 
     /// The team called `name`, if the rule files define it.
@@ -186,25 +318,49 @@ impl RuleSet {
     pub fn summary(&self) -> Summary {
         Summary {
             files: self.files,
-            rules: self.accept.len() + self.message.len() + self.no_match.len(),
+            rules: self.accept.len()
+                + self.message.len()
+                + self.no_match.len()
+                + self.idle.len()
+                + self.escalation_failed.len(),
             teams: self.teams.len(),
+            schedules: self.schedules.len(),
+            tests: self.tests.len(),
         }
     }
 }
 
-/// Try `rules` in order, letting each that applies act, until one without `continue`.
+/// Try `rules` in order (only those at the indices `only`, when given), letting each that
+/// applies act, until one without `continue`. `tried(i)` is what rule `i` is tried against.
+#[allow(clippy::too_many_arguments)]
 fn run(
     rules: &[Rule],
+    only: Option<&[usize]>,
+    on: &'static str,
     chat: &ChatView<'_>,
-    text: Option<&Text<'_>>,
-    unanswered: u32,
+    env: &Env<'_>,
+    tried: &dyn Fn(usize) -> Try,
     response: &mut Response,
+    mut trace: Option<&mut Vec<Tried>>,
 ) {
-    for rule in rules {
-        if !rule.applies(chat, text, unanswered) {
+    let indices: Box<dyn Iterator<Item = usize>> = match only {
+        Some(list) => Box::new(list.iter().copied()),
+        None => Box::new(0..rules.len()),
+    };
+    for i in indices {
+        let rule = &rules[i];
+        let result = rule.check(chat, env, tried(i));
+        if let Some(trace) = trace.as_deref_mut() {
+            trace.push(Tried {
+                on,
+                rule: rule.name.clone(),
+                result: result.clone(),
+            });
+        }
+        if result.is_err() {
             continue;
         }
-        rule.act(chat, &mut response.actions);
+        rule.act(chat, env, &mut response.actions);
         if rule.then != Then::Stay {
             response.then = rule.then.clone();
         }
@@ -250,12 +406,22 @@ fn read_file(path: &Path) -> Result<String, Problem> {
 /// The `rules` responder: evaluates the current [`RuleSet`], which a reload may swap.
 pub struct RulesResponder {
     rules: Arc<ArcSwap<RuleSet>>,
+    overrides: Option<Arc<overrides::Watch>>,
 }
 
 impl RulesResponder {
     /// A responder evaluating whatever set `rules` holds at each message.
     pub fn new(rules: Arc<ArcSwap<RuleSet>>) -> Self {
-        RulesResponder { rules }
+        RulesResponder {
+            rules,
+            overrides: None,
+        }
+    }
+
+    /// The same, consulting the emergency override file that `watch` follows.
+    pub fn with_overrides(mut self, watch: Arc<overrides::Watch>) -> Self {
+        self.overrides = Some(watch);
+        self
     }
 }
 
@@ -268,15 +434,22 @@ impl Responder for RulesResponder {
     async fn respond(&self, chat: &ChatView<'_>, trigger: &Trigger) -> anyhow::Result<Outcome> {
         // One snapshot per trigger: a reload in between never mixes two rule sets.
         let rules = self.rules.load();
-        let outcome = rules.evaluate(chat, trigger);
+        let active = self.overrides.as_ref().and_then(|w| w.current(chat.now));
+        let outcome = rules.evaluate_traced(chat, trigger, active.as_deref(), None);
         if let Outcome::Act(response) = &outcome {
             tracing::debug!(chat_id = %chat.id, rules = ?response.acted, "rules acted");
         }
         Ok(outcome)
     }
+
+    fn idle_timeouts(&self) -> Vec<std::time::Duration> {
+        self.rules.load().idle_timeouts()
+    }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_format;
 #[cfg(test)]
 mod tests_problems;

@@ -1,13 +1,18 @@
 //! A checked rule: everything precompiled, ready to be tried against a chat.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use regex::Regex;
 
 use crate::event::UserData;
+use crate::overrides::Override;
 use crate::responder::{Action, ChatView, Then};
+use crate::schedule::{Closed, Schedule, State};
 
-use super::matcher::{Matcher, Text};
+use super::matcher::Matcher;
 use super::template::Template;
 
 /// When a rule is tried.
@@ -16,6 +21,8 @@ pub(super) enum On {
     Accept,
     Message,
     NoMatch,
+    Idle,
+    EscalationFailed,
 }
 
 /// A condition on one user-data value.
@@ -45,6 +52,41 @@ impl Bounds {
     fn contains(self, n: u32) -> bool {
         (self.min..=self.max).contains(&n)
     }
+
+    fn describe(self) -> String {
+        match (self.min, self.max) {
+            (0, u32::MAX) => "any".into(),
+            (min, u32::MAX) => format!("at least {min}"),
+            (0, max) => format!("at most {max}"),
+            (min, max) => format!("{min} to {max}"),
+        }
+    }
+}
+
+/// `when.schedule`: the schedule must be open (or closed).
+#[derive(Debug, Clone)]
+pub(super) struct ScheduleCondition {
+    pub open: bool,
+    pub schedule: Arc<Schedule>,
+}
+
+/// What rules see of the world besides the chat: the time, the override, the schedules.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Env<'a> {
+    pub now: Timestamp,
+    pub active: Option<&'a Override>,
+    pub schedules: &'a BTreeMap<String, Arc<Schedule>>,
+}
+
+/// What the rule is being tried against, besides the chat and the environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Try {
+    /// For `message` rules: whether the message matched this rule's `match`.
+    pub matched: Option<bool>,
+    /// The `unanswered` count this trigger sees.
+    pub unanswered: u32,
+    /// For `idle` rules: how long the chat has been silent.
+    pub silent: Option<Duration>,
 }
 
 /// One rule, checked and compiled.
@@ -54,6 +96,9 @@ pub(super) struct Rule {
     pub on: On,
     /// Present exactly for `message` rules.
     pub matcher: Option<Matcher>,
+    /// For `idle` rules: the silence after which the rule may act.
+    pub after: Duration,
+    pub schedule: Option<ScheduleCondition>,
     pub user_data: Vec<(String, Condition)>,
     pub turn: Bounds,
     pub unanswered: Bounds,
@@ -66,39 +111,99 @@ pub(super) struct Rule {
 }
 
 impl Rule {
-    /// Whether this rule acts: not already fired if `once`, the message matches (for
-    /// `message` rules), and every `when` condition holds. `unanswered` is the count this
-    /// trigger sees (see `RuleSet::evaluate`).
-    pub fn applies(&self, chat: &ChatView<'_>, text: Option<&Text<'_>>, unanswered: u32) -> bool {
-        if self.once && chat.fired.contains(&self.name) {
-            return false;
-        }
-        if let Some(matcher) = &self.matcher {
-            if !text.is_some_and(|text| matcher.is_match(text)) {
-                return false;
-            }
-        }
-        self.turn.contains(chat.turn)
-            && self.unanswered.contains(unanswered)
-            && self
-                .user_data
-                .iter()
-                .all(|(key, condition)| user_data_holds(chat.user_data, key, condition))
+    /// Whether this rule acts.
+    #[cfg(test)]
+    pub fn applies(&self, chat: &ChatView<'_>, env: &Env<'_>, tried: Try) -> bool {
+        self.check(chat, env, tried).is_ok()
     }
 
-    /// Append this rule's actions: typing, replies, attached data.
-    pub fn act(&self, chat: &ChatView<'_>, actions: &mut Vec<Action>) {
+    /// `Ok` if this rule acts, else why not (for `--explain`): not already fired if `once`,
+    /// the message matches (for `message` rules), the silence is long enough (for `idle`
+    /// rules), and every `when` condition holds.
+    pub fn check(&self, chat: &ChatView<'_>, env: &Env<'_>, tried: Try) -> Result<(), String> {
+        if self.once && chat.fired.contains(&self.name) {
+            return Err("it already acted once in this chat (`once = true`)".into());
+        }
+        if tried.matched == Some(false) {
+            return Err("the message does not match its `match`".into());
+        }
+        if self.on == On::Idle {
+            let silent = tried.silent.unwrap_or_default();
+            if silent < self.after {
+                return Err(format!(
+                    "the chat has been silent for {}, less than `after` {}",
+                    humantime::format_duration(silent),
+                    humantime::format_duration(self.after)
+                ));
+            }
+        }
+        if !self.turn.contains(chat.turn) {
+            return Err(format!(
+                "`when.turn` wants {}, this is turn {}",
+                self.turn.describe(),
+                chat.turn
+            ));
+        }
+        if !self.unanswered.contains(tried.unanswered) {
+            return Err(format!(
+                "`when.unanswered` wants {}, the count is {}",
+                self.unanswered.describe(),
+                tried.unanswered
+            ));
+        }
+        for (key, condition) in &self.user_data {
+            if !user_data_holds(chat.user_data, key, condition) {
+                let value = chat
+                    .user_data
+                    .get(key)
+                    .map_or("missing".to_owned(), |v| v.to_string());
+                let wanted = match condition {
+                    Condition::Equals(s) => format!("{s:?}"),
+                    Condition::Matches(r) => format!("to match /{}/", r.as_str()),
+                };
+                return Err(format!("user data `{key}` is {value}, wanted {wanted}"));
+            }
+        }
+        if let Some(condition) = &self.schedule {
+            let state = condition.schedule.state(env.now, env.active);
+            if state.is_open() != condition.open {
+                return Err(format!(
+                    "`when.schedule` wants {:?} {}, it is {state}",
+                    condition.schedule.name,
+                    if condition.open { "open" } else { "closed" }
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Append this rule's actions: typing, replies, attached data. A rule that acts because
+    /// its schedule is closed by an override with a message sends that message instead of
+    /// its replies.
+    pub fn act(&self, chat: &ChatView<'_>, env: &Env<'_>, actions: &mut Vec<Action>) {
         if let Some(typing) = self.typing {
             actions.push(Action::Typing(typing));
         }
-        actions.extend(
-            self.replies
-                .iter()
-                .map(|reply| Action::Reply(reply.render(chat))),
-        );
+        match self.override_message(env) {
+            Some(message) => actions.push(Action::Reply(message.to_owned())),
+            None => actions.extend(
+                self.replies
+                    .iter()
+                    .map(|reply| Action::Reply(reply.render(chat, env))),
+            ),
+        }
         if let Some(attach) = &self.attach {
             actions.push(Action::Attach(attach.clone()));
         }
+    }
+
+    fn override_message<'e>(&self, env: &Env<'e>) -> Option<&'e str> {
+        let condition = self.schedule.as_ref().filter(|c| !c.open)?;
+        let state = condition.schedule.state(env.now, env.active);
+        if !matches!(state, State::Closed(Closed::Override { .. })) || self.replies.is_empty() {
+            return None;
+        }
+        env.active.and_then(|o| o.message.as_deref())
     }
 }
 
@@ -128,13 +233,34 @@ mod tests {
 
     use super::*;
     use crate::event::ChatId;
-    use crate::responder::rules::matcher::{compile_regex, fold};
+    use crate::responder::rules::matcher::{Text, compile_regex, fold};
+
+    fn env(schedules: &BTreeMap<String, Arc<Schedule>>) -> Env<'_> {
+        Env {
+            now: Timestamp::UNIX_EPOCH,
+            active: None,
+            schedules,
+        }
+    }
+
+    fn tried(rule: &Rule, text: Option<&Text<'_>>, unanswered: u32) -> Try {
+        Try {
+            matched: rule
+                .matcher
+                .as_ref()
+                .map(|m| text.is_some_and(|t| m.is_match(t))),
+            unanswered,
+            silent: None,
+        }
+    }
 
     fn rule() -> Rule {
         Rule {
             name: "r".into(),
             on: On::Message,
             matcher: Some(Matcher::new([fold("hello")], None)),
+            after: Duration::ZERO,
+            schedule: None,
             user_data: Vec::new(),
             turn: Bounds::default(),
             unanswered: Bounds::default(),
@@ -162,39 +288,42 @@ mod tests {
             turn: 2,
             unanswered: 0,
             fired: &fired,
+            now: Timestamp::UNIX_EPOCH,
         };
+        let schedules = BTreeMap::new();
+        let env = env(&schedules);
         let text = Text::new("hello");
         let mut r = rule();
-        assert!(r.applies(&chat, Some(&text), 0));
-        assert!(!r.applies(&chat, Some(&Text::new("bye")), 0));
-        assert!(!r.applies(&chat, None, 0));
+        assert!(r.applies(&chat, &env, tried(&r, Some(&text), 0)));
+        assert!(!r.applies(&chat, &env, tried(&r, Some(&Text::new("bye")), 0)));
+        assert!(!r.applies(&chat, &env, tried(&r, None, 0)));
         r.user_data.push((
             "Subject".into(),
             Condition::Matches(compile_regex(r"^Invoice \d+$").unwrap()),
         ));
         r.user_data
             .push(("Priority".into(), Condition::Equals("3".into())));
-        assert!(r.applies(&chat, Some(&text), 0));
+        assert!(r.applies(&chat, &env, tried(&r, Some(&text), 0)));
         r.user_data
             .push(("Missing".into(), Condition::Equals(String::new())));
-        assert!(!r.applies(&chat, Some(&text), 0));
+        assert!(!r.applies(&chat, &env, tried(&r, Some(&text), 0)));
         r.user_data.pop();
         r.turn = Bounds {
             min: 3,
             max: u32::MAX,
         };
-        assert!(!r.applies(&chat, Some(&text), 0));
+        assert!(!r.applies(&chat, &env, tried(&r, Some(&text), 0)));
         r.turn = Bounds { min: 1, max: 2 };
         r.unanswered = Bounds { min: 0, max: 1 };
-        assert!(r.applies(&chat, Some(&text), 1));
-        assert!(!r.applies(&chat, Some(&text), 2));
+        assert!(r.applies(&chat, &env, tried(&r, Some(&text), 1)));
+        assert!(!r.applies(&chat, &env, tried(&r, Some(&text), 2)));
         r.once = true;
         let once_fired: HashSet<String> = ["r".to_owned()].into();
-        assert!(r.applies(&chat, Some(&text), 0));
+        assert!(r.applies(&chat, &env, tried(&r, Some(&text), 0)));
         let chat = ChatView {
             fired: &once_fired,
             ..chat
         };
-        assert!(!r.applies(&chat, Some(&text), 0));
+        assert!(!r.applies(&chat, &env, tried(&r, Some(&text), 0)));
     }
 }

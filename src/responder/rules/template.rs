@@ -1,4 +1,5 @@
-//! Reply templates: text with `{customer}`, `{bot}` and `{user_data.Key}` placeholders.
+//! Reply templates: text with `{customer}`, `{bot}`, `{user_data.Key}` and
+//! `{next_open.NAME}` placeholders.
 //!
 //! Templates are parsed once at load into literal and placeholder pieces; rendering only
 //! concatenates. `{{` and `}}` are literal braces. Unknown placeholders are load errors, so
@@ -7,14 +8,16 @@
 use std::fmt::Write as _;
 
 use crate::responder::ChatView;
+use crate::schedule;
 
 use super::problem::{closest, did_you_mean};
+use super::rule::Env;
 
 /// What a customer is called when the chat does not tell us their nickname.
 pub(super) const DEFAULT_CUSTOMER: &str = "there";
 
 /// Placeholders a template may use (for "did you mean").
-const PLACEHOLDERS: [&str; 3] = ["customer", "bot", "user_data.Key"];
+const PLACEHOLDERS: [&str; 4] = ["customer", "bot", "user_data.Key", "next_open.NAME"];
 
 /// One piece of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +26,8 @@ enum Piece {
     Customer,
     Bot,
     UserData(String),
+    /// The next opening of the schedule with this name (checked by the validator).
+    NextOpen(String),
 }
 
 /// A parsed reply template.
@@ -104,9 +109,22 @@ impl Template {
         }
     }
 
+    /// The schedules named by `{next_open.NAME}`, with their byte offsets in the text.
+    pub fn schedules<'t>(&'t self, text: &str) -> Vec<(usize, &'t str)> {
+        let mut found = Vec::new();
+        for piece in &self.pieces {
+            if let Piece::NextOpen(name) = piece {
+                let placeholder = format!("{{next_open.{name}}}");
+                let offset = text.find(&placeholder).unwrap_or(0);
+                found.push((offset, name.as_str()));
+            }
+        }
+        found
+    }
+
     /// The text for this chat: a missing user-data key renders as "", a missing customer
     /// nickname as [`DEFAULT_CUSTOMER`].
-    pub fn render(&self, chat: &ChatView<'_>) -> String {
+    pub fn render(&self, chat: &ChatView<'_>, env: &Env<'_>) -> String {
         let mut out = String::new();
         for piece in &self.pieces {
             match piece {
@@ -117,6 +135,13 @@ impl Template {
                         .unwrap_or(DEFAULT_CUSTOMER),
                 ),
                 Piece::Bot => out.push_str(chat.bot),
+                Piece::NextOpen(name) => {
+                    let opening = env
+                        .schedules
+                        .get(name)
+                        .and_then(|s| s.next_open(env.now, env.active));
+                    out.push_str(&schedule::describe(opening.as_ref(), env.now));
+                }
                 Piece::UserData(key) => match chat.user_data.get(key) {
                     None | Some(serde_json::Value::Null) => {}
                     Some(serde_json::Value::String(s)) => out.push_str(s),
@@ -145,11 +170,14 @@ fn placeholder(name: &str) -> Result<Piece, (String, Option<String>)> {
                 }
                 return Ok(Piece::UserData(key.to_owned()));
             }
-            if name.starts_with("next_open.") {
-                return Err((
-                    format!("the placeholder `{{{name}}}` is not supported yet"),
-                    None,
-                ));
+            if let Some(schedule) = name.strip_prefix("next_open.") {
+                if schedule.is_empty() {
+                    return Err((
+                        "`{next_open.}` names no schedule".into(),
+                        Some("write it like `{next_open.support}`".into()),
+                    ));
+                }
+                return Ok(Piece::NextOpen(schedule.to_owned()));
             }
             let hint = match closest(name, PLACEHOLDERS) {
                 Some(close) => format!("did you mean `{{{close}}}`?"),
@@ -181,10 +209,17 @@ mod tests {
             turn: 1,
             unanswered: 0,
             fired: &fired,
+            now: jiff::Timestamp::UNIX_EPOCH,
+        };
+        let schedules = Default::default();
+        let env = Env {
+            now: chat.now,
+            active: None,
+            schedules: &schedules,
         };
         Template::parse(template)
             .expect("valid template")
-            .render(&chat)
+            .render(&chat, &env)
     }
 
     #[test]
@@ -227,8 +262,8 @@ mod tests {
     }
 
     #[test]
-    fn unbalanced_braces_and_unsupported_placeholders_are_errors() {
-        let errors = Template::parse("a } b {next_open.support} c {oops").unwrap_err();
+    fn unbalanced_braces_and_empty_placeholders_are_errors() {
+        let errors = Template::parse("a } b {next_open.} c {oops").unwrap_err();
         let messages: Vec<_> = errors
             .iter()
             .map(|e| (e.offset, e.message.as_str()))
@@ -237,11 +272,8 @@ mod tests {
             messages,
             vec![
                 (2, "`}` without an opening `{`"),
-                (
-                    6,
-                    "the placeholder `{next_open.support}` is not supported yet"
-                ),
-                (28, "`{` is never closed"),
+                (6, "`{next_open.}` names no schedule"),
+                (21, "`{` is never closed"),
             ]
         );
         assert!(Template::parse("{user_data.}").is_err());

@@ -26,6 +26,7 @@ struct Chat {
     turn: u32,
     unanswered: u32,
     fired: HashSet<String>,
+    now: jiff::Timestamp,
 }
 
 impl Chat {
@@ -37,6 +38,7 @@ impl Chat {
             turn: 1,
             unanswered: 0,
             fired: HashSet::new(),
+            now: "2026-11-24T10:00:00+01:00".parse().unwrap(),
         }
     }
 
@@ -49,6 +51,7 @@ impl Chat {
             turn: self.turn,
             unanswered: self.unanswered,
             fired: &self.fired,
+            now: self.now,
         }
     }
 
@@ -273,7 +276,10 @@ fn shipped_rules_load_and_behave() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules");
     let rules =
         RuleSet::load_dir(&dir).unwrap_or_else(|e| panic!("shipped rules do not load:\n{e}"));
-    assert_eq!(rules.summary().to_string(), "3 files, 9 rules, 2 teams");
+    assert_eq!(
+        rules.summary().to_string(),
+        "4 files, 13 rules, 2 teams, 1 schedule, 9 tests passed"
+    );
     let billing = rules.team("billing").unwrap();
     assert_eq!(billing.agents, ["agent-101", "agent-102"]);
     assert_eq!(
@@ -327,8 +333,13 @@ fn summary_counts_and_pluralises() {
         Summary {
             files: 1,
             rules: 1,
-            teams: 0
+            teams: 0,
+            schedules: 0,
+            tests: 0,
         }
     );
-    assert_eq!(summary.to_string(), "1 file, 1 rule, 0 teams");
+    assert_eq!(
+        summary.to_string(),
+        "1 file, 1 rule, 0 teams, 0 schedules, 0 tests passed"
+    );
 }

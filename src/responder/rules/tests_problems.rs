@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 
-fn problems_in(files: &[(&str, &str)]) -> Vec<Problem> {
+pub(super) fn problems_in(files: &[(&str, &str)]) -> Vec<Problem> {
     let files: Vec<_> = files
         .iter()
         .map(|(p, t)| (PathBuf::from(p), (*t).to_owned()))
@@ -17,7 +17,7 @@ fn problems_in(files: &[(&str, &str)]) -> Vec<Problem> {
 }
 
 /// The single problem of one file `rules/t.toml`.
-fn problem(text: &str) -> Problem {
+pub(super) fn problem(text: &str) -> Problem {
     let mut problems = problems_in(&[("rules/t.toml", text)]);
     assert_eq!(
         problems.len(),
@@ -29,7 +29,7 @@ fn problem(text: &str) -> Problem {
 }
 
 #[track_caller]
-fn assert_at(p: &Problem, line: usize, column: usize, message: &str) {
+pub(super) fn assert_at(p: &Problem, line: usize, column: usize, message: &str) {
     assert_eq!(
         (p.line, p.column, p.message.as_str()),
         (line, column, message),
@@ -37,7 +37,7 @@ fn assert_at(p: &Problem, line: usize, column: usize, message: &str) {
     );
 }
 
-const OK_RULE: &str = "[[rule]]\nname = \"ok\"\non = \"accept\"\n";
+pub(super) const OK_RULE: &str = "[[rule]]\nname = \"ok\"\non = \"accept\"\n";
 
 /// A scratch directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -224,58 +224,6 @@ fn empty_replies_are_reported() {
     assert_at(&p, 4, 9, "empty reply in rule \"ok\"");
     let p = problem(&format!("{OK_RULE}reply = []\n"));
     assert_at(&p, 4, 9, "`reply` of rule \"ok\" is an empty list");
-}
-
-#[test]
-fn unsupported_parts_of_the_format_say_so() {
-    let cases = [
-        (
-            "[schedule.support]\ntimezone = \"Europe/Berlin\"\n",
-            1,
-            2,
-            "`[schedule.*]` tables are not supported yet",
-        ),
-        (
-            "[[test]]\nname = \"t\"\n",
-            1,
-            3,
-            "`[[test]]` blocks are not supported yet",
-        ),
-        (
-            "[[rule]]\nname = \"i\"\non = \"idle\"\n",
-            3,
-            6,
-            "`on = \"idle\"` is not supported yet",
-        ),
-        (
-            "[[rule]]\nname = \"i\"\non = \"accept\"\nafter = \"2m\"\n",
-            4,
-            1,
-            "`after` (for `on = \"idle\"`) is not supported yet",
-        ),
-        (
-            "[[rule]]\nname = \"f\"\non = \"escalation_failed\"\n",
-            3,
-            6,
-            "`on = \"escalation_failed\"` is not supported yet",
-        ),
-        (
-            "[[rule]]\nname = \"s\"\non = \"accept\"\nwhen.schedule = { closed = \"x\" }\n",
-            4,
-            6,
-            "`when.schedule` is not supported yet",
-        ),
-        (
-            "[[rule]]\nname = \"n\"\non = \"accept\"\nreply = \"Back {next_open.support}.\"\n",
-            4,
-            15,
-            "the placeholder `{next_open.support}` is not supported yet in rule \"n\"",
-        ),
-    ];
-    for (text, line, column, message) in cases {
-        let text = format!("{text}\n{OK_RULE}");
-        assert_at(&problem(&text), line, column, message);
-    }
 }
 
 #[test]
@@ -492,6 +440,7 @@ fn load_dir_reads_toml_files_in_name_order() {
         turn: 0,
         unanswered: 0,
         fired: &fired,
+        now: jiff::Timestamp::UNIX_EPOCH,
     };
     match rules.evaluate(&chat, &Trigger::Accepted) {
         Outcome::Act(r) => assert_eq!(r.acted, ["a", "b"]),

@@ -13,6 +13,7 @@ use toml::de::{DeTable, DeValue};
 use super::problem::{Source, did_you_mean};
 
 mod rule;
+mod schedule;
 
 type Value<'i> = Spanned<DeValue<'i>>;
 
@@ -23,7 +24,43 @@ pub(super) type Text = Spanned<String>;
 #[derive(Debug, Default)]
 pub(super) struct RawFile {
     pub teams: Vec<RawTeam>,
+    pub schedules: Vec<RawSchedule>,
     pub rules: Vec<RawRule>,
+    pub tests: Vec<RawTest>,
+}
+
+/// A `[schedule.NAME]` table.
+#[derive(Debug)]
+pub(super) struct RawSchedule {
+    /// The name, spanning the key in the header.
+    pub name: Text,
+    pub timezone: Option<Text>,
+    pub open: Option<Spanned<Vec<Text>>>,
+    pub closed: Option<Spanned<Vec<Text>>>,
+    /// Whether reading it already found problems (so a missing value is not reported twice).
+    pub damaged: bool,
+}
+
+/// A `[[test]]` block.
+#[derive(Debug, Default)]
+pub(super) struct RawTest {
+    /// Where the test starts (its `[[test]]` header).
+    pub at: Range<usize>,
+    pub name: Option<Text>,
+    /// The `at` time, as written (a TOML date-time is turned into text).
+    pub time: Option<Text>,
+    pub user_data: Vec<(Text, Text)>,
+    pub say: Option<Spanned<Vec<Text>>>,
+    pub expect: Option<Spanned<Vec<Text>>>,
+    pub damaged: bool,
+}
+
+/// `when.schedule = { open = "name" }` or `{ closed = "name" }`.
+#[derive(Debug)]
+pub(super) struct RawScheduleCondition {
+    /// True for `open`, false for `closed`.
+    pub open: bool,
+    pub name: Text,
 }
 
 /// A `[team.NAME]` table.
@@ -50,11 +87,14 @@ pub(super) struct RawRule {
     pub keywords: Option<Spanned<Vec<Text>>>,
     pub regex: Option<Text>,
     pub user_data: Vec<(Text, RawCondition)>,
+    pub schedule: Option<RawScheduleCondition>,
     pub turn: Option<RawBounds>,
     pub unanswered: Option<RawBounds>,
     /// A single string is a list of one.
     pub reply: Option<Spanned<Vec<Text>>>,
     pub typing: Option<Text>,
+    /// `after` (for `on = "idle"`).
+    pub after: Option<Text>,
     pub attach: Vec<(Text, Text)>,
     pub once: bool,
     pub cont: bool,
@@ -91,14 +131,17 @@ pub(super) enum RawThen {
     Transfer(Text),
 }
 
-const TOP_KEYS: [&str; 2] = ["team", "rule"];
+const TOP_KEYS: [&str; 4] = ["schedule", "team", "rule", "test"];
+const SCHEDULE_KEYS: [&str; 3] = ["timezone", "open", "closed"];
+const TEST_KEYS: [&str; 5] = ["name", "at", "user_data", "say", "expect"];
+const SCHEDULE_CONDITION_KEYS: [&str; 2] = ["open", "closed"];
 const TEAM_KEYS: [&str; 3] = ["agents", "skill", "wait"];
-const RULE_KEYS: [&str; 11] = [
-    "name", "on", "match", "when", "reply", "typing", "attach", "once", "continue", "then",
-    "examples",
+const RULE_KEYS: [&str; 12] = [
+    "name", "on", "after", "match", "when", "reply", "typing", "attach", "once", "continue",
+    "then", "examples",
 ];
 const MATCH_KEYS: [&str; 2] = ["keywords", "regex"];
-const WHEN_KEYS: [&str; 3] = ["user_data", "turn", "unanswered"];
+const WHEN_KEYS: [&str; 4] = ["schedule", "user_data", "turn", "unanswered"];
 const BOUNDS_KEYS: [&str; 2] = ["min", "max"];
 const EXAMPLES_KEYS: [&str; 2] = ["match", "no_match"];
 const THEN_KEYS: [&str; 2] = ["escalate", "transfer"];
@@ -125,8 +168,8 @@ pub(super) fn read(source: &mut Source<'_>) -> Option<RawFile> {
         match key.get_ref().as_ref() {
             "team" => reader.teams(value, &mut file.teams),
             "rule" => reader.rules(value, &mut file.rules),
-            "schedule" => reader.unsupported(key.span(), "`[schedule.*]` tables are"),
-            "test" => reader.unsupported(key.span(), "`[[test]]` blocks are"),
+            "schedule" => reader.schedules(value, &mut file.schedules),
+            "test" => reader.tests(value, &mut file.tests),
             other => {
                 reader.unknown_key(key.span(), other, &TOP_KEYS, "at the top level of the file")
             }
@@ -134,6 +177,8 @@ pub(super) fn read(source: &mut Source<'_>) -> Option<RawFile> {
     }
     file.rules.sort_by_key(|r| r.at.start);
     file.teams.sort_by_key(|t| t.name.span().start);
+    file.schedules.sort_by_key(|t| t.name.span().start);
+    file.tests.sort_by_key(|t| t.at.start);
     Some(file)
 }
 
@@ -155,11 +200,6 @@ fn kind(value: &DeValue<'_>) -> &'static str {
 }
 
 impl Reader<'_, '_> {
-    fn unsupported(&mut self, span: Range<usize>, what: &str) {
-        self.source
-            .report(span.start, format!("{what} not supported yet"), None);
-    }
-
     fn unknown_key(&mut self, span: Range<usize>, key: &str, allowed: &[&str], context: &str) {
         let hint = did_you_mean(key, allowed.iter().copied(), "allowed keys here");
         self.source.report(

@@ -6,8 +6,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::{
-    BOUNDS_KEYS, EXAMPLES_KEYS, MATCH_KEYS, RULE_KEYS, RawBounds, RawCondition, RawRule, RawThen,
-    Reader, THEN_KEYS, Text, Value, WHEN_KEYS,
+    BOUNDS_KEYS, EXAMPLES_KEYS, MATCH_KEYS, RULE_KEYS, RawBounds, RawCondition, RawRule,
+    RawScheduleCondition, RawThen, Reader, SCHEDULE_CONDITION_KEYS, THEN_KEYS, Text, Value,
+    WHEN_KEYS,
 };
 
 impl Reader<'_, '_> {
@@ -35,7 +36,7 @@ impl Reader<'_, '_> {
                 "when" => self.when(value, &mut rule, &context),
                 "reply" => rule.reply = self.strings(value, "`reply`", true),
                 "typing" => rule.typing = self.string(value, "`typing`"),
-                "attach" => rule.attach = self.attach(value),
+                "attach" => rule.attach = self.attach(value, "`attach`"),
                 "once" => rule.once = self.bool(value, "`once`"),
                 "continue" => rule.cont = self.bool(value, "`continue`"),
                 "then" => rule.then = self.then(value, &context),
@@ -43,7 +44,7 @@ impl Reader<'_, '_> {
                     rule.examples_at = Some(key.span());
                     self.examples(value, &mut rule, &context);
                 }
-                "after" => self.unsupported(key.span(), "`after` (for `on = \"idle\"`) is"),
+                "after" => rule.after = self.string(value, "`after`"),
                 other => self.unknown_key(key.span(), other, &RULE_KEYS, &context),
             }
         }
@@ -78,7 +79,7 @@ impl Reader<'_, '_> {
                 "user_data" => self.user_data(value, rule),
                 "turn" => rule.turn = self.bounds(value, "`when.turn`", context),
                 "unanswered" => rule.unanswered = self.bounds(value, "`when.unanswered`", context),
-                "schedule" => self.unsupported(key.span(), "`when.schedule` is"),
+                "schedule" => rule.schedule = self.schedule_condition(value, context),
                 other => self.unknown_key(
                     key.span(),
                     other,
@@ -87,6 +88,45 @@ impl Reader<'_, '_> {
                 ),
             }
         }
+    }
+
+    fn schedule_condition(
+        &mut self,
+        value: &Value<'_>,
+        context: &str,
+    ) -> Option<RawScheduleCondition> {
+        let table = self.table(value, "`when.schedule`")?;
+        let mut found = None;
+        for (key, value) in table.iter() {
+            let open = match key.get_ref().as_ref() {
+                "open" => true,
+                "closed" => false,
+                other => {
+                    let context = format!("under `when.schedule` {context}");
+                    self.unknown_key(key.span(), other, &SCHEDULE_CONDITION_KEYS, &context);
+                    continue;
+                }
+            };
+            let Some(name) = self.string(value, &format!("`when.schedule.{}`", key.get_ref()))
+            else {
+                continue;
+            };
+            if found.is_some() {
+                let message = "`when.schedule` can say `open` or `closed`, not both";
+                self.source.report(key.span().start, message, None);
+                continue;
+            }
+            found = Some(RawScheduleCondition { open, name });
+        }
+        if table.is_empty() {
+            let hint = "write `{ open = \"name\" }` or `{ closed = \"name\" }`";
+            self.source.report(
+                value.span().start,
+                "`when.schedule` is empty",
+                Some(hint.into()),
+            );
+        }
+        found
     }
 
     fn user_data(&mut self, value: &Value<'_>, rule: &mut RawRule) {
@@ -158,8 +198,8 @@ impl Reader<'_, '_> {
         Some(bounds)
     }
 
-    fn attach(&mut self, value: &Value<'_>) -> Vec<(Text, Text)> {
-        let Some(table) = self.table(value, "`attach`") else {
+    pub(super) fn attach(&mut self, value: &Value<'_>, what: &str) -> Vec<(Text, Text)> {
+        let Some(table) = self.table(value, what) else {
             return Vec::new();
         };
         let mut pairs = Vec::new();

@@ -6,23 +6,31 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::responder::Team;
+use crate::schedule::Schedule;
 
 use super::RuleSet;
 use super::problem::{Problem, Problems, Source};
 use super::raw::{self, RawFile, RawTeam, Text};
 
 mod rule;
+mod schedule;
+mod shadow;
+mod test;
 use rule::check_rule;
+use schedule::check_schedule;
+pub use test::{RuleTest, parse_time};
 
 /// How long a team's consultation waits when the team does not say.
 pub(super) const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 /// The longest typing indicator a rule may show.
 pub(super) const MAX_TYPING: Duration = Duration::from_secs(30);
 
-const TRIGGERS: [&str; 5] = ["accept", "message", "no_match", "idle", "escalation_failed"];
+pub(super) const TRIGGERS: [&str; 5] =
+    ["accept", "message", "no_match", "idle", "escalation_failed"];
 const DURATION_HINT: &str = "write a duration like \"45s\", \"1.5s\" or \"2m\"";
 
 /// Check `files` (path, text) in the order given; `problems` are those found before
@@ -62,11 +70,39 @@ pub(super) fn check(files: &[(&Path, &str)], problems: Vec<Problem>) -> Result<R
         }
     }
 
+    let mut schedules: BTreeMap<String, Arc<Schedule>> = BTreeMap::new();
+    let mut schedule_names: BTreeMap<String, Location> = BTreeMap::new();
+    for (file, raw) in raws.iter().enumerate() {
+        for raw_schedule in raw.iter().flat_map(|r| &r.schedules) {
+            let name = raw_schedule.name.get_ref();
+            let location = Location {
+                file,
+                offset: raw_schedule.name.span().start,
+            };
+            if let Some(first) = schedule_names.get(name) {
+                let message = format!(
+                    "the schedule `{name}` is already defined at {}",
+                    first.describe(&sources)
+                );
+                let hint = Some("give each schedule its own name".to_owned());
+                sources[file].report(location.offset, message, hint);
+                continue;
+            }
+            schedule_names.insert(name.clone(), location);
+            if let Some(schedule) = check_schedule(&mut sources[file], raw_schedule) {
+                schedules.insert(name.clone(), Arc::new(schedule));
+            }
+        }
+    }
+
     let mut rules = Vec::new();
+    let mut located = Vec::new();
     let mut rule_names: BTreeMap<String, Location> = BTreeMap::new();
-    let known = Teams {
+    let known = Known {
         defined: &teams,
         names: &team_names,
+        schedules: &schedules,
+        schedule_names: &schedule_names,
         check: all_parsed,
     };
     for (file, raw) in raws.iter().enumerate() {
@@ -89,16 +125,53 @@ pub(super) fn check(files: &[(&Path, &str)], problems: Vec<Problem>) -> Result<R
                 }
             }
             if let Some(rule) = check_rule(&mut sources[file], raw_rule, &known) {
+                let offset = raw_rule
+                    .name
+                    .as_ref()
+                    .map_or(raw_rule.at.start, |n| n.span().start);
+                located.push(Location { file, offset });
                 rules.push(rule);
             }
         }
     }
+    if problems.is_empty() && sources.iter().all(|s| s.count() == 0) {
+        // Shadowing is only judged on sound rules: a broken rule's condition may be missing.
+        shadow::check(&rules, &located, &mut sources);
+    }
 
+    let mut tests = Vec::new();
+    let mut test_locations = Vec::new();
+    for (file, raw) in raws.iter().enumerate() {
+        for raw_test in raw.iter().flat_map(|r| &r.tests) {
+            if let Some(test) = test::check_test(&mut sources[file], raw_test, &rule_names) {
+                test_locations.push(Location {
+                    file,
+                    offset: raw_test
+                        .name
+                        .as_ref()
+                        .map_or(raw_test.at.start, |n| n.span().start),
+                });
+                tests.push(test);
+            }
+        }
+    }
+
+    let no_rules = rules.is_empty();
+    let clean = problems.is_empty() && sources.iter().all(|s| s.count() == 0) && !no_rules;
+    let set = RuleSet::new(rules, teams, schedules, tests, files.len());
+    if clean {
+        // Tests only run against a set without problems: their failures would be noise.
+        for (test, location) in set.tests().iter().zip(&test_locations) {
+            if let Err(failure) = super::conversation::run_test(&set, test) {
+                sources[location.file].report(location.offset, failure.message, failure.hint);
+            }
+        }
+    }
     let mut problems = problems;
     for source in sources {
         problems.extend(source.into_problems());
     }
-    if problems.is_empty() && rules.is_empty() {
+    if problems.is_empty() && no_rules {
         let problem = match files.first() {
             None => Problem::whole("", "no rule files given"),
             Some(&(path, _)) => Problem::whole(
@@ -112,10 +185,11 @@ pub(super) fn check(files: &[(&Path, &str)], problems: Vec<Problem>) -> Result<R
     if !problems.is_empty() {
         return Err(Problems(problems));
     }
-    Ok(RuleSet::new(rules, teams, files.len()))
+    Ok(set)
 }
 
 /// Where a name was first defined: file index and byte offset.
+#[derive(Debug, Clone, Copy)]
 struct Location {
     file: usize,
     offset: usize,
@@ -128,12 +202,16 @@ impl Location {
     }
 }
 
-/// The teams a rule may escalate to.
-struct Teams<'a> {
+/// The teams and schedules rules may refer to.
+struct Known<'a> {
     /// Valid teams.
     defined: &'a BTreeMap<String, Team>,
     /// Every team name written, valid or not (an invalid team is reported once, not per use).
     names: &'a BTreeMap<String, Location>,
+    /// Valid schedules.
+    schedules: &'a BTreeMap<String, Arc<Schedule>>,
+    /// Every schedule name written, valid or not.
+    schedule_names: &'a BTreeMap<String, Location>,
     /// Whether unknown names can be reported (all files parsed).
     check: bool,
 }

@@ -8,13 +8,18 @@ use crate::responder::Then;
 use super::super::matcher::{Matcher, Text as Message, compile_regex, fold};
 use super::super::problem::{Source, closest, did_you_mean};
 use super::super::raw::{RawBounds, RawCondition, RawRule, RawThen, Text};
-use super::super::rule::{Bounds, Condition, On, Rule};
+use super::super::rule::{Bounds, Condition, On, Rule, ScheduleCondition};
 use super::super::template::Template;
-use super::{MAX_TYPING, TRIGGERS, Teams, duration};
+use super::{Known, MAX_TYPING, TRIGGERS, duration};
 
 /// Byte offset in the file of byte `inner` of a string value, when the value is written
 /// without escapes (else the start of the value).
-fn offset_in_string(source: &Source<'_>, span: &Range<usize>, value: &str, inner: usize) -> usize {
+pub(super) fn offset_in_string(
+    source: &Source<'_>,
+    span: &Range<usize>,
+    value: &str,
+    inner: usize,
+) -> usize {
     let written = &source.text[span.clone()];
     let quotes = if written.starts_with("\"\"\"") || written.starts_with("'''") {
         3
@@ -67,7 +72,7 @@ fn bounds(source: &mut Source<'_>, raw: &Option<RawBounds>, what: &str) -> Bound
 pub(super) fn check_rule(
     source: &mut Source<'_>,
     raw: &RawRule,
-    teams: &Teams<'_>,
+    teams: &Known<'_>,
 ) -> Option<Rule> {
     let before = source.count();
     let name = rule_name(source, raw);
@@ -108,9 +113,53 @@ pub(super) fn check_rule(
         };
         user_data.push((key.get_ref().clone(), condition));
     }
+    let schedule = raw.schedule.as_ref().and_then(|condition| {
+        let name = &condition.name;
+        match teams.schedules.get(name.get_ref()) {
+            Some(schedule) => Some(ScheduleCondition {
+                open: condition.open,
+                schedule: schedule.clone(),
+            }),
+            None => {
+                unknown_schedule(source, teams, name.span().start, name.get_ref(), &label);
+                None
+            }
+        }
+    });
+    let after = match (&raw.after, on) {
+        (Some(text), Some(On::Idle)) => {
+            let after = duration(source, text, "`after`");
+            if after == Some(std::time::Duration::ZERO) {
+                source.report(text.span().start, "`after` must be longer than 0s", None);
+            }
+            after.unwrap_or_default()
+        }
+        (None, Some(On::Idle)) => {
+            if !raw.damaged {
+                let at = raw.on.as_ref().map_or(raw.at.start, |o| o.span().start);
+                let hint = Some("add `after = \"2m\"`: how long the chat must be silent".into());
+                source.report(
+                    at,
+                    format!("{label} is `on = \"idle\"` but has no `after`"),
+                    hint,
+                );
+            }
+            std::time::Duration::ZERO
+        }
+        (Some(text), Some(_)) => {
+            let hint = Some("remove `after`, or make the rule `on = \"idle\"`".into());
+            source.report(
+                text.span().start,
+                format!("`after` only applies to `on = \"idle\"` rules ({label})"),
+                hint,
+            );
+            std::time::Duration::ZERO
+        }
+        (_, None) | (None, Some(_)) => std::time::Duration::ZERO,
+    };
     let turn = bounds(source, &raw.turn, "`when.turn`");
     let unanswered = bounds(source, &raw.unanswered, "`when.unanswered`");
-    let replies = replies(source, raw, &label);
+    let replies = replies(source, raw, &label, teams);
     let typing = raw.typing.as_ref().and_then(|text| {
         let typing = duration(source, text, "`typing`")?;
         if typing > MAX_TYPING {
@@ -133,6 +182,15 @@ pub(super) fn check_rule(
         })
         .collect();
     let then = then(source, raw, teams, &label);
+    if on == Some(On::EscalationFailed)
+        && let (Some(written), Some(Then::Escalate(_) | Then::Transfer(_))) = (&raw.then, &then)
+    {
+        source.report(
+            written.span().start,
+            format!("{label} cannot hand the chat on again: nobody could take it"),
+            Some("remove `then`: after an `escalation_failed` rule the chat is closed".into()),
+        );
+    }
 
     // Any problem fails the whole load; the rule itself is only kept when it is sound.
     let (on, then) = (on?, then?);
@@ -140,6 +198,8 @@ pub(super) fn check_rule(
         name,
         on,
         matcher,
+        after,
+        schedule,
         user_data,
         turn,
         unanswered,
@@ -177,7 +237,7 @@ fn trigger(source: &mut Source<'_>, raw: &RawRule, label: &str) -> Option<On> {
         if raw.damaged {
             return None;
         }
-        let hint = "add `on = \"message\"`, `on = \"accept\"` or `on = \"no_match\"`";
+        let hint = "add `on = \"message\"`, `on = \"accept\"`, `on = \"no_match\"`, `on = \"idle\"` or `on = \"escalation_failed\"`";
         source.report(
             raw.at.start,
             format!("{label} has no `on`"),
@@ -189,14 +249,8 @@ fn trigger(source: &mut Source<'_>, raw: &RawRule, label: &str) -> Option<On> {
         "accept" => Some(On::Accept),
         "message" => Some(On::Message),
         "no_match" => Some(On::NoMatch),
-        word @ ("idle" | "escalation_failed") => {
-            source.report(
-                on.span().start,
-                format!("`on = \"{word}\"` is not supported yet"),
-                None,
-            );
-            None
-        }
+        "idle" => Some(On::Idle),
+        "escalation_failed" => Some(On::EscalationFailed),
         word => {
             let hint = did_you_mean(word, TRIGGERS, "allowed values");
             source.report(
@@ -279,7 +333,36 @@ fn message_matcher(source: &mut Source<'_>, raw: &RawRule, label: &str) -> Optio
     Some(matcher)
 }
 
-fn replies(source: &mut Source<'_>, raw: &RawRule, label: &str) -> Vec<Template> {
+/// Report a schedule name that no `[schedule.NAME]` defines (when all files could be read).
+fn unknown_schedule(
+    source: &mut Source<'_>,
+    known: &Known<'_>,
+    at: usize,
+    name: &str,
+    label: &str,
+) {
+    if !known.check || known.schedule_names.contains_key(name) {
+        // Unreadable files may define it; an invalid schedule has its own problem.
+        return;
+    }
+    let hint = did_you_mean(
+        name,
+        known.schedule_names.keys().map(String::as_str),
+        "defined schedules",
+    );
+    source.report(
+        at,
+        format!("unknown schedule {name:?} in {label}"),
+        Some(hint),
+    );
+}
+
+fn replies(
+    source: &mut Source<'_>,
+    raw: &RawRule,
+    label: &str,
+    known: &Known<'_>,
+) -> Vec<Template> {
     let Some(list) = &raw.reply else {
         return Vec::new();
     };
@@ -299,7 +382,15 @@ fn replies(source: &mut Source<'_>, raw: &RawRule, label: &str) -> Vec<Template>
             continue;
         }
         match Template::parse(reply.get_ref()) {
-            Ok(template) => replies.push(template),
+            Ok(template) => {
+                for (offset, name) in template.schedules(reply.get_ref()) {
+                    if !known.schedules.contains_key(name) {
+                        let at = offset_in_string(source, &reply.span(), reply.get_ref(), offset);
+                        unknown_schedule(source, known, at, name, label);
+                    }
+                }
+                replies.push(template)
+            }
             Err(errors) => {
                 for error in errors {
                     let at = offset_in_string(source, &reply.span(), reply.get_ref(), error.offset);
@@ -311,7 +402,7 @@ fn replies(source: &mut Source<'_>, raw: &RawRule, label: &str) -> Vec<Template>
     replies
 }
 
-fn then(source: &mut Source<'_>, raw: &RawRule, teams: &Teams<'_>, label: &str) -> Option<Then> {
+fn then(source: &mut Source<'_>, raw: &RawRule, teams: &Known<'_>, label: &str) -> Option<Then> {
     let Some(then) = &raw.then else {
         return Some(Then::Stay);
     };

@@ -1,0 +1,253 @@
+//! The supervisor commands as a supervisor runs them: `check`, `simulate` and `override` on
+//! the shipped rules and on broken copies of them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gws-botd"));
+    // No configuration: the commands must work from their flags alone.
+    cmd.env("GWS_BOTD_CONFIG", "/nonexistent/gws-botd.toml");
+    cmd
+}
+
+fn shipped() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gws-botd-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A copy of the shipped rules in a fresh directory.
+fn copy_of_shipped(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    for entry in std::fs::read_dir(shipped()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+fn run(cmd: &mut Command, stdin: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn check_passes_the_shipped_rules_and_reports_tests() {
+    let out = run(bin().args(["check", "--rules"]).arg(shipped()), "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("9 tests passed"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn check_fails_on_broken_copies_with_located_problems() {
+    let dir = copy_of_shipped("broken");
+    let hours = dir.join("05-hours.toml");
+    let original = std::fs::read_to_string(&hours).unwrap();
+    std::fs::write(
+        &hours,
+        original.replace("Europe/Berlin\"", "Europe/Berln\""),
+    )
+    .unwrap();
+    let faq = dir.join("20-faq.toml");
+    let original = std::fs::read_to_string(&faq).unwrap();
+    std::fs::write(
+        &faq,
+        original.replace(
+            "expect = [\"greeting\", \"opening-hours\", \"delivery\", \"password-reset\"]",
+            "expect = [\"greeting\", \"delivery\", \"opening-hours\", \"password-reset\"]",
+        ),
+    )
+    .unwrap();
+    let out = run(bin().args(["check", "--rules"]).arg(&dir), "");
+    assert_eq!(out.status.code(), Some(78));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("05-hours.toml:19:12: unknown time zone \"Europe/Berln\""),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `Europe/Berlin`?"), "{err}");
+    // With a file broken, tests do not run: fix it and the failing test shows.
+    std::fs::write(
+        &hours,
+        std::fs::read_to_string(shipped().join("05-hours.toml")).unwrap(),
+    )
+    .unwrap();
+    let out = run(bin().args(["check", "--rules"]).arg(&dir), "");
+    assert_eq!(out.status.code(), Some(78));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("test \"three questions in a row\" failed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("expected: greeting, delivery, opening-hours, password-reset"),
+        "{err}"
+    );
+    assert!(
+        err.contains("actual:   greeting, opening-hours, delivery, password-reset"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn simulate_runs_a_transcript_from_stdin() {
+    let out = run(
+        bin().args(["simulate", "--rules"]).arg(shipped()).args([
+            "--at",
+            "2026-11-24T10:00[Europe/Berlin]",
+            "--customer",
+            "Kim",
+            "--explain",
+        ]),
+        "# a comment\nopening hours?\nI want a refund\n/escalation_failed\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = text(&out.stdout);
+    for expected in [
+        "schedule support: open (\"mon-fri 08:00-18:00\")",
+        "bot [greeting]: Hi Kim, I'm Bot, the virtual assistant. How can I help?",
+        "? accept rule \"after-hours\": no, `when.schedule` wants \"support\" closed",
+        "customer: opening hours?",
+        "bot [opening-hours]: We're open Monday to Friday",
+        "→ escalate to team \"billing\": consult agent-101 (waits 20s), then agent-102 (waits 20s); if nobody joins, transfer to skill \"Billing\"",
+        "bot [nobody-free]: I'm sorry, all my colleagues are busy.",
+        "[chat over: the bot closed it]",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn simulate_after_hours_and_with_an_override() {
+    let out = run(
+        bin()
+            .args(["simulate", "--rules"])
+            .arg(shipped())
+            .args(["--at", "2026-12-24T15:00:00+01:00"]),
+        "hello\n",
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "bot [after-hours]: Hello there! We're closed right now and back Monday at 08:00."
+        ),
+        "{stdout}"
+    );
+
+    let state = scratch("override");
+    let message = state.join("message.txt");
+    std::fs::write(&message, "We are closed today because of a power cut.\n").unwrap();
+    let set = run(
+        bin()
+            .args([
+                "override",
+                "closed",
+                "--until",
+                "2099-01-01T00:00:00Z",
+                "--message",
+            ])
+            .arg(&message)
+            .arg("--state-dir")
+            .arg(&state),
+        "",
+    );
+    assert_eq!(set.status.code(), Some(0), "{}", text(&set.stderr));
+    let show = run(
+        bin().args(["override", "show", "--state-dir"]).arg(&state),
+        "",
+    );
+    assert!(
+        text(&show.stdout)
+            .contains("all schedules closed until 2099-01-01T00:00:00Z, with a message (in force")
+    );
+    let out = run(
+        bin()
+            .args(["simulate", "--rules"])
+            .arg(shipped())
+            .args(["--at", "2026-11-24T10:00:00+01:00", "--state-dir"])
+            .arg(&state),
+        "",
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("emergency override: all schedules closed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("bot [after-hours]: We are closed today because of a power cut."),
+        "{stdout}"
+    );
+    let clear = run(
+        bin().args(["override", "clear", "--state-dir"]).arg(&state),
+        "",
+    );
+    assert!(text(&clear.stdout).contains("override cleared"));
+    let show = run(
+        bin().args(["override", "show", "--state-dir"]).arg(&state),
+        "",
+    );
+    assert!(text(&show.stdout).contains("no override"));
+    let bad = run(
+        bin()
+            .args([
+                "override",
+                "closed",
+                "--until",
+                "yesterday-ish",
+                "--state-dir",
+            ])
+            .arg(&state),
+        "",
+    );
+    assert_eq!(bad.status.code(), Some(64));
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+#[test]
+fn simulate_refuses_broken_rules_and_bad_times() {
+    let dir = scratch("sim-broken");
+    std::fs::write(
+        dir.join("r.toml"),
+        "[[rule]]\nname = \"x\"\non = \"accept\"\nreply = \"{nope}\"\n",
+    )
+    .unwrap();
+    let out = run(bin().args(["simulate", "--rules"]).arg(&dir), "");
+    assert_eq!(out.status.code(), Some(78));
+    assert!(text(&out.stdout).contains("unknown placeholder `{nope}`"));
+    let out = run(
+        bin()
+            .args(["simulate", "--rules"])
+            .arg(shipped())
+            .args(["--at", "noon"]),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(64));
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
