@@ -8,10 +8,11 @@
 pub mod decide;
 pub mod message;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
@@ -58,6 +59,8 @@ pub struct Client {
     url: String,
     topics: Vec<String>,
     backoff: Backoff,
+    /// Set to whether the connection is healthy (subscribed and the last poll succeeded).
+    link: Option<Arc<watch::Sender<bool>>>,
 }
 
 /// Mutable state of one `run`.
@@ -89,6 +92,20 @@ impl Client {
             url,
             topics,
             backoff,
+            link: None,
+        }
+    }
+
+    /// Also publish the connection's health on `link`: `true` once subscribed and after every
+    /// successful poll, `false` as soon as a request fails or a connect is unsuccessful.
+    pub fn with_link(mut self, link: watch::Sender<bool>) -> Self {
+        self.link = Some(Arc::new(link));
+        self
+    }
+
+    fn set_link(&self, up: bool) {
+        if let Some(link) = &self.link {
+            link.send_replace(up);
         }
     }
 
@@ -153,6 +170,7 @@ impl Client {
                 }
             }
         }
+        self.set_link(false);
         self.disconnect(&mut s).await;
         Ok(())
     }
@@ -216,6 +234,7 @@ impl Client {
         s.client_id = Some(client_id);
         s.connected_once = true;
         s.recovering = false;
+        self.set_link(true);
         s.unauthorized_reported = false;
         s.delays.reset();
         if tx.send(Notification::Connected { first }).await.is_err() {
@@ -250,6 +269,7 @@ impl Client {
             s.unauthorized_reported = false;
             if s.recovering {
                 s.recovering = false;
+                self.set_link(true);
                 info!("CometD connection recovered");
                 if tx
                     .send(Notification::Connected { first: false })
@@ -267,6 +287,7 @@ impl Client {
             }
         } else {
             s.recovering = true;
+            self.set_link(false);
             warn!(error = ?reply.and_then(|r| r.error.as_ref()), ?next,
                 "CometD connect unsuccessful");
         }
@@ -276,6 +297,7 @@ impl Client {
     /// Log an HTTP-level failure (401 at ERROR once) and decide what next.
     fn failed(&self, s: &mut Session, err: &gws::Error, phase: Phase) -> Next {
         s.recovering = true;
+        self.set_link(false);
         let next = decide::after_http_error(err, phase);
         match err {
             gws::Error::Unauthorized if !s.unauthorized_reported => {

@@ -332,3 +332,40 @@ async fn a_server_that_does_not_hold_polls_is_not_hammered() {
         "{connects} connects in 10 s; expected about one per {MIN_IDLE_POLL:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_link_state_follows_the_connection() {
+    let script = Script {
+        handshakes: AtomicUsize::new(0),
+        connects: AtomicUsize::new(0),
+        on_handshake: Box::new(|_| None),
+        on_connect: Box::new(|n| match n {
+            1 => Reply::text(503, "busy"),
+            _ => idle_connect(),
+        }),
+    };
+    let (_fake, client) = start(script).await;
+    let (link_tx, mut link) = watch::channel(false);
+    let (tx, mut rx) = mpsc::channel(16);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(client.with_link(link_tx).run(tx, cancel.clone()));
+
+    assert_eq!(
+        rx.recv().await,
+        Some(Notification::Connected { first: true })
+    );
+    assert!(*link.borrow_and_update(), "up once subscribed");
+    tokio::time::timeout(Duration::from_secs(60), link.wait_for(|up| !up))
+        .await
+        .expect("down after the failed poll")
+        .unwrap();
+    // The failed poll is retried after the back-off; the recovery is reported with the link up.
+    assert_eq!(
+        rx.recv().await,
+        Some(Notification::Connected { first: false })
+    );
+    assert!(*link.borrow_and_update(), "up again after the recovery");
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+    assert!(!*link.borrow(), "down once stopped");
+}
