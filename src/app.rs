@@ -12,6 +12,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
 use crate::daemon::{self, Tuning};
+use crate::notify::Notifier;
 use crate::responder::rules::RuleSet;
 use crate::signal::{Signal, Signals};
 use crate::stats::Stats;
@@ -79,11 +80,16 @@ pub fn run(config_path: &Path) -> u8 {
         };
         let rules = Arc::new(ArcSwap::from_pointee(rules));
         let shutdown = CancellationToken::new();
+        let notifier = Notifier::from_env();
+        let stats = Arc::new(Stats::default());
         let daemon = tokio::spawn(daemon::run(
             config.clone(),
             daemon::build_chain(&config, &rules),
-            Tuning::default(),
-            Arc::new(Stats::default()),
+            Tuning {
+                notifier: notifier.clone(),
+                ..Tuning::default()
+            },
+            stats.clone(),
             shutdown.clone(),
         ));
         tokio::spawn(async move {
@@ -95,16 +101,20 @@ pub fn run(config_path: &Path) -> u8 {
                     }
                     Signal::Shutdown => {
                         info!("shutdown requested");
+                        notifier.stopping();
                         shutdown.cancel();
                     }
-                    Signal::Reload => match daemon::reload_rules(&config, &rules) {
-                        Ok(summary) => info!(rules = %summary, "rules reloaded"),
-                        Err(problems) => {
-                            error!(
+                    Signal::Reload => {
+                        notifier.reloading();
+                        let result = daemon::reload_rules(&config, &rules);
+                        notifier.reloaded(result.is_ok(), &stats.snapshot());
+                        match result {
+                            Ok(summary) => info!(rules = %summary, "rules reloaded"),
+                            Err(problems) => error!(
                                 "rules not reloaded; the previous rules stay active:\n{problems}"
-                            )
+                            ),
                         }
-                    },
+                    }
                 }
             }
         });

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::event::Event;
 use crate::gws::{self, Parsed, SessionOperation};
+use crate::notify::Notifier;
 use crate::responder::Chain;
 use crate::responder::registry::BuildContext;
 use crate::responder::rules::{Problems, RuleSet, Summary};
@@ -37,6 +38,8 @@ pub struct Tuning {
     pub cometd_backoff: Backoff,
     /// How long to wait for the transcript after Accept.
     pub history_timeout: Duration,
+    /// The service manager to report readiness, status and watchdog beats to.
+    pub notifier: Notifier,
 }
 
 impl Default for Tuning {
@@ -46,6 +49,7 @@ impl Default for Tuning {
             auth_backoff: Backoff::new(Duration::from_secs(30), Duration::from_secs(600), 0.2),
             cometd_backoff: Backoff::default(),
             history_timeout: chat::DEFAULT_HISTORY_TIMEOUT,
+            notifier: Notifier::disabled(),
         }
     }
 }
@@ -97,6 +101,8 @@ pub async fn run(
         client.dialect().topics(),
         tuning.cometd_backoff,
     );
+    let (link_tx, link) = watch::channel(false);
+    let cometd = cometd.with_link(link_tx);
     let cometd_task = tokio::spawn(cometd.run(notify_tx, cometd_stop.clone()));
     loop {
         tokio::select! {
@@ -128,6 +134,7 @@ pub async fn run(
         .await
         .context("Ready on the chat channel failed")?;
     info!(max_chats = config.bot.max_chats, "Ready for chats");
+    tuning.notifier.ready(&stats.snapshot());
 
     let ctx = Arc::new(Context {
         gws: client.clone(),
@@ -148,9 +155,13 @@ pub async fn run(
         abort.clone(),
     ));
 
-    let early_end = tokio::select! {
-        _ = shutdown.cancelled() => None,
-        result = &mut dispatcher => Some(result),
+    let mut heartbeat = tuning.notifier.heartbeat();
+    let early_end = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break None,
+            result = &mut dispatcher => break Some(result),
+            _ = heartbeat.tick() => tuning.notifier.beat(*link.borrow(), &stats.snapshot()),
+        }
     };
     if let Some(result) = early_end {
         error!(?result, "chat routing stopped unexpectedly");

@@ -14,6 +14,7 @@
 //! - [`config`] loads and validates the daemon's configuration.
 //! - [`stats`] counts what happened, for reports and metrics.
 //! - [`backoff`] computes retry delays with jitter.
+//! - [`notify`] tells systemd (`Type=notify`) about readiness, reloads, status and the watchdog.
 //! - [`signal`] turns process signals into shutdown and reload requests.
 //! - [`sim`] is the embedded GWS simulator used by `demo`, the tests and the benchmarks.
 //! - [`demo`] runs the simulator and the daemon together with scripted customers.
@@ -30,6 +31,7 @@ pub mod dispatch;
 pub mod escalation;
 pub mod event;
 pub mod gws;
+pub mod notify;
 pub mod responder;
 pub mod signal;
 pub mod sim;

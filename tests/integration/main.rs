@@ -4,6 +4,7 @@ mod bad_input;
 mod conversation;
 mod escalation;
 mod lifecycle;
+mod notify;
 mod operations;
 mod responders;
 mod support;
