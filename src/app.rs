@@ -218,3 +218,19 @@ pub fn sim(listen: SocketAddr) -> u8 {
         EXIT_OK
     })
 }
+
+/// `gws-botd generate man|completions --out DIR` (for packaging)
+pub fn generate(what: crate::cli::Generated, out: &Path) -> u8 {
+    match crate::cli::generate(what, out) {
+        Ok(files) => {
+            for file in files {
+                println!("{}", file.display());
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("cannot write into {}: {e}", out.display());
+            EXIT_FAILURE
+        }
+    }
+}

@@ -19,10 +19,12 @@
 //! - [`sim`] is the embedded GWS simulator used by `demo`, the tests and the benchmarks.
 //! - [`demo`] runs the simulator and the daemon together with scripted customers.
 //! - [`app`] holds the CLI commands behind `main.rs`.
+//! - [`cli`] is the command-line definition, also used to generate man pages and completions.
 
 pub mod app;
 pub mod backoff;
 pub mod chat;
+pub mod cli;
 pub mod cometd;
 pub mod config;
 pub mod daemon;

@@ -2,52 +2,11 @@
 //! over to the library. Exit codes follow sysexits: 0 ok, 64 usage, 78 bad config or rules,
 //! 1 anything else.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use gws_botd::app;
-
-/// A bot agent for Genesys Web Services chat.
-#[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
-struct Cli {
-    /// Configuration file.
-    #[arg(long, global = true, env = "GWS_BOTD_CONFIG", default_value = gws_botd::config::DEFAULT_PATH)]
-    config: PathBuf,
-
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the bot agent against the GWS server in the configuration.
-    Run,
-    /// Check the configuration and the rule files, print every problem, and exit.
-    Check {
-        /// Check this rules directory instead of the one in the configuration (the
-        /// configuration is then optional).
-        #[arg(long)]
-        rules: Option<PathBuf>,
-    },
-    /// Run the embedded GWS simulator and the bot together with scripted customers.
-    Demo {
-        /// Keep going with new customers until interrupted.
-        #[arg(long)]
-        forever: bool,
-        /// The rules directory to use.
-        #[arg(long, default_value = "rules")]
-        rules: PathBuf,
-    },
-    /// Run the GWS simulator alone, for trying the bot or other clients against it.
-    Sim {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8090")]
-        listen: SocketAddr,
-    },
-}
+use gws_botd::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -63,6 +22,7 @@ fn main() -> ExitCode {
         Command::Check { rules } => app::check(&cli.config, rules.as_deref()),
         Command::Demo { forever, rules } => app::demo(&rules, forever),
         Command::Sim { listen } => app::sim(listen),
+        Command::Generate { what, out } => app::generate(what, &out),
     };
     ExitCode::from(code)
 }
