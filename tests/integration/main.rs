@@ -6,5 +6,6 @@ mod escalation;
 mod lifecycle;
 mod notify;
 mod operations;
+mod packaging;
 mod responders;
 mod support;
