@@ -8,7 +8,6 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
-use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
 use crate::daemon::{self, Tuning};
@@ -25,15 +24,6 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 64;
 /// The configuration or the rule files are invalid.
 pub const EXIT_CONFIG: u8 = 78;
-
-/// Log to stderr, filtered by `RUST_LOG` (default: `default`).
-pub fn init_tracing(default: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
 
 /// Run `body` on a multi-threaded runtime and return its exit code.
 fn block_on(body: impl std::future::Future<Output = u8>) -> u8 {
@@ -64,7 +54,6 @@ fn load(config_path: &Path) -> Result<(Config, RuleSet), u8> {
 
 /// `gws-botd run`
 pub fn run(config_path: &Path) -> u8 {
-    init_tracing("info");
     let (config, rules) = match load(config_path) {
         Ok(loaded) => loaded,
         Err(code) => return code,
@@ -78,10 +67,23 @@ pub fn run(config_path: &Path) -> u8 {
                 return EXIT_FAILURE;
             }
         };
+        let stats = Arc::new(Stats::default());
+        stats.rules_loaded();
+        let http_stop = CancellationToken::new();
+        if let Some(addr) = config.http.listen {
+            match crate::http_server::Server::bind(addr, stats.clone()).await {
+                Ok(server) => {
+                    tokio::spawn(server.run(http_stop.clone()));
+                }
+                Err(e) => {
+                    error!(error = %e, "cannot listen on {addr} (http.listen)");
+                    return EXIT_FAILURE;
+                }
+            }
+        }
         let rules = Arc::new(ArcSwap::from_pointee(rules));
         let shutdown = CancellationToken::new();
         let notifier = Notifier::from_env();
-        let stats = Arc::new(Stats::default());
         let daemon = tokio::spawn(daemon::run(
             config.clone(),
             daemon::build_chain(&config, &rules),
@@ -107,6 +109,7 @@ pub fn run(config_path: &Path) -> u8 {
                     Signal::Reload => {
                         notifier.reloading();
                         let result = daemon::reload_rules(&config, &rules);
+                        stats.rules_reloaded(result.is_ok());
                         notifier.reloaded(result.is_ok(), &stats.snapshot());
                         match result {
                             Ok(summary) => info!(rules = %summary, "rules reloaded"),
@@ -118,7 +121,9 @@ pub fn run(config_path: &Path) -> u8 {
                 }
             }
         });
-        match daemon.await {
+        let result = daemon.await;
+        http_stop.cancel();
+        match result {
             Ok(Ok(())) => EXIT_OK,
             Ok(Err(e)) => {
                 error!(error = format!("{e:#}"), "the bot agent stopped");
@@ -172,9 +177,27 @@ pub fn check(config_path: &Path, rules_dir: Option<&Path>) -> u8 {
     }
 }
 
+/// `gws-botd explain`: print one chat's story from the decision log in `state_dir`, or in the
+/// state directory the configuration names.
+pub fn explain(config_path: &Path, chat_id: &str, state_dir: Option<&Path>) -> u8 {
+    let dir = match state_dir {
+        Some(dir) => dir.to_owned(),
+        None => crate::config::state_dir_of(config_path),
+    };
+    match crate::explain::story(&dir, chat_id) {
+        Ok(story) => {
+            print!("{story}");
+            EXIT_OK
+        }
+        Err(why) => {
+            eprintln!("{why}");
+            EXIT_FAILURE
+        }
+    }
+}
+
 /// `gws-botd demo`
 pub fn demo(rules_dir: &Path, forever: bool) -> u8 {
-    init_tracing("warn");
     let rules = match RuleSet::load_dir(rules_dir) {
         Ok(rules) => rules,
         Err(problems) => {
@@ -196,7 +219,6 @@ pub fn demo(rules_dir: &Path, forever: bool) -> u8 {
 
 /// `gws-botd sim`
 pub fn sim(listen: SocketAddr) -> u8 {
-    init_tracing("info");
     block_on(async move {
         let config = crate::sim::SimConfig::default();
         let users: Vec<String> = config.users.iter().map(|u| u.username.clone()).collect();

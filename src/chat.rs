@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::config::EscalationTexts;
+use crate::decision_log::{Decision, DecisionLog};
 use crate::event::{
     ChatId, ChatUpdate, Message, MessageKind, Participant, ParticipantKind, UpdateKind, UserData,
 };
@@ -27,6 +28,48 @@ use crate::stats::Stats;
 
 /// How long to wait for the transcript after Accept before asking for it explicitly.
 pub const DEFAULT_HISTORY_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn trigger_name(trigger: &Trigger) -> &'static str {
+    match trigger {
+        Trigger::Accepted => "accepted",
+        Trigger::Message { .. } => "message",
+    }
+}
+
+/// The decision-log record of a response about to be carried out.
+fn responded(trigger: &Trigger, response: &Response) -> Decision {
+    let mut replies = Vec::new();
+    let mut attached = Vec::new();
+    for action in &response.actions {
+        match action {
+            Action::Reply(text) => replies.push(text.clone()),
+            Action::Attach(data) => attached.extend(data.keys().cloned()),
+            Action::Typing(_) => {}
+        }
+    }
+    let then = match &response.then {
+        Then::Stay => "stay".to_owned(),
+        Then::Close => "close".to_owned(),
+        Then::Escalate(team) => format!("escalate to team {}", team.name),
+        Then::Transfer(skill) => format!("transfer to skill {skill}"),
+    };
+    Decision::Responded {
+        trigger: trigger_name(trigger).into(),
+        rules: response.acted.clone(),
+        matched: response.matched,
+        replies,
+        attached,
+        then,
+    }
+}
+
+/// The decision-log record of a GWS operation's result.
+fn gws_result(op: &Operation, error: Option<&gws::Error>) -> Decision {
+    Decision::Gws {
+        operation: op.label().into(),
+        error: error.map(|e| e.to_string()),
+    }
+}
 
 /// What the dispatcher feeds a chat task.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +92,8 @@ pub struct Context {
     pub fallback_skill: Option<String>,
     pub history_timeout: Duration,
     pub stats: Arc<Stats>,
+    /// What the bot decided in each chat and why (`gws-botd explain`).
+    pub decisions: DecisionLog,
 }
 
 /// How a chat ended, from the bot's side.
@@ -140,11 +185,13 @@ impl Chat {
         };
         if let Err(e) = self.ctx.gws.execute(&self.id, &accept).await {
             warn!(error = %e, "could not accept the chat");
+            self.note(gws_result(&accept, Some(&e)));
             return End::NotAccepted {
                 reason: e.to_string(),
             };
         }
         self.ctx.stats.chat_accepted();
+        self.note(Decision::Accepted);
         info!(
             customer = self.memory.customer().unwrap_or("?"),
             "chat accepted"
@@ -240,6 +287,7 @@ impl Chat {
     async fn on_customer_text(&mut self, text: String) -> Option<End> {
         self.turn += 1;
         self.ctx.stats.message_in();
+        self.ctx.decisions.customer_said(&self.id, self.turn, &text);
         debug!(turn = self.turn, text = %text, "customer says");
         self.respond(Trigger::Message { text }).await
     }
@@ -264,8 +312,12 @@ impl Chat {
             Ok(Ok(Outcome::Pass)) => {
                 if matches!(trigger, Trigger::Message { .. }) {
                     self.unanswered += 1;
+                    self.ctx.stats.no_match();
                     info!("no rule acted on the customer's message");
                 }
+                self.note(Decision::NoAnswer {
+                    trigger: trigger_name(&trigger).into(),
+                });
                 return None;
             }
             Ok(Err(e)) => {
@@ -273,11 +325,17 @@ impl Chat {
                     error = format!("{e:#}"),
                     "responder failed; handing the chat on"
                 );
+                self.note(Decision::ResponderFailed {
+                    error: format!("{e:#}"),
+                });
                 self.ctx.stats.responder_failure();
                 return Some(self.bail("the responder failed").await);
             }
             Err(_) => {
                 error!("responder panicked; handing the chat on");
+                self.note(Decision::ResponderFailed {
+                    error: "the responder panicked".into(),
+                });
                 self.ctx.stats.responder_failure();
                 return Some(self.bail("the responder panicked").await);
             }
@@ -286,9 +344,11 @@ impl Chat {
             self.unanswered = if response.matched {
                 0
             } else {
+                self.ctx.stats.no_match();
                 self.unanswered + 1
             };
         }
+        self.note(responded(&trigger, &response));
         self.apply(response).await
     }
 
@@ -364,7 +424,14 @@ impl Chat {
     }
 
     pub(crate) async fn exec(&self, op: Operation) -> Result<(), gws::Error> {
-        self.ctx.gws.execute(&self.id, &op).await.map(|_| ())
+        let result = self.ctx.gws.execute(&self.id, &op).await.map(|_| ());
+        self.note(gws_result(&op, result.as_ref().err()));
+        result
+    }
+
+    /// Add to the chat's story in the decision log.
+    pub(crate) fn note(&self, decision: Decision) {
+        self.ctx.decisions.record(&self.id, decision);
     }
 
     /// Send a message to the customer.

@@ -18,6 +18,7 @@ Environment:
   GWS_BOTD__SECTION__KEY: overrides a configuration key
   CREDENTIALS_DIRECTORY: its file gws-password is the password
   NOTIFY_SOCKET, WATCHDOG_USEC: set by systemd
+  GWS_BOTD_LOG_FORMAT: pretty, json or journald (--log-format)
   RUST_LOG: log filter, e.g. info or gws_botd=debug
 
 Signals (run):
@@ -38,6 +39,16 @@ pub struct Cli {
     /// Configuration file.
     #[arg(long, global = true, env = "GWS_BOTD_CONFIG", default_value = crate::config::DEFAULT_PATH)]
     pub config: PathBuf,
+
+    /// Log format: `auto` picks journald when started by systemd, pretty text otherwise.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "GWS_BOTD_LOG_FORMAT",
+        default_value = "auto"
+    )]
+    pub log_format: crate::logging::Format,
 
     #[command(subcommand)]
     pub command: Command,
@@ -63,6 +74,16 @@ pub enum Command {
         /// The rules directory to use.
         #[arg(long, default_value = "rules")]
         rules: PathBuf,
+    },
+    /// Tell one chat's story from the decision log: what the customer wrote, which rules acted,
+    /// what the bot said, each hand-over step and how the chat ended.
+    Explain {
+        /// The chat's interaction id (as in logs and GWS).
+        chat_id: String,
+        /// The state directory holding the decision log (default: `bot.state_dir` from the
+        /// configuration, else /var/lib/gws-botd).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
     },
     /// Run the GWS simulator alone, for trying the bot or other clients against it.
     Sim {
@@ -134,6 +155,7 @@ mod tests {
             [
                 "gws-botd-check.1",
                 "gws-botd-demo.1",
+                "gws-botd-explain.1",
                 "gws-botd-run.1",
                 "gws-botd-sim.1",
                 "gws-botd.1"

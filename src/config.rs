@@ -25,6 +25,12 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_CHATS: usize = 1000;
 /// The default time open chats get to finish at shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Where the daemon keeps its own files (the decision log) unless `bot.state_dir` says otherwise.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/gws-botd";
+/// The decision log file is rotated when it would grow past this many bytes.
+pub const DEFAULT_DECISION_LOG_MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
+/// Decision log files kept, the active one included.
+pub const DEFAULT_DECISION_LOG_MAX_FILES: u32 = 5;
 /// The file name looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
 pub const CREDENTIAL_NAME: &str = "gws-password";
 
@@ -36,6 +42,38 @@ pub struct Config {
     pub escalation: EscalationTexts,
     /// The responder chain, asked in this order.
     pub responders: Vec<ResponderConfig>,
+    pub http: Http,
+    pub decision_log: DecisionLog,
+}
+
+/// `[http]`: the metrics and health endpoints.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Http {
+    /// Serve `/metrics`, `/healthz` and `/readyz` here; off when `None`.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `[decision_log]`: the record of what the bot decided in each chat and why, for `explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionLog {
+    pub enabled: bool,
+    /// Rotate the file before it grows past this many bytes.
+    pub max_file_size: u64,
+    /// Files kept, the active one included; the oldest is deleted at rotation.
+    pub max_files: u32,
+    /// Record what customers wrote; off by default (only the length is recorded).
+    pub include_customer_text: bool,
+}
+
+impl Default for DecisionLog {
+    fn default() -> Self {
+        DecisionLog {
+            enabled: true,
+            max_file_size: DEFAULT_DECISION_LOG_MAX_FILE_SIZE,
+            max_files: DEFAULT_DECISION_LOG_MAX_FILES,
+            include_customer_text: false,
+        }
+    }
 }
 
 /// `[gws]`: how to reach and log in to Genesys Web Services.
@@ -71,6 +109,8 @@ pub struct Bot {
     pub shutdown_grace: Duration,
     /// Skill that takes chats the bot cannot handle (responder failure, team without skill).
     pub fallback_skill: Option<String>,
+    /// The daemon's own files (decision log); systemd's `StateDirectory=`.
+    pub state_dir: PathBuf,
 }
 
 /// `[escalation]`: what the customer is told during a hand-over.
@@ -177,6 +217,20 @@ impl Config {
             .or_else(|| std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from));
         check(root, credentials_dir.as_deref())
     }
+}
+
+/// The state directory `config_path` names, read leniently for tools such as `explain` that
+/// need nothing else: `GWS_BOTD__BOT__STATE_DIR`, else `[bot] state_dir` in the file, else
+/// [`DEFAULT_STATE_DIR`]. An unreadable file or other invalid keys do not matter here.
+pub fn state_dir_of(config_path: &Path) -> PathBuf {
+    if let Some(dir) = std::env::var_os(format!("{ENV_PREFIX}__BOT__STATE_DIR")) {
+        return PathBuf::from(dir);
+    }
+    std::fs::read_to_string(config_path)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("bot")?.get("state_dir")?.as_str().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
 }
 
 /// Collects problems while reading one table.
@@ -294,14 +348,40 @@ impl<'a> Reader<'a> {
     }
 
     fn boolean(&mut self, key: &str) -> bool {
+        self.boolean_or(key, false)
+    }
+
+    fn boolean_or(&mut self, key: &str, default: bool) -> bool {
         let Some(v) = self.table.remove(key) else {
-            return false;
+            return default;
         };
         match v.clone().into_bool() {
             Ok(b) => b,
             Err(_) => {
                 self.bad(key, &v, "must be true or false");
-                false
+                default
+            }
+        }
+    }
+
+    /// A size in bytes: a whole number or text such as "16MiB", "500 kB", "1GB".
+    fn size(&mut self, key: &str, default: u64, min: u64) -> u64 {
+        let Some(v) = self.table.remove(key) else {
+            return default;
+        };
+        let parsed = match v.clone().into_int() {
+            Ok(n) => u64::try_from(n).ok(),
+            Err(_) => v.clone().into_string().ok().and_then(|s| parse_size(&s)),
+        };
+        match parsed {
+            Some(n) if n >= min => n,
+            _ => {
+                self.bad(
+                    key,
+                    &v,
+                    format!("must be a size such as \"16MiB\", \"500kB\" or a number of bytes, at least {min}"),
+                );
+                default
             }
         }
     }
@@ -338,6 +418,27 @@ impl<'a> Reader<'a> {
                 .push(format!("{}.{key}{origin}: unknown key{hint}", self.section));
         }
     }
+}
+
+/// Parse "16MiB", "500 kB", "2G", "1024" into bytes.
+fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(factor)
 }
 
 fn origin(v: &Value) -> String {
@@ -390,9 +491,24 @@ const BOT_KEYS: &[&str] = &[
     "max_chats",
     "shutdown_grace",
     "fallback_skill",
+    "state_dir",
 ];
 const ESCALATION_KEYS: &[&str] = &["consulting", "connected", "queued", "failed", "error"];
-const SECTIONS: &[&str] = &["gws", "bot", "escalation", "responder"];
+const HTTP_KEYS: &[&str] = &["listen"];
+const DECISION_LOG_KEYS: &[&str] = &[
+    "enabled",
+    "max_file_size",
+    "max_files",
+    "include_customer_text",
+];
+const SECTIONS: &[&str] = &[
+    "gws",
+    "bot",
+    "escalation",
+    "responder",
+    "http",
+    "decision_log",
+];
 
 fn check(
     mut root: config::Map<String, Value>,
@@ -436,7 +552,44 @@ fn check(
     let max_chats = r.uint("max_chats", DEFAULT_MAX_CHATS as u64, 1, 100_000) as usize;
     let shutdown_grace = r.duration("shutdown_grace", DEFAULT_SHUTDOWN_GRACE);
     let fallback_skill = r.string("fallback_skill").filter(|s| !s.is_empty());
+    let state_dir = match r.string("state_dir") {
+        Some(dir) if dir.trim().is_empty() => {
+            r.problems.push(
+                "bot.state_dir: must not be empty (for example: \"/var/lib/gws-botd\")".into(),
+            );
+            PathBuf::from(DEFAULT_STATE_DIR)
+        }
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(DEFAULT_STATE_DIR),
+    };
     r.finish(BOT_KEYS);
+
+    let mut r = Reader::new(&mut root, "http", &mut problems);
+    let listen = match r.string("listen") {
+        None => None,
+        Some(s) if s.trim().is_empty() => None,
+        Some(s) => match s.trim().parse::<std::net::SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                r.problems.push(format!(
+                    "http.listen: \"{s}\" is not an address and port (for example: \"127.0.0.1:9464\")"
+                ));
+                None
+            }
+        },
+    };
+    r.finish(HTTP_KEYS);
+    let http = Http { listen };
+
+    let mut r = Reader::new(&mut root, "decision_log", &mut problems);
+    let defaults = DecisionLog::default();
+    let decision_log = DecisionLog {
+        enabled: r.boolean_or("enabled", defaults.enabled),
+        max_file_size: r.size("max_file_size", defaults.max_file_size, 4096),
+        max_files: r.uint("max_files", defaults.max_files.into(), 1, 1000) as u32,
+        include_customer_text: r.boolean("include_customer_text"),
+    };
+    r.finish(DECISION_LOG_KEYS);
 
     let mut r = Reader::new(&mut root, "escalation", &mut problems);
     let defaults = EscalationTexts::default();
@@ -509,9 +662,12 @@ fn check(
             max_chats,
             shutdown_grace,
             fallback_skill,
+            state_dir,
         },
         escalation,
         responders,
+        http,
+        decision_log,
     })
 }
 
@@ -695,6 +851,51 @@ mod tests {
         resolve_password(Some("a".into()), Some("b".into()), None, &mut problems);
         assert_eq!(problems.len(), 1);
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn observability_keys_are_checked() {
+        let c = load(GOOD, &[]).unwrap();
+        assert_eq!(c.http.listen, None);
+        assert_eq!(c.bot.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
+        assert_eq!(c.decision_log, DecisionLog::default());
+        let good = format!(
+            "{GOOD}\n[http]\nlisten = \"127.0.0.1:9464\"\n[decision_log]\nmax_file_size = \"1MiB\"\n\
+             max_files = 3\ninclude_customer_text = true\nenabled = false\n"
+        )
+        .replace("rules = \"rules\"", "rules = \"rules\"\nstate_dir = \"/tmp/x\"");
+        let c = load(&good, &[]).unwrap();
+        assert_eq!(c.http.listen, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(c.bot.state_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(
+            c.decision_log,
+            DecisionLog {
+                enabled: false,
+                max_file_size: 1 << 20,
+                max_files: 3,
+                include_customer_text: true
+            }
+        );
+        let bad = format!(
+            "{GOOD}\n[http]\nlisten = \"localhost\"\n[decision_log]\nmax_file_size = \"huge\"\nmax_files = 0\nkeep = 1\n"
+        );
+        let all = load(&bad, &[]).unwrap_err().0.join("\n");
+        assert!(
+            all.contains("http.listen: \"localhost\" is not an address"),
+            "{all}"
+        );
+        assert!(all.contains("decision_log.max_file_size"), "{all}");
+        assert!(all.contains("decision_log.max_files"), "{all}");
+        assert!(all.contains("decision_log.keep: unknown key"), "{all}");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("16MiB"), Some(16 << 20));
+        assert_eq!(parse_size("500 kB"), Some(500_000));
+        assert_eq!(parse_size("42"), Some(42));
+        assert_eq!(parse_size("12 parsecs"), None);
+        assert_eq!(parse_size("MiB"), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
@@ -17,6 +17,7 @@ use crate::backoff::Backoff;
 use crate::chat::{self, Context};
 use crate::cometd::{self, Notification};
 use crate::config::Config;
+use crate::decision_log::DecisionLog;
 use crate::dispatch::Dispatcher;
 use crate::event::Event;
 use crate::gws::{self, Parsed, SessionOperation};
@@ -84,13 +85,15 @@ pub async fn run(
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let client =
-        gws::Client::new(client_config(&config)).context("cannot set up the GWS client")?;
+    let client = gws::Client::new(client_config(&config).observed_by(stats.clone()))
+        .context("cannot set up the GWS client")?;
+    let health = stats.health().clone();
     let Some(me) = login(&client, &tuning, &shutdown).await else {
         info!("stopped before logging in");
         return Ok(());
     };
     info!(user = %me.user_name, id = %me.id, "logged in to GWS");
+    health.logged_in.set(true);
 
     // Subscribe before starting the contact-centre session so no invitation is missed.
     let (notify_tx, mut notify_rx) = mpsc::channel(1024);
@@ -100,9 +103,8 @@ pub async fn run(
         client.notifications_url(),
         client.dialect().topics(),
         tuning.cometd_backoff,
-    );
-    let (link_tx, link) = watch::channel(false);
-    let cometd = cometd.with_link(link_tx);
+    )
+    .report_link(health.cometd_connected.clone());
     let cometd_task = tokio::spawn(cometd.run(notify_tx, cometd_stop.clone()));
     loop {
         tokio::select! {
@@ -134,6 +136,7 @@ pub async fn run(
         .await
         .context("Ready on the chat channel failed")?;
     info!(max_chats = config.bot.max_chats, "Ready for chats");
+    health.agent_ready.set(true);
     tuning.notifier.ready(&stats.snapshot());
 
     let ctx = Arc::new(Context {
@@ -144,6 +147,7 @@ pub async fn run(
         fallback_skill: config.bot.fallback_skill.clone(),
         history_timeout: tuning.history_timeout,
         stats: stats.clone(),
+        decisions: DecisionLog::open_or_disabled(&config.decision_log, &config.bot.state_dir),
     });
     let (event_tx, event_rx) = mpsc::channel(1024);
     let pump = tokio::spawn(pump(client.clone(), notify_rx, event_tx, stats.clone()));
@@ -160,13 +164,14 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => break None,
             result = &mut dispatcher => break Some(result),
-            _ = heartbeat.tick() => tuning.notifier.beat(*link.borrow(), &stats.snapshot()),
+            _ = heartbeat.tick() => tuning.notifier.beat(health.cometd_connected.get(), &stats.snapshot()),
         }
     };
     if let Some(result) = early_end {
         error!(?result, "chat routing stopped unexpectedly");
     } else {
         info!(grace = ?config.bot.shutdown_grace, "shutting down: NotReady, letting open chats finish");
+        health.agent_ready.set(false);
         if let Err(e) = client.session(&SessionOperation::NotReady).await {
             warn!(error = %e, "NotReady failed");
         }
@@ -199,6 +204,7 @@ pub async fn run(
     {
         warn!(error = %e, "EndContactCenterSession failed");
     }
+    health.clear();
     info!(stats = ?stats.snapshot(), "stopped");
     Ok(())
 }
@@ -295,5 +301,6 @@ pub fn client_config(config: &Config) -> gws::ClientConfig {
             extra_ca: config.gws.tls_ca_file.clone(),
             danger_accept_invalid_certs: config.gws.danger_accept_invalid_certs,
         },
+        observer: None,
     }
 }

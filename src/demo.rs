@@ -129,9 +129,16 @@ pub fn daemon_config(sim: &Sim, sim_config: &SimConfig, rules_dir: &Path) -> Con
             max_chats: config::DEFAULT_MAX_CHATS,
             shutdown_grace: Duration::from_secs(5),
             fallback_skill: Some("Support".into()),
+            state_dir: std::env::temp_dir().join(format!(
+                "gws-botd-state-{}-{:08x}",
+                std::process::id(),
+                rand::random::<u32>()
+            )),
         },
         escalation: EscalationTexts::default(),
         responders: vec![ResponderConfig::Rules],
+        http: config::Http::default(),
+        decision_log: config::DecisionLog::default(),
     }
 }
 
@@ -149,6 +156,7 @@ pub async fn run(rules_dir: &Path, rules: RuleSet, forever: bool) -> anyhow::Res
     let shutdown = CancellationToken::new();
     let stats = Arc::new(Stats::default());
     let config = daemon_config(&sim, &sim_config, rules_dir);
+    let state_dir = config.bot.state_dir.clone();
     let chain = daemon::build_chain(&config, &Arc::new(ArcSwap::from_pointee(rules)));
     let daemon = tokio::spawn(daemon::run(
         config,
@@ -220,6 +228,16 @@ pub async fn run(rules_dir: &Path, rules: RuleSet, forever: bool) -> anyhow::Res
     }
     printer.abort();
     sim.shutdown().await;
+    println!(
+        "\ndecision log: {}",
+        state_dir.join(crate::decision_log::FILE_NAME).display()
+    );
+    if let Some(id) = ids.get(2) {
+        println!(
+            "why did the bot do that? try:\n  gws-botd explain {id} --state-dir {}",
+            state_dir.display()
+        );
+    }
     Ok(ok)
 }
 

@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::chat::{self, Context, End, Input};
+use crate::decision_log::Decision;
 use crate::event::{ChatId, ChatUpdate, Event};
 use crate::gws::{Operation, SessionOperation};
 
@@ -133,9 +134,19 @@ impl Dispatcher {
             self.reject(update.id);
             return;
         }
+        let customer = update
+            .participants
+            .iter()
+            .flatten()
+            .find(|p| p.kind == crate::event::ParticipantKind::Customer)
+            .and_then(|p| p.nickname.clone());
+        self.ctx
+            .decisions
+            .record(&update.id, Decision::Offered { customer });
         self.start(update);
         if self.chats.len() >= self.max_chats && !self.full {
             self.full = true;
+            self.ctx.stats.health().agent_ready.set(false);
             warn!(open = self.chats.len(), "at max_chats: going NotReady");
             self.session(SessionOperation::NotReady).await;
         }
@@ -172,6 +183,17 @@ impl Dispatcher {
     fn reject(&self, id: ChatId) {
         warn!(chat_id = %id, open = self.chats.len(), draining = self.draining, "rejecting an offer");
         self.ctx.stats.chat_rejected();
+        let reason = if self.draining {
+            "the bot is stopping"
+        } else {
+            "the bot is at max_chats"
+        };
+        self.ctx.decisions.record(
+            &id,
+            Decision::Rejected {
+                reason: reason.into(),
+            },
+        );
         let ctx = self.ctx.clone();
         self.tracker.spawn(async move {
             if let Err(e) = ctx.gws.execute(&id, &Operation::Reject).await {
@@ -183,6 +205,20 @@ impl Dispatcher {
     async fn ended(&mut self, id: ChatId, end: End) {
         self.chats.remove(&id);
         self.ctx.stats.chat_ended(end.label());
+        let detail = match &end {
+            End::Closed { reason } | End::NotAccepted { reason } | End::Stuck { reason } => {
+                Some(reason.clone())
+            }
+            End::HandedOver { to } => Some(to.clone()),
+            End::Gone | End::Abandoned => None,
+        };
+        self.ctx.decisions.record(
+            &id,
+            Decision::Ended {
+                outcome: end.label().into(),
+                detail,
+            },
+        );
         match &end {
             End::Stuck { reason } => {
                 error!(chat_id = %id, reason, "chat ended without a hand-over or close")
@@ -194,6 +230,7 @@ impl Dispatcher {
             self.full = false;
             info!(open = self.chats.len(), "below max_chats: Ready again");
             self.session(SessionOperation::Ready).await;
+            self.ctx.stats.health().agent_ready.set(true);
         }
     }
 

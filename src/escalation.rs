@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::chat::{Chat, End, Input, Next};
+use crate::decision_log::Decision;
 use crate::gws::Operation;
 use crate::responder::Team;
 
@@ -19,9 +20,25 @@ pub async fn run(chat: &mut Chat, team: &Team) -> End {
     escalate(chat, team).instrument(span).await
 }
 
+/// Record an escalation step in the chat's decision log.
+fn step(chat: &Chat, team: &Team, step: &str, detail: Option<String>) {
+    chat.note(Decision::Escalation {
+        team: team.name.clone(),
+        step: step.into(),
+        detail,
+    });
+}
+
 async fn escalate(chat: &mut Chat, team: &Team) -> End {
     info!(agents = team.agents.len(), "escalating");
+    let started = Instant::now();
     chat.ctx.stats.escalation_started();
+    step(
+        chat,
+        team,
+        "started",
+        Some(format!("agents to consult: {}", team.agents.join(", "))),
+    );
     let consulting = chat.ctx.texts.consulting.clone();
     if let Err(e) = chat.say(&consulting).await {
         warn!(error = %e, "could not tell the customer about the hand-over");
@@ -36,18 +53,31 @@ async fn escalate(chat: &mut Chat, team: &Team) -> End {
                 match chat.exec(Operation::CompleteTransfer).await {
                     Ok(()) => {
                         info!(agent = %agent, "chat handed to the agent");
-                        chat.ctx.stats.escalation_ended("agent");
+                        step(chat, team, "transferred", Some(agent.clone()));
+                        chat.ctx.stats.escalation_ended("agent", started.elapsed());
                         return End::HandedOver {
                             to: format!("agent {agent}"),
                         };
                     }
-                    Err(e) => warn!(agent = %agent, error = %e, "CompleteTransfer failed"),
+                    Err(e) => {
+                        warn!(agent = %agent, error = %e, "CompleteTransfer failed");
+                        step(chat, team, "transfer_failed", Some(format!("{agent}: {e}")));
+                    }
                 }
             }
-            Consulted::NoAnswer => info!(agent = %agent, "the agent did not join in time"),
+            Consulted::NoAnswer => {
+                info!(agent = %agent, "the agent did not join in time");
+                step(
+                    chat,
+                    team,
+                    "no_answer",
+                    Some(format!("{agent} did not join within {:?}", team.wait)),
+                );
+            }
             Consulted::Refused => {}
             Consulted::Over(end) => {
-                chat.ctx.stats.escalation_ended("ended");
+                step(chat, team, "ended", Some(end.label().into()));
+                chat.ctx.stats.escalation_ended("ended", started.elapsed());
                 return end;
             }
         }
@@ -58,6 +88,7 @@ async fn escalate(chat: &mut Chat, team: &Team) -> End {
         .or_else(|| chat.ctx.fallback_skill.clone())
     {
         Some(skill) => {
+            step(chat, team, "to_skill", Some(skill.clone()));
             let queued = chat.ctx.texts.queued.clone();
             if let Err(e) = chat.say(&queued).await {
                 warn!(error = %e, "could not tell the customer");
@@ -66,6 +97,12 @@ async fn escalate(chat: &mut Chat, team: &Team) -> End {
         }
         None => {
             warn!("nobody joined and the team has no skill to transfer to");
+            step(
+                chat,
+                team,
+                "nobody",
+                Some("no agent joined and there is no skill to transfer to".into()),
+            );
             let failed = chat.ctx.texts.failed.clone();
             if let Err(e) = chat.say(&failed).await {
                 warn!(error = %e, "could not tell the customer");
@@ -77,7 +114,7 @@ async fn escalate(chat: &mut Chat, team: &Team) -> End {
         End::HandedOver { .. } => "skill",
         _ => "failed",
     };
-    chat.ctx.stats.escalation_ended(outcome);
+    chat.ctx.stats.escalation_ended(outcome, started.elapsed());
     end
 }
 
@@ -95,9 +132,16 @@ async fn consult(chat: &mut Chat, agent: &str, team: &Team) -> Consulted {
     };
     if let Err(e) = chat.exec(op).await {
         warn!(agent, error = %e, "consultation refused");
+        step(chat, team, "refused", Some(format!("{agent}: {e}")));
         return Consulted::Refused;
     }
     info!(agent, wait = ?team.wait, "consulting");
+    step(
+        chat,
+        team,
+        "consulting",
+        Some(format!("{agent}, waiting up to {:?}", team.wait)),
+    );
     let deadline = Instant::now() + team.wait;
     loop {
         match chat.next(Some(deadline)).await {
@@ -114,6 +158,7 @@ async fn consult(chat: &mut Chat, agent: &str, team: &Team) -> Consulted {
                     );
                 }
                 if seen.joined.iter().any(|id| id == agent) {
+                    step(chat, team, "joined", Some(agent.to_owned()));
                     return Consulted::Joined;
                 }
             }

@@ -12,7 +12,13 @@
 //! - [`escalation`] runs consultation → transfer → skill fallback for a chat.
 //! - [`daemon`] wires it together: login, notifications, Ready/NotReady, shutdown.
 //! - [`config`] loads and validates the daemon's configuration.
-//! - [`stats`] counts what happened, for reports and metrics.
+//! - [`stats`] counts what happened, for reports and metrics; [`health`] holds what readiness
+//!   is made of (logged in, CometD connected, Ready).
+//! - [`metrics`] exposes the stats in Prometheus format; [`http_server`] serves `/metrics`,
+//!   `/healthz` and `/readyz`.
+//! - [`decision_log`] records what the bot decided in each chat and why; [`explain`] tells one
+//!   chat's story from it.
+//! - [`logging`] sets up tracing: pretty, JSON or journald.
 //! - [`backoff`] computes retry delays with jitter.
 //! - [`notify`] tells systemd (`Type=notify`) about readiness, reloads, status and the watchdog.
 //! - [`signal`] turns process signals into shutdown and reload requests.
@@ -28,11 +34,17 @@ pub mod cli;
 pub mod cometd;
 pub mod config;
 pub mod daemon;
+pub mod decision_log;
 pub mod demo;
 pub mod dispatch;
 pub mod escalation;
 pub mod event;
+pub mod explain;
 pub mod gws;
+pub mod health;
+pub mod http_server;
+pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod responder;
 pub mod signal;

@@ -5,8 +5,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use gws_botd::app;
 use gws_botd::cli::{Cli, Command};
+use gws_botd::{app, logging};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -17,10 +17,23 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let default_filter = match cli.command {
+        Command::Demo { .. } => "warn",
+        _ => "info",
+    };
+    if !matches!(
+        cli.command,
+        Command::Check { .. } | Command::Explain { .. } | Command::Generate { .. }
+    ) {
+        logging::init(cli.log_format, default_filter);
+    }
     let code = match cli.command {
         Command::Run => app::run(&cli.config),
         Command::Check { rules } => app::check(&cli.config, rules.as_deref()),
         Command::Demo { forever, rules } => app::demo(&rules, forever),
+        Command::Explain { chat_id, state_dir } => {
+            app::explain(&cli.config, &chat_id, state_dir.as_deref())
+        }
         Command::Sim { listen } => app::sim(listen),
         Command::Generate { what, out } => app::generate(what, &out),
     };

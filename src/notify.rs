@@ -8,7 +8,6 @@
 //! daemon: a lost notification is logged at DEBUG.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,8 +42,6 @@ struct Inner {
     sink: Sink,
     /// `WatchdogSec=` as passed in `$WATCHDOG_USEC`.
     watchdog: Option<Duration>,
-    /// Rule-set version: 1 for the set loaded at start, +1 per successful reload.
-    rules_version: AtomicU64,
     /// The last `STATUS=` sent, so an unchanged one is not repeated.
     last_status: Mutex<String>,
 }
@@ -75,7 +72,6 @@ impl Notifier {
             inner: Arc::new(Inner {
                 sink,
                 watchdog: watchdog.filter(|w| !w.is_zero()),
-                rules_version: AtomicU64::new(1),
                 last_status: Mutex::new(String::new()),
             }),
         }
@@ -112,11 +108,6 @@ impl Notifier {
         self.inner.watchdog
     }
 
-    /// The current rule-set version (1 at start, +1 per successful reload).
-    pub fn rules_version(&self) -> u64 {
-        self.inner.rules_version.load(Ordering::Relaxed)
-    }
-
     /// Logged in and Ready for chats.
     pub fn ready(&self, stats: &Snapshot) {
         let status = self.status(stats, true);
@@ -134,11 +125,8 @@ impl Notifier {
         self.send(&states);
     }
 
-    /// A rule reload finished; `ok` when the new set is active.
+    /// A rule reload finished (`stats` already counts it); `ok` when the new set is active.
     pub fn reloaded(&self, ok: bool, stats: &Snapshot) {
-        if ok {
-            self.inner.rules_version.fetch_add(1, Ordering::Relaxed);
-        }
         let mut status = self.status(stats, true);
         if !ok {
             status.push_str(", last reload failed");
@@ -199,12 +187,13 @@ impl Notifier {
         }
     }
 
-    /// "42 chats, rules v7", plus what is wrong if anything.
+    /// "42 chats, rules v7" (the rule-set version from [`Stats`](crate::stats::Stats)), plus
+    /// what is wrong if anything.
     fn status(&self, stats: &Snapshot, link_up: bool) -> String {
         let mut status = format!(
             "{} chats, rules v{}",
-            open_chats(stats),
-            self.rules_version()
+            stats.chats_open(),
+            stats.rules_version
         );
         if !link_up {
             status.push_str(", notifications reconnecting");
@@ -226,17 +215,6 @@ impl Notifier {
             }
         }
     }
-}
-
-/// Chats accepted and not yet ended.
-pub fn open_chats(stats: &Snapshot) -> u64 {
-    let ended: u64 = stats
-        .chats_ended
-        .iter()
-        .filter(|(label, _)| label.as_str() != "not_accepted")
-        .map(|(_, n)| n)
-        .sum();
-    stats.chats_accepted.saturating_sub(ended)
 }
 
 /// The main loop's beat timer, from [`Notifier::heartbeat`].
@@ -265,10 +243,12 @@ mod tests {
         std::iter::from_fn(|| rx.try_recv().ok()).collect()
     }
 
-    fn stats(accepted: u64, ended: &[(&str, u64)]) -> Snapshot {
+    /// `offered` chats of which `ended` ended, with rule set `version`.
+    fn stats(offered: u64, ended: &[(&str, u64)], version: u64) -> Snapshot {
         Snapshot {
-            chats_accepted: accepted,
+            chats_offered: offered,
             chats_ended: ended.iter().map(|(l, n)| ((*l).to_owned(), *n)).collect(),
+            rules_version: version,
             ..Snapshot::default()
         }
     }
@@ -276,11 +256,11 @@ mod tests {
     #[test]
     fn lifecycle_messages() {
         let (n, mut rx) = Notifier::channel(None);
-        n.ready(&stats(0, &[]));
+        n.ready(&stats(0, &[], 1));
         n.reloading();
-        n.reloaded(true, &stats(3, &[("closed", 1)]));
+        n.reloaded(true, &stats(3, &[("closed", 1)], 2));
         n.reloading();
-        n.reloaded(false, &stats(3, &[("closed", 1)]));
+        n.reloaded(false, &stats(3, &[("closed", 1)], 2));
         n.stopping();
         let sent = drain(&mut rx);
         assert_eq!(sent[0], "READY=1\nSTATUS=0 chats, rules v1");
@@ -298,13 +278,12 @@ mod tests {
             sent[5],
             "STOPPING=1\nSTATUS=stopping: letting open chats finish"
         );
-        assert_eq!(n.rules_version(), 2);
     }
 
     #[test]
     fn the_watchdog_is_pinged_only_while_the_link_is_up() {
         let (n, mut rx) = Notifier::channel(Some(Duration::from_secs(30)));
-        let s = stats(1, &[]);
+        let s = stats(1, &[], 1);
         n.beat(true, &s);
         n.beat(true, &s);
         n.beat(false, &s);
@@ -324,10 +303,9 @@ mod tests {
     #[test]
     fn without_a_watchdog_only_status_changes_are_sent() {
         let (n, mut rx) = Notifier::channel(None);
-        n.beat(true, &stats(1, &[]));
-        n.beat(true, &stats(1, &[]));
-        // 3 accepted − 1 handed over; offers that were not accepted never counted as open.
-        n.beat(true, &stats(3, &[("not_accepted", 4), ("handed_over", 1)]));
+        n.beat(true, &stats(1, &[], 1));
+        n.beat(true, &stats(1, &[], 1));
+        n.beat(true, &stats(3, &[("handed_over", 1)], 1));
         assert_eq!(
             drain(&mut rx),
             ["STATUS=1 chats, rules v1", "STATUS=2 chats, rules v1"]
@@ -338,7 +316,7 @@ mod tests {
     fn disabled_sends_nothing_and_has_no_heartbeat() {
         let n = Notifier::disabled();
         assert!(!n.is_enabled());
-        n.ready(&stats(0, &[]));
+        n.ready(&stats(0, &[], 1));
         assert!(n.heartbeat().interval.is_none());
         assert_eq!(
             format!("{n:?}"),

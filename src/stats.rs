@@ -1,28 +1,52 @@
-//! Counters of what the daemon did and what went wrong, shared by all tasks.
+//! Counters of what the daemon did and what went wrong, shared by all tasks: the one source of
+//! truth behind `/metrics` (see [`crate::metrics`]), the demo's summary and the tests.
 //!
 //! Every recovered problem (malformed notification, GWS error, reconnect) bumps a counter here
-//! besides its log line, so an operator can see trends without reading logs. The counters are
-//! plain atomics; [`Stats::snapshot`] gives a consistent-enough copy for reports and exporters.
+//! besides its log line, so an operator can see trends without reading logs. Plain counters are
+//! atomics, labelled ones small maps behind a mutex (their label sets are bounded: outcomes,
+//! rule names, operations), and the two latency distributions are Prometheus histograms.
+//! [`Stats::snapshot`] gives a consistent-enough copy for reports; the current state the
+//! readiness probe reports lives beside the counters in [`Stats::health`].
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
+use crate::health::Health;
+
+/// Label set of the histograms: one `(name, value)` pair.
+pub(crate) type Label = [(&'static str, &'static str); 1];
+/// A histogram per label value.
+pub(crate) type Histograms = Family<Label, Histogram, fn() -> Histogram>;
 
 /// The daemon's counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
     chats_offered: AtomicU64,
     chats_accepted: AtomicU64,
     chats_rejected: AtomicU64,
     messages_in: AtomicU64,
     messages_out: AtomicU64,
+    no_matches: AtomicU64,
     responder_failures: AtomicU64,
     escalations: AtomicU64,
     notifications: AtomicU64,
     notifications_unknown: AtomicU64,
     notifications_ignored: AtomicU64,
     reconnects: AtomicU64,
+    rule_reloads_ok: AtomicU64,
+    rule_reloads_failed: AtomicU64,
+    rules_version: AtomicU64,
     labelled: Mutex<Labelled>,
+    /// Seconds from the start of an escalation to its end, by outcome.
+    pub(crate) escalation_wait: Histograms,
+    /// Seconds per GWS REST request attempt, by operation.
+    pub(crate) gws_latency: Histograms,
+    health: Health,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -30,6 +54,7 @@ struct Labelled {
     chats_ended: BTreeMap<String, u64>,
     escalations_ended: BTreeMap<String, u64>,
     rule_hits: BTreeMap<String, u64>,
+    gws_errors: BTreeMap<(String, String), u64>,
 }
 
 /// A copy of the counters at one moment.
@@ -40,22 +65,73 @@ pub struct Snapshot {
     pub chats_rejected: u64,
     pub messages_in: u64,
     pub messages_out: u64,
+    /// Customer messages no `message` rule matched.
+    pub no_matches: u64,
     pub responder_failures: u64,
     pub escalations: u64,
     pub notifications: u64,
     pub notifications_unknown: u64,
     pub notifications_ignored: u64,
+    /// CometD re-connections after the first (each may have lost notifications).
     pub reconnects: u64,
+    pub rule_reloads_ok: u64,
+    pub rule_reloads_failed: u64,
+    /// Successful rule loads since start, the first included: changes on every reload.
+    pub rules_version: u64,
     /// Ended chats by [`crate::chat::End::label`].
     pub chats_ended: BTreeMap<String, u64>,
     /// Ended escalations by outcome (`agent`, `skill`, `failed`, `ended`).
     pub escalations_ended: BTreeMap<String, u64>,
     /// How often each rule acted.
     pub rule_hits: BTreeMap<String, u64>,
+    /// Failed GWS request attempts by (operation, code); see [`crate::metrics::error_code`].
+    pub gws_errors: BTreeMap<(String, String), u64>,
+}
+
+impl Snapshot {
+    /// Chats taken on and not ended yet.
+    pub fn chats_open(&self) -> u64 {
+        let ended: u64 = self.chats_ended.values().sum();
+        self.chats_offered
+            .saturating_sub(self.chats_rejected)
+            .saturating_sub(ended)
+    }
 }
 
 fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
+}
+
+fn histograms(buckets: fn() -> Histogram) -> Histograms {
+    Family::new_with_constructor(buckets)
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            chats_offered: AtomicU64::default(),
+            chats_accepted: AtomicU64::default(),
+            chats_rejected: AtomicU64::default(),
+            messages_in: AtomicU64::default(),
+            messages_out: AtomicU64::default(),
+            no_matches: AtomicU64::default(),
+            responder_failures: AtomicU64::default(),
+            escalations: AtomicU64::default(),
+            notifications: AtomicU64::default(),
+            notifications_unknown: AtomicU64::default(),
+            notifications_ignored: AtomicU64::default(),
+            reconnects: AtomicU64::default(),
+            rule_reloads_ok: AtomicU64::default(),
+            rule_reloads_failed: AtomicU64::default(),
+            rules_version: AtomicU64::default(),
+            labelled: Mutex::default(),
+            // 0.5 s … ~4.3 min: consultations wait seconds to minutes.
+            escalation_wait: histograms(|| Histogram::new(exponential_buckets(0.5, 2.0, 10))),
+            // 5 ms … ~10 s: REST calls are fast unless GWS struggles.
+            gws_latency: histograms(|| Histogram::new(exponential_buckets(0.005, 2.0, 12))),
+            health: Health::default(),
+        }
+    }
 }
 
 impl Stats {
@@ -73,6 +149,10 @@ impl Stats {
     }
     pub fn message_out(&self) {
         bump(&self.messages_out);
+    }
+    /// A customer message that no `message` rule matched.
+    pub fn no_match(&self) {
+        bump(&self.no_matches);
     }
     pub fn responder_failure(&self) {
         bump(&self.responder_failures);
@@ -92,12 +172,29 @@ impl Stats {
     pub fn reconnect(&self) {
         bump(&self.reconnects);
     }
+    /// A rule set was loaded and swapped in (at start or on reload).
+    pub fn rules_loaded(&self) {
+        bump(&self.rules_version);
+    }
+    /// A reload request finished: `ok` when the new rules are active.
+    pub fn rules_reloaded(&self, ok: bool) {
+        if ok {
+            bump(&self.rule_reloads_ok);
+            self.rules_loaded();
+        } else {
+            bump(&self.rule_reloads_failed);
+        }
+    }
 
     pub fn chat_ended(&self, outcome: &str) {
         self.with_labels(|l| *l.chats_ended.entry(outcome.into()).or_default() += 1);
     }
-    pub fn escalation_ended(&self, outcome: &str) {
+    /// An escalation ended with `outcome` after `waited` since it started.
+    pub fn escalation_ended(&self, outcome: &'static str, waited: Duration) {
         self.with_labels(|l| *l.escalations_ended.entry(outcome.into()).or_default() += 1);
+        self.escalation_wait
+            .get_or_create(&[("outcome", outcome)])
+            .observe(waited.as_secs_f64());
     }
     pub fn rule_hit(&self, rule: &str) {
         self.with_labels(|l| match l.rule_hits.get_mut(rule) {
@@ -106,6 +203,25 @@ impl Stats {
                 l.rule_hits.insert(rule.to_owned(), 1);
             }
         });
+    }
+    /// One GWS request attempt took `elapsed` and failed with `error` (a code from
+    /// [`crate::metrics::error_code`]) or succeeded (`None`).
+    pub fn gws_request(&self, operation: &'static str, elapsed: Duration, error: Option<&str>) {
+        self.gws_latency
+            .get_or_create(&[("operation", operation)])
+            .observe(elapsed.as_secs_f64());
+        if let Some(code) = error {
+            self.with_labels(|l| {
+                *l.gws_errors
+                    .entry((operation.to_owned(), code.to_owned()))
+                    .or_default() += 1
+            });
+        }
+    }
+
+    /// What the readiness probe reports.
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     fn with_labels(&self, f: impl FnOnce(&mut Labelled)) {
@@ -129,15 +245,20 @@ impl Stats {
             chats_rejected: read(&self.chats_rejected),
             messages_in: read(&self.messages_in),
             messages_out: read(&self.messages_out),
+            no_matches: read(&self.no_matches),
             responder_failures: read(&self.responder_failures),
             escalations: read(&self.escalations),
             notifications: read(&self.notifications),
             notifications_unknown: read(&self.notifications_unknown),
             notifications_ignored: read(&self.notifications_ignored),
             reconnects: read(&self.reconnects),
+            rule_reloads_ok: read(&self.rule_reloads_ok),
+            rule_reloads_failed: read(&self.rule_reloads_failed),
+            rules_version: read(&self.rules_version),
             chats_ended: labelled.chats_ended,
             escalations_ended: labelled.escalations_ended,
             rule_hits: labelled.rule_hits,
+            gws_errors: labelled.gws_errors,
         }
     }
 }
@@ -155,11 +276,42 @@ mod tests {
         s.rule_hit("greeting");
         s.rule_hit("faq");
         s.chat_ended("closed");
+        s.gws_request("accept", Duration::from_millis(3), Some("status_2"));
+        s.gws_request("accept", Duration::from_millis(3), None);
         let snap = s.snapshot();
         assert_eq!(snap.chats_accepted, 2);
         assert_eq!(snap.rule_hits["greeting"], 2);
         assert_eq!(snap.rule_hits["faq"], 1);
         assert_eq!(snap.chats_ended["closed"], 1);
+        assert_eq!(snap.gws_errors[&("accept".into(), "status_2".into())], 1);
         assert_eq!(snap.messages_in, 0);
+    }
+
+    #[test]
+    fn open_chats_are_the_started_ones_not_ended() {
+        let s = Stats::default();
+        for _ in 0..4 {
+            s.chat_offered();
+        }
+        s.chat_rejected();
+        s.chat_ended("closed");
+        assert_eq!(s.snapshot().chats_open(), 2);
+    }
+
+    #[test]
+    fn reloads_bump_the_version_only_when_they_succeed() {
+        let s = Stats::default();
+        s.rules_loaded();
+        s.rules_reloaded(false);
+        s.rules_reloaded(true);
+        let snap = s.snapshot();
+        assert_eq!(
+            (
+                snap.rules_version,
+                snap.rule_reloads_ok,
+                snap.rule_reloads_failed
+            ),
+            (2, 1, 1)
+        );
     }
 }

@@ -8,16 +8,16 @@
 pub mod decide;
 pub mod message;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::backoff::{Backoff, Delays};
 use crate::gws::{self, Transport};
+use crate::health::Flag;
 use decide::{Next, Phase, Wait};
 use message::{Advice, Reply};
 
@@ -59,8 +59,8 @@ pub struct Client {
     url: String,
     topics: Vec<String>,
     backoff: Backoff,
-    /// Set to whether the connection is healthy (subscribed and the last poll succeeded).
-    link: Option<Arc<watch::Sender<bool>>>,
+    /// Set while subscribed and polling successfully, cleared on any failure (readiness).
+    link: Flag,
 }
 
 /// Mutable state of one `run`.
@@ -92,21 +92,15 @@ impl Client {
             url,
             topics,
             backoff,
-            link: None,
+            link: Flag::default(),
         }
     }
 
-    /// Also publish the connection's health on `link`: `true` once subscribed and after every
-    /// successful poll, `false` as soon as a request fails or a connect is unsuccessful.
-    pub fn with_link(mut self, link: watch::Sender<bool>) -> Self {
-        self.link = Some(Arc::new(link));
+    /// Report the connection state in `link`: set while subscribed and polling, cleared on
+    /// the first failure and when the client stops.
+    pub fn report_link(mut self, link: Flag) -> Self {
+        self.link = link;
         self
-    }
-
-    fn set_link(&self, up: bool) {
-        if let Some(link) = &self.link {
-            link.send_replace(up);
-        }
     }
 
     /// Run until `cancel` fires (then disconnect and return `Ok`), the receiver is dropped
@@ -117,7 +111,9 @@ impl Client {
         cancel: CancellationToken,
     ) -> Result<(), Error> {
         let span = info_span!("cometd", url = %self.url);
-        self.run_inner(tx, cancel).instrument(span).await
+        let result = self.run_inner(tx, cancel).instrument(span).await;
+        self.link.set(false);
+        result
     }
 
     async fn run_inner(
@@ -170,7 +166,6 @@ impl Client {
                 }
             }
         }
-        self.set_link(false);
         self.disconnect(&mut s).await;
         Ok(())
     }
@@ -188,6 +183,7 @@ impl Client {
     /// Handshake, then subscribe to every topic. `None` when the receiver is gone.
     async fn handshake(&self, s: &mut Session, tx: &mpsc::Sender<Notification>) -> Option<Next> {
         s.client_id = None;
+        self.link.set(false);
         let msg = message::handshake(s.id());
         let replies = match self.post(&Value::Array(vec![msg]), META_TIMEOUT).await {
             Ok(replies) => replies,
@@ -234,9 +230,9 @@ impl Client {
         s.client_id = Some(client_id);
         s.connected_once = true;
         s.recovering = false;
-        self.set_link(true);
         s.unauthorized_reported = false;
         s.delays.reset();
+        self.link.set(true);
         if tx.send(Notification::Connected { first }).await.is_err() {
             return None;
         }
@@ -265,11 +261,11 @@ impl Client {
         let next = decide::after_connect(&replies);
         let reply = replies.iter().find(|r| r.channel == message::CONNECT);
         if reply.is_some_and(Reply::is_successful) {
+            self.link.set(true);
             s.delays.reset();
             s.unauthorized_reported = false;
             if s.recovering {
                 s.recovering = false;
-                self.set_link(true);
                 info!("CometD connection recovered");
                 if tx
                     .send(Notification::Connected { first: false })
@@ -287,7 +283,7 @@ impl Client {
             }
         } else {
             s.recovering = true;
-            self.set_link(false);
+            self.link.set(false);
             warn!(error = ?reply.and_then(|r| r.error.as_ref()), ?next,
                 "CometD connect unsuccessful");
         }
@@ -297,7 +293,7 @@ impl Client {
     /// Log an HTTP-level failure (401 at ERROR once) and decide what next.
     fn failed(&self, s: &mut Session, err: &gws::Error, phase: Phase) -> Next {
         s.recovering = true;
-        self.set_link(false);
+        self.link.set(false);
         let next = decide::after_http_error(err, phase);
         match err {
             gws::Error::Unauthorized if !s.unauthorized_reported => {

@@ -36,6 +36,13 @@ pub struct ClientConfig {
     /// Total attempts (1 = no retry).
     pub retry_attempts: u32,
     pub tls: TlsOptions,
+    /// Told about every request attempt (metrics).
+    pub observer: Option<Arc<dyn Observer>>,
+}
+
+/// Watches every REST request attempt: its operation, duration and error, if any.
+pub trait Observer: Send + Sync + std::fmt::Debug {
+    fn request_done(&self, operation: &'static str, elapsed: Duration, error: Option<&Error>);
 }
 
 impl ClientConfig {
@@ -50,7 +57,14 @@ impl ClientConfig {
             retry: Backoff::default(),
             retry_attempts: DEFAULT_RETRY_ATTEMPTS,
             tls: TlsOptions::default(),
+            observer: None,
         }
+    }
+
+    /// The same configuration, with `observer` told about every request attempt.
+    pub fn observed_by(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 }
 
@@ -75,6 +89,7 @@ struct Inner {
     request_timeout: Duration,
     retry: Backoff,
     retry_attempts: u32,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl Client {
@@ -94,6 +109,7 @@ impl Client {
                 request_timeout: config.request_timeout,
                 retry: config.retry,
                 retry_attempts: config.retry_attempts.max(1),
+                observer: config.observer,
             }),
         })
     }
@@ -190,7 +206,12 @@ impl Client {
         let mut status_retried = false;
         let mut tried = 1;
         loop {
-            let err = match attempt().await {
+            let started = tokio::time::Instant::now();
+            let result = attempt().await;
+            if let Some(observer) = &self.inner.observer {
+                observer.request_done(operation, started.elapsed(), result.as_ref().err());
+            }
+            let err = match result {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
@@ -200,12 +221,22 @@ impl Client {
                     Error::Status { .. } => !std::mem::replace(&mut status_retried, true),
                     _ => true,
                 };
+            // `gws_status_code` / `http_status` become journald fields (GWS_STATUS_CODE=…).
+            let (gws_status_code, http_status) = match &err {
+                Error::Status { code, .. } => (Some(*code), None),
+                Error::Http { status, .. } => (None, Some(*status)),
+                _ => (None, None),
+            };
             if !again {
+                if gws_status_code.is_some() || http_status.is_some() {
+                    warn!(operation, gws_status_code, http_status, error = %err,
+                        "GWS refused the request");
+                }
                 return Err(err);
             }
             let delay = delays.next_delay();
-            warn!(operation, attempt = tried, error = %err, delay = ?delay,
-                "GWS request failed, retrying");
+            warn!(operation, attempt = tried, gws_status_code, http_status, error = %err,
+                delay = ?delay, "GWS request failed, retrying");
             tokio::time::sleep(delay).await;
             tried += 1;
         }

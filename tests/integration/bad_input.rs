@@ -41,7 +41,11 @@ async fn a_status_code_error_hands_the_chat_on_instead_of_leaving_it() {
         c.bot.fallback_skill = Some("Support".into())
     })
     .await;
-    let id = h.chat("Nell", vec![Step::AwaitReply, say(0, "when are you open")]);
+    // The pause leaves the test time to see the greeting alone and arm the fault.
+    let id = h.chat(
+        "Nell",
+        vec![Step::AwaitReply, say(500, "when are you open")],
+    );
     h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
         .await;
     // The answer to the next message fails with a final statusCode.

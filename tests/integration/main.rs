@@ -5,6 +5,7 @@ mod conversation;
 mod escalation;
 mod lifecycle;
 mod notify;
+mod observability;
 mod operations;
 mod packaging;
 mod responders;

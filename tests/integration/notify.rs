@@ -46,6 +46,7 @@ async fn ready_status_and_watchdog_follow_the_connection() {
     let rules = Arc::new(ArcSwap::from_pointee(RuleSet::load_dir(&dir).unwrap()));
     let (notifier, mut rx) = Notifier::channel(Some(Duration::from_millis(200)));
     let stats = Arc::new(Stats::default());
+    stats.rules_loaded();
     let shutdown = CancellationToken::new();
     let daemon = tokio::spawn(daemon::run(
         config.clone(),

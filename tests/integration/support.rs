@@ -320,6 +320,7 @@ impl Drop for Harness {
     fn drop(&mut self) {
         self.shutdown.cancel();
         let _ = std::fs::remove_dir_all(&self.config.bot.rules);
+        let _ = std::fs::remove_dir_all(&self.config.bot.state_dir);
     }
 }
 

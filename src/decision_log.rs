@@ -1,0 +1,438 @@
+//! The decision log: for every chat event, what the bot decided and why — which rules acted and
+//! what they said, escalation steps, GWS results, how the chat ended — as JSON lines in
+//! `{state_dir}/decisions.jsonl`, so that "why did the bot say that to this customer?" has an
+//! answer (`gws-botd explain <chat-id>`, see [`crate::explain`]).
+//!
+//! The file is rotated by size (`decisions.jsonl.1` is the newest old file) and only
+//! `max_files` files are kept. What customers wrote is recorded only when
+//! `include_customer_text` is on; otherwise only its length. Credentials never reach this file:
+//! nothing here sees them.
+//!
+//! A record is written with one `write` on an append-only file when it is made, like a log
+//! line, so it is on disk when the chat task goes on. A failing disk is reported once at ERROR
+//! and never stops a chat.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use tracing::{error, info};
+
+use crate::config;
+use crate::event::ChatId;
+
+/// The active file's name in the state directory.
+pub const FILE_NAME: &str = "decisions.jsonl";
+
+/// One line of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// RFC 3339 UTC with milliseconds.
+    pub ts: String,
+    pub chat_id: String,
+    #[serde(flatten)]
+    pub decision: Decision,
+}
+
+/// What happened and what the bot decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Decision {
+    /// A chat was offered and the bot took it on.
+    Offered { customer: Option<String> },
+    /// The offer was turned down without trying (full or stopping).
+    Rejected { reason: String },
+    /// Accept worked.
+    Accepted,
+    /// A customer message. `text` only with `include_customer_text`.
+    CustomerSaid {
+        turn: u32,
+        chars: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+    },
+    /// The responder chain acted.
+    Responded {
+        /// `accepted` or `message`.
+        trigger: String,
+        /// Rules (or other named decisions) that acted, in order.
+        rules: Vec<String>,
+        /// For a message: whether a `message` rule matched (false: a `no_match` rule answered).
+        matched: bool,
+        /// What the bot says, in order.
+        replies: Vec<String>,
+        /// Attached-data keys the bot sets.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attached: Vec<String>,
+        /// What happens next: `stay`, `close`, `escalate to team X`, `transfer to skill X`.
+        then: String,
+    },
+    /// No responder acted.
+    NoAnswer { trigger: String },
+    /// The responder failed or panicked; the chat is handed on.
+    ResponderFailed { error: String },
+    /// A step of a hand-over to a human.
+    Escalation {
+        team: String,
+        /// `started`, `consulting`, `joined`, `no_answer`, `refused`, `transferred`,
+        /// `transfer_failed`, `to_skill`, `nobody`.
+        step: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    /// The result of an operation sent to GWS for this chat.
+    Gws {
+        operation: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The chat ended for the bot.
+    Ended {
+        outcome: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+}
+
+/// A handle to the decision log; cheap to clone. The default is a disabled log.
+#[derive(Debug, Clone, Default)]
+pub struct DecisionLog {
+    inner: Option<Arc<Inner>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    max_file_size: u64,
+    max_files: u32,
+    include_customer_text: bool,
+    active: Mutex<Active>,
+}
+
+#[derive(Debug, Default)]
+struct Active {
+    file: Option<File>,
+    size: u64,
+    /// A write failure was reported and nothing has worked since.
+    failing: bool,
+}
+
+impl DecisionLog {
+    /// Open (creating) the log in `state_dir`, or a disabled log when `config` says so.
+    pub fn open(config: &config::DecisionLog, state_dir: &Path) -> io::Result<DecisionLog> {
+        if !config.enabled {
+            return Ok(DecisionLog::default());
+        }
+        fs::create_dir_all(state_dir)?;
+        let (file, size) = open_active(state_dir)?;
+        info!(file = %state_dir.join(FILE_NAME).display(), "decision log open");
+        Ok(DecisionLog {
+            inner: Some(Arc::new(Inner {
+                dir: state_dir.to_owned(),
+                max_file_size: config.max_file_size,
+                max_files: config.max_files.max(1),
+                include_customer_text: config.include_customer_text,
+                active: Mutex::new(Active {
+                    file: Some(file),
+                    size,
+                    failing: false,
+                }),
+            })),
+        })
+    }
+
+    /// [`DecisionLog::open`], reporting a failure at ERROR and going on without a log: the bot
+    /// keeps serving customers when its state directory is broken.
+    pub fn open_or_disabled(config: &config::DecisionLog, state_dir: &Path) -> DecisionLog {
+        DecisionLog::open(config, state_dir).unwrap_or_else(|e| {
+            error!(dir = %state_dir.display(), error = %e,
+                "cannot open the decision log; running without it (check bot.state_dir)");
+            DecisionLog::default()
+        })
+    }
+
+    /// Whether records are written.
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Record what a customer wrote, redacted unless `include_customer_text` is on.
+    pub fn customer_said(&self, chat: &ChatId, turn: u32, text: &str) {
+        let Some(inner) = &self.inner else { return };
+        let decision = Decision::CustomerSaid {
+            turn,
+            chars: text.chars().count(),
+            text: inner.include_customer_text.then(|| text.to_owned()),
+        };
+        self.record(chat, decision);
+    }
+
+    /// Append one record.
+    pub fn record(&self, chat: &ChatId, decision: Decision) {
+        let Some(inner) = &self.inner else { return };
+        let record = Record {
+            ts: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            chat_id: chat.to_string(),
+            decision,
+        };
+        let mut line = match serde_json::to_string(&record) {
+            Ok(line) => line,
+            Err(e) => {
+                error!(error = %e, "cannot encode a decision record");
+                return;
+            }
+        };
+        line.push('\n');
+        inner.write(line.as_bytes());
+    }
+}
+
+impl Inner {
+    fn write(&self, line: &[u8]) {
+        // A poisoned lock only means a writer panicked; the file state is still usable.
+        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let result = self.write_locked(&mut active, line);
+        match result {
+            Ok(()) if active.failing => {
+                active.failing = false;
+                info!("decision log writable again");
+            }
+            Ok(()) => {}
+            Err(e) => {
+                active.file = None;
+                if !std::mem::replace(&mut active.failing, true) {
+                    error!(dir = %self.dir.display(), error = %e,
+                        "cannot write the decision log; records are lost until it works again");
+                }
+            }
+        }
+    }
+
+    fn write_locked(&self, active: &mut Active, line: &[u8]) -> io::Result<()> {
+        let len = line.len() as u64;
+        if active.file.is_some() && active.size > 0 && active.size + len > self.max_file_size {
+            active.file = None;
+            rotate(&self.dir, self.max_files)?;
+        }
+        if active.file.is_none() {
+            let (file, size) = open_active(&self.dir)?;
+            active.file = Some(file);
+            active.size = size;
+        }
+        if let Some(file) = &mut active.file {
+            file.write_all(line)?;
+            active.size += len;
+        }
+        Ok(())
+    }
+}
+
+fn open_active(dir: &Path) -> io::Result<(File, u64)> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(FILE_NAME))?;
+    let size = file.metadata()?.len();
+    Ok((file, size))
+}
+
+fn rotated(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("{FILE_NAME}.{n}"))
+}
+
+/// Shift `decisions.jsonl.N` to `.N+1` (dropping what falls past `max_files`) and the active
+/// file to `.1`.
+fn rotate(dir: &Path, max_files: u32) -> io::Result<()> {
+    let keep = max_files.saturating_sub(1);
+    let ignore_missing = |r: io::Result<()>| match r {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    };
+    if keep == 0 {
+        return ignore_missing(fs::remove_file(dir.join(FILE_NAME)));
+    }
+    ignore_missing(fs::remove_file(rotated(dir, keep)))?;
+    for n in (1..keep).rev() {
+        ignore_missing(fs::rename(rotated(dir, n), rotated(dir, n + 1)))?;
+    }
+    ignore_missing(fs::rename(dir.join(FILE_NAME), rotated(dir, 1)))
+}
+
+/// The log files in `dir`, oldest first.
+pub fn files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut numbered = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name == FILE_NAME {
+            numbered.push((0, dir.join(name)));
+        } else if let Some(n) = name
+            .strip_prefix(FILE_NAME)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            numbered.push((n, dir.join(name)));
+        }
+    }
+    numbered.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+    Ok(numbered.into_iter().map(|(_, path)| path).collect())
+}
+
+/// What [`read_chat`] found.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// The chat's records, oldest first.
+    pub records: Vec<Record>,
+    /// The files read, oldest first.
+    pub files: Vec<PathBuf>,
+    /// Lines that were not records (a torn last line after a crash, foreign content).
+    pub unreadable: usize,
+}
+
+/// Every record of `chat_id` in the log files in `dir`.
+pub fn read_chat(dir: &Path, chat_id: &str) -> io::Result<Found> {
+    let mut found = Found {
+        files: files(dir)?,
+        ..Found::default()
+    };
+    // Cheap pre-filter before parsing: the id appears JSON-encoded in its records.
+    let needle = serde_json::to_string(chat_id).unwrap_or_default();
+    for path in &found.files {
+        let reader = BufReader::new(File::open(path)?);
+        for line in reader.split(b'\n') {
+            let line = line?;
+            let Ok(text) = std::str::from_utf8(&line) else {
+                found.unreadable += 1;
+                continue;
+            };
+            if text.trim().is_empty() || !text.contains(&needle) {
+                continue;
+            }
+            match serde_json::from_str::<Record>(text) {
+                Ok(r) if r.chat_id == chat_id => found.records.push(r),
+                Ok(_) => {}
+                Err(_) => found.unreadable += 1,
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("gws-botd-dl-{}", rand::random::<u64>()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn config(max_file_size: u64, max_files: u32, text: bool) -> config::DecisionLog {
+        config::DecisionLog {
+            enabled: true,
+            max_file_size,
+            max_files,
+            include_customer_text: text,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_customer_text_is_redacted_by_default() {
+        let dir = temp_dir();
+        let log = DecisionLog::open(&config(1 << 20, 3, false), &dir).unwrap();
+        let chat = ChatId::from("c-1");
+        log.record(
+            &chat,
+            Decision::Offered {
+                customer: Some("Pat".into()),
+            },
+        );
+        log.customer_said(&chat, 1, "my card number is 4111");
+        log.record(&ChatId::from("other"), Decision::Accepted);
+        let found = read_chat(&dir, "c-1").unwrap();
+        assert_eq!(found.records.len(), 2);
+        assert_eq!(
+            found.records[1].decision,
+            Decision::CustomerSaid {
+                turn: 1,
+                chars: 22,
+                text: None
+            }
+        );
+        let raw = fs::read_to_string(dir.join(FILE_NAME)).unwrap();
+        assert!(!raw.contains("4111"), "{raw}");
+
+        let log = DecisionLog::open(&config(1 << 20, 3, true), &dir).unwrap();
+        log.customer_said(&chat, 2, "hello");
+        let found = read_chat(&dir, "c-1").unwrap();
+        assert!(matches!(
+            &found.records[2].decision,
+            Decision::CustomerSaid { text: Some(t), .. } if t == "hello"
+        ));
+        fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn rotation_keeps_max_files_and_reading_spans_them_in_order() {
+        let dir = temp_dir();
+        let log = DecisionLog::open(&config(300, 3, false), &dir).unwrap();
+        let chat = ChatId::from("c-9");
+        for turn in 0..40 {
+            log.customer_said(&chat, turn, "x");
+        }
+        let files = files(&dir).unwrap();
+        assert_eq!(files.len(), 3, "{files:?}");
+        for f in &files {
+            assert!(fs::metadata(f).unwrap().len() <= 300, "{f:?}");
+        }
+        let found = read_chat(&dir, "c-9").unwrap();
+        let turns: Vec<u32> = found
+            .records
+            .iter()
+            .map(|r| match r.decision {
+                Decision::CustomerSaid { turn, .. } => turn,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert!(turns.len() < 40, "old records were dropped");
+        assert_eq!(turns.last(), Some(&39));
+        assert!(turns.windows(2).all(|w| w[1] == w[0] + 1), "{turns:?}");
+        fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_torn_line_is_counted_not_fatal() {
+        let dir = temp_dir();
+        let log = DecisionLog::open(&config(1 << 20, 2, false), &dir).unwrap();
+        log.record(&ChatId::from("c"), Decision::Accepted);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.join(FILE_NAME))
+            .unwrap();
+        f.write_all(b"{\"ts\":\"2024\",\"chat_id\":\"c\",\"ev")
+            .unwrap();
+        let found = read_chat(&dir, "c").unwrap();
+        assert_eq!((found.records.len(), found.unreadable), (1, 1));
+        fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn disabled_or_unopenable_logs_write_nothing() {
+        let dir = temp_dir();
+        let mut off = config(1 << 20, 2, false);
+        off.enabled = false;
+        let log = DecisionLog::open(&off, &dir).unwrap();
+        assert!(!log.is_enabled());
+        log.record(&ChatId::from("c"), Decision::Accepted);
+        assert!(files(&dir).unwrap().is_empty());
+        let file = dir.join("not-a-dir");
+        fs::write(&file, "").unwrap();
+        let log = DecisionLog::open_or_disabled(&config(1 << 20, 2, false), &file);
+        assert!(!log.is_enabled());
+        fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,301 @@
+//! Metrics, health and the decision log, seen from outside: scrape `/metrics` after scripted
+//! chats, watch `/readyz` follow the CometD connection, and `explain` a chat from a run.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use gws_botd::daemon;
+use gws_botd::demo;
+use gws_botd::http_server::Server;
+use gws_botd::responder::rules::RuleSet;
+use gws_botd::sim::{ChatOutcome, Fault, Sim, Step};
+use gws_botd::stats::Stats;
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{Harness, RULES, WAIT, rules_dir, say, sim_config, tuning, wait_until};
+
+/// Serve `/metrics`, `/healthz` and `/readyz` for `stats` on a free port.
+async fn serve(stats: Arc<Stats>, stop: &CancellationToken) -> SocketAddr {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), stats)
+        .await
+        .expect("binds");
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run(stop.clone()));
+    addr
+}
+
+/// GET a path: (status, body).
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let reply = reqwest::get(format!("http://{addr}{path}"))
+        .await
+        .expect("the server answers");
+    let status = reply.status().as_u16();
+    (status, reply.text().await.unwrap())
+}
+
+/// The value of the sample `name` (with its labels, exactly as exposed), if present.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Poll `/metrics` until `name` has `value`; panics after `WAIT` showing the page.
+async fn await_sample(addr: SocketAddr, name: &str, value: f64) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, text) = get(addr, "/metrics").await;
+        if sample(&text, name) == Some(value) {
+            return text;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("{name} never became {value}:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_a_scripted_conversation() {
+    let h = Harness::start().await;
+    let stop = CancellationToken::new();
+    let addr = serve(h.stats.clone(), &stop).await;
+    assert_eq!(get(addr, "/healthz").await.0, 200);
+    assert_eq!(get(addr, "/readyz").await, (200, "ready\n".into()));
+
+    let faq = h.chat(
+        "Pat",
+        vec![
+            Step::AwaitReply,
+            say(0, "when are you open"),
+            Step::AwaitReply,
+            say(0, "tell me a joke"),
+            Step::AwaitReply,
+            say(0, "bye"),
+        ],
+    );
+    assert_eq!(
+        h.wait_outcome(&faq).await.outcome,
+        Some(ChatOutcome::ClosedByBot)
+    );
+    // The next REST call (the second chat's Accept) fails once and is retried.
+    h.control.fail_next(1, Fault::Http(503));
+    let refund = h.chat("Alex", vec![Step::AwaitReply, say(0, "I need a refund")]);
+    assert_eq!(
+        h.wait_outcome(&refund).await.outcome,
+        Some(ChatOutcome::TransferredToAgent("agent-101".into()))
+    );
+
+    let text = await_sample(
+        addr,
+        "gws_botd_chats_ended_total{outcome=\"handed_over\"}",
+        1.0,
+    )
+    .await;
+    for (name, value) in [
+        ("gws_botd_chats_offered_total", 2.0),
+        ("gws_botd_chats_accepted_total", 2.0),
+        ("gws_botd_chats_open", 0.0),
+        ("gws_botd_chats_ended_total{outcome=\"closed\"}", 1.0),
+        ("gws_botd_messages_in_total", 4.0),
+        // Greeting ×2, hours, rephrase, goodbye, refund, consulting, connected.
+        ("gws_botd_messages_out_total", 8.0),
+        ("gws_botd_rule_hits_total{rule=\"greeting\"}", 2.0),
+        ("gws_botd_rule_hits_total{rule=\"hours\"}", 1.0),
+        ("gws_botd_rule_hits_total{rule=\"rephrase\"}", 1.0),
+        ("gws_botd_rule_hits_total{rule=\"bye\"}", 1.0),
+        ("gws_botd_rule_hits_total{rule=\"refund\"}", 1.0),
+        ("gws_botd_no_match_total", 1.0),
+        ("gws_botd_escalations_started_total", 1.0),
+        ("gws_botd_escalations_ended_total{outcome=\"agent\"}", 1.0),
+        (
+            "gws_botd_escalation_wait_seconds_count{outcome=\"agent\"}",
+            1.0,
+        ),
+        (
+            "gws_botd_gws_request_errors_total{operation=\"accept\",code=\"http_503\"}",
+            1.0,
+        ),
+        (
+            "gws_botd_gws_request_duration_seconds_count{operation=\"accept\"}",
+            3.0,
+        ),
+        (
+            "gws_botd_gws_request_duration_seconds_count{operation=\"complete_transfer\"}",
+            1.0,
+        ),
+        ("gws_botd_cometd_reconnects_total", 0.0),
+        ("gws_botd_ready", 1.0),
+        ("gws_botd_cometd_connected", 1.0),
+    ] {
+        assert_eq!(sample(&text, name), Some(value), "{name} in:\n{text}");
+    }
+    // The agent joins 200 ms into the consultation: the measured wait is at least that, and
+    // (allowing for a loaded machine) within the 2 s bucket.
+    let waited = sample(
+        &text,
+        "gws_botd_escalation_wait_seconds_sum{outcome=\"agent\"}",
+    )
+    .unwrap();
+    assert!(waited >= 0.2, "{waited}");
+    assert_eq!(
+        sample(
+            &text,
+            "gws_botd_escalation_wait_seconds_bucket{outcome=\"agent\",le=\"2\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn readyz_follows_the_cometd_connection() {
+    let sim = Sim::start(sim_config(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let sim_addr = sim.addr();
+    let dir = rules_dir(RULES);
+    let config = demo::daemon_config(&sim, &sim_config(), &dir);
+    let rules = Arc::new(ArcSwap::from_pointee(RuleSet::load_dir(&dir).unwrap()));
+    let stats = Arc::new(Stats::default());
+    let stop = CancellationToken::new();
+    let addr = serve(stats.clone(), &stop).await;
+    let (status, body) = get(addr, "/readyz").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("not logged in"), "{body}");
+
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(daemon::run(
+        config.clone(),
+        daemon::build_chain(&config, &rules),
+        tuning(),
+        stats.clone(),
+        shutdown.clone(),
+    ));
+    await_ready(addr, true).await;
+
+    // The server goes away: the session and the CometD connection with it.
+    sim.shutdown().await;
+    let body = await_ready(addr, false).await;
+    assert!(
+        body.contains("CometD notifications not connected"),
+        "{body}"
+    );
+    assert_eq!(get(addr, "/healthz").await.0, 200, "alive all the same");
+    let metrics = get(addr, "/metrics").await.1;
+    assert_eq!(sample(&metrics, "gws_botd_cometd_connected"), Some(0.0));
+
+    // It comes back on the same address: CometD handshakes again and readiness returns.
+    let sim = Sim::start(sim_config(), sim_addr).await.unwrap();
+    await_ready(addr, true).await;
+    assert!(stats.snapshot().reconnects >= 1);
+
+    shutdown.cancel();
+    tokio::time::timeout(WAIT, daemon)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let (status, _) = get(addr, "/readyz").await;
+    assert_eq!(status, 503, "not ready once stopped");
+    stop.cancel();
+    sim.shutdown().await;
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&config.bot.state_dir).ok();
+}
+
+/// Wait until `/readyz` says `ready` (200) or not (503); returns the body.
+async fn await_ready(addr: SocketAddr, ready: bool) -> String {
+    let want = if ready { 200 } else { 503 };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, body) = get(addr, "/readyz").await;
+        if status == want {
+            return body;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("/readyz never answered {want}; last: {status} {body}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn explain_tells_a_chat_from_a_run_without_secrets_or_customer_text() {
+    let h = Harness::start().await;
+    let id = h.chat(
+        "Alex",
+        vec![
+            Step::AwaitReply,
+            say(0, "my card is 4111 1111"),
+            Step::AwaitReply,
+            say(0, "I need a refund"),
+        ],
+    );
+    h.wait_outcome(&id).await;
+    let dir = h.config.bot.state_dir.clone();
+    let story = wait_until("the chat's end in the decision log", || {
+        gws_botd::explain::story(&dir, &id)
+            .ok()
+            .filter(|s| s.contains("chat ended"))
+    })
+    .await;
+
+    // The real command, as a supervisor runs it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gws-botd"))
+        .args(["explain", &id, "--state-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(printed, story);
+    let lines: Vec<&str> = printed.lines().collect();
+    let expected_in_order = [
+        "with customer Alex",
+        "offered to the bot",
+        "accepted the chat",
+        "on accepting, rule \"greeting\" acted",
+        "bot says: \"Hi Alex, I'm Ava. How can I help?\"",
+        "customer wrote message 1 (20 characters; text not recorded)",
+        "no message rule matched; \"rephrase\" answered",
+        "customer wrote message 2 (15 characters; text not recorded)",
+        "rule \"refund\" matched the message",
+        "then: escalate to team billing",
+        "team billing: hand-over started: agents to consult: agent-101",
+        "team billing: consulting: agent-101",
+        "team billing: agent joined: agent-101",
+        "chat ended: handed over to agent agent-101",
+    ];
+    let mut at = 0;
+    for want in expected_in_order {
+        let found = lines[at..].iter().position(|l| l.contains(want));
+        let Some(i) = found else {
+            panic!("{want:?} missing after line {at} in:\n{printed}");
+        };
+        at += i + 1;
+    }
+
+    let raw = std::fs::read_to_string(dir.join(gws_botd::decision_log::FILE_NAME)).unwrap();
+    assert!(!raw.contains("4111"), "customer text redacted: {raw}");
+    assert!(
+        !raw.contains("I need a refund"),
+        "customer text redacted: {raw}"
+    );
+    assert!(
+        !raw.contains(h.config.gws.password.expose_secret()),
+        "no password in the decision log"
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gws-botd"))
+        .args(["explain", "no-such-chat", "--state-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no decisions recorded"));
+}
