@@ -11,6 +11,7 @@ use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::daemon::{self, Tuning};
+use crate::notify::Notifier;
 use crate::responder::rules::RuleSet;
 use crate::responder::rules::watch::{self, Reloader};
 use crate::signal::{Signal, Signals};
@@ -90,10 +91,14 @@ pub fn run(config_path: &Path) -> u8 {
             watch::DEFAULT_DEBOUNCE,
             shutdown.clone(),
         ));
+        let notifier = Notifier::from_env();
         let daemon = tokio::spawn(daemon::run(
             config.clone(),
             daemon::build_chain(&config, &rules),
-            Tuning::default(),
+            Tuning {
+                notifier: notifier.clone(),
+                ..Tuning::default()
+            },
             stats.clone(),
             shutdown.clone(),
         ));
@@ -106,11 +111,15 @@ pub fn run(config_path: &Path) -> u8 {
                     }
                     Signal::Shutdown => {
                         info!("shutdown requested");
+                        notifier.stopping();
                         shutdown.cancel();
                     }
-                    // Logs the outcome itself, each distinct failure once.
+                    // The reloader logs the outcome itself (each distinct failure once) and
+                    // counts it in the stats.
                     Signal::Reload => {
-                        let _ = reloader.reload("SIGHUP").await;
+                        notifier.reloading();
+                        let result = reloader.reload("SIGHUP").await;
+                        notifier.reloaded(result.is_ok(), &stats.snapshot());
                     }
                 }
             }
@@ -261,4 +270,20 @@ pub fn sim(listen: SocketAddr) -> u8 {
         sim.shutdown().await;
         EXIT_OK
     })
+}
+
+/// `gws-botd generate man|completions --out DIR` (for packaging)
+pub fn generate(what: crate::cli::Generated, out: &Path) -> u8 {
+    match crate::cli::generate(what, out) {
+        Ok(files) => {
+            for file in files {
+                println!("{}", file.display());
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("cannot write into {}: {e}", out.display());
+            EXIT_FAILURE
+        }
+    }
 }

@@ -21,6 +21,7 @@ use crate::decision_log::DecisionLog;
 use crate::dispatch::Dispatcher;
 use crate::event::Event;
 use crate::gws::{self, Parsed, SessionOperation};
+use crate::notify::Notifier;
 use crate::responder::Chain;
 use crate::responder::registry::BuildContext;
 use crate::responder::rules::{Problems, RuleSet, Summary};
@@ -40,6 +41,8 @@ pub struct Tuning {
     pub history_timeout: Duration,
     /// The time rules see (schedules); tests fix it.
     pub clock: crate::schedule::Clock,
+    /// The service manager to report readiness, status and watchdog beats to.
+    pub notifier: Notifier,
 }
 
 impl Default for Tuning {
@@ -50,6 +53,7 @@ impl Default for Tuning {
             cometd_backoff: Backoff::default(),
             history_timeout: chat::DEFAULT_HISTORY_TIMEOUT,
             clock: crate::schedule::Clock::System,
+            notifier: Notifier::disabled(),
         }
     }
 }
@@ -139,6 +143,7 @@ pub async fn run(
         .context("Ready on the chat channel failed")?;
     info!(max_chats = config.bot.max_chats, "Ready for chats");
     health.agent_ready.set(true);
+    tuning.notifier.ready(&stats.snapshot());
 
     let ctx = Arc::new(Context {
         gws: client.clone(),
@@ -161,9 +166,13 @@ pub async fn run(
         abort.clone(),
     ));
 
-    let early_end = tokio::select! {
-        _ = shutdown.cancelled() => None,
-        result = &mut dispatcher => Some(result),
+    let mut heartbeat = tuning.notifier.heartbeat();
+    let early_end = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break None,
+            result = &mut dispatcher => break Some(result),
+            _ = heartbeat.tick() => tuning.notifier.beat(health.cometd_connected.get(), &stats.snapshot()),
+        }
     };
     if let Some(result) = early_end {
         error!(?result, "chat routing stopped unexpectedly");

@@ -22,15 +22,18 @@
 //!   chat's story from it.
 //! - [`logging`] sets up tracing: pretty, JSON or journald.
 //! - [`backoff`] computes retry delays with jitter.
+//! - [`notify`] tells systemd (`Type=notify`) about readiness, reloads, status and the watchdog.
 //! - [`signal`] turns process signals into shutdown and reload requests.
 //! - [`sim`] is the embedded GWS simulator used by `demo`, the tests and the benchmarks.
 //! - [`demo`] runs the simulator and the daemon together with scripted customers.
 //! - [`app`] holds the CLI commands behind `main.rs`; [`simulate`] and [`override_cli`] are
 //!   the `simulate` and `override` commands.
+//! - [`cli`] is the command-line definition, also used to generate man pages and completions.
 
 pub mod app;
 pub mod backoff;
 pub mod chat;
+pub mod cli;
 pub mod cometd;
 pub mod config;
 pub mod daemon;
@@ -45,6 +48,7 @@ pub mod health;
 pub mod http_server;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod override_cli;
 pub mod overrides;
 pub mod responder;

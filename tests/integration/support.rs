@@ -126,7 +126,7 @@ pub fn tuning() -> Tuning {
         auth_backoff: Backoff::new(Duration::from_millis(300), Duration::from_secs(2), 0.0),
         cometd_backoff: quick,
         history_timeout: Duration::from_secs(2),
-        clock: gws_botd::schedule::Clock::System,
+        ..Tuning::default()
     }
 }
 

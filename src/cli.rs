@@ -1,0 +1,235 @@
+//! The command line: the clap definition `main.rs` parses, kept in the library so the man pages
+//! and shell completions are generated from the same definition (`gws-botd generate`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+/// What the man page says after the options: files, environment, signals, exit codes.
+const AFTER_LONG_HELP: &str = "\
+Files:
+  /etc/gws-botd/gws-botd.toml: the configuration
+  /etc/gws-botd/rules/: the rule files (bot.rules)
+  /var/lib/gws-botd/: the state directory (bot.state_dir)
+
+Environment:
+  GWS_BOTD_CONFIG: the configuration file
+  GWS_BOTD__SECTION__KEY: overrides a configuration key
+  CREDENTIALS_DIRECTORY: its file gws-password is the password
+  NOTIFY_SOCKET, WATCHDOG_USEC: set by systemd
+  GWS_BOTD_LOG_FORMAT: pretty, json or journald (--log-format)
+  RUST_LOG: log filter, e.g. info or gws_botd=debug
+
+Signals (run):
+  SIGHUP: reload the rule files (all valid, or none)
+  SIGTERM, SIGINT: NotReady, let open chats finish, log out
+
+Exit codes:
+  0 ok, 64 usage error, 78 invalid configuration or rules,
+  1 any other failure
+
+See /usr/share/doc/gws-botd/operations.md for running it
+as a systemd service.";
+
+/// A bot agent for Genesys Web Services chat.
+#[derive(Debug, Parser)]
+#[command(name = "gws-botd", version, about, long_about = None, after_long_help = AFTER_LONG_HELP)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, env = "GWS_BOTD_CONFIG", default_value = crate::config::DEFAULT_PATH)]
+    pub config: PathBuf,
+
+    /// Log format: `auto` picks journald when started by systemd, pretty text otherwise.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "GWS_BOTD_LOG_FORMAT",
+        default_value = "auto"
+    )]
+    pub log_format: crate::logging::Format,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the bot agent against the GWS server in the configuration.
+    Run,
+    /// Check the configuration and the rule files, print every problem, and exit.
+    Check {
+        /// Check this rules directory instead of the one in the configuration (the
+        /// configuration is then optional).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+    /// Run the embedded GWS simulator and the bot together with scripted customers.
+    Demo {
+        /// Keep going with new customers until interrupted.
+        #[arg(long)]
+        forever: bool,
+        /// The rules directory to use.
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+    },
+    /// Tell one chat's story from the decision log: what the customer wrote, which rules acted,
+    /// what the bot said, each hand-over step and how the chat ended.
+    Explain {
+        /// The chat's interaction id (as in logs and GWS).
+        chat_id: String,
+        /// The state directory holding the decision log (default: `bot.state_dir` from the
+        /// configuration, else /var/lib/gws-botd).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Talk to the rules without any server: customer lines from a terminal, stdin or a
+    /// transcript file; prints each bot action with its rule.
+    Simulate {
+        /// The rules directory.
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+        /// The time the rules see, e.g. "2026-11-24T10:00" (local) or
+        /// "2026-11-24T10:00[Europe/Berlin]" (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// Attached data of the chat, KEY=VALUE (repeatable).
+        #[arg(long = "user-data", value_name = "KEY=VALUE")]
+        user_data: Vec<String>,
+        /// Show every rule tried for each message and why it did or did not act.
+        #[arg(long)]
+        explain: bool,
+        /// The customer's nickname.
+        #[arg(long)]
+        customer: Option<String>,
+        /// Honour the emergency override of this state directory.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Transcript file, one customer message per line (default: stdin).
+        transcript: Option<PathBuf>,
+    },
+    /// Emergency override: close every schedule (or one) until a given time.
+    Override {
+        /// The daemon's state directory (default: bot.state_dir of the configuration).
+        #[arg(long, global = true)]
+        state_dir: Option<PathBuf>,
+        #[command(subcommand)]
+        action: OverrideAction,
+    },
+    /// Run the GWS simulator alone, for trying the bot or other clients against it.
+    Sim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+    },
+    /// Write the man pages or shell completions (for packaging).
+    #[command(hide = true)]
+    Generate {
+        /// What to write.
+        what: Generated,
+        /// The directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// What `gws-botd generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generated {
+    /// gws-botd.1 and one page per subcommand (gws-botd-run.1, …).
+    Man,
+    /// Completions for bash, zsh, fish, elvish and PowerShell.
+    Completions,
+}
+
+/// Write `what` into `out` and return the files written.
+pub fn generate(what: Generated, out: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out)?;
+    let cmd = Cli::command();
+    match what {
+        Generated::Man => {
+            clap_mangen::generate_to(cmd, out)?;
+        }
+        Generated::Completions => {
+            let mut cmd = cmd;
+            for shell in clap_complete::Shell::value_variants() {
+                clap_complete::generate_to(*shell, &mut cmd, "gws-botd", out)?;
+            }
+        }
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// What `gws-botd override` does.
+#[derive(Debug, Subcommand)]
+pub enum OverrideAction {
+    /// Close schedules until a time ("2026-11-25T15:00", local) or for a while ("2h").
+    Closed {
+        #[arg(long)]
+        until: String,
+        /// Only this schedule (default: all).
+        #[arg(long)]
+        schedule: Option<String>,
+        /// A file whose text replaces the reply of rules that act because the schedule is closed.
+        #[arg(long)]
+        message: Option<PathBuf>,
+    },
+    /// End the override now.
+    Clear,
+    /// Show the override, if any.
+    Show,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn man_pages_and_completions_are_generated() {
+        let dir = std::env::temp_dir().join(format!("gws-botd-gen-{}", rand::random::<u64>()));
+        let man = generate(Generated::Man, &dir.join("man")).unwrap();
+        let names: Vec<String> = man
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "gws-botd-check.1",
+                "gws-botd-demo.1",
+                "gws-botd-explain.1",
+                "gws-botd-override-clear.1",
+                "gws-botd-override-closed.1",
+                "gws-botd-override-show.1",
+                "gws-botd-override.1",
+                "gws-botd-run.1",
+                "gws-botd-sim.1",
+                "gws-botd-simulate.1",
+                "gws-botd.1"
+            ]
+        );
+        let page = std::fs::read_to_string(dir.join("man/gws-botd.1")).unwrap();
+        assert!(page.contains("SIGHUP"), "the extra section is rendered");
+        assert!(
+            !page.contains("generate"),
+            "the packaging command stays hidden"
+        );
+
+        let completions = generate(Generated::Completions, &dir.join("completions")).unwrap();
+        assert_eq!(completions.len(), 5, "{completions:?}");
+        let bash = std::fs::read_to_string(dir.join("completions/gws-botd.bash")).unwrap();
+        assert!(bash.contains("--rules"), "subcommand options are completed");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
