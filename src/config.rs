@@ -23,7 +23,11 @@ pub const ENV_PREFIX: &str = "GWS_BOTD";
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default number of open chats at which the bot stops taking new ones.
 pub const DEFAULT_MAX_CHATS: usize = 1000;
-/// The default time open chats get to finish at shutdown.
+/// Customer messages are cut to this many characters unless configured otherwise.
+pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 4000;
+/// Default ceiling of REST requests per second per session.
+pub const DEFAULT_MAX_REQUESTS_PER_SECOND: u32 = 100;
+/// Default time open chats get after SIGTERM.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// The file name looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
 pub const CREDENTIAL_NAME: &str = "gws-password";
@@ -71,6 +75,12 @@ pub struct Bot {
     pub shutdown_grace: Duration,
     /// Skill that takes chats the bot cannot handle (responder failure, team without skill).
     pub fallback_skill: Option<String>,
+    /// Where per-chat state survives restarts (`/var/lib/gws-botd`, systemd `StateDirectory`).
+    pub state_dir: PathBuf,
+    /// Customer messages longer than this many characters are cut before the rules see them.
+    pub max_message_chars: usize,
+    /// Ceiling of GWS REST requests per second for this session (0: no ceiling).
+    pub max_requests_per_second: u32,
 }
 
 /// `[escalation]`: what the customer is told during a hand-over.
@@ -390,6 +400,9 @@ const BOT_KEYS: &[&str] = &[
     "max_chats",
     "shutdown_grace",
     "fallback_skill",
+    "state_dir",
+    "max_message_chars",
+    "max_requests_per_second",
 ];
 const ESCALATION_KEYS: &[&str] = &["consulting", "connected", "queued", "failed", "error"];
 const SECTIONS: &[&str] = &["gws", "bot", "escalation", "responder"];
@@ -436,6 +449,22 @@ fn check(
     let max_chats = r.uint("max_chats", DEFAULT_MAX_CHATS as u64, 1, 100_000) as usize;
     let shutdown_grace = r.duration("shutdown_grace", DEFAULT_SHUTDOWN_GRACE);
     let fallback_skill = r.string("fallback_skill").filter(|s| !s.is_empty());
+    let state_dir = r
+        .string("state_dir")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| crate::state::DEFAULT_STATE_DIR.into());
+    let max_message_chars = r.uint(
+        "max_message_chars",
+        DEFAULT_MAX_MESSAGE_CHARS as u64,
+        1,
+        1_000_000,
+    ) as usize;
+    let max_requests_per_second = r.uint(
+        "max_requests_per_second",
+        u64::from(DEFAULT_MAX_REQUESTS_PER_SECOND),
+        0,
+        100_000,
+    ) as u32;
     r.finish(BOT_KEYS);
 
     let mut r = Reader::new(&mut root, "escalation", &mut problems);
@@ -509,6 +538,9 @@ fn check(
             max_chats,
             shutdown_grace,
             fallback_skill,
+            state_dir: PathBuf::from(state_dir),
+            max_message_chars,
+            max_requests_per_second,
         },
         escalation,
         responders,

@@ -129,6 +129,10 @@ pub fn daemon_config(sim: &Sim, sim_config: &SimConfig, rules_dir: &Path) -> Con
             max_chats: config::DEFAULT_MAX_CHATS,
             shutdown_grace: Duration::from_secs(5),
             fallback_skill: Some("Support".into()),
+            state_dir: std::env::temp_dir()
+                .join(format!("gws-botd-state-{}", rand::random::<u64>())),
+            max_message_chars: config::DEFAULT_MAX_MESSAGE_CHARS,
+            max_requests_per_second: config::DEFAULT_MAX_REQUESTS_PER_SECOND,
         },
         escalation: EscalationTexts::default(),
         responders: vec![ResponderConfig::Rules],

@@ -6,28 +6,78 @@
 //! GWS has no documented way to cancel a chat consultation; consulting the next agent replaces
 //! an unanswered one, which is what the protocol notes propose.
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::chat::{Chat, End, Input, Next};
 use crate::gws::Operation;
 use crate::responder::Team;
+use crate::state;
 
 /// Run the escalation for `chat` to `team` until the chat is handed over or closed.
 pub async fn run(chat: &mut Chat, team: &Team) -> End {
     let span = info_span!("escalation", team = %team.name);
-    escalate(chat, team).instrument(span).await
+    escalate(chat, team, 0).instrument(span).await
 }
 
-async fn escalate(chat: &mut Chat, team: &Team) -> End {
-    info!(agents = team.agents.len(), "escalating");
-    chat.ctx.stats.escalation_started();
-    let consulting = chat.ctx.texts.consulting.clone();
-    if let Err(e) = chat.say(&consulting).await {
-        warn!(error = %e, "could not tell the customer about the hand-over");
+/// Continue a hand-over that a restart interrupted, from the agent it had got to. The
+/// customer has been told already; an agent who joined meanwhile gets the chat at once.
+pub async fn resume(chat: &mut Chat, step: state::Escalation) -> End {
+    let team = Team {
+        name: step.team,
+        agents: step.agents,
+        skill: step.skill,
+        wait: Duration::from_millis(step.wait_ms),
+    };
+    let span = info_span!("escalation", team = %team.name);
+    async {
+        info!(agent = step.agent, "resuming the hand-over");
+        escalate(chat, &team, step.agent + 1).await
     }
-    for agent in &team.agents {
-        match consult(chat, agent, team).await {
+    .instrument(span)
+    .await
+}
+
+/// Save how far the hand-over got: `agent` is the index of the agent being consulted. The
+/// message that asked for the hand-over counts as handled from here on.
+fn mark(chat: &mut Chat, team: &Team, agent: usize) {
+    let answering = chat.record.answering.take();
+    if answering.is_some() {
+        chat.record.cursor = answering;
+    }
+    chat.record.escalation = Some(state::Escalation {
+        team: team.name.clone(),
+        agents: team.agents.clone(),
+        skill: team.skill.clone(),
+        wait_ms: u64::try_from(team.wait.as_millis()).unwrap_or(u64::MAX),
+        agent,
+    });
+    chat.save();
+}
+
+/// `start` is 0 for a new hand-over, or 1 + the index of the agent a resumed one had reached.
+async fn escalate(chat: &mut Chat, team: &Team, start: usize) -> End {
+    if start == 0 {
+        info!(agents = team.agents.len(), "escalating");
+        chat.ctx.stats.escalation_started();
+        mark(chat, team, 0);
+        let consulting = chat.ctx.texts.consulting.clone();
+        if let Err(e) = chat.say(&consulting).await {
+            warn!(error = %e, "could not tell the customer about the hand-over");
+        }
+    }
+    let first = start.saturating_sub(1);
+    for (index, agent) in team.agents.iter().enumerate().skip(first) {
+        mark(chat, team, index);
+        let consulted = if start > 0 && index == first && chat.has_agent(agent) {
+            info!(agent = %agent, "the consulted agent joined while the bot was away");
+            Consulted::Joined
+        } else {
+            consult(chat, agent, team).await
+        };
+        match consulted {
             Consulted::Joined => {
                 let connected = chat.ctx.texts.connected.clone();
                 if let Err(e) = chat.say(&connected).await {
@@ -120,6 +170,7 @@ async fn consult(chat: &mut Chat, agent: &str, team: &Team) -> Consulted {
             Next::Input(Input::CatchUp) => chat.catch_up().await,
             Next::Timeout => return Consulted::NoAnswer,
             Next::Closed => return Consulted::Over(End::Abandoned),
+            Next::Deadline => return Consulted::Over(chat.hand_over_at_deadline().await),
         }
     }
 }

@@ -12,6 +12,9 @@
 //! - [`escalation`] runs consultation → transfer → skill fallback for a chat.
 //! - [`daemon`] wires it together: login, notifications, Ready/NotReady, shutdown.
 //! - [`config`] loads and validates the daemon's configuration.
+//! - [`resume`] decides where a resumed chat picks up: what is answered, whether it greeted.
+//! - [`state`] keeps per-chat state on disk so a restart continues chats where they stopped.
+//! - [`session`] links chats that hit a lost session to the daemon that logs in again.
 //! - [`stats`] counts what happened, for reports and metrics.
 //! - [`backoff`] computes retry delays with jitter.
 //! - [`signal`] turns process signals into shutdown and reload requests.
@@ -31,6 +34,9 @@ pub mod escalation;
 pub mod event;
 pub mod gws;
 pub mod responder;
+pub mod resume;
+pub mod session;
 pub mod signal;
 pub mod sim;
+pub mod state;
 pub mod stats;

@@ -13,6 +13,7 @@ use super::dialect::{Dialect, OperationNames};
 use super::error::Error;
 use super::http::{Credentials, Me, TlsOptions, Transport};
 use super::operation::{Operation, SessionOperation};
+use super::pacer::Pacer;
 use crate::backoff::Backoff;
 use crate::event::{ChatId, ChatUpdate};
 
@@ -36,6 +37,8 @@ pub struct ClientConfig {
     /// Total attempts (1 = no retry).
     pub retry_attempts: u32,
     pub tls: TlsOptions,
+    /// Ceiling of REST requests per second (0: none). CometD polls are not counted.
+    pub max_requests_per_second: u32,
 }
 
 impl ClientConfig {
@@ -50,6 +53,7 @@ impl ClientConfig {
             retry: Backoff::default(),
             retry_attempts: DEFAULT_RETRY_ATTEMPTS,
             tls: TlsOptions::default(),
+            max_requests_per_second: 0,
         }
     }
 }
@@ -75,6 +79,7 @@ struct Inner {
     request_timeout: Duration,
     retry: Backoff,
     retry_attempts: u32,
+    pacer: Option<Pacer>,
 }
 
 impl Client {
@@ -94,6 +99,7 @@ impl Client {
                 request_timeout: config.request_timeout,
                 retry: config.retry,
                 retry_attempts: config.retry_attempts.max(1),
+                pacer: Pacer::new(config.max_requests_per_second),
             }),
         })
     }
@@ -118,7 +124,7 @@ impl Client {
     pub async fn login(&self) -> Result<Me, Error> {
         let span = info_span!("gws_request", operation = "login");
         let me = self
-            .retrying("login", || self.inner.transport.get_me())
+            .retrying("login", true, || self.inner.transport.get_me())
             .instrument(span)
             .await?;
         info!(user_id = %me.id, user_name = %me.user_name, "logged in to GWS");
@@ -133,11 +139,16 @@ impl Client {
             .dialect
             .session_request(self.inner.transport.api_url(), op);
         let span = info_span!("gws_request", operation);
-        self.post(operation, &url, &body).instrument(span).await?;
+        // Session operations set a state: repeating them is harmless.
+        self.post(operation, &url, &body, true)
+            .instrument(span)
+            .await?;
         Ok(())
     }
 
-    /// A chat operation. `Ok` means GWS accepted it for processing.
+    /// A chat operation. `Ok` means GWS accepted it for processing. A non-idempotent operation
+    /// (see [`Operation::is_idempotent`]) is not repeated after an ambiguous failure (timeout,
+    /// reset): the error is returned, so that a reply never reaches the customer twice.
     pub async fn execute(&self, chat: &ChatId, op: &Operation) -> Result<Ack, Error> {
         let operation = op.label();
         let url = self
@@ -146,7 +157,9 @@ impl Client {
             .operation_path(self.inner.transport.api_url(), chat);
         let body = self.inner.dialect.operation_body(op, &self.inner.names);
         let span = info_span!("gws_request", operation, chat_id = %chat);
-        self.post(operation, &url, &body).instrument(span).await
+        self.post(operation, &url, &body, op.is_idempotent())
+            .instrument(span)
+            .await
     }
 
     /// The chats the agent currently holds (for recovery after a reconnect or restart).
@@ -158,7 +171,7 @@ impl Client {
         let timeout = self.inner.request_timeout;
         let span = info_span!("gws_request", operation = "list_chats");
         let body = self
-            .retrying("list_chats", || async {
+            .retrying("list_chats", true, || async {
                 let body = self.inner.transport.get_json(&url, timeout).await?;
                 parse_reply("list_chats", &body)?;
                 Ok(body)
@@ -168,10 +181,16 @@ impl Client {
         Ok(self.inner.dialect.parse_listing(&body))
     }
 
-    async fn post(&self, operation: &'static str, url: &str, body: &Value) -> Result<Ack, Error> {
+    async fn post(
+        &self,
+        operation: &'static str,
+        url: &str,
+        body: &Value,
+        idempotent: bool,
+    ) -> Result<Ack, Error> {
         debug!(body = %body, "GWS request");
         let timeout = self.inner.request_timeout;
-        self.retrying(operation, || async {
+        self.retrying(operation, idempotent, || async {
             let reply = self.inner.transport.post_json(url, body, timeout).await?;
             debug!(reply = %reply, "GWS reply");
             parse_reply(operation, &reply)
@@ -180,8 +199,14 @@ impl Client {
     }
 
     /// Run `attempt` until it succeeds, fails finally, or the attempts are used up. Transient
-    /// errors back off; `statusCode` 4 and 9 are retried at most once.
-    async fn retrying<T, F, Fut>(&self, operation: &'static str, mut attempt: F) -> Result<T, Error>
+    /// errors back off; `statusCode` 4 and 9 are retried at most once; ambiguous failures are
+    /// retried only when `idempotent`. Every attempt waits for the rate ceiling.
+    async fn retrying<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        idempotent: bool,
+        mut attempt: F,
+    ) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Error>>,
@@ -190,12 +215,16 @@ impl Client {
         let mut status_retried = false;
         let mut tried = 1;
         loop {
+            if let Some(pacer) = &self.inner.pacer {
+                pacer.wait().await;
+            }
             let err = match attempt().await {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
             let again = tried < self.inner.retry_attempts
                 && err.is_transient()
+                && (idempotent || !err.is_ambiguous())
                 && match err {
                     Error::Status { .. } => !std::mem::replace(&mut status_retried, true),
                     _ => true,

@@ -126,6 +126,8 @@ pub fn tuning() -> Tuning {
         auth_backoff: Backoff::new(Duration::from_millis(300), Duration::from_secs(2), 0.0),
         cometd_backoff: quick,
         history_timeout: Duration::from_secs(2),
+        reconcile_interval: Duration::from_secs(2),
+        hand_over_window: Duration::from_secs(5),
     }
 }
 
@@ -319,6 +321,7 @@ impl Drop for Harness {
     fn drop(&mut self) {
         self.shutdown.cancel();
         let _ = std::fs::remove_dir_all(&self.config.bot.rules);
+        let _ = std::fs::remove_dir_all(&self.config.bot.state_dir);
     }
 }
 
