@@ -591,7 +591,9 @@ impl Chat {
             Ok(_) => return Ok(()),
             Err(e) => e,
         };
-        let again = if err.needs_login() {
+        // 401 at login means a wrong password; on an operation of a running session it means
+        // the session was dropped: log in again (the login backs off if it is the password).
+        let again = if err.needs_login() || matches!(err, gws::Error::Unauthorized) {
             warn!(error = %err, operation = op.label(), "session lost; waiting for a new one");
             self.ctx.session.report_lost();
             self.ctx.session.renewed_after(epoch, RELOGIN_WAIT).await
@@ -611,13 +613,57 @@ impl Chat {
     }
 
     /// Send a message to the customer.
+    /// When sending fails ambiguously (a timeout: GWS may have sent it), the transcript
+    /// decides: the message is sent again only if it is not there.
     pub(crate) async fn say(&mut self, text: &str) -> Result<(), gws::Error> {
-        self.exec(Operation::SendMessage {
+        let send = Operation::SendMessage {
             text: text.to_owned(),
-        })
-        .await?;
+        };
+        match self.exec(send.clone()).await {
+            Ok(()) => {}
+            Err(e) if e.is_ambiguous() => {
+                warn!(error = %e, "sending failed ambiguously; checking the transcript");
+                match self.sent_since_cursor(text).await {
+                    Some(true) => info!("the message had gone out; not sending it again"),
+                    Some(false) => self.exec(send).await?,
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        }
         self.ctx.stats.message_out();
         Ok(())
+    }
+
+    /// Whether the bot's `text` is in the transcript after the cursor (`None`: cannot tell).
+    /// Everything else that arrives meanwhile is kept for later.
+    async fn sent_since_cursor(&mut self, text: &str) -> Option<bool> {
+        let ask = Operation::RequestChatHistory {
+            event_id: self.memory.cursor.clone(),
+        };
+        if let Err(e) = self.ctx.gws.execute(&self.id, &ask).await {
+            warn!(error = %e, "cannot check the transcript");
+            return None;
+        }
+        let deadline = Instant::now() + self.ctx.history_timeout;
+        let mut kept = Vec::new();
+        let found = loop {
+            match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
+                Ok(Some(Input::Update(update))) if update.kind == UpdateKind::ChatHistory => {
+                    let sent = update.messages.iter().any(|m| {
+                        crate::resume::is_bot_text(m, &self.ctx.nickname)
+                            && m.text.as_deref() == Some(text)
+                            && !self.memory.has_seen(m)
+                    });
+                    kept.push(Input::Update(update));
+                    break Some(sent);
+                }
+                Ok(Some(input)) => kept.push(input),
+                Ok(None) | Err(_) => break None,
+            }
+        };
+        self.stash.extend(kept);
+        found
     }
 
     /// Finish the chat on purpose.
@@ -787,6 +833,14 @@ impl Memory {
         }
         self.cursor = Some(id.clone());
         true
+    }
+
+    /// Whether this transcript entry was taken in already.
+    fn has_seen(&self, message: &Message) -> bool {
+        message
+            .event_id
+            .as_ref()
+            .is_some_and(|id| self.seen.contains(id))
     }
 
     fn has_customer(&self) -> bool {

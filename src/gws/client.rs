@@ -448,6 +448,48 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_timed_out_message_is_not_sent_again_but_a_refused_one_is() {
+        let slow = Reply::json(200, json!({"statusCode":0})).after(Duration::from_secs(60));
+        let (fake, count) = scripted(vec![slow]).await;
+        let mut cfg = config(&fake.api_url(), 3);
+        cfg.request_timeout = Duration::from_secs(1);
+        let client = Client::new(cfg).unwrap();
+        let chat = ChatId::from("c");
+        let err = client
+            .execute(&chat, &Operation::SendMessage { text: "Hi".into() })
+            .await
+            .unwrap_err();
+        assert!(err.is_ambiguous(), "{err:?}");
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            1,
+            "a timeout may have been sent"
+        );
+        // An idempotent operation is repeated after the same failure.
+        client
+            .execute(&chat, &Operation::Typing(true))
+            .await
+            .unwrap_err();
+        assert_eq!(count.load(Ordering::SeqCst), 4);
+
+        let (fake, count) = scripted(vec![
+            Reply::text(503, "busy"),
+            Reply::json(200, json!({"statusCode":0})),
+        ])
+        .await;
+        let client = Client::new(config(&fake.api_url(), 3)).unwrap();
+        client
+            .execute(&chat, &Operation::SendMessage { text: "Hi".into() })
+            .await
+            .unwrap();
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            2,
+            "a 503 was not processed: retried"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn unauthorized_is_not_retried() {
         let (fake, count) = scripted(vec![Reply::text(401, "")]).await;
         let client = Client::new(config(&fake.api_url(), 3)).unwrap();

@@ -115,6 +115,17 @@ impl Control {
             .extend(std::iter::repeat_n(fault, count));
     }
 
+    /// The next `count` requests for operation `name` are carried out at once but answered
+    /// only after `delay`: a client that times out cannot know whether they happened.
+    pub fn slow_reply(&self, name: &str, count: usize, delay: Duration) {
+        self.shared
+            .lock()
+            .slow_replies
+            .entry(name.to_owned())
+            .or_default()
+            .extend(std::iter::repeat_n(delay, count));
+    }
+
     /// The next `count` CometD responses that carry notifications carry each one twice.
     pub fn duplicate_next_deliveries(&self, count: usize) {
         self.shared.lock().duplicate_next += count;

@@ -306,6 +306,20 @@ async fn serve(
             if let (Ok(body), Some(r)) = (&mut out.body, reply.reference) {
                 body["referenceId"] = json!(r);
             }
+            // A slow answer to an operation already carried out (the client may give up).
+            let name = object
+                .and_then(|o| o.get("operationName"))
+                .and_then(Value::as_str);
+            let slow = name.and_then(|n| {
+                shared
+                    .lock()
+                    .slow_replies
+                    .get_mut(n)
+                    .and_then(VecDeque::pop_front)
+            });
+            if let Some(delay) = slow {
+                tokio::time::sleep(delay).await;
+            }
             out
         }
         _ => Reply::text(StatusCode::NOT_FOUND, "Not found"),

@@ -76,6 +76,7 @@ impl Shared {
             corrupt_next: None,
             delay: Duration::ZERO,
             fail_operations: HashMap::new(),
+            slow_replies: HashMap::new(),
             duplicate_next: 0,
             reorder_next: 0,
             refuse_handshakes: 0,
@@ -184,6 +185,9 @@ pub(crate) struct State {
     pub corrupt_next: Option<Corruption>,
     /// Faults for the next requests naming a given `operationName`.
     pub fail_operations: HashMap<String, VecDeque<Fault>>,
+    /// Delays of the answers to the next requests naming a given `operationName`, which are
+    /// carried out at once.
+    pub slow_replies: HashMap<String, VecDeque<Duration>>,
     /// The next this many CometD responses with notifications carry each one twice.
     pub duplicate_next: usize,
     /// The next this many CometD responses with several notifications carry them reversed.

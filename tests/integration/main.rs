@@ -5,5 +5,6 @@ mod conversation;
 mod escalation;
 mod lifecycle;
 mod operations;
+mod recovery;
 mod responders;
 mod support;
