@@ -26,7 +26,7 @@ use crate::gws::{self, Operation};
 use crate::responder::{Action, Chain, ChatView, Outcome, Response, Then, Trigger};
 use crate::resume::resume;
 use crate::session;
-use crate::state::{Record, Store};
+use crate::state::{Finish, Record, Store};
 use crate::stats::Stats;
 
 /// How long to wait for the transcript after Accept before asking for it explicitly.
@@ -220,6 +220,17 @@ impl Chat {
         if let Some(step) = self.record.escalation.clone() {
             return crate::escalation::resume(self, step).await;
         }
+        match self.record.finish.clone() {
+            Some(Finish::Close) => {
+                info!("finishing the close decided before the restart");
+                return self.close("a rule closed the chat").await;
+            }
+            Some(Finish::Transfer(skill)) => {
+                info!("finishing the transfer decided before the restart");
+                return self.transfer_to_skill(&skill).await;
+            }
+            None => {}
+        }
         for said in pending {
             if let Some(end) = self.on_customer_text(said).await {
                 return end;
@@ -293,7 +304,7 @@ impl Chat {
     /// The customer texts of `history` the bot still has to answer (plus `earlier` ones that
     /// are not in it), and whether the customer was greeted.
     fn pending_in_history(
-        &self,
+        &mut self,
         history: &ChatUpdate,
         earlier: Vec<Said>,
         since_cursor: bool,
@@ -321,6 +332,24 @@ impl Chat {
                 .into_iter()
                 .filter(|s| s.id.as_deref().is_none_or(|id| !in_history.contains(id))),
         );
+        let unanswered_cause = self
+            .record
+            .answering
+            .as_deref()
+            .is_some_and(|a| texts.iter().any(|t| t.id.as_deref() == Some(a)));
+        if unanswered_cause {
+            // The message that led to a decided end was never answered: answer it again,
+            // which decides again, instead of ending without a word.
+            self.record.finish = None;
+            if self
+                .record
+                .escalation
+                .as_ref()
+                .is_some_and(|e| !e.announced)
+            {
+                self.record.escalation = None;
+            }
+        }
         if self.resumed || r.greeted {
             info!(
                 pending = texts.len(),
@@ -441,7 +470,15 @@ impl Chat {
             self.ctx.stats.rule_hit(rule);
         }
         self.fired.extend(response.acted);
-        // `once` must hold across a crash in the middle of the actions.
+        // `once` and the decided end must hold across a crash in the middle of the actions.
+        match &response.then {
+            Then::Stay => {}
+            Then::Close => self.record.finish = Some(Finish::Close),
+            Then::Transfer(skill) => self.record.finish = Some(Finish::Transfer(skill.clone())),
+            Then::Escalate(team) => {
+                crate::escalation::mark(self, team, 0, false);
+            }
+        }
         self.save();
         for action in response.actions {
             let result = match action {

@@ -34,18 +34,22 @@ pub async fn resume(chat: &mut Chat, step: state::Escalation) -> End {
     let span = info_span!("escalation", team = %team.name);
     async {
         info!(agent = step.agent, "resuming the hand-over");
-        escalate(chat, &team, step.agent + 1).await
+        let start = if step.announced { step.agent + 1 } else { 0 };
+        escalate(chat, &team, start).await
     }
     .instrument(span)
     .await
 }
 
-/// Save how far the hand-over got: `agent` is the index of the agent being consulted. The
-/// message that asked for the hand-over counts as handled from here on.
-fn mark(chat: &mut Chat, team: &Team, agent: usize) {
-    let answering = chat.record.answering.take();
-    if answering.is_some() {
-        chat.record.cursor = answering;
+/// Save how far the hand-over got: `agent` is the index of the agent being consulted, and
+/// `announced` whether the customer is (about to be) told. Once announced, the message that
+/// asked for the hand-over counts as handled.
+pub(crate) fn mark(chat: &mut Chat, team: &Team, agent: usize, announced: bool) {
+    if announced {
+        let answering = chat.record.answering.take();
+        if answering.is_some() {
+            chat.record.cursor = answering;
+        }
     }
     chat.record.escalation = Some(state::Escalation {
         team: team.name.clone(),
@@ -53,6 +57,7 @@ fn mark(chat: &mut Chat, team: &Team, agent: usize) {
         skill: team.skill.clone(),
         wait_ms: u64::try_from(team.wait.as_millis()).unwrap_or(u64::MAX),
         agent,
+        announced,
     });
     chat.save();
 }
@@ -62,7 +67,8 @@ async fn escalate(chat: &mut Chat, team: &Team, start: usize) -> End {
     if start == 0 {
         info!(agents = team.agents.len(), "escalating");
         chat.ctx.stats.escalation_started();
-        mark(chat, team, 0);
+        // Saved before telling the customer, so a restart never tells them twice.
+        mark(chat, team, 0, true);
         let consulting = chat.ctx.texts.consulting.clone();
         if let Err(e) = chat.say(&consulting).await {
             warn!(error = %e, "could not tell the customer about the hand-over");
@@ -70,7 +76,7 @@ async fn escalate(chat: &mut Chat, team: &Team, start: usize) -> End {
     }
     let first = start.saturating_sub(1);
     for (index, agent) in team.agents.iter().enumerate().skip(first) {
-        mark(chat, team, index);
+        mark(chat, team, index, true);
         let consulted = if start > 0 && index == first && chat.has_agent(agent) {
             info!(agent = %agent, "the consulted agent joined while the bot was away");
             Consulted::Joined

@@ -19,11 +19,13 @@
 //! - [`backoff`] computes retry delays with jitter.
 //! - [`signal`] turns process signals into shutdown and reload requests.
 //! - [`sim`] is the embedded GWS simulator used by `demo`, the tests and the benchmarks.
+//! - [`chaos`] kills and restarts the real binary against the simulator and checks no chat is lost.
 //! - [`demo`] runs the simulator and the daemon together with scripted customers.
 //! - [`app`] holds the CLI commands behind `main.rs`.
 
 pub mod app;
 pub mod backoff;
+pub mod chaos;
 pub mod chat;
 pub mod cometd;
 pub mod config;

@@ -39,6 +39,18 @@ pub struct Record {
     pub fired: BTreeSet<String>,
     /// A hand-over in progress.
     pub escalation: Option<Escalation>,
+    /// How the chat is to end, saved before the answer that ends it is sent.
+    pub finish: Option<Finish>,
+}
+
+/// An end the bot has decided on but may not have carried out yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finish {
+    /// Close the chat.
+    Close,
+    /// Single-step transfer to this skill.
+    Transfer(String),
 }
 
 /// How far a hand-over got. The team is kept whole, so a restart finishes the hand-over the
@@ -54,6 +66,8 @@ pub struct Escalation {
     pub wait_ms: u64,
     /// Index of the agent being consulted (or next to consult).
     pub agent: usize,
+    /// The customer has been told about the hand-over.
+    pub announced: bool,
 }
 
 /// The store. Cheap to clone.
@@ -229,7 +243,9 @@ mod tests {
                 skill: Some("Billing".into()),
                 wait_ms: 2000,
                 agent: 1,
+                announced: true,
             }),
+            finish: Some(Finish::Transfer("Billing".into())),
             ..Record::default()
         };
         store.save(&id, &record);
