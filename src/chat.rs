@@ -217,9 +217,6 @@ impl Chat {
                 return end;
             }
         }
-        if let Some(step) = self.record.escalation.clone() {
-            return crate::escalation::resume(self, step).await;
-        }
         match self.record.finish.clone() {
             Some(Finish::Close) => {
                 info!("finishing the close decided before the restart");
@@ -230,6 +227,9 @@ impl Chat {
                 return self.transfer_to_skill(&skill).await;
             }
             None => {}
+        }
+        if let Some(step) = self.record.escalation.clone() {
+            return crate::escalation::resume(self, step).await;
         }
         for said in pending {
             if let Some(end) = self.on_customer_text(said).await {
@@ -345,7 +345,7 @@ impl Chat {
                 .record
                 .escalation
                 .as_ref()
-                .is_some_and(|e| !e.announced)
+                .is_some_and(|e| e.stage == crate::state::Stage::Decided)
             {
                 self.record.escalation = None;
             }
@@ -476,7 +476,7 @@ impl Chat {
             Then::Close => self.record.finish = Some(Finish::Close),
             Then::Transfer(skill) => self.record.finish = Some(Finish::Transfer(skill.clone())),
             Then::Escalate(team) => {
-                crate::escalation::mark(self, team, 0, false);
+                crate::escalation::mark(self, team, 0, crate::state::Stage::Decided);
             }
         }
         self.save();
@@ -735,13 +735,21 @@ impl Chat {
             }
             Err(e) => {
                 warn!(error = %e, skill, "transfer to the skill failed");
-                let failed = self.ctx.texts.failed.clone();
-                if let Err(e) = self.say(&failed).await {
-                    warn!(error = %e, "could not tell the customer");
-                }
-                self.close("nobody could take the chat").await
+                self.fail_and_close("nobody could take the chat").await
             }
         }
+    }
+
+    /// Tell the customer nobody can take the chat, then close it. The close is saved first,
+    /// so a restart closes without telling them again.
+    pub(crate) async fn fail_and_close(&mut self, reason: &str) -> End {
+        self.record.finish = Some(Finish::Close);
+        self.save();
+        let failed = self.ctx.texts.failed.clone();
+        if let Err(e) = self.say(&failed).await {
+            warn!(error = %e, "could not tell the customer");
+        }
+        self.close(reason).await
     }
 
     /// The bot cannot go on: apologise, then hand the chat to the fallback skill or close it.
@@ -768,13 +776,7 @@ impl Chat {
                 }
                 self.transfer_to_skill(&skill).await
             }
-            None => {
-                let failed = self.ctx.texts.failed.clone();
-                if let Err(e) = self.say(&failed).await {
-                    warn!(error = %e, "could not tell the customer");
-                }
-                self.close("the bot is shutting down").await
-            }
+            None => self.fail_and_close("the bot is shutting down").await,
         }
     }
 }

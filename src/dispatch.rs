@@ -15,7 +15,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -52,6 +52,8 @@ pub struct Dispatcher {
     /// Chats that ended (not abandoned), with when; the oldest are forgotten first.
     ended_at: HashMap<ChatId, Instant>,
     ended_order: VecDeque<ChatId>,
+    /// The agent state (Ready/NotReady) the worker is to set.
+    agent_state: watch::Sender<Option<SessionOperation>>,
     tracker: TaskTracker,
     ended_tx: mpsc::UnboundedSender<(ChatId, End)>,
     ended_rx: mpsc::UnboundedReceiver<(ChatId, End)>,
@@ -71,6 +73,7 @@ impl Dispatcher {
             behind: HashSet::new(),
             ended_at: HashMap::new(),
             ended_order: VecDeque::new(),
+            agent_state: watch::Sender::new(None),
             tracker: TaskTracker::new(),
             ended_tx,
             ended_rx,
@@ -91,6 +94,10 @@ impl Dispatcher {
     ) -> usize {
         let mut events_open = true;
         let mut commands_open = true;
+        let worker = tokio::spawn(agent_state_worker(
+            self.ctx.clone(),
+            self.agent_state.subscribe(),
+        ));
         loop {
             tokio::select! {
                 biased;
@@ -130,6 +137,7 @@ impl Dispatcher {
         self.chats.clear();
         self.tracker.close();
         self.tracker.wait().await;
+        worker.abort();
         abandoned
     }
 
@@ -315,8 +323,23 @@ impl Dispatcher {
         }
     }
 
+    /// Ask for a change of the agent state. A worker carries it out, so a slow GWS never
+    /// holds up routing; when changes pile up only the latest is sent.
     async fn session(&self, op: SessionOperation) {
-        if let Err(e) = self.ctx.gws.session(&op).await {
+        self.agent_state.send_replace(Some(op));
+    }
+}
+
+/// Carry out the agent-state changes the dispatcher asks for, latest first, until it is gone.
+async fn agent_state_worker(
+    ctx: Arc<Context>,
+    mut wanted: watch::Receiver<Option<SessionOperation>>,
+) {
+    while wanted.changed().await.is_ok() {
+        let Some(op) = wanted.borrow_and_update().clone() else {
+            continue;
+        };
+        if let Err(e) = ctx.gws.session(&op).await {
             warn!(operation = op.label(), error = %e, "could not change the agent state");
         }
     }

@@ -14,16 +14,18 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::chat::{Chat, End, Input, Next};
 use crate::gws::Operation;
 use crate::responder::Team;
-use crate::state;
+use crate::state::{self, Stage};
 
 /// Run the escalation for `chat` to `team` until the chat is handed over or closed.
 pub async fn run(chat: &mut Chat, team: &Team) -> End {
     let span = info_span!("escalation", team = %team.name);
-    escalate(chat, team, 0).instrument(span).await
+    escalate(chat, team, 0, Stage::Decided)
+        .instrument(span)
+        .await
 }
 
-/// Continue a hand-over that a restart interrupted, from the agent it had got to. The
-/// customer has been told already; an agent who joined meanwhile gets the chat at once.
+/// Continue a hand-over that a restart interrupted, from the step it had got to; nothing the
+/// customer was told is told again, and an agent who joined meanwhile gets the chat at once.
 pub async fn resume(chat: &mut Chat, step: state::Escalation) -> End {
     let team = Team {
         name: step.team,
@@ -33,19 +35,17 @@ pub async fn resume(chat: &mut Chat, step: state::Escalation) -> End {
     };
     let span = info_span!("escalation", team = %team.name);
     async {
-        info!(agent = step.agent, "resuming the hand-over");
-        let start = if step.announced { step.agent + 1 } else { 0 };
-        escalate(chat, &team, start).await
+        info!(agent = step.agent, stage = ?step.stage, "resuming the hand-over");
+        escalate(chat, &team, step.agent, step.stage).await
     }
     .instrument(span)
     .await
 }
 
-/// Save how far the hand-over got: `agent` is the index of the agent being consulted, and
-/// `announced` whether the customer is (about to be) told. Once announced, the message that
-/// asked for the hand-over counts as handled.
-pub(crate) fn mark(chat: &mut Chat, team: &Team, agent: usize, announced: bool) {
-    if announced {
+/// Save how far the hand-over got (before telling the customer, so that a restart never tells
+/// them twice). From `Consulting` on, the message that asked for it counts as handled.
+pub(crate) fn mark(chat: &mut Chat, team: &Team, agent: usize, stage: Stage) {
+    if stage != Stage::Decided {
         let answering = chat.record.answering.take();
         if answering.is_some() {
             chat.record.cursor = answering;
@@ -57,54 +57,60 @@ pub(crate) fn mark(chat: &mut Chat, team: &Team, agent: usize, announced: bool) 
         skill: team.skill.clone(),
         wait_ms: u64::try_from(team.wait.as_millis()).unwrap_or(u64::MAX),
         agent,
-        announced,
+        stage,
     });
     chat.save();
 }
 
-/// `start` is 0 for a new hand-over, or 1 + the index of the agent a resumed one had reached.
-async fn escalate(chat: &mut Chat, team: &Team, start: usize) -> End {
-    if start == 0 {
+/// Run the hand-over from `agent` at `stage` (`Decided` for a new one).
+async fn escalate(chat: &mut Chat, team: &Team, agent: usize, stage: Stage) -> End {
+    if stage == Stage::Decided {
         info!(agents = team.agents.len(), "escalating");
         chat.ctx.stats.escalation_started();
-        // Saved before telling the customer, so a restart never tells them twice.
-        mark(chat, team, 0, true);
+        mark(chat, team, 0, Stage::Consulting);
         let consulting = chat.ctx.texts.consulting.clone();
         if let Err(e) = chat.say(&consulting).await {
             warn!(error = %e, "could not tell the customer about the hand-over");
         }
     }
-    let first = start.saturating_sub(1);
-    for (index, agent) in team.agents.iter().enumerate().skip(first) {
-        mark(chat, team, index, true);
-        let consulted = if start > 0 && index == first && chat.has_agent(agent) {
-            info!(agent = %agent, "the consulted agent joined while the bot was away");
-            Consulted::Joined
-        } else {
-            consult(chat, agent, team).await
-        };
-        match consulted {
-            Consulted::Joined => {
-                let connected = chat.ctx.texts.connected.clone();
-                if let Err(e) = chat.say(&connected).await {
-                    warn!(error = %e, "could not tell the customer");
-                }
-                match chat.exec(Operation::CompleteTransfer).await {
-                    Ok(()) => {
-                        info!(agent = %agent, "chat handed to the agent");
-                        chat.ctx.stats.escalation_ended("agent");
-                        return End::HandedOver {
-                            to: format!("agent {agent}"),
-                        };
+    let resumed = stage != Stage::Decided;
+    if stage != Stage::Queued {
+        for (index, id) in team.agents.iter().enumerate().skip(agent) {
+            let consulted = if resumed && index == agent && stage == Stage::Connected {
+                Consulted::Told
+            } else if resumed && index == agent && chat.has_agent(id) {
+                info!(agent = %id, "the consulted agent joined while the bot was away");
+                Consulted::Joined
+            } else {
+                mark(chat, team, index, Stage::Consulting);
+                consult(chat, id, team).await
+            };
+            match consulted {
+                Consulted::Joined | Consulted::Told => {
+                    if matches!(consulted, Consulted::Joined) {
+                        mark(chat, team, index, Stage::Connected);
+                        let connected = chat.ctx.texts.connected.clone();
+                        if let Err(e) = chat.say(&connected).await {
+                            warn!(error = %e, "could not tell the customer");
+                        }
                     }
-                    Err(e) => warn!(agent = %agent, error = %e, "CompleteTransfer failed"),
+                    match chat.exec(Operation::CompleteTransfer).await {
+                        Ok(()) => {
+                            info!(agent = %id, "chat handed to the agent");
+                            chat.ctx.stats.escalation_ended("agent");
+                            return End::HandedOver {
+                                to: format!("agent {id}"),
+                            };
+                        }
+                        Err(e) => warn!(agent = %id, error = %e, "CompleteTransfer failed"),
+                    }
                 }
-            }
-            Consulted::NoAnswer => info!(agent = %agent, "the agent did not join in time"),
-            Consulted::Refused => {}
-            Consulted::Over(end) => {
-                chat.ctx.stats.escalation_ended("ended");
-                return end;
+                Consulted::NoAnswer => info!(agent = %id, "the agent did not join in time"),
+                Consulted::Refused => {}
+                Consulted::Over(end) => {
+                    chat.ctx.stats.escalation_ended("ended");
+                    return end;
+                }
             }
         }
     }
@@ -114,19 +120,18 @@ async fn escalate(chat: &mut Chat, team: &Team, start: usize) -> End {
         .or_else(|| chat.ctx.fallback_skill.clone())
     {
         Some(skill) => {
-            let queued = chat.ctx.texts.queued.clone();
-            if let Err(e) = chat.say(&queued).await {
-                warn!(error = %e, "could not tell the customer");
+            if stage != Stage::Queued {
+                mark(chat, team, team.agents.len(), Stage::Queued);
+                let queued = chat.ctx.texts.queued.clone();
+                if let Err(e) = chat.say(&queued).await {
+                    warn!(error = %e, "could not tell the customer");
+                }
             }
             chat.transfer_to_skill(&skill).await
         }
         None => {
             warn!("nobody joined and the team has no skill to transfer to");
-            let failed = chat.ctx.texts.failed.clone();
-            if let Err(e) = chat.say(&failed).await {
-                warn!(error = %e, "could not tell the customer");
-            }
-            chat.close("nobody could take the chat").await
+            chat.fail_and_close("nobody could take the chat").await
         }
     };
     let outcome = match &end {
@@ -139,6 +144,8 @@ async fn escalate(chat: &mut Chat, team: &Team, start: usize) -> End {
 
 enum Consulted {
     Joined,
+    /// A resumed hand-over had told the customer the agent is there: transfer now.
+    Told,
     NoAnswer,
     Refused,
     /// The chat ended while waiting (customer left, GWS finished it, daemon stopping).

@@ -66,8 +66,23 @@ pub struct Escalation {
     pub wait_ms: u64,
     /// Index of the agent being consulted (or next to consult).
     pub agent: usize,
-    /// The customer has been told about the hand-over.
-    pub announced: bool,
+    /// What the customer has been told so far.
+    pub stage: Stage,
+}
+
+/// How far a hand-over got, by what the customer was told (each saved before it is told).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// A rule asked for it; nothing told yet.
+    #[default]
+    Decided,
+    /// Told "please hold on"; consulting `agent`.
+    Consulting,
+    /// Told "a colleague is with you" about `agent`; the transfer comes next.
+    Connected,
+    /// Told "you are in the queue"; the skill transfer comes next.
+    Queued,
 }
 
 /// The store. Cheap to clone.
@@ -243,7 +258,7 @@ mod tests {
                 skill: Some("Billing".into()),
                 wait_ms: 2000,
                 agent: 1,
-                announced: true,
+                stage: Stage::Connected,
             }),
             finish: Some(Finish::Transfer("Billing".into())),
             ..Record::default()
