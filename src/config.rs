@@ -647,6 +647,15 @@ mod tests {
         assert_eq!(c.gws.request_timeout, DEFAULT_REQUEST_TIMEOUT);
         assert_eq!(c.gws.dialect, "interactions");
         assert_eq!(c.bot.max_chats, DEFAULT_MAX_CHATS);
+        assert_eq!(
+            c.bot.state_dir,
+            PathBuf::from(crate::state::DEFAULT_STATE_DIR)
+        );
+        assert_eq!(c.bot.max_message_chars, DEFAULT_MAX_MESSAGE_CHARS);
+        assert_eq!(
+            c.bot.max_requests_per_second,
+            DEFAULT_MAX_REQUESTS_PER_SECOND
+        );
         assert_eq!(c.responders, vec![ResponderConfig::default()]);
         assert_eq!(c.escalation, EscalationTexts::default());
     }
@@ -658,11 +667,15 @@ mod tests {
             &[
                 ("GWS_BOTD__GWS__PASSWORD", "from-env"),
                 ("GWS_BOTD__BOT__MAX_CHATS", "7"),
+                ("GWS_BOTD__BOT__STATE_DIR", "/srv/botd"),
+                ("GWS_BOTD__BOT__MAX_REQUESTS_PER_SECOND", "0"),
             ],
         )
         .unwrap();
         assert_eq!(c.gws.password.expose_secret(), "from-env");
         assert_eq!(c.bot.max_chats, 7);
+        assert_eq!(c.bot.state_dir, PathBuf::from("/srv/botd"));
+        assert_eq!(c.bot.max_requests_per_second, 0);
     }
 
     #[test]

@@ -317,3 +317,74 @@ async fn requests_stay_under_the_rate_ceiling() {
     // 10 per second, plus one for a request at the window's edge.
     assert!(busiest <= 11, "{busiest} requests in one second");
 }
+
+#[tokio::test]
+async fn a_second_sigterm_exits_at_once_and_leaves_the_state_readable() {
+    use gws_botd::sim::Sim;
+    let sim = Sim::start(sim_config(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let control = sim.control();
+    let dir = rules_dir(RULES);
+    let state = dir.with_extension("state");
+    let config = dir.with_extension("toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gws]\napi_url = \"{}\"\nusername = \"bot01\"\npassword = \"bot-secret\"\n\
+             [bot]\nnickname = \"Ava\"\nrules = \"{}\"\nshutdown_grace = \"60s\"\n\
+             state_dir = \"{}\"\n",
+            sim.api_url(),
+            dir.display(),
+            state.display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gws-botd"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let id = control.create_chat(gws_botd::sim::ChatSpec {
+        customer: "Pat".into(),
+        ..Default::default()
+    });
+    wait_until("greeting", || {
+        control
+            .chat(&id)
+            .filter(|c| !texts_from(c, "Agent").is_empty())
+    })
+    .await;
+    let term = |child: &std::process::Child| {
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+    };
+    term(&child);
+    wait_until("NotReady", || {
+        control
+            .requests()
+            .into_iter()
+            .find(|r| r.operation.as_deref() == Some("NotReady"))
+    })
+    .await;
+    // The chat is still open (60 s of grace); a second SIGTERM ends the process now.
+    term(&child);
+    let started = tokio::time::Instant::now();
+    let code = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(code.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let file = state.join("chats").join(format!("{id}.json"));
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("the chat's state is kept")).unwrap();
+    assert_eq!(record["greeted"], true);
+    for path in [&dir, &state] {
+        std::fs::remove_dir_all(path).ok();
+    }
+    std::fs::remove_file(&config).ok();
+}
