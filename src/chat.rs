@@ -123,6 +123,8 @@ pub(crate) enum Next {
     Deadline,
 }
 
+/// After an ambiguous send that the transcript does not show: wait this long and look again.
+const SECOND_LOOK: Duration = Duration::from_secs(1);
 /// How long a chat waits for the daemon to log in again after its session was lost.
 const RELOGIN_WAIT: Duration = Duration::from_secs(60);
 /// How long a chat that GWS no longer knows (queued again after a server restart) waits to be
@@ -660,7 +662,13 @@ impl Chat {
             Ok(()) => {}
             Err(e) if e.is_ambiguous() => {
                 warn!(error = %e, "sending failed ambiguously; checking the transcript");
-                match self.sent_since_cursor(text).await {
+                // A request still in flight may land after the first look: look twice.
+                let mut sent = self.sent_since_cursor(text).await;
+                if sent == Some(false) {
+                    tokio::time::sleep(SECOND_LOOK).await;
+                    sent = self.sent_since_cursor(text).await;
+                }
+                match sent {
                     Some(true) => info!("the message had gone out; not sending it again"),
                     Some(false) => self.exec(send).await?,
                     None => return Err(e),

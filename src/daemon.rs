@@ -145,12 +145,11 @@ pub async fn run(
     }
     info!("notifications subscribed");
 
-    client
-        .session(&SessionOperation::StartContactCenterSession {
-            place: config.gws.place.clone(),
-        })
-        .await
-        .context("StartContactCenterSession failed")?;
+    if !start_session(&client, &config, &tuning, &shutdown).await {
+        cometd_stop.cancel();
+        let _ = cometd_task.await;
+        return Ok(());
+    }
 
     let (keeper, link) = session::pair();
     let hand_over = CancellationToken::new();
@@ -315,14 +314,38 @@ async fn relogin(
     if login(client, tuning, shutdown).await.is_none() {
         return;
     }
-    let start = SessionOperation::StartContactCenterSession {
-        place: config.gws.place.clone(),
-    };
-    if let Err(e) = client.session(&start).await {
-        warn!(error = %e, "StartContactCenterSession failed after a new login");
+    if !start_session(client, config, tuning, shutdown).await {
+        return;
     }
     recover(client, commands, true).await;
     keeper.renewed();
+}
+
+/// StartContactCenterSession with back-off until it works; false if `shutdown` came first.
+async fn start_session(
+    client: &gws::Client,
+    config: &Config,
+    tuning: &Tuning,
+    shutdown: &CancellationToken,
+) -> bool {
+    let start = SessionOperation::StartContactCenterSession {
+        place: config.gws.place.clone(),
+    };
+    let mut delays = tuning.login_backoff.delays();
+    loop {
+        let delay = match client.session(&start).await {
+            Ok(()) => return true,
+            Err(e) => {
+                let d = delays.next_delay();
+                warn!(error = %e, retry_in = ?d, "StartContactCenterSession failed");
+                d
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
 }
 
 /// Log in with back-off until it works or `shutdown` is cancelled.

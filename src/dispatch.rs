@@ -211,9 +211,9 @@ impl Dispatcher {
         let mut adopted = 0;
         for chat in listed {
             if let Some(inbox) = self.chats.get(&chat.id) {
-                // After a new login the running chats catch up; a re-offer of one comes as a
-                // notification and the chat accepts it itself.
-                if set_ready && inbox.try_send(Input::CatchUp).is_err() {
+                // Running chats catch up (a notification may have been lost); a re-offer of
+                // one comes as a notification and the chat accepts it itself.
+                if inbox.try_send(Input::CatchUp).is_err() {
                     debug!("chat inbox full or closed; skipping its catch-up");
                 }
                 continue;
