@@ -102,10 +102,12 @@ async fn main() {
         &config,
         format!(
             "[gws]\napi_url = \"{}\"\nusername = \"bot01\"\npassword = \"bot-secret\"\n\
-             [bot]\nnickname = \"Ava\"\nrules = \"{}\"\nmax_chats = {}\nshutdown_grace = \"1s\"\n",
+             [bot]\nnickname = \"Ava\"\nrules = \"{}\"\nmax_chats = {}\nshutdown_grace = \"1s\"\n\
+             state_dir = \"{}\"\nmax_requests_per_second = 0\n",
             sim.api_url(),
             dir.display(),
-            chats + 10
+            chats + 10,
+            dir.join("state").display()
         ),
     )
     .unwrap();

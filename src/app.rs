@@ -26,13 +26,22 @@ pub const EXIT_USAGE: u8 = 64;
 /// The configuration or the rule files are invalid.
 pub const EXIT_CONFIG: u8 = 78;
 
+/// How long leftover tasks may take once a command has finished.
+const RUNTIME_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Run `body` on a multi-threaded runtime and return its exit code.
 fn block_on(body: impl std::future::Future<Output = u8>) -> u8 {
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(rt) => rt.block_on(body),
+        Ok(rt) => {
+            let code = rt.block_on(body);
+            // Whatever is still running (a blocking file operation, a task that missed the
+            // shutdown) gets a moment, then the process exits anyway.
+            rt.shutdown_timeout(RUNTIME_SHUTDOWN_TIMEOUT);
+            code
+        }
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
             EXIT_FAILURE

@@ -7,7 +7,7 @@
 //! messages it has already seen (so a message is never answered twice, even when a catch-up
 //! repeats it), and the counters rules look at (`turn`, `unanswered`, rules already fired).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::config::EscalationTexts;
@@ -24,7 +25,10 @@ use crate::event::{
 };
 use crate::gws::{self, Operation};
 use crate::responder::{Action, Chain, ChatView, Outcome, Response, Then, Trigger};
+use crate::resume::resume;
 use crate::schedule::Clock;
+use crate::session;
+use crate::state::{Finish, Record, Store};
 use crate::stats::Stats;
 
 /// How long to wait for the transcript after Accept before asking for it explicitly.
@@ -99,6 +103,14 @@ pub struct Context {
     pub decisions: DecisionLog,
     /// The time rules see (schedules); injected so tests can fix it.
     pub clock: Clock,
+    /// Per-chat state that survives restarts.
+    pub store: Store,
+    /// Customer texts are cut to this many characters before the responders see them.
+    pub max_message_chars: usize,
+    /// Where a chat reports a lost session and waits for the next one.
+    pub session: session::Link,
+    /// Cancelled at the end of the shutdown grace period: open chats are handed over now.
+    pub hand_over: CancellationToken,
 }
 
 /// How a chat ended, from the bot's side.
@@ -132,11 +144,18 @@ impl End {
     }
 }
 
+/// A customer text and its transcript entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Said {
+    pub id: Option<String>,
+    pub text: String,
+}
+
 /// What the chat noticed while taking in an update.
 #[derive(Debug, Default)]
 pub struct Observed {
     /// Customer texts not seen before, in order.
-    pub texts: Vec<String>,
+    pub texts: Vec<Said>,
     /// Participant ids of agents who joined (from the participant list or a join entry).
     pub joined: Vec<String>,
     pub customer_left: bool,
@@ -150,13 +169,25 @@ pub(crate) enum Next {
     Timeout,
     /// The dispatcher is gone: the daemon is stopping.
     Closed,
+    /// The shutdown grace period is over: hand the chat over now.
+    Deadline,
 }
+
+/// After an ambiguous send that the transcript does not show: wait this long and look again.
+const SECOND_LOOK: Duration = Duration::from_secs(1);
+/// How long a chat waits for the daemon to log in again after its session was lost.
+const RELOGIN_WAIT: Duration = Duration::from_secs(60);
+/// How long a chat that GWS no longer knows (queued again after a server restart) waits to be
+/// offered again.
+const REOFFER_WAIT: Duration = Duration::from_secs(60);
 
 /// The state of one chat.
 pub struct Chat {
     pub(crate) ctx: Arc<Context>,
     pub(crate) id: ChatId,
     inbox: mpsc::Receiver<Input>,
+    /// Inputs taken from the inbox while waiting for a re-offer, handled next.
+    stash: VecDeque<Input>,
     memory: Memory,
     turn: u32,
     unanswered: u32,
@@ -165,59 +196,102 @@ pub struct Chat {
     last_activity: Instant,
     /// How much of the current silence `idle` rules have already been asked about.
     idle_handled: Duration,
+    /// What survives a restart; saved in the store whenever it changes.
+    pub(crate) record: Record,
+    /// A saved record was found: the chat is being resumed.
+    resumed: bool,
 }
 
-/// Run one chat from its offer to its end.
+/// Run one chat from its offer (or, after a restart, its listing) to its end.
 pub async fn run(ctx: Arc<Context>, offer: ChatUpdate, inbox: mpsc::Receiver<Input>) -> End {
+    let saved = ctx.store.load(&offer.id);
+    let record = saved.clone().unwrap_or_default();
     let mut chat = Chat {
         ctx,
         id: offer.id.clone(),
         inbox,
+        stash: VecDeque::new(),
         memory: Memory::default(),
-        turn: 0,
-        unanswered: 0,
-        fired: HashSet::new(),
+        turn: record.turn,
+        unanswered: record.unanswered,
+        fired: record.fired.iter().cloned().collect(),
+        record,
+        resumed: saved.is_some(),
         last_activity: Instant::now(),
         idle_handled: Duration::ZERO,
     };
-    chat.converse(offer).await
+    let end = chat.converse(offer).await;
+    if end != End::Abandoned {
+        chat.ctx.store.remove(&chat.id);
+    }
+    end
 }
 
 impl Chat {
     async fn converse(&mut self, offer: ChatUpdate) -> End {
-        if !offer.has_capability("Accept") {
+        let adopt = !offer.has_capability("Accept");
+        if adopt && !offer.has_capability("SendMessage") {
             return End::NotAccepted {
-                reason: "the offer does not allow Accept".into(),
+                reason: "the chat allows neither Accept nor SendMessage".into(),
             };
         }
         let early = self.absorb(&offer);
-        let accept = Operation::Accept {
-            nickname: self.ctx.nickname.clone(),
-        };
-        if let Err(e) = self.ctx.gws.execute(&self.id, &accept).await {
-            warn!(error = %e, "could not accept the chat");
-            self.note(gws_result(&accept, Some(&e)));
-            return End::NotAccepted {
-                reason: e.to_string(),
+        if adopt {
+            info!(
+                cursor = self.record.cursor.as_deref().unwrap_or(""),
+                saved = self.resumed,
+                "resuming a chat that is still the bot's"
+            );
+            self.ctx.stats.chat_accepted();
+            self.request_history(self.record.cursor.clone()).await;
+        } else {
+            if self.resumed {
+                info!("offered again a chat the bot had before; resuming it");
+            }
+            let accept = Operation::Accept {
+                nickname: self.ctx.nickname.clone(),
             };
+            if let Err(e) = self.exec(accept).await {
+                warn!(error = %e, "could not accept the chat");
+                return End::NotAccepted {
+                    reason: e.to_string(),
+                };
+            }
+            self.ctx.stats.chat_accepted();
+            self.note(Decision::Accepted);
+            info!(
+                customer = self.memory.customer().unwrap_or("?"),
+                "chat accepted"
+            );
         }
-        self.ctx.stats.chat_accepted();
-        self.note(Decision::Accepted);
-        info!(
-            customer = self.memory.customer().unwrap_or("?"),
-            "chat accepted"
-        );
-
-        let mut pending = early.texts;
-        match self.await_history().await {
-            Ok(texts) => pending.extend(texts),
+        let since_cursor = adopt && self.record.cursor.is_some();
+        let (pending, greeted) = match self.await_history(early.texts, since_cursor).await {
+            Ok(found) => found,
             Err(end) => return end,
+        };
+        if !greeted {
+            self.record.greeted = true;
+            self.save();
+            if let Some(end) = self.respond(Trigger::Accepted).await {
+                return end;
+            }
         }
-        if let Some(end) = self.respond(Trigger::Accepted).await {
-            return end;
+        match self.record.finish.clone() {
+            Some(Finish::Close) => {
+                info!("finishing the close decided before the restart");
+                return self.close("a rule closed the chat").await;
+            }
+            Some(Finish::Transfer(skill)) => {
+                info!("finishing the transfer decided before the restart");
+                return self.transfer_to_skill(&skill).await;
+            }
+            None => {}
         }
-        for text in pending {
-            if let Some(end) = self.on_customer_text(text).await {
+        if let Some(step) = self.record.escalation.clone() {
+            return crate::escalation::resume(self, step).await;
+        }
+        for said in pending {
+            if let Some(end) = self.on_customer_text(said).await {
                 return end;
             }
         }
@@ -238,6 +312,7 @@ impl Chat {
                     }
                 }
                 Next::Closed => return End::Abandoned,
+                Next::Deadline => return self.hand_over_at_deadline().await,
             }
         }
     }
@@ -260,25 +335,37 @@ impl Chat {
         self.idle_handled = Duration::ZERO;
     }
 
-    /// After Accept the server sends the live state and then the transcript so far. Collect
-    /// customer texts until the transcript arrived; ask for it once if it is late.
-    async fn await_history(&mut self) -> Result<Vec<String>, End> {
-        let mut texts = Vec::new();
-        let mut asked = false;
+    /// After Accept (or the history request of a resumed chat) the server sends the transcript
+    /// so far. Collect customer texts until it arrived, then decide with [`resume`] which of
+    /// them still need an answer and whether the customer was greeted; ask once if it is late.
+    async fn await_history(
+        &mut self,
+        early: Vec<Said>,
+        since_cursor: bool,
+    ) -> Result<(Vec<Said>, bool), End> {
+        let mut texts = early;
+        let mut asked = since_cursor;
         let mut deadline = Instant::now() + self.ctx.history_timeout;
         loop {
             match self.next(Some(deadline)).await {
                 Next::Input(Input::Update(update)) => {
                     let seen = self.absorb(&update);
+                    if update.kind == UpdateKind::ChatHistory {
+                        let found = self.pending_in_history(&update, texts, since_cursor);
+                        if seen.finished {
+                            return Err(End::Gone);
+                        }
+                        if seen.customer_left {
+                            return Err(self.close("the customer left").await);
+                        }
+                        return Ok(found);
+                    }
                     texts.extend(seen.texts);
                     if seen.finished {
                         return Err(End::Gone);
                     }
                     if seen.customer_left {
                         return Err(self.close("the customer left before the greeting").await);
-                    }
-                    if update.kind == UpdateKind::ChatHistory {
-                        return Ok(texts);
                     }
                 }
                 Next::Input(Input::CatchUp) => {}
@@ -289,12 +376,72 @@ impl Chat {
                     deadline = Instant::now() + self.ctx.history_timeout;
                 }
                 Next::Timeout => {
-                    warn!("no transcript after asking; greeting without it");
-                    return Ok(texts);
+                    warn!("no transcript after asking; going on without it");
+                    return Ok((texts, self.record.greeted));
                 }
                 Next::Closed => return Err(End::Abandoned),
+                Next::Deadline => return Err(self.hand_over_at_deadline().await),
             }
         }
+    }
+
+    /// The customer texts of `history` the bot still has to answer (plus `earlier` ones that
+    /// are not in it), and whether the customer was greeted.
+    fn pending_in_history(
+        &mut self,
+        history: &ChatUpdate,
+        earlier: Vec<Said>,
+        since_cursor: bool,
+    ) -> (Vec<Said>, bool) {
+        let record = self.resumed.then_some(&self.record);
+        let r = resume(&history.messages, record, &self.ctx.nickname, since_cursor);
+        let skip = r.handled_through.map_or(0, |i| i + 1);
+        let mut texts: Vec<Said> = history.messages[skip.min(history.messages.len())..]
+            .iter()
+            .filter(|m| m.is_customer_text())
+            .filter_map(|m| {
+                Some(Said {
+                    id: m.event_id.clone(),
+                    text: m.text.clone()?,
+                })
+            })
+            .collect();
+        let in_history: HashSet<&str> = history
+            .messages
+            .iter()
+            .filter_map(|m| m.event_id.as_deref())
+            .collect();
+        texts.extend(
+            earlier
+                .into_iter()
+                .filter(|s| s.id.as_deref().is_none_or(|id| !in_history.contains(id))),
+        );
+        let unanswered_cause = self
+            .record
+            .answering
+            .as_deref()
+            .is_some_and(|a| texts.iter().any(|t| t.id.as_deref() == Some(a)));
+        if unanswered_cause {
+            // The message that led to a decided end was never answered: answer it again,
+            // which decides again, instead of ending without a word.
+            self.record.finish = None;
+            if self
+                .record
+                .escalation
+                .as_ref()
+                .is_some_and(|e| e.stage == crate::state::Stage::Decided)
+            {
+                self.record.escalation = None;
+            }
+        }
+        if self.resumed || r.greeted {
+            info!(
+                pending = texts.len(),
+                greeted = r.greeted,
+                "picked up where the chat stopped"
+            );
+        }
+        (texts, r.greeted)
     }
 
     async fn on_update(&mut self, update: &ChatUpdate) -> Option<End> {
@@ -309,8 +456,8 @@ impl Chat {
         if seen.finished {
             return Some(End::Gone);
         }
-        for text in seen.texts {
-            if let Some(end) = self.on_customer_text(text).await {
+        for said in seen.texts {
+            if let Some(end) = self.on_customer_text(said).await {
                 return Some(end);
             }
         }
@@ -320,13 +467,39 @@ impl Chat {
         None
     }
 
-    async fn on_customer_text(&mut self, text: String) -> Option<End> {
+    async fn on_customer_text(&mut self, said: Said) -> Option<End> {
         self.turn += 1;
         self.activity();
         self.ctx.stats.message_in();
+        let text = limit_text(said.text, self.ctx.max_message_chars);
         self.ctx.decisions.customer_said(&self.id, self.turn, &text);
         debug!(turn = self.turn, text = %text, "customer says");
-        self.respond(Trigger::Message { text }).await
+        // Write-ahead: if the daemon dies while answering, the transcript shows on restart
+        // whether the answer went out.
+        self.record.answering = said.id.clone();
+        self.save();
+        let end = self.respond(Trigger::Message { text }).await;
+        if end.is_none() {
+            self.handled(said.id);
+        }
+        end
+    }
+
+    /// The customer message `id` is answered: move the saved cursor past it.
+    pub(crate) fn handled(&mut self, id: Option<String>) {
+        self.record.answering = None;
+        if id.is_some() {
+            self.record.cursor = id;
+        }
+        self.save();
+    }
+
+    /// Save the record with the current counters.
+    pub(crate) fn save(&mut self) {
+        self.record.turn = self.turn;
+        self.record.unanswered = self.unanswered;
+        self.record.fired = self.fired.iter().cloned().collect();
+        self.ctx.store.save(&self.id, &self.record);
     }
 
     /// Ask the responder chain and carry out its answer. A failing or panicking responder
@@ -396,6 +569,16 @@ impl Chat {
             self.ctx.stats.rule_hit(rule);
         }
         self.fired.extend(response.acted);
+        // `once` and the decided end must hold across a crash in the middle of the actions.
+        match &response.then {
+            Then::Stay => {}
+            Then::Close => self.record.finish = Some(Finish::Close),
+            Then::Transfer(skill) => self.record.finish = Some(Finish::Transfer(skill.clone())),
+            Then::Escalate(team) => {
+                crate::escalation::mark(self, team, 0, crate::state::Stage::Decided);
+            }
+        }
+        self.save();
         for action in response.actions {
             let result = match action {
                 Action::Typing(pause) => {
@@ -427,23 +610,97 @@ impl Chat {
         }
     }
 
+    /// Whether agent `id` is in the chat (a consulted agent who joined).
+    pub(crate) fn has_agent(&self, id: &str) -> bool {
+        self.memory
+            .participants
+            .iter()
+            .any(|p| p.kind == ParticipantKind::Agent && p.participant_id.as_deref() == Some(id))
+    }
+
     /// Take in what an update says about the chat, and return what is new.
     pub(crate) fn absorb(&mut self, update: &ChatUpdate) -> Observed {
         self.memory.absorb(update)
     }
 
-    /// Wait for the next input, until `deadline` if one is given.
+    /// Wait for the next input, until `deadline` if one is given. A re-offer of this chat
+    /// (GWS queued it again after losing it) is accepted here, wherever the chat is waiting.
     pub(crate) async fn next(&mut self, deadline: Option<Instant>) -> Next {
-        let received = match deadline {
-            Some(d) => match tokio::time::timeout_at(d, self.inbox.recv()).await {
-                Ok(r) => r,
-                Err(_) => return Next::Timeout,
-            },
-            None => self.inbox.recv().await,
+        let input = match self.stash.pop_front() {
+            Some(input) => Some(input),
+            None => {
+                let hand_over = self.ctx.hand_over.clone();
+                let recv = async {
+                    match deadline {
+                        Some(d) => tokio::time::timeout_at(d, self.inbox.recv()).await.ok(),
+                        None => Some(self.inbox.recv().await),
+                    }
+                };
+                tokio::select! {
+                    biased;
+                    _ = hand_over.cancelled() => return Next::Deadline,
+                    received = recv => match received {
+                        Some(r) => r,
+                        None => return Next::Timeout,
+                    },
+                }
+            }
         };
-        match received {
+        match input {
+            Some(Input::Update(update)) => {
+                if update.has_capability("Accept") {
+                    self.accept_again().await;
+                }
+                Next::Input(Input::Update(update))
+            }
             Some(input) => Next::Input(input),
             None => Next::Closed,
+        }
+    }
+
+    /// The chat was offered again: take it back. A refusal (it is ours already, a stale or
+    /// repeated notification) is harmless.
+    async fn accept_again(&mut self) {
+        let accept = Operation::Accept {
+            nickname: self.ctx.nickname.clone(),
+        };
+        match self.ctx.gws.execute(&self.id, &accept).await {
+            Ok(_) => info!("chat offered again; accepted it again"),
+            Err(e) => debug!(error = %e, "re-offer not taken (already ours or stale)"),
+        }
+    }
+
+    /// After "not found": is it the chat that GWS does not know (rather than a skill or an
+    /// agent the operation named)? Asked with a harmless history request.
+    async fn chat_unknown(&self) -> bool {
+        let probe = Operation::RequestChatHistory {
+            event_id: self.memory.cursor.clone(),
+        };
+        matches!(
+            self.ctx.gws.execute(&self.id, &probe).await,
+            Err(gws::Error::Status { code: 6, .. })
+        )
+    }
+
+    /// Wait until the chat is offered again, keeping every other input for later. True when
+    /// it was (and has been accepted again).
+    async fn await_reoffer(&mut self) -> bool {
+        let deadline = Instant::now() + REOFFER_WAIT;
+        loop {
+            let received = tokio::select! {
+                biased;
+                _ = self.ctx.hand_over.cancelled() => return false,
+                r = tokio::time::timeout_at(deadline, self.inbox.recv()) => r,
+            };
+            match received {
+                Ok(Some(Input::Update(update))) if update.has_capability("Accept") => {
+                    self.accept_again().await;
+                    self.stash.push_back(Input::Update(update));
+                    return true;
+                }
+                Ok(Some(input)) => self.stash.push_back(input),
+                Ok(None) | Err(_) => return false,
+            }
         }
     }
 
@@ -461,10 +718,41 @@ impl Chat {
         }
     }
 
-    pub(crate) async fn exec(&self, op: Operation) -> Result<(), gws::Error> {
-        let result = self.ctx.gws.execute(&self.id, &op).await.map(|_| ());
+    /// Carry out `op` on this chat. A lost session is reported and the operation tried once
+    /// more after the daemon has logged in again; so is one on a chat GWS queued again after a
+    /// restart, once it has been offered back.
+    pub(crate) async fn exec(&mut self, op: Operation) -> Result<(), gws::Error> {
+        let result = self.exec_once_more_after_loss(&op).await;
         self.note(gws_result(&op, result.as_ref().err()));
         result
+    }
+
+    /// [`Chat::exec`] without the decision log.
+    async fn exec_once_more_after_loss(&mut self, op: &Operation) -> Result<(), gws::Error> {
+        let epoch = self.ctx.session.epoch();
+        let err = match self.ctx.gws.execute(&self.id, op).await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        // 401 at login means a wrong password; on an operation of a running session it means
+        // the session was dropped: log in again (the login backs off if it is the password).
+        let again = if err.needs_login() || matches!(err, gws::Error::Unauthorized) {
+            warn!(error = %err, operation = op.label(), "session lost; waiting for a new one");
+            self.ctx.session.report_lost();
+            self.ctx.session.renewed_after(epoch, RELOGIN_WAIT).await
+        } else if matches!(err, gws::Error::Status { code: 6, .. })
+            && !matches!(op, Operation::Accept { .. })
+            && self.chat_unknown().await
+        {
+            warn!(error = %err, operation = op.label(), "GWS does not know the chat; waiting for it to be offered again");
+            self.await_reoffer().await
+        } else {
+            false
+        };
+        if !again {
+            return Err(err);
+        }
+        self.ctx.gws.execute(&self.id, op).await.map(|_| ())
     }
 
     /// Add to the chat's story in the decision log.
@@ -473,11 +761,30 @@ impl Chat {
     }
 
     /// Send a message to the customer.
+    /// When sending fails ambiguously (a timeout: GWS may have sent it), the transcript
+    /// decides: the message is sent again only if it is not there.
     pub(crate) async fn say(&mut self, text: &str) -> Result<(), gws::Error> {
-        self.exec(Operation::SendMessage {
+        let send = Operation::SendMessage {
             text: text.to_owned(),
-        })
-        .await?;
+        };
+        match self.exec(send.clone()).await {
+            Ok(()) => {}
+            Err(e) if e.is_ambiguous() => {
+                warn!(error = %e, "sending failed ambiguously; checking the transcript");
+                // A request still in flight may land after the first look: look twice.
+                let mut sent = self.sent_since_cursor(text).await;
+                if sent == Some(false) {
+                    tokio::time::sleep(SECOND_LOOK).await;
+                    sent = self.sent_since_cursor(text).await;
+                }
+                match sent {
+                    Some(true) => info!("the message had gone out; not sending it again"),
+                    Some(false) => self.exec(send).await?,
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        }
         self.activity();
         self.ctx.stats.message_out();
         Ok(())
@@ -486,6 +793,9 @@ impl Chat {
     /// A hand-over found nobody: let `escalation_failed` rules speak (their replies replace
     /// the configured `failed` text), then close the chat.
     pub(crate) async fn give_up(&mut self) -> End {
+        // Saved first: a restart finishes the close instead of asking again.
+        self.record.finish = Some(Finish::Close);
+        self.save();
         let view = ChatView {
             id: &self.id,
             customer: self.memory.customer(),
@@ -533,6 +843,37 @@ impl Chat {
         self.close("nobody could take the chat").await
     }
 
+    /// Whether the bot's `text` is in the transcript after the cursor (`None`: cannot tell).
+    /// Everything else that arrives meanwhile is kept for later.
+    async fn sent_since_cursor(&mut self, text: &str) -> Option<bool> {
+        let ask = Operation::RequestChatHistory {
+            event_id: self.memory.cursor.clone(),
+        };
+        if let Err(e) = self.ctx.gws.execute(&self.id, &ask).await {
+            warn!(error = %e, "cannot check the transcript");
+            return None;
+        }
+        let deadline = Instant::now() + self.ctx.history_timeout;
+        let mut kept = Vec::new();
+        let found = loop {
+            match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
+                Ok(Some(Input::Update(update))) if update.kind == UpdateKind::ChatHistory => {
+                    let sent = update.messages.iter().any(|m| {
+                        crate::resume::is_bot_text(m, &self.ctx.nickname)
+                            && m.text.as_deref() == Some(text)
+                            && !self.memory.has_seen(m)
+                    });
+                    kept.push(Input::Update(update));
+                    break Some(sent);
+                }
+                Ok(Some(input)) => kept.push(input),
+                Ok(None) | Err(_) => break None,
+            }
+        };
+        self.stash.extend(kept);
+        found
+    }
+
     /// Finish the chat on purpose.
     pub(crate) async fn close(&mut self, reason: &str) -> End {
         match self.exec(Operation::StopProcessing).await {
@@ -570,6 +911,18 @@ impl Chat {
         }
     }
 
+    /// Tell the customer nobody can take the chat, then close it. The close is saved first,
+    /// so a restart closes without telling them again.
+    pub(crate) async fn fail_and_close(&mut self, reason: &str) -> End {
+        self.record.finish = Some(Finish::Close);
+        self.save();
+        let failed = self.ctx.texts.failed.clone();
+        if let Err(e) = self.say(&failed).await {
+            warn!(error = %e, "could not tell the customer");
+        }
+        self.close(reason).await
+    }
+
     /// The bot cannot go on: apologise, then hand the chat to the fallback skill or close it.
     async fn bail(&mut self, reason: &str) -> End {
         let text = self.ctx.texts.error.clone();
@@ -580,6 +933,36 @@ impl Chat {
             Some(skill) => self.transfer_to_skill(&skill).await,
             None => self.close(reason).await,
         }
+    }
+
+    /// The shutdown grace period is over: hand the chat to the fallback skill, or tell the
+    /// customer and close it.
+    pub(crate) async fn hand_over_at_deadline(&mut self) -> End {
+        info!("shutdown deadline: handing the chat over");
+        match self.ctx.fallback_skill.clone() {
+            Some(skill) => {
+                let queued = self.ctx.texts.queued.clone();
+                if let Err(e) = self.say(&queued).await {
+                    warn!(error = %e, "could not tell the customer");
+                }
+                self.transfer_to_skill(&skill).await
+            }
+            None => self.fail_and_close("the bot is shutting down").await,
+        }
+    }
+}
+
+/// Cut `text` to at most `max` characters, so that absurd messages never reach the rules.
+pub fn limit_text(text: String, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => {
+            warn!(
+                chars = text.chars().count(),
+                max, "customer message too long; only its beginning is read"
+            );
+            text[..cut].to_owned()
+        }
+        None => text,
     }
 }
 
@@ -631,7 +1014,10 @@ impl Memory {
             }
             if message.is_customer_text() {
                 if let Some(text) = &message.text {
-                    seen.texts.push(text.clone());
+                    seen.texts.push(Said {
+                        id: message.event_id.clone(),
+                        text: text.clone(),
+                    });
                 }
             } else if message.kind == MessageKind::ParticipantLeft
                 && message.from.kind == ParticipantKind::Customer
@@ -657,6 +1043,14 @@ impl Memory {
         }
         self.cursor = Some(id.clone());
         true
+    }
+
+    /// Whether this transcript entry was taken in already.
+    fn has_seen(&self, message: &Message) -> bool {
+        message
+            .event_id
+            .as_ref()
+            .is_some_and(|id| self.seen.contains(id))
     }
 
     fn has_customer(&self) -> bool {
@@ -714,7 +1108,13 @@ mod tests {
         let customer = person(ParticipantKind::Customer, "p-1");
         let hello = entry("e-1", MessageKind::Text, customer.clone(), "hello");
         let first = m.absorb(&update(UpdateKind::NewMessages, vec![hello.clone()]));
-        assert_eq!(first.texts, vec!["hello".to_string()]);
+        assert_eq!(
+            first.texts,
+            vec![Said {
+                id: Some("e-1".into()),
+                text: "hello".into()
+            }]
+        );
         assert_eq!(m.cursor(), Some("e-1"));
         // The same entry again, as a catch-up would deliver it: nothing new.
         let again = m.absorb(&update(UpdateKind::ChatHistory, vec![hello]));
@@ -777,6 +1177,12 @@ mod tests {
         u.state = None;
         u.capabilities = Some(vec![]);
         assert!(m.absorb(&u).finished);
+    }
+
+    #[test]
+    fn long_texts_are_cut_on_char_boundaries() {
+        assert_eq!(limit_text("héllo".into(), 2), "hé");
+        assert_eq!(limit_text("short".into(), 100), "short");
     }
 
     #[test]

@@ -23,7 +23,11 @@ pub const ENV_PREFIX: &str = "GWS_BOTD";
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default number of open chats at which the bot stops taking new ones.
 pub const DEFAULT_MAX_CHATS: usize = 1000;
-/// The default time open chats get to finish at shutdown.
+/// Customer messages are cut to this many characters unless configured otherwise.
+pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 4000;
+/// Default ceiling of REST requests per second per session.
+pub const DEFAULT_MAX_REQUESTS_PER_SECOND: u32 = 100;
+/// Default time open chats get after SIGTERM.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Where the daemon keeps its own files (decision log, override) unless `bot.state_dir` says otherwise.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/gws-botd";
@@ -109,8 +113,13 @@ pub struct Bot {
     pub shutdown_grace: Duration,
     /// Skill that takes chats the bot cannot handle (responder failure, team without skill).
     pub fallback_skill: Option<String>,
-    /// The daemon's own files (decision log, emergency override); systemd's `StateDirectory=`.
+    /// The daemon's own files (per-chat state, decision log, emergency override); systemd's
+    /// `StateDirectory=`.
     pub state_dir: PathBuf,
+    /// Customer messages longer than this many characters are cut before the rules see them.
+    pub max_message_chars: usize,
+    /// Ceiling of GWS REST requests per second for this session (0: no ceiling).
+    pub max_requests_per_second: u32,
 }
 
 /// `[escalation]`: what the customer is told during a hand-over.
@@ -492,6 +501,8 @@ const BOT_KEYS: &[&str] = &[
     "shutdown_grace",
     "fallback_skill",
     "state_dir",
+    "max_message_chars",
+    "max_requests_per_second",
 ];
 const ESCALATION_KEYS: &[&str] = &["consulting", "connected", "queued", "failed", "error"];
 const HTTP_KEYS: &[&str] = &["listen"];
@@ -562,6 +573,18 @@ fn check(
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(DEFAULT_STATE_DIR),
     };
+    let max_message_chars = r.uint(
+        "max_message_chars",
+        DEFAULT_MAX_MESSAGE_CHARS as u64,
+        1,
+        1_000_000,
+    ) as usize;
+    let max_requests_per_second = r.uint(
+        "max_requests_per_second",
+        u64::from(DEFAULT_MAX_REQUESTS_PER_SECOND),
+        0,
+        100_000,
+    ) as u32;
     r.finish(BOT_KEYS);
 
     let mut r = Reader::new(&mut root, "http", &mut problems);
@@ -663,6 +686,8 @@ fn check(
             shutdown_grace,
             fallback_skill,
             state_dir,
+            max_message_chars,
+            max_requests_per_second,
         },
         escalation,
         responders,
@@ -771,6 +796,15 @@ mod tests {
         assert_eq!(c.gws.request_timeout, DEFAULT_REQUEST_TIMEOUT);
         assert_eq!(c.gws.dialect, "interactions");
         assert_eq!(c.bot.max_chats, DEFAULT_MAX_CHATS);
+        assert_eq!(
+            c.bot.state_dir,
+            PathBuf::from(crate::state::DEFAULT_STATE_DIR)
+        );
+        assert_eq!(c.bot.max_message_chars, DEFAULT_MAX_MESSAGE_CHARS);
+        assert_eq!(
+            c.bot.max_requests_per_second,
+            DEFAULT_MAX_REQUESTS_PER_SECOND
+        );
         assert_eq!(c.responders, vec![ResponderConfig::default()]);
         assert_eq!(c.escalation, EscalationTexts::default());
         assert_eq!(c.bot.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
@@ -783,13 +817,15 @@ mod tests {
             &[
                 ("GWS_BOTD__GWS__PASSWORD", "from-env"),
                 ("GWS_BOTD__BOT__MAX_CHATS", "7"),
-                ("GWS_BOTD__BOT__STATE_DIR", "/tmp/botd-state"),
+                ("GWS_BOTD__BOT__STATE_DIR", "/srv/botd"),
+                ("GWS_BOTD__BOT__MAX_REQUESTS_PER_SECOND", "0"),
             ],
         )
         .unwrap();
         assert_eq!(c.gws.password.expose_secret(), "from-env");
         assert_eq!(c.bot.max_chats, 7);
-        assert_eq!(c.bot.state_dir, PathBuf::from("/tmp/botd-state"));
+        assert_eq!(c.bot.state_dir, PathBuf::from("/srv/botd"));
+        assert_eq!(c.bot.max_requests_per_second, 0);
     }
 
     #[test]

@@ -1,7 +1,13 @@
 //! The running bot agent: log in, open the notification stream, start the contact-centre
-//! session, go Ready, route chats until told to stop, then drain and log out in order
-//! (NotReady → open chats finish or are abandoned at the grace deadline → CometD disconnect →
+//! session, recover the chats it still holds, go Ready, route chats until told to stop, then
+//! drain and log out in order (NotReady → open chats finish within the grace period, the rest
+//! are handed to `bot.fallback_skill` or told and closed → CometD disconnect →
 //! EndContactCenterSession).
+//!
+//! It also keeps the session: a new CometD connection (after a server restart or a lost
+//! client) or a chat that found the session gone makes it log in again (`GET me`,
+//! StartContactCenterSession, recovery, Ready); a periodic reconcile adopts chats the bot
+//! lost track of.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
@@ -18,13 +25,15 @@ use crate::chat::{self, Context};
 use crate::cometd::{self, Notification};
 use crate::config::Config;
 use crate::decision_log::DecisionLog;
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Command, Dispatcher};
 use crate::event::Event;
 use crate::gws::{self, Parsed, SessionOperation};
 use crate::notify::Notifier;
 use crate::responder::Chain;
 use crate::responder::registry::BuildContext;
 use crate::responder::rules::{Problems, RuleSet, Summary};
+use crate::session;
+use crate::state::Store;
 use crate::stats::Stats;
 
 /// Knobs that operators rarely touch and tests shorten.
@@ -43,6 +52,12 @@ pub struct Tuning {
     pub clock: crate::schedule::Clock,
     /// The service manager to report readiness, status and watchdog beats to.
     pub notifier: Notifier,
+    /// How often the agent's chat listing is compared with the open chats, so that a chat
+    /// the bot lost track of (a lost notification, an ambiguous failure) is picked up again.
+    pub reconcile_interval: Duration,
+    /// After the shutdown grace period: how long the hand-over of the open chats may take
+    /// before they are abandoned.
+    pub hand_over_window: Duration,
 }
 
 impl Default for Tuning {
@@ -54,9 +69,16 @@ impl Default for Tuning {
             history_timeout: chat::DEFAULT_HISTORY_TIMEOUT,
             clock: crate::schedule::Clock::System,
             notifier: Notifier::disabled(),
+            reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
+            hand_over_window: DEFAULT_HAND_OVER_WINDOW,
         }
     }
 }
+
+/// How often the chat listing is reconciled unless tuned otherwise.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(60);
+/// How long the hand-over at the shutdown deadline may take unless tuned otherwise.
+pub const DEFAULT_HAND_OVER_WINDOW: Duration = Duration::from_secs(15);
 
 /// Load the rule set named by the configuration.
 pub fn load_rules(config: &Config) -> Result<RuleSet, Problems> {
@@ -91,6 +113,7 @@ pub async fn run(
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let store = Store::open(&config.bot.state_dir)?;
     let client = gws::Client::new(client_config(&config).observed_by(stats.clone()))
         .context("cannot set up the GWS client")?;
     let health = stats.health().clone();
@@ -111,7 +134,12 @@ pub async fn run(
         tuning.cometd_backoff,
     )
     .report_link(health.cometd_connected.clone());
-    let cometd_task = tokio::spawn(cometd.run(notify_tx, cometd_stop.clone()));
+    let mut cometd_task = tokio::spawn(listen(
+        cometd,
+        notify_tx,
+        cometd_stop.clone(),
+        tuning.login_backoff,
+    ));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => {
@@ -131,20 +159,14 @@ pub async fn run(
     }
     info!("notifications subscribed");
 
-    client
-        .session(&SessionOperation::StartContactCenterSession {
-            place: config.gws.place.clone(),
-        })
-        .await
-        .context("StartContactCenterSession failed")?;
-    client
-        .session(&SessionOperation::Ready)
-        .await
-        .context("Ready on the chat channel failed")?;
-    info!(max_chats = config.bot.max_chats, "Ready for chats");
-    health.agent_ready.set(true);
-    tuning.notifier.ready(&stats.snapshot());
+    if !start_session(&client, &config, &tuning, &shutdown).await {
+        cometd_stop.cancel();
+        let _ = cometd_task.await;
+        return Ok(());
+    }
 
+    let (keeper, link) = session::pair();
+    let hand_over = CancellationToken::new();
     let ctx = Arc::new(Context {
         gws: client.clone(),
         chain,
@@ -155,23 +177,69 @@ pub async fn run(
         stats: stats.clone(),
         decisions: DecisionLog::open_or_disabled(&config.decision_log, &config.bot.state_dir),
         clock: tuning.clock.clone(),
+        store,
+        max_message_chars: config.bot.max_message_chars,
+        session: link,
+        hand_over: hand_over.clone(),
     });
     let (event_tx, event_rx) = mpsc::channel(1024);
-    let pump = tokio::spawn(pump(client.clone(), notify_rx, event_tx, stats.clone()));
+    let (command_tx, command_rx) = mpsc::channel(4);
+    let (resync_tx, mut resync_rx) = mpsc::channel(1);
+    let pump = tokio::spawn(pump(
+        client.clone(),
+        notify_rx,
+        event_tx,
+        stats.clone(),
+        resync_tx,
+    ));
     let drain = CancellationToken::new();
     let abort = CancellationToken::new();
     let mut dispatcher = tokio::spawn(Dispatcher::new(ctx, config.bot.max_chats).run(
         event_rx,
+        command_rx,
         drain.clone(),
         abort.clone(),
     ));
+    // Adopt what this agent still holds (after a crash or restart), then go Ready.
+    recover(&client, &command_tx, true).await;
+    // READY=1 for systemd once the dispatcher's worker has gone Ready (it does so after
+    // recovering the agent's chats).
+    tokio::spawn({
+        let (health, notifier, stats, stop) = (
+            health.clone(),
+            tuning.notifier.clone(),
+            stats.clone(),
+            shutdown.clone(),
+        );
+        async move {
+            while !health.agent_ready.get() {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                }
+            }
+            notifier.ready(&stats.snapshot());
+        }
+    });
 
     let mut heartbeat = tuning.notifier.heartbeat();
+    let mut reconcile = tokio::time::interval(tuning.reconcile_interval);
+    reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    reconcile.reset();
     let early_end = loop {
         tokio::select! {
             _ = shutdown.cancelled() => break None,
             result = &mut dispatcher => break Some(result),
             _ = heartbeat.tick() => tuning.notifier.beat(health.cometd_connected.get(), &stats.snapshot()),
+            _ = keeper.lost() => {
+                warn!("a chat found the GWS session gone; logging in again");
+                relogin(&client, &config, &tuning, &shutdown, &command_tx, &keeper).await;
+            }
+            Some(()) = resync_rx.recv() => {
+                info!("notifications re-established; renewing the session and recovering chats");
+                relogin(&client, &config, &tuning, &shutdown, &command_tx, &keeper).await;
+            }
+            _ = reconcile.tick() => recover(&client, &command_tx, false).await,
         }
     };
     if let Some(result) = early_end {
@@ -187,8 +255,18 @@ pub async fn run(
         {
             Ok(result) => result.unwrap_or(0),
             Err(_) => {
-                abort.cancel();
-                dispatcher.await.unwrap_or(0)
+                info!(
+                    to = config.bot.fallback_skill.as_deref().unwrap_or("(closing)"),
+                    "grace period over: handing the open chats over"
+                );
+                hand_over.cancel();
+                match tokio::time::timeout(tuning.hand_over_window, &mut dispatcher).await {
+                    Ok(result) => result.unwrap_or(0),
+                    Err(_) => {
+                        abort.cancel();
+                        dispatcher.await.unwrap_or(0)
+                    }
+                }
             }
         };
         if abandoned > 0 {
@@ -199,9 +277,8 @@ pub async fn run(
         }
     }
     cometd_stop.cancel();
-    match cometd_task.await {
-        Ok(Ok(())) => info!("notifications disconnected"),
-        Ok(Err(e)) => warn!(error = %e, "notification stream ended with an error"),
+    match (&mut cometd_task).await {
+        Ok(()) => info!("notifications disconnected"),
         Err(e) => warn!(error = %e, "notification task failed"),
     }
     pump.abort();
@@ -214,6 +291,100 @@ pub async fn run(
     health.clear();
     info!(stats = ?stats.snapshot(), "stopped");
     Ok(())
+}
+
+/// Keep the CometD client running: when it stops on its own (the server refused the
+/// handshake with `reconnect: none`) start it again after a back-off. The fresh client's
+/// `Connected` makes the daemon renew the session and recover its chats.
+async fn listen(
+    cometd: cometd::Client,
+    tx: mpsc::Sender<Notification>,
+    stop: CancellationToken,
+    backoff: Backoff,
+) {
+    let mut delays = backoff.delays();
+    loop {
+        match cometd.clone().run(tx.clone(), stop.clone()).await {
+            Ok(()) => return,
+            Err(e) => {
+                let delay = delays.next_delay();
+                warn!(error = %e, retry_in = ?delay, "notification stream stopped; starting over");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
+
+/// List the agent's chats and hand them to the dispatcher, which adopts them (and goes Ready
+/// when `set_ready`). A failed listing is retried at the next reconcile; the dispatcher still
+/// goes Ready.
+async fn recover(client: &gws::Client, commands: &mpsc::Sender<Command>, set_ready: bool) {
+    let listed_at = Instant::now();
+    let chats = match client.list_chats().await {
+        Ok(chats) => chats,
+        Err(e) => {
+            warn!(error = %e, "cannot list the agent's chats; trying again later");
+            Vec::new()
+        }
+    };
+    let _ = commands
+        .send(Command::Recover {
+            chats,
+            listed_at,
+            set_ready,
+        })
+        .await;
+}
+
+/// The session was lost (or may have been: notifications started over). Fetch `GET me` until
+/// it works, start the contact-centre session again, recover the chats, go Ready, and tell the
+/// chats waiting for it.
+async fn relogin(
+    client: &gws::Client,
+    config: &Config,
+    tuning: &Tuning,
+    shutdown: &CancellationToken,
+    commands: &mpsc::Sender<Command>,
+    keeper: &session::Keeper,
+) {
+    if login(client, tuning, shutdown).await.is_none() {
+        return;
+    }
+    if !start_session(client, config, tuning, shutdown).await {
+        return;
+    }
+    recover(client, commands, true).await;
+    keeper.renewed();
+}
+
+/// StartContactCenterSession with back-off until it works; false if `shutdown` came first.
+async fn start_session(
+    client: &gws::Client,
+    config: &Config,
+    tuning: &Tuning,
+    shutdown: &CancellationToken,
+) -> bool {
+    let start = SessionOperation::StartContactCenterSession {
+        place: config.gws.place.clone(),
+    };
+    let mut delays = tuning.login_backoff.delays();
+    loop {
+        let delay = match client.session(&start).await {
+            Ok(()) => return true,
+            Err(e) => {
+                let d = delays.next_delay();
+                warn!(error = %e, retry_in = ?d, "StartContactCenterSession failed");
+                d
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
 }
 
 /// Log in with back-off until it works or `shutdown` is cancelled.
@@ -245,19 +416,23 @@ async fn login(
     }
 }
 
-/// Turn raw notifications into domain events. Unknown message types are logged once each.
+/// Turn raw notifications into domain events. Unknown message types are logged once each. A
+/// new CometD connection asks the daemon to renew the session and recover (`resync`).
 async fn pump(
     client: gws::Client,
     mut notifications: mpsc::Receiver<Notification>,
     events: mpsc::Sender<Event>,
     stats: Arc<Stats>,
+    resync: mpsc::Sender<()>,
 ) {
     let mut unknown_types = HashSet::new();
     while let Some(notification) = notifications.recv().await {
         let event = match notification {
             Notification::Connected { .. } => {
                 stats.reconnect();
-                Event::Reconnected
+                // A full channel already holds a request: one renewal covers both.
+                let _ = resync.try_send(());
+                continue;
             }
             Notification::Message { channel, data } => {
                 stats.notification();
@@ -309,5 +484,6 @@ pub fn client_config(config: &Config) -> gws::ClientConfig {
             danger_accept_invalid_certs: config.gws.danger_accept_invalid_certs,
         },
         observer: None,
+        max_requests_per_second: config.bot.max_requests_per_second,
     }
 }

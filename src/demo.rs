@@ -138,6 +138,8 @@ pub fn daemon_config(sim: &Sim, sim_config: &SimConfig, rules_dir: &Path) -> Con
                 std::process::id(),
                 rand::random::<u32>()
             )),
+            max_message_chars: config::DEFAULT_MAX_MESSAGE_CHARS,
+            max_requests_per_second: config::DEFAULT_MAX_REQUESTS_PER_SECOND,
         },
         escalation: EscalationTexts::default(),
         responders: vec![ResponderConfig::Rules],

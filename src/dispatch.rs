@@ -4,13 +4,19 @@
 //! offer starts a task (or is rejected when the bot is full or stopping); updates for a known
 //! chat go to its task in arrival order; a reconnect tells every chat to catch up. It keeps the
 //! agent's capacity honest: NotReady at `max_chats` open chats, Ready again below it.
+//!
+//! The daemon hands it the agent's chat listing after every (re-)login ([`Command::Recover`]):
+//! chats still the bot's but without a task are adopted and resumed, running ones catch up,
+//! and only then does the agent go Ready. A chat whose inbox is full never stalls the others:
+//! the update is dropped for it and the chat catches up from the transcript instead.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -20,13 +26,35 @@ use crate::decision_log::Decision;
 use crate::event::{ChatId, ChatUpdate, Event};
 use crate::gws::{Operation, SessionOperation};
 
-/// How many updates may wait for one chat before the dispatcher waits for that chat.
+/// How many updates may wait for one chat; beyond it updates for that chat are dropped and
+/// the chat catches up from the transcript.
 pub const DEFAULT_CHAT_QUEUE: usize = 256;
+/// How many ended chats are remembered, so that a repeated offer of one is not taken again.
+const REMEMBERED_ENDS: usize = 10_000;
+
+/// What the daemon tells the dispatcher besides events.
+#[derive(Debug)]
+pub enum Command {
+    /// The chats GWS lists for the agent, asked for at `listed_at`: adopt, catch up, and after
+    /// a (re-)login (`set_ready`) go Ready.
+    Recover {
+        chats: Vec<ChatUpdate>,
+        listed_at: Instant,
+        set_ready: bool,
+    },
+}
 
 /// Routes events to chat tasks.
 pub struct Dispatcher {
     ctx: Arc<Context>,
     chats: HashMap<ChatId, mpsc::Sender<Input>>,
+    /// Chats whose inbox overflowed: they get a catch-up once there is room.
+    behind: HashSet<ChatId>,
+    /// Chats that ended (not abandoned), with when; the oldest are forgotten first.
+    ended_at: HashMap<ChatId, Instant>,
+    ended_order: VecDeque<ChatId>,
+    /// The agent state (Ready/NotReady) the worker is to set.
+    agent_state: watch::Sender<Option<SessionOperation>>,
     tracker: TaskTracker,
     ended_tx: mpsc::UnboundedSender<(ChatId, End)>,
     ended_rx: mpsc::UnboundedReceiver<(ChatId, End)>,
@@ -43,6 +71,10 @@ impl Dispatcher {
         Dispatcher {
             ctx,
             chats: HashMap::new(),
+            behind: HashSet::new(),
+            ended_at: HashMap::new(),
+            ended_order: VecDeque::new(),
+            agent_state: watch::Sender::new(None),
             tracker: TaskTracker::new(),
             ended_tx,
             ended_rx,
@@ -57,10 +89,16 @@ impl Dispatcher {
     pub async fn run(
         mut self,
         mut events: mpsc::Receiver<Event>,
+        mut commands: mpsc::Receiver<Command>,
         drain: CancellationToken,
         abort: CancellationToken,
     ) -> usize {
         let mut events_open = true;
+        let mut commands_open = true;
+        let worker = tokio::spawn(agent_state_worker(
+            self.ctx.clone(),
+            self.agent_state.subscribe(),
+        ));
         loop {
             tokio::select! {
                 biased;
@@ -71,6 +109,12 @@ impl Dispatcher {
                         break;
                     }
                 }
+                command = commands.recv(), if commands_open => match command {
+                    Some(Command::Recover { chats, listed_at, set_ready }) => {
+                        self.recover(chats, listed_at, set_ready).await
+                    }
+                    None => commands_open = false,
+                },
                 event = events.recv(), if events_open => match event {
                     Some(event) => self.route(event).await,
                     None => {
@@ -94,6 +138,7 @@ impl Dispatcher {
         self.chats.clear();
         self.tracker.close();
         self.tracker.wait().await;
+        worker.abort();
         abandoned
     }
 
@@ -119,9 +164,28 @@ impl Dispatcher {
 
     async fn route_update(&mut self, update: ChatUpdate) {
         if let Some(inbox) = self.chats.get(&update.id) {
-            if inbox.send(Input::Update(Box::new(update))).await.is_err() {
-                debug!("update for a chat that is ending");
+            let id = update.id.clone();
+            match inbox.try_send(Input::Update(Box::new(update))) {
+                Ok(()) => {
+                    if self.behind.contains(&id) && inbox.try_send(Input::CatchUp).is_ok() {
+                        self.behind.remove(&id);
+                    }
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    if self.behind.insert(id.clone()) {
+                        warn!(chat_id = %id, "chat is not keeping up; dropping its updates until it catches up from the transcript");
+                    }
+                    self.ctx.stats.notification_ignored();
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    debug!("update for a chat that is ending");
+                }
             }
+            return;
+        }
+        if self.ended_at.contains_key(&update.id) {
+            debug!(chat_id = %update.id, kind = ?update.kind, "update for a chat that has ended");
+            self.ctx.stats.notification_ignored();
             return;
         }
         if !update.has_capability("Accept") {
@@ -146,9 +210,60 @@ impl Dispatcher {
         self.start(update);
         if self.chats.len() >= self.max_chats && !self.full {
             self.full = true;
-            self.ctx.stats.health().agent_ready.set(false);
             warn!(open = self.chats.len(), "at max_chats: going NotReady");
             self.session(SessionOperation::NotReady).await;
+        }
+    }
+
+    /// Adopt the listed chats that have no task and catch up the running ones; with
+    /// `set_ready` then go Ready (or NotReady when full; nothing when draining).
+    async fn recover(&mut self, listed: Vec<ChatUpdate>, listed_at: Instant, set_ready: bool) {
+        let mut adopted = 0;
+        for chat in listed {
+            if let Some(inbox) = self.chats.get(&chat.id) {
+                // Running chats catch up (a notification may have been lost); a re-offer of
+                // one comes as a notification and the chat accepts it itself.
+                if inbox.try_send(Input::CatchUp).is_err() {
+                    debug!("chat inbox full or closed; skipping its catch-up");
+                }
+                continue;
+            }
+            if self.ended_at.get(&chat.id).is_some_and(|t| *t >= listed_at) {
+                debug!(chat_id = %chat.id, "listed chat ended since the listing");
+                continue;
+            }
+            if chat.has_capability("Accept") {
+                self.route_update(chat).await;
+            } else if chat.has_capability("SendMessage") {
+                adopted += 1;
+                self.start(chat);
+            }
+        }
+        if adopted > 0 || set_ready {
+            info!(
+                adopted,
+                open = self.chats.len(),
+                "recovered the agent's chats"
+            );
+        }
+        if self.draining || !set_ready {
+            if !self.full && self.chats.len() >= self.max_chats && !self.draining {
+                self.full = true;
+                warn!(open = self.chats.len(), "at max_chats: going NotReady");
+                self.session(SessionOperation::NotReady).await;
+            }
+            return;
+        }
+        self.full = self.chats.len() >= self.max_chats;
+        if self.full {
+            warn!(
+                open = self.chats.len(),
+                "at max_chats after recovery: staying NotReady"
+            );
+            self.session(SessionOperation::NotReady).await;
+        } else {
+            info!(max_chats = self.max_chats, "Ready for chats");
+            self.session(SessionOperation::Ready).await;
         }
     }
 
@@ -204,6 +319,16 @@ impl Dispatcher {
 
     async fn ended(&mut self, id: ChatId, end: End) {
         self.chats.remove(&id);
+        self.behind.remove(&id);
+        if matches!(end, End::Closed { .. } | End::HandedOver { .. } | End::Gone) {
+            if self.ended_order.len() >= REMEMBERED_ENDS
+                && let Some(old) = self.ended_order.pop_front()
+            {
+                self.ended_at.remove(&old);
+            }
+            self.ended_order.push_back(id.clone());
+            self.ended_at.insert(id.clone(), Instant::now());
+        }
         self.ctx.stats.chat_ended(end.label());
         let detail = match &end {
             End::Closed { reason } | End::NotAccepted { reason } | End::Stuck { reason } => {
@@ -230,13 +355,36 @@ impl Dispatcher {
             self.full = false;
             info!(open = self.chats.len(), "below max_chats: Ready again");
             self.session(SessionOperation::Ready).await;
-            self.ctx.stats.health().agent_ready.set(true);
         }
     }
 
+    /// Ask for a change of the agent state. A worker carries it out, so a slow GWS never
+    /// holds up routing; when changes pile up only the latest is sent.
     async fn session(&self, op: SessionOperation) {
-        if let Err(e) = self.ctx.gws.session(&op).await {
-            warn!(operation = op.label(), error = %e, "could not change the agent state");
+        if op != SessionOperation::Ready {
+            // Not taking chats from the moment it is decided; Ready counts once GWS agreed.
+            self.ctx.stats.health().agent_ready.set(false);
+        }
+        self.agent_state.send_replace(Some(op));
+    }
+}
+
+/// Carry out the agent-state changes the dispatcher asks for, latest first, until it is gone.
+async fn agent_state_worker(
+    ctx: Arc<Context>,
+    mut wanted: watch::Receiver<Option<SessionOperation>>,
+) {
+    while wanted.changed().await.is_ok() {
+        let Some(op) = wanted.borrow_and_update().clone() else {
+            continue;
+        };
+        match ctx.gws.session(&op).await {
+            Ok(()) => {
+                if op == SessionOperation::Ready {
+                    ctx.stats.health().agent_ready.set(true);
+                }
+            }
+            Err(e) => warn!(operation = op.label(), error = %e, "could not change the agent state"),
         }
     }
 }

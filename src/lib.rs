@@ -21,10 +21,15 @@
 //! - [`decision_log`] records what the bot decided in each chat and why; [`explain`] tells one
 //!   chat's story from it.
 //! - [`logging`] sets up tracing: pretty, JSON or journald.
+//! - [`resume`] decides where a resumed chat picks up: what is answered, whether it greeted.
+//! - [`state`] keeps per-chat state on disk so a restart continues chats where they stopped.
+//! - [`session`] links chats that hit a lost session to the daemon that logs in again.
+//! - [`stats`] counts what happened, for reports and metrics.
 //! - [`backoff`] computes retry delays with jitter.
 //! - [`notify`] tells systemd (`Type=notify`) about readiness, reloads, status and the watchdog.
 //! - [`signal`] turns process signals into shutdown and reload requests.
 //! - [`sim`] is the embedded GWS simulator used by `demo`, the tests and the benchmarks.
+//! - [`chaos`] kills and restarts the real binary against the simulator and checks no chat is lost.
 //! - [`demo`] runs the simulator and the daemon together with scripted customers.
 //! - [`app`] holds the CLI commands behind `main.rs`; [`simulate`] and [`override_cli`] are
 //!   the `simulate` and `override` commands.
@@ -32,6 +37,7 @@
 
 pub mod app;
 pub mod backoff;
+pub mod chaos;
 pub mod chat;
 pub mod cli;
 pub mod cometd;
@@ -52,8 +58,11 @@ pub mod notify;
 pub mod override_cli;
 pub mod overrides;
 pub mod responder;
+pub mod resume;
 pub mod schedule;
+pub mod session;
 pub mod signal;
 pub mod sim;
 pub mod simulate;
+pub mod state;
 pub mod stats;

@@ -21,7 +21,8 @@ use crate::stats::Stats;
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// A stable, low-cardinality label for a failed GWS request: `http_503`, `status_2` (a GWS
-/// `statusCode`), `unauthorized`, `csrf`, `not_authenticated`, `transport`, `decode`, `setup`.
+/// `statusCode`), `unauthorized`, `csrf`, `not_authenticated`, `transport`, `unsent` (could not connect),
+/// `decode`, `setup`.
 pub fn error_code(error: &gws::Error) -> String {
     match error {
         gws::Error::Unauthorized => "unauthorized".into(),
@@ -30,6 +31,7 @@ pub fn error_code(error: &gws::Error) -> String {
         gws::Error::Status { code, .. } => format!("status_{code}"),
         gws::Error::Http { status, .. } => format!("http_{status}"),
         gws::Error::Transport(_) => "transport".into(),
+        gws::Error::Unsent(_) => "unsent".into(),
         gws::Error::Decode { .. } => "decode".into(),
         gws::Error::Setup(_) => "setup".into(),
     }

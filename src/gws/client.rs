@@ -13,6 +13,7 @@ use super::dialect::{Dialect, OperationNames};
 use super::error::Error;
 use super::http::{Credentials, Me, TlsOptions, Transport};
 use super::operation::{Operation, SessionOperation};
+use super::pacer::Pacer;
 use crate::backoff::Backoff;
 use crate::event::{ChatId, ChatUpdate};
 
@@ -38,6 +39,8 @@ pub struct ClientConfig {
     pub tls: TlsOptions,
     /// Told about every request attempt (metrics).
     pub observer: Option<Arc<dyn Observer>>,
+    /// Ceiling of REST requests per second (0: none). CometD polls are not counted.
+    pub max_requests_per_second: u32,
 }
 
 /// Watches every REST request attempt: its operation, duration and error, if any.
@@ -58,6 +61,7 @@ impl ClientConfig {
             retry_attempts: DEFAULT_RETRY_ATTEMPTS,
             tls: TlsOptions::default(),
             observer: None,
+            max_requests_per_second: 0,
         }
     }
 
@@ -90,6 +94,7 @@ struct Inner {
     retry: Backoff,
     retry_attempts: u32,
     observer: Option<Arc<dyn Observer>>,
+    pacer: Option<Pacer>,
 }
 
 impl Client {
@@ -110,6 +115,7 @@ impl Client {
                 retry: config.retry,
                 retry_attempts: config.retry_attempts.max(1),
                 observer: config.observer,
+                pacer: Pacer::new(config.max_requests_per_second),
             }),
         })
     }
@@ -134,7 +140,7 @@ impl Client {
     pub async fn login(&self) -> Result<Me, Error> {
         let span = info_span!("gws_request", operation = "login");
         let me = self
-            .retrying("login", || self.inner.transport.get_me())
+            .retrying("login", true, || self.inner.transport.get_me())
             .instrument(span)
             .await?;
         info!(user_id = %me.id, user_name = %me.user_name, "logged in to GWS");
@@ -149,11 +155,16 @@ impl Client {
             .dialect
             .session_request(self.inner.transport.api_url(), op);
         let span = info_span!("gws_request", operation);
-        self.post(operation, &url, &body).instrument(span).await?;
+        // Session operations set a state: repeating them is harmless.
+        self.post(operation, &url, &body, true)
+            .instrument(span)
+            .await?;
         Ok(())
     }
 
-    /// A chat operation. `Ok` means GWS accepted it for processing.
+    /// A chat operation. `Ok` means GWS accepted it for processing. A non-idempotent operation
+    /// (see [`Operation::is_idempotent`]) is not repeated after an ambiguous failure (timeout,
+    /// reset): the error is returned, so that a reply never reaches the customer twice.
     pub async fn execute(&self, chat: &ChatId, op: &Operation) -> Result<Ack, Error> {
         let operation = op.label();
         let url = self
@@ -162,7 +173,9 @@ impl Client {
             .operation_path(self.inner.transport.api_url(), chat);
         let body = self.inner.dialect.operation_body(op, &self.inner.names);
         let span = info_span!("gws_request", operation, chat_id = %chat);
-        self.post(operation, &url, &body).instrument(span).await
+        self.post(operation, &url, &body, op.is_idempotent())
+            .instrument(span)
+            .await
     }
 
     /// The chats the agent currently holds (for recovery after a reconnect or restart).
@@ -174,7 +187,7 @@ impl Client {
         let timeout = self.inner.request_timeout;
         let span = info_span!("gws_request", operation = "list_chats");
         let body = self
-            .retrying("list_chats", || async {
+            .retrying("list_chats", true, || async {
                 let body = self.inner.transport.get_json(&url, timeout).await?;
                 parse_reply("list_chats", &body)?;
                 Ok(body)
@@ -184,10 +197,16 @@ impl Client {
         Ok(self.inner.dialect.parse_listing(&body))
     }
 
-    async fn post(&self, operation: &'static str, url: &str, body: &Value) -> Result<Ack, Error> {
+    async fn post(
+        &self,
+        operation: &'static str,
+        url: &str,
+        body: &Value,
+        idempotent: bool,
+    ) -> Result<Ack, Error> {
         debug!(body = %body, "GWS request");
         let timeout = self.inner.request_timeout;
-        self.retrying(operation, || async {
+        self.retrying(operation, idempotent, || async {
             let reply = self.inner.transport.post_json(url, body, timeout).await?;
             debug!(reply = %reply, "GWS reply");
             parse_reply(operation, &reply)
@@ -196,8 +215,14 @@ impl Client {
     }
 
     /// Run `attempt` until it succeeds, fails finally, or the attempts are used up. Transient
-    /// errors back off; `statusCode` 4 and 9 are retried at most once.
-    async fn retrying<T, F, Fut>(&self, operation: &'static str, mut attempt: F) -> Result<T, Error>
+    /// errors back off; `statusCode` 4 and 9 are retried at most once; ambiguous failures are
+    /// retried only when `idempotent`. Every attempt waits for the rate ceiling.
+    async fn retrying<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        idempotent: bool,
+        mut attempt: F,
+    ) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Error>>,
@@ -206,6 +231,9 @@ impl Client {
         let mut status_retried = false;
         let mut tried = 1;
         loop {
+            if let Some(pacer) = &self.inner.pacer {
+                pacer.wait().await;
+            }
             let started = tokio::time::Instant::now();
             let result = attempt().await;
             if let Some(observer) = &self.inner.observer {
@@ -217,6 +245,7 @@ impl Client {
             };
             let again = tried < self.inner.retry_attempts
                 && err.is_transient()
+                && (idempotent || !err.is_ambiguous())
                 && match err {
                     Error::Status { .. } => !std::mem::replace(&mut status_retried, true),
                     _ => true,
@@ -447,6 +476,48 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("parameter not valid"), "{err}");
         assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timed_out_message_is_not_sent_again_but_a_refused_one_is() {
+        let slow = Reply::json(200, json!({"statusCode":0})).after(Duration::from_secs(60));
+        let (fake, count) = scripted(vec![slow]).await;
+        let mut cfg = config(&fake.api_url(), 3);
+        cfg.request_timeout = Duration::from_secs(1);
+        let client = Client::new(cfg).unwrap();
+        let chat = ChatId::from("c");
+        let err = client
+            .execute(&chat, &Operation::SendMessage { text: "Hi".into() })
+            .await
+            .unwrap_err();
+        assert!(err.is_ambiguous(), "{err:?}");
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            1,
+            "a timeout may have been sent"
+        );
+        // An idempotent operation is repeated after the same failure.
+        client
+            .execute(&chat, &Operation::Typing(true))
+            .await
+            .unwrap_err();
+        assert_eq!(count.load(Ordering::SeqCst), 4);
+
+        let (fake, count) = scripted(vec![
+            Reply::text(503, "busy"),
+            Reply::json(200, json!({"statusCode":0})),
+        ])
+        .await;
+        let client = Client::new(config(&fake.api_url(), 3)).unwrap();
+        client
+            .execute(&chat, &Operation::SendMessage { text: "Hi".into() })
+            .await
+            .unwrap();
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            2,
+            "a 503 was not processed: retried"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -35,9 +35,14 @@ pub enum Error {
         /// The response body, truncated to [`MAX_ERROR_BODY_CHARS`].
         body: String,
     },
-    /// The request did not complete: connection refused or reset, timeout, TLS failure.
+    /// The request did not complete: reset, timeout, broken answer. The server may or may not
+    /// have carried it out.
     #[error("transport error: {0}")]
     Transport(String),
+    /// No connection could be made (refused, unreachable, TLS handshake): the request was
+    /// certainly not carried out.
+    #[error("cannot connect: {0}")]
+    Unsent(String),
     /// A 2xx response whose body could not be understood; the body is logged at DEBUG.
     #[error("could not decode {what}")]
     Decode { what: String },
@@ -52,10 +57,16 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Http { status, .. } => *status >= 500 || *status == 429,
-            Error::Transport(_) => true,
+            Error::Transport(_) | Error::Unsent(_) => true,
             Error::Status { code, .. } => matches!(code, 4 | 9),
             _ => false,
         }
+    }
+
+    /// The server may have carried the request out although it failed (timeout, reset):
+    /// repeating a non-idempotent operation could do it twice.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, Error::Transport(_))
     }
 
     /// The HTTP session is gone: the caller must run the login sequence again (`GET me`,
@@ -153,6 +164,10 @@ mod tests {
         assert!(Error::http(429, "slow down").is_transient());
         assert!(!Error::http(404, "nope").is_transient());
         assert!(Error::Transport("reset".into()).is_transient());
+        assert!(Error::Transport("reset".into()).is_ambiguous());
+        assert!(Error::Unsent("refused".into()).is_transient());
+        assert!(!Error::Unsent("refused".into()).is_ambiguous());
+        assert!(!Error::http(503, "busy").is_ambiguous());
         assert!(status(4).is_transient());
         assert!(status(9).is_transient());
         assert!(!status(2).is_transient());

@@ -367,6 +367,9 @@ fn transport_error(e: &reqwest::Error, timeout: Duration) -> Error {
             humantime::format_duration(timeout)
         ));
     }
+    if e.is_connect() {
+        return Error::Unsent(error_chain(e));
+    }
     Error::Transport(error_chain(e))
 }
 
@@ -551,14 +554,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn connection_refused_is_a_transport_error() {
+    async fn connection_refused_is_an_unsent_error() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let t = transport(&format!("http://{addr}/api/v2"));
         let err = t.get_me().await.unwrap_err();
-        assert!(matches!(err, Error::Transport(_)), "{err:?}");
-        assert!(err.is_transient());
+        assert!(matches!(err, Error::Unsent(_)), "{err:?}");
+        assert!(err.is_transient() && !err.is_ambiguous());
         assert!(!err.to_string().contains("hunter2"));
     }
 

@@ -5,6 +5,7 @@
 //! - [`dialect`]: every wire shape — paths, bodies, topics, notification parsing.
 //! - [`error`]: typed errors shaped by what callers do about them.
 //! - [`operation`]: the dialect-free operations.
+//! - [`pacer`]: the per-session request-rate ceiling.
 
 pub mod client;
 pub mod dialect;
@@ -13,6 +14,7 @@ pub mod error;
 pub(crate) mod fake;
 pub mod http;
 pub mod operation;
+pub mod pacer;
 
 pub use client::{Ack, Client, ClientConfig};
 pub use dialect::{Dialect, OperationNames, Parsed};

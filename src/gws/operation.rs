@@ -35,6 +35,17 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Doing it twice has the same effect as once, so a request that timed out may be sent
+    /// again. Everything else is retried only when the server certainly did not act on it.
+    pub fn is_idempotent(&self) -> bool {
+        matches!(
+            self,
+            Operation::Typing(_)
+                | Operation::RequestChatHistory { .. }
+                | Operation::UpdateUserData { .. }
+        )
+    }
+
     /// A short stable name for logs and metrics (not the wire name).
     pub fn label(&self) -> &'static str {
         match self {

@@ -112,6 +112,13 @@ fn handshake(shared: &Shared, user: &str, m: &Message) -> Value {
         return r;
     }
     let mut st = shared.lock();
+    if st.refuse_handshakes > 0 {
+        st.refuse_handshakes -= 1;
+        r["successful"] = json!(false);
+        r["error"] = json!("403::Handshake denied");
+        r["advice"] = json!({"reconnect": "none"});
+        return r;
+    }
     let id = st.new_client(user, shared.config.connect_timeout);
     r["clientId"] = json!(id);
     r["successful"] = json!(true);
@@ -168,7 +175,7 @@ fn disconnect(shared: &Shared, user: &str, m: &Message) -> Value {
 /// Hands out the client's queue plus the connect reply, at a random position.
 fn drain(shared: &Shared, st: &mut State, id: &str, user: &str, m: &Message) -> Vec<Value> {
     let at = st.now();
-    let queued: Vec<Value> = st
+    let mut queued: Vec<Value> = st
         .clients
         .get_mut(id)
         .map(|c| {
@@ -176,6 +183,14 @@ fn drain(shared: &Shared, st: &mut State, id: &str, user: &str, m: &Message) -> 
             c.queue.drain(..).collect()
         })
         .unwrap_or_default();
+    if !queued.is_empty() && st.duplicate_next > 0 {
+        st.duplicate_next -= 1;
+        queued = queued.into_iter().flat_map(|m| [m.clone(), m]).collect();
+    }
+    if queued.len() > 1 && st.reorder_next > 0 {
+        st.reorder_next -= 1;
+        queued.reverse();
+    }
     for message in &queued {
         let channel = message["channel"].as_str().unwrap_or_default().to_owned();
         st.record_delivery(Delivery {

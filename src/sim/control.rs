@@ -104,6 +104,45 @@ impl Control {
             .extend(std::iter::repeat_n(fault, count));
     }
 
+    /// The next `count` requests for operation `name` (e.g. `"SendMessage"`) fail with
+    /// `fault`; other operations are not affected.
+    pub fn fail_operation(&self, name: &str, count: usize, fault: Fault) {
+        self.shared
+            .lock()
+            .fail_operations
+            .entry(name.to_owned())
+            .or_default()
+            .extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// The next `count` requests for operation `name` are carried out at once but answered
+    /// only after `delay`: a client that times out cannot know whether they happened.
+    pub fn slow_reply(&self, name: &str, count: usize, delay: Duration) {
+        self.shared
+            .lock()
+            .slow_replies
+            .entry(name.to_owned())
+            .or_default()
+            .extend(std::iter::repeat_n(delay, count));
+    }
+
+    /// The next `count` CometD responses that carry notifications carry each one twice.
+    pub fn duplicate_next_deliveries(&self, count: usize) {
+        self.shared.lock().duplicate_next += count;
+    }
+
+    /// The next `count` CometD responses that carry several notifications carry them in
+    /// reverse order.
+    pub fn reorder_next_deliveries(&self, count: usize) {
+        self.shared.lock().reorder_next += count;
+    }
+
+    /// The next `count` CometD handshakes are refused (`403::Handshake denied`, advice
+    /// `reconnect: none`).
+    pub fn refuse_handshakes(&self, count: usize) {
+        self.shared.lock().refuse_handshakes += count;
+    }
+
     /// Mangle the body of the next CometD response that carries notifications (those
     /// notifications are lost, as on a real broken wire).
     pub fn corrupt_next_delivery(&self, corruption: Corruption) {
@@ -164,6 +203,11 @@ struct Faults {
     invalidate_sessions: bool,
     rotate_csrf: bool,
     restart: bool,
+    duplicate_deliveries: usize,
+    reorder_deliveries: usize,
+    refuse_handshakes: usize,
+    /// Restricts `fail_next` to this `operationName`.
+    operation: Option<String>,
 }
 
 /// `{"count":2,"http":503}` or `{"count":1,"status_code":4,"status_message":"…"}`.
@@ -249,8 +293,14 @@ async fn faults(State(s): State<Arc<Shared>>, Json(f): Json<Faults>) -> Response
                 );
             }
         };
-        c.fail_next(fail.count, fault);
+        match &f.operation {
+            Some(name) => c.fail_operation(name, fail.count, fault),
+            None => c.fail_next(fail.count, fault),
+        }
     }
+    c.duplicate_next_deliveries(f.duplicate_deliveries);
+    c.reorder_next_deliveries(f.reorder_deliveries);
+    c.refuse_handshakes(f.refuse_handshakes);
     if let Some(ms) = f.delay_ms {
         c.set_delay(Duration::from_millis(ms));
     }

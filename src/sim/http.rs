@@ -6,6 +6,7 @@
 //! HTTP 403 `Missing or invalid Csrf token` (GET included), which tells a client to fetch
 //! `GET /api/v2/me` again.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -254,7 +255,18 @@ async fn serve(
         return bayeux::handle(shared, &user.id, body).await;
     }
     if *method == Method::POST {
-        if let Some(fault) = shared.lock().fail_next.pop_front() {
+        let named = body
+            .as_ref()
+            .and_then(|b| b.get("operationName"))
+            .and_then(Value::as_str);
+        let fault = {
+            let mut st = shared.lock();
+            let targeted = named
+                .and_then(|n| st.fail_operations.get_mut(n))
+                .and_then(VecDeque::pop_front);
+            targeted.or_else(|| st.fail_next.pop_front())
+        };
+        if let Some(fault) = fault {
             return match fault {
                 Fault::Http(code) => {
                     let status =
@@ -293,6 +305,20 @@ async fn serve(
             let mut out = Reply::status(reply.status_code, reply.message);
             if let (Ok(body), Some(r)) = (&mut out.body, reply.reference) {
                 body["referenceId"] = json!(r);
+            }
+            // A slow answer to an operation already carried out (the client may give up).
+            let name = object
+                .and_then(|o| o.get("operationName"))
+                .and_then(Value::as_str);
+            let slow = name.and_then(|n| {
+                shared
+                    .lock()
+                    .slow_replies
+                    .get_mut(n)
+                    .and_then(VecDeque::pop_front)
+            });
+            if let Some(delay) = slow {
+                tokio::time::sleep(delay).await;
             }
             out
         }

@@ -75,6 +75,11 @@ impl Shared {
             fail_next: VecDeque::new(),
             corrupt_next: None,
             delay: Duration::ZERO,
+            fail_operations: HashMap::new(),
+            slow_replies: HashMap::new(),
+            duplicate_next: 0,
+            reorder_next: 0,
+            refuse_handshakes: 0,
         };
         Shared {
             config,
@@ -178,6 +183,17 @@ pub(crate) struct State {
     pub delay: Duration,
     /// Wire corruption for the next CometD response that carries notifications.
     pub corrupt_next: Option<Corruption>,
+    /// Faults for the next requests naming a given `operationName`.
+    pub fail_operations: HashMap<String, VecDeque<Fault>>,
+    /// Delays of the answers to the next requests naming a given `operationName`, which are
+    /// carried out at once.
+    pub slow_replies: HashMap<String, VecDeque<Duration>>,
+    /// The next this many CometD responses with notifications carry each one twice.
+    pub duplicate_next: usize,
+    /// The next this many CometD responses with several notifications carry them reversed.
+    pub reorder_next: usize,
+    /// The next this many handshakes are refused with `reconnect: none`.
+    pub refuse_handshakes: usize,
 }
 
 impl State {

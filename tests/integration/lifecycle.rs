@@ -110,8 +110,10 @@ fn write_config(
         &path,
         format!(
             "[gws]\napi_url = \"{api_url}\"\nusername = \"bot01\"\npassword = \"bot-secret\"\n\
-             [bot]\nnickname = \"Ava\"\nrules = \"{}\"\nshutdown_grace = \"2s\"\n",
-            rules.display()
+             [bot]\nnickname = \"Ava\"\nrules = \"{}\"\nshutdown_grace = \"2s\"\n\
+             state_dir = \"{}\"\n",
+            rules.display(),
+            dir.with_extension("state").display()
         ),
     )
     .unwrap();

@@ -1,6 +1,7 @@
 //! Integration tests: the real daemon against the real simulator over HTTP on 127.0.0.1.
 
 mod bad_input;
+mod chaos;
 mod cli;
 mod conversation;
 mod escalation;
@@ -9,6 +10,7 @@ mod notify;
 mod observability;
 mod operations;
 mod packaging;
+mod recovery;
 mod responders;
 mod rules_live;
 mod support;

@@ -112,3 +112,27 @@ async fn a_slow_answer_in_one_chat_does_not_hold_up_another() {
     h.wait_chat(&slow, "slow answer", |c| texts_from(c, "Agent").len() == 2)
         .await;
 }
+
+#[tokio::test]
+async fn a_flooded_slow_chat_does_not_hold_up_new_chats() {
+    let h = Harness::start_with_responders(vec![Box::new(Mock::Slow)], |_| {}).await;
+    let flooded = h.chat("Flo", vec![]);
+    h.wait_chat(&flooded, "greeting", |c| texts_from(c, "Agent").len() == 1)
+        .await;
+    // More messages than the chat's inbox holds, each taking the responder 2 s.
+    for i in 0..400 {
+        h.control
+            .customer_says(&flooded, &format!("slow {i}"))
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = tokio::time::Instant::now();
+    let other = h.chat("Gil", vec![say(0, "quick")]);
+    h.wait_chat(&other, "answer", |c| texts_from(c, "Agent").len() == 2)
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the new chat waited {:?}",
+        started.elapsed()
+    );
+}

@@ -126,6 +126,8 @@ pub fn tuning() -> Tuning {
         auth_backoff: Backoff::new(Duration::from_millis(300), Duration::from_secs(2), 0.0),
         cometd_backoff: quick,
         history_timeout: Duration::from_secs(2),
+        reconcile_interval: Duration::from_secs(2),
+        hand_over_window: Duration::from_secs(5),
         ..Tuning::default()
     }
 }
@@ -149,6 +151,9 @@ pub struct Harness {
     pub rules: Arc<ArcSwap<RuleSet>>,
     shutdown: CancellationToken,
     daemon: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The daemon runs on a runtime of its own, so that [`Harness::kill`] can end all of its
+    /// tasks at once, as `kill -9` ends a process.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Harness {
@@ -219,22 +224,35 @@ impl Harness {
         };
         let stats = Arc::new(Stats::default());
         let shutdown = CancellationToken::new();
-        let daemon = tokio::spawn(daemon::run(
-            config.clone(),
-            chain,
-            tuning(),
-            stats.clone(),
-            shutdown.clone(),
-        ));
-        Harness {
+        let mut harness = Harness {
             control: sim.control(),
             _sim: sim,
             config,
             stats,
             rules,
             shutdown,
-            daemon: Some(daemon),
-        }
+            daemon: None,
+            runtime: None,
+        };
+        harness.spawn_daemon(chain);
+        harness
+    }
+
+    fn spawn_daemon(&mut self, chain: Chain) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("daemon runtime");
+        self.shutdown = CancellationToken::new();
+        self.daemon = Some(runtime.spawn(daemon::run(
+            self.config.clone(),
+            chain,
+            tuning(),
+            self.stats.clone(),
+            self.shutdown.clone(),
+        )));
+        self.runtime = Some(runtime);
     }
 
     /// Create a chat with a customer `name` and a script.
@@ -313,6 +331,34 @@ impl Harness {
             .expect("daemon task does not panic")
     }
 
+    /// Stop the daemon abruptly, as `kill -9` would: no NotReady, no disconnect, no
+    /// EndContactCenterSession; its in-flight requests are cut off.
+    pub async fn kill(&mut self) {
+        self.daemon.take().expect("daemon running");
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+        // Let the cut connections settle on the simulator's side.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    /// Start a new daemon with the same configuration (and state directory).
+    pub fn restart(&mut self) {
+        assert!(self.daemon.is_none(), "kill or stop the daemon first");
+        let rule_set = RuleSet::load_dir(&self.config.bot.rules).expect("test rules load");
+        let rules = Arc::new(ArcSwap::from_pointee(rule_set));
+        self.spawn_daemon(daemon::build_chain(&self.config, &rules));
+    }
+
+    /// How many requests for `operation` the simulator has served.
+    pub fn count(&self, operation: &str) -> usize {
+        self.control
+            .requests()
+            .iter()
+            .filter(|r| r.operation.as_deref() == Some(operation))
+            .count()
+    }
+
     /// Whether the daemon task is still running.
     pub fn daemon_running(&self) -> bool {
         self.daemon.as_ref().is_some_and(|d| !d.is_finished())
@@ -322,6 +368,9 @@ impl Harness {
 impl Drop for Harness {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
         let _ = std::fs::remove_dir_all(&self.config.bot.rules);
         let _ = std::fs::remove_dir_all(&self.config.bot.state_dir);
     }

@@ -280,3 +280,57 @@ async fn control_http_api() {
         .unwrap();
     assert_eq!(violations, json!([]));
 }
+
+#[tokio::test(start_paused = true)]
+async fn targeted_faults_hit_only_the_named_operation() {
+    let sim = start(SimConfig::default()).await;
+    let control = sim.control();
+    let mut bot = Bot::login(&sim).await;
+    bot.go_ready().await;
+    let (id, _) = bot.accept_new(&sim, ChatSpec::default()).await;
+    control.fail_operation("SendMessage", 1, Fault::StatusCode(9, "busy".into()));
+    let typing = json!({"operationName":"SendNotification","notifcation":"TypingStarted"});
+    assert_eq!(bot.op(&id, typing).await, 0, "other operations pass");
+    let send = json!({"operationName":"SendMessage","text":"x"});
+    assert_eq!(bot.op(&id, send.clone()).await, 9);
+    assert_eq!(bot.op(&id, send).await, 0, "only once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn deliveries_can_be_duplicated_and_reordered() {
+    let sim = start(SimConfig::default()).await;
+    let control = sim.control();
+    let mut bot = Bot::login(&sim).await;
+    bot.go_ready().await;
+    let (id, _) = bot.accept_new(&sim, ChatSpec::default()).await;
+    control.duplicate_next_deliveries(1);
+    control.customer_says(&id, "one").unwrap();
+    let texts = |notes: &[Value]| -> Vec<String> {
+        notes
+            .iter()
+            .flat_map(|n| n["messages"].as_array().cloned().unwrap_or_default())
+            .filter_map(|m| m["text"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(texts(&bot.connect().await), ["one", "one"]);
+    control.reorder_next_deliveries(1);
+    control.customer_says(&id, "two").unwrap();
+    control.customer_says(&id, "three").unwrap();
+    assert_eq!(texts(&bot.connect().await), ["three", "two"]);
+    control.customer_says(&id, "four").unwrap();
+    assert_eq!(texts(&bot.connect().await), ["four"], "faults used up");
+}
+
+#[tokio::test(start_paused = true)]
+async fn refused_handshakes_advise_not_to_reconnect() {
+    let sim = start(SimConfig::default()).await;
+    let control = sim.control();
+    let bot = Bot::login(&sim).await;
+    control.refuse_handshakes(1);
+    let hs = json!([{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"]}]);
+    let r = bot.cometd(hs.clone()).await;
+    assert_eq!(r[0]["successful"], false);
+    assert_eq!(r[0]["advice"]["reconnect"], "none");
+    let r = bot.cometd(hs).await;
+    assert_eq!(r[0]["successful"], true);
+}

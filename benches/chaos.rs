@@ -1,0 +1,42 @@
+//! The chaos run at full size: 1,000 chats, 12 SIGKILLs, 40 faults (env CHATS, KILLS,
+//! FAULTS, SEED to change). Prints the counts and exits 1 if an invariant broke.
+//!
+//! `cargo bench --bench chaos`
+
+use std::time::Duration;
+
+use gws_botd::chaos::{self, Params};
+
+fn env(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+#[tokio::main]
+async fn main() {
+    let mut params = Params::full();
+    if let Some(n) = env("CHATS") {
+        params.chats = n.min(10_000) as usize;
+    }
+    if let Some(n) = env("KILLS") {
+        params.kills = n as usize;
+    }
+    if let Some(n) = env("FAULTS") {
+        params.faults = n as usize;
+    }
+    if let Some(n) = env("SEED") {
+        params.seed = n;
+    }
+    if let Some(n) = env("RAMP_SECS") {
+        params.ramp = Duration::from_secs(n);
+    }
+    let work = std::env::temp_dir().join(format!("gws-botd-chaos-{}", std::process::id()));
+    let report = chaos::run(env!("CARGO_BIN_EXE_gws-botd").as_ref(), &work, &params)
+        .await
+        .expect("chaos run");
+    println!("{params:?}\n{report}");
+    if !report.passed() {
+        println!("daemon log: {}", work.join("daemon.log").display());
+        std::process::exit(1);
+    }
+    let _ = std::fs::remove_dir_all(&work);
+}

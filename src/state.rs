@@ -1,0 +1,303 @@
+//! The daemon's small local state store: one JSON file per open chat under
+//! `<bot.state_dir>/chats/`, holding the minimum needed to continue a chat after a crash or a
+//! restart (transcript cursor, whether the accept rules ran, rule counters, escalation step).
+//!
+//! Every write goes to a temporary file that is flushed to disk and then renamed over the old
+//! one, so a `kill -9` or a power cut leaves either the old or the new record, never half of
+//! one. Unreadable records are logged and treated as absent: the transcript then decides
+//! (see [`crate::chat`]), which errs on the side of not repeating anything to the customer.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tracing::{debug, warn};
+
+use crate::event::ChatId;
+
+/// Where the state lives unless configured otherwise (systemd's `StateDirectory=gws-botd`).
+pub use crate::config::DEFAULT_STATE_DIR;
+
+/// What the daemon remembers of one chat across restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Record {
+    /// The `accept` rules have run (or are running): never greet again.
+    pub greeted: bool,
+    /// Every transcript entry up to this event id has been handled.
+    pub cursor: Option<String>,
+    /// A customer message whose answer was being sent when the record was written; on
+    /// recovery the transcript shows whether the answer went out.
+    pub answering: Option<String>,
+    /// Customer messages so far.
+    pub turn: u32,
+    /// Consecutive customer messages without a matching `message` rule.
+    pub unanswered: u32,
+    /// Rules that have acted in this chat (for `once`).
+    pub fired: BTreeSet<String>,
+    /// A hand-over in progress.
+    pub escalation: Option<Escalation>,
+    /// How the chat is to end, saved before the answer that ends it is sent.
+    pub finish: Option<Finish>,
+}
+
+/// An end the bot has decided on but may not have carried out yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finish {
+    /// Close the chat.
+    Close,
+    /// Single-step transfer to this skill.
+    Transfer(String),
+}
+
+/// How far a hand-over got. The team is kept whole, so a restart finishes the hand-over the
+/// rules asked for even if the rules changed meanwhile.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Escalation {
+    /// The team's name.
+    pub team: String,
+    pub agents: Vec<String>,
+    pub skill: Option<String>,
+    /// How long each consultation waits, in milliseconds.
+    pub wait_ms: u64,
+    /// Index of the agent being consulted (or next to consult).
+    pub agent: usize,
+    /// What the customer has been told so far.
+    pub stage: Stage,
+}
+
+/// How far a hand-over got, by what the customer was told (each saved before it is told).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// A rule asked for it; nothing told yet.
+    #[default]
+    Decided,
+    /// Told "please hold on"; consulting `agent`.
+    Consulting,
+    /// Told "a colleague is with you" about `agent`; the transfer comes next.
+    Connected,
+    /// Told "you are in the queue"; the skill transfer comes next.
+    Queued,
+}
+
+/// The store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: Option<PathBuf>,
+}
+
+/// The store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot use the state directory {dir}: {source} (set bot.state_dir to a writable directory)"
+)]
+pub struct OpenError {
+    dir: String,
+    source: std::io::Error,
+}
+
+impl Store {
+    /// Open (and create) the store under `dir`.
+    pub fn open(dir: &Path) -> Result<Store, OpenError> {
+        let chats = dir.join("chats");
+        let fail = |source| OpenError {
+            dir: dir.display().to_string(),
+            source,
+        };
+        fs::create_dir_all(&chats).map_err(fail)?;
+        // Leftovers of writes interrupted by a crash.
+        if let Ok(entries) = fs::read_dir(&chats) {
+            for entry in entries.flatten() {
+                if entry.path().extension().is_some_and(|e| e == "tmp") {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+        let probe = chats.join(".probe.tmp");
+        fs::write(&probe, b"").map_err(fail)?;
+        let _ = fs::remove_file(probe);
+        Ok(Store { dir: Some(chats) })
+    }
+
+    /// A store that remembers nothing (for tests of other parts and tools).
+    pub fn disabled() -> Store {
+        Store { dir: None }
+    }
+
+    fn path(&self, id: &ChatId) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.join(file_name(&id.0)))
+    }
+
+    /// The record of chat `id`, if one was saved and is readable.
+    pub fn load(&self, id: &ChatId) -> Option<Record> {
+        let path = self.path(id)?;
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                warn!(chat_id = %id, error = %e, "cannot read the chat's saved state");
+                return None;
+            }
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(record) => Some(record),
+            Err(e) => {
+                warn!(chat_id = %id, error = %e, "the chat's saved state is damaged; ignoring it");
+                None
+            }
+        }
+    }
+
+    /// Save the record of chat `id` atomically. Failures are logged: the chat goes on, and a
+    /// restart then relies on the transcript alone.
+    pub fn save(&self, id: &ChatId, record: &Record) {
+        let Some(path) = self.path(id) else {
+            return;
+        };
+        if let Err(e) = write_atomic(&path, record) {
+            warn!(chat_id = %id, error = %e, "cannot save the chat's state");
+        }
+    }
+
+    /// Forget chat `id` (it ended).
+    pub fn remove(&self, id: &ChatId) {
+        let Some(path) = self.path(id) else {
+            return;
+        };
+        match fs::remove_file(&path) {
+            Ok(()) => debug!(chat_id = %id, "chat state removed"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => warn!(chat_id = %id, error = %e, "cannot remove the chat's state"),
+        }
+    }
+
+    /// Ids of every chat with a saved record.
+    pub fn ids(&self) -> Vec<ChatId> {
+        let Some(dir) = &self.dir else {
+            return Vec::new();
+        };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let stem = name.strip_suffix(".json")?;
+                Some(ChatId::from(unescape(stem)?.as_str()))
+            })
+            .collect()
+    }
+}
+
+fn write_atomic(path: &Path, record: &Record) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let bytes = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(&bytes)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, path)
+}
+
+/// A file name for any chat id: safe characters kept, everything else `%XX`-escaped.
+fn file_name(id: &str) -> String {
+    let mut out = String::with_capacity(id.len() + 5);
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.push_str(".json");
+    out
+}
+
+fn unescape(stem: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(stem.len());
+    let mut it = stem.bytes();
+    while let Some(b) = it.next() {
+        if b == b'%' {
+            let hex = [it.next()?, it.next()?];
+            bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            bytes.push(b);
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp() -> PathBuf {
+        std::env::temp_dir().join(format!("gws-botd-state-{}", rand::random::<u64>()))
+    }
+
+    #[test]
+    fn records_round_trip_and_are_removed() {
+        let dir = temp();
+        let store = Store::open(&dir).unwrap();
+        let id = ChatId::from("0001AB/../x y");
+        assert_eq!(store.load(&id), None);
+        let record = Record {
+            greeted: true,
+            cursor: Some("e-7".into()),
+            turn: 3,
+            fired: ["greeting".to_string()].into(),
+            escalation: Some(Escalation {
+                team: "billing".into(),
+                agents: vec!["a1".into(), "a2".into()],
+                skill: Some("Billing".into()),
+                wait_ms: 2000,
+                agent: 1,
+                stage: Stage::Connected,
+            }),
+            finish: Some(Finish::Transfer("Billing".into())),
+            ..Record::default()
+        };
+        store.save(&id, &record);
+        assert_eq!(store.load(&id), Some(record.clone()));
+        assert_eq!(store.ids(), vec![id.clone()]);
+        // Reopening (a restart) sees the same record.
+        let again = Store::open(&dir).unwrap();
+        assert_eq!(again.load(&id), Some(record));
+        again.remove(&id);
+        assert_eq!(again.load(&id), None);
+        assert!(again.ids().is_empty());
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn damaged_records_and_leftover_temp_files_are_ignored() {
+        let dir = temp();
+        let store = Store::open(&dir).unwrap();
+        let id = ChatId::from("c1");
+        fs::write(dir.join("chats").join("c1.json"), b"{\"greeted\":tr").unwrap();
+        assert_eq!(store.load(&id), None);
+        fs::write(dir.join("chats").join("c2.tmp"), b"half").unwrap();
+        let _ = Store::open(&dir).unwrap();
+        assert!(!dir.join("chats").join("c2.tmp").exists());
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_unwritable_directory_is_reported() {
+        let err = Store::open(Path::new("/proc/gws-botd-no")).unwrap_err();
+        assert!(err.to_string().contains("bot.state_dir"), "{err}");
+    }
+
+    #[test]
+    fn file_names_escape_unsafe_characters() {
+        assert_eq!(file_name("0001AB"), "0001AB.json");
+        assert_eq!(file_name("a/b"), "a%2Fb.json");
+        assert_eq!(unescape("a%2Fb").as_deref(), Some("a/b"));
+    }
+}

@@ -1,0 +1,390 @@
+//! Never lose a chat: restarts (the daemon killed and started again), lost sessions, the
+//! simulator restarting, ambiguous failures, the shutdown deadline, the request-rate ceiling.
+
+use std::time::Duration;
+
+use gws_botd::config::EscalationTexts;
+use gws_botd::sim::{ChatOutcome, Fault, SimAgent};
+
+use crate::support::*;
+
+const GREETING: &str = "Hi Pat, I'm Ava. How can I help?";
+const HOURS: &str = "We're open 8 to 18.";
+
+fn count(texts: &[String], text: &str) -> usize {
+    texts.iter().filter(|t| *t == text).count()
+}
+
+/// A chat with Pat, greeted.
+async fn greeted(h: &Harness) -> String {
+    let id = h.chat("Pat", vec![]);
+    h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
+        .await;
+    id
+}
+
+async fn wait_texts(h: &Harness, id: &str, n: usize) {
+    h.wait_chat(id, &format!("{n} bot texts"), |c| {
+        texts_from(c, "Agent").len() >= n
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_restarted_daemon_answers_what_came_in_meanwhile_without_greeting_again() {
+    let mut h = Harness::start().await;
+    let id = greeted(&h).await;
+    h.kill().await;
+    h.control.customer_says(&id, "when are you open").unwrap();
+    h.restart();
+    wait_texts(&h, &id, 2).await;
+    h.control.customer_says(&id, "bye").unwrap();
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
+    assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Goodbye!"]);
+    assert_eq!(h.count("StartContactCenterSession"), 2);
+    assert!(
+        h.control
+            .requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with("/me/interactions")),
+        "the chats were listed"
+    );
+    assert!(
+        h.control.violations().is_empty(),
+        "{:?}",
+        h.control.violations()
+    );
+}
+
+#[tokio::test]
+async fn an_answer_sent_just_before_a_crash_is_not_sent_again() {
+    let mut h = Harness::start().await;
+    let id = greeted(&h).await;
+    h.control.customer_says(&id, "when are you open").unwrap();
+    wait_texts(&h, &id, 2).await;
+    h.kill().await;
+    // Roll the saved state back to "answering that message", as if the daemon had died
+    // after sending the answer and before saving that it had.
+    let file = h
+        .config
+        .bot
+        .state_dir
+        .join("chats")
+        .join(format!("{id}.json"));
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("state saved")).unwrap();
+    let question = h
+        .control
+        .chat(&id)
+        .unwrap()
+        .transcript
+        .iter()
+        .find(|e| e.text.as_deref() == Some("when are you open"))
+        .unwrap()
+        .event_id
+        .clone();
+    record["answering"] = question.into();
+    record["cursor"] = serde_json::Value::Null;
+    std::fs::write(&file, serde_json::to_vec(&record).unwrap()).unwrap();
+    h.restart();
+    h.wait_for_request("a second Ready", |r| {
+        r.operation.as_deref() == Some("Ready") && h.count("Ready") >= 2
+    })
+    .await;
+    h.control.customer_says(&id, "bye").unwrap();
+    h.wait_outcome(&id).await;
+    assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Goodbye!"]);
+}
+
+#[tokio::test]
+async fn a_hand_over_cut_by_a_restart_is_finished() {
+    let mut sim = sim_config();
+    sim.agents[0] = SimAgent {
+        id: "agent-101".into(),
+        nickname: "Sam".into(),
+        join_after: Some(Duration::from_millis(800)),
+    };
+    let mut h = Harness::start_with(sim, RULES, |_| {}).await;
+    let id = greeted(&h).await;
+    h.control.customer_says(&id, "I want a refund").unwrap();
+    h.wait_for_request("consultation", |r| {
+        r.operation.as_deref() == Some("StartChatConsultation")
+    })
+    .await;
+    h.kill().await;
+    // The agent joins while the bot is away.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    h.restart();
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(
+        chat.outcome,
+        Some(ChatOutcome::TransferredToAgent("agent-101".into()))
+    );
+    let texts = EscalationTexts::default();
+    assert_eq!(
+        h.bot_texts(&id),
+        [
+            GREETING.to_string(),
+            "Let me get billing.".into(),
+            texts.consulting,
+            texts.connected
+        ]
+    );
+}
+
+/// A session-loss fault on the answer: the daemon logs in again and answers exactly once.
+async fn answered_once_despite(fault: impl FnOnce(&Harness)) -> Harness {
+    let h = Harness::start().await;
+    let id = greeted(&h).await;
+    let logins = h
+        .control
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/me"))
+        .count();
+    fault(&h);
+    h.control.customer_says(&id, "when are you open").unwrap();
+    wait_texts(&h, &id, 2).await;
+    h.control.customer_says(&id, "bye").unwrap();
+    h.wait_outcome(&id).await;
+    assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Goodbye!"]);
+    let after = h
+        .control
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/me"))
+        .count();
+    assert!(after > logins, "GET me again");
+    assert!(
+        h.control.violations().is_empty(),
+        "{:?}",
+        h.control.violations()
+    );
+    h
+}
+
+#[tokio::test]
+async fn status_code_20_logs_in_again() {
+    let h = answered_once_despite(|h| {
+        h.control.fail_operation(
+            "SendMessage",
+            1,
+            Fault::StatusCode(20, "not authenticated".into()),
+        )
+    })
+    .await;
+    assert_eq!(h.count("StartContactCenterSession"), 2);
+}
+
+#[tokio::test]
+async fn http_401_on_an_operation_logs_in_again() {
+    let h = answered_once_despite(|h| h.control.fail_operation("SendMessage", 1, Fault::Http(401)))
+        .await;
+    assert_eq!(h.count("StartContactCenterSession"), 2);
+}
+
+#[tokio::test]
+async fn a_rotated_csrf_token_is_fetched_again() {
+    answered_once_despite(|h| h.control.rotate_csrf()).await;
+}
+
+#[tokio::test]
+async fn an_invalidated_http_session_is_opened_again() {
+    answered_once_despite(|h| h.control.invalidate_http_sessions()).await;
+}
+
+#[tokio::test]
+async fn a_refused_handshake_starts_the_session_over() {
+    let h = Harness::start().await;
+    let id = greeted(&h).await;
+    h.control.refuse_handshakes(1);
+    h.control.drop_cometd_sessions();
+    h.control.customer_says(&id, "when are you open").unwrap();
+    wait_texts(&h, &id, 2).await;
+    assert_eq!(count(&h.bot_texts(&id), HOURS), 1);
+    // Chats still arrive on the new session.
+    let next = h.chat("Pat", vec![]);
+    wait_texts(&h, &next, 1).await;
+    assert_eq!(h.count("StartContactCenterSession"), 2);
+}
+
+#[tokio::test]
+async fn after_a_simulator_restart_the_bot_takes_its_chats_back() {
+    let h = Harness::start().await;
+    let id = greeted(&h).await;
+    h.control.restart();
+    h.control.customer_says(&id, "when are you open").unwrap();
+    wait_texts(&h, &id, 2).await;
+    h.control.customer_says(&id, "bye").unwrap();
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
+    assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Goodbye!"]);
+    assert!(h.count("Accept") >= 2, "accepted again after the re-offer");
+    assert!(
+        h.control.violations().is_empty(),
+        "{:?}",
+        h.control.violations()
+    );
+}
+
+#[tokio::test]
+async fn a_send_that_timed_out_is_checked_in_the_transcript_not_repeated() {
+    let h = Harness::start_with(sim_config(), RULES, |c| {
+        c.gws.request_timeout = Duration::from_millis(500)
+    })
+    .await;
+    let id = greeted(&h).await;
+    h.control
+        .slow_reply("SendMessage", 1, Duration::from_millis(1500));
+    h.control.customer_says(&id, "when are you open").unwrap();
+    h.wait_for_request("the transcript check", |r| {
+        r.operation.as_deref() == Some("RequestChatHistory")
+    })
+    .await;
+    h.control.customer_says(&id, "bye").unwrap();
+    h.wait_outcome(&id).await;
+    assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Goodbye!"]);
+}
+
+#[tokio::test]
+async fn at_the_shutdown_deadline_open_chats_go_to_the_fallback_skill() {
+    let mut h = Harness::start_with(sim_config(), RULES, |c| {
+        c.bot.shutdown_grace = Duration::from_millis(300);
+        c.bot.fallback_skill = Some("Support".into());
+    })
+    .await;
+    let id = greeted(&h).await;
+    h.stop().await.expect("clean shutdown");
+    let chat = h.control.chat(&id).unwrap();
+    assert_eq!(
+        chat.outcome,
+        Some(ChatOutcome::TransferredToSkill("Support".into()))
+    );
+    assert_eq!(
+        h.bot_texts(&id).last(),
+        Some(&EscalationTexts::default().queued)
+    );
+    let last = h.control.requests().last().cloned().unwrap();
+    assert_eq!(last.operation.as_deref(), Some("EndContactCenterSession"));
+}
+
+#[tokio::test]
+async fn without_a_fallback_skill_open_chats_are_told_and_closed_at_the_deadline() {
+    let mut h = Harness::start_with(sim_config(), RULES, |c| {
+        c.bot.shutdown_grace = Duration::from_millis(300);
+    })
+    .await;
+    let id = greeted(&h).await;
+    h.stop().await.expect("clean shutdown");
+    let chat = h.control.chat(&id).unwrap();
+    assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
+    assert_eq!(
+        h.bot_texts(&id).last(),
+        Some(&EscalationTexts::default().failed)
+    );
+}
+
+#[tokio::test]
+async fn requests_stay_under_the_rate_ceiling() {
+    let h = Harness::start_with(sim_config(), RULES, |c| {
+        c.bot.max_requests_per_second = 10;
+    })
+    .await;
+    let ids: Vec<String> = (0..6)
+        .map(|_| h.chat("Pat", vec![say(0, "when are you open")]))
+        .collect();
+    for id in &ids {
+        wait_texts(&h, id, 2).await;
+    }
+    let times: Vec<Duration> = h
+        .control
+        .requests()
+        .iter()
+        .filter(|r| !r.path.ends_with("/notifications"))
+        .map(|r| r.at)
+        .collect();
+    let busiest = times
+        .iter()
+        .map(|t| {
+            times
+                .iter()
+                .filter(|u| **u >= *t && **u < *t + Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap();
+    // 10 per second, plus one for a request at the window's edge.
+    assert!(busiest <= 11, "{busiest} requests in one second");
+}
+
+#[tokio::test]
+async fn a_second_sigterm_exits_at_once_and_leaves_the_state_readable() {
+    use gws_botd::sim::Sim;
+    let sim = Sim::start(sim_config(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let control = sim.control();
+    let dir = rules_dir(RULES);
+    let state = dir.with_extension("state");
+    let config = dir.with_extension("toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gws]\napi_url = \"{}\"\nusername = \"bot01\"\npassword = \"bot-secret\"\n\
+             [bot]\nnickname = \"Ava\"\nrules = \"{}\"\nshutdown_grace = \"60s\"\n\
+             state_dir = \"{}\"\n",
+            sim.api_url(),
+            dir.display(),
+            state.display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gws-botd"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let id = control.create_chat(gws_botd::sim::ChatSpec {
+        customer: "Pat".into(),
+        ..Default::default()
+    });
+    wait_until("greeting", || {
+        control
+            .chat(&id)
+            .filter(|c| !texts_from(c, "Agent").is_empty())
+    })
+    .await;
+    let term = |child: &std::process::Child| {
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+    };
+    term(&child);
+    wait_until("NotReady", || {
+        control
+            .requests()
+            .into_iter()
+            .find(|r| r.operation.as_deref() == Some("NotReady"))
+    })
+    .await;
+    // The chat is still open (60 s of grace); a second SIGTERM ends the process now.
+    term(&child);
+    let started = tokio::time::Instant::now();
+    let code = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(code.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let file = state.join("chats").join(format!("{id}.json"));
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("the chat's state is kept")).unwrap();
+    assert_eq!(record["greeted"], true);
+    for path in [&dir, &state] {
+        std::fs::remove_dir_all(path).ok();
+    }
+    std::fs::remove_file(&config).ok();
+}
