@@ -441,17 +441,10 @@ pub async fn run(binary: &Path, work: &Path, params: &Params) -> anyhow::Result<
         let at = started.elapsed();
         if ids.len() < params.chats && at >= next_chat {
             let i = ids.len();
-            let first_message = (i % 7 == 0).then(|| "hello?".to_owned());
-            let mut steps = script(&mut rng);
-            if first_message.is_some() {
-                // Wait for the answer to the first message too, so that the next one does
-                // not overtake it (the duplicate check pairs answers with messages).
-                steps.insert(0, Step::AwaitReply);
-            }
             ids.push(control.create_chat(ChatSpec {
                 customer: format!("Customer{i}"),
-                first_message,
-                script: steps,
+                first_message: (i % 7 == 0).then(|| "hello?".to_owned()),
+                script: script(&mut rng),
                 ..ChatSpec::default()
             }));
             next_chat += gap;
