@@ -480,7 +480,8 @@ pub async fn run(binary: &Path, work: &Path, params: &Params) -> anyhow::Result<
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    report.daemon_exit = daemon.terminate(Duration::from_secs(10)).await;
+    // Grace (3 s) and the hand-over window (15 s) at most, plus a margin.
+    report.daemon_exit = daemon.terminate(Duration::from_secs(30)).await;
     for chat in control.chats() {
         check(&chat, &mut report);
     }

@@ -656,7 +656,11 @@ impl Chat {
         let again = if err.needs_login() || matches!(err, gws::Error::Unauthorized) {
             warn!(error = %err, operation = op.label(), "session lost; waiting for a new one");
             self.ctx.session.report_lost();
-            self.ctx.session.renewed_after(epoch, RELOGIN_WAIT).await
+            let hand_over = self.ctx.hand_over.clone();
+            tokio::select! {
+                renewed = self.ctx.session.renewed_after(epoch, RELOGIN_WAIT) => renewed,
+                _ = hand_over.cancelled() => false,
+            }
         } else if matches!(err, gws::Error::Status { code: 2, .. })
             && !matches!(op, Operation::Accept { .. })
             && self.take_reoffer().await
