@@ -45,8 +45,12 @@ async fn a_status_code_error_hands_the_chat_on_instead_of_leaving_it() {
     h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
         .await;
     // The answer to the next message fails with a final statusCode.
-    h.control
-        .fail_next(1, Fault::StatusCode(3, "operation forbidden".into()));
+    // Aimed at the answer: the periodic reconcile's history requests must not take it.
+    h.control.fail_operation(
+        "SendMessage",
+        1,
+        Fault::StatusCode(3, "operation forbidden".into()),
+    );
     let chat = h.wait_outcome(&id).await;
     assert_eq!(
         chat.outcome,
