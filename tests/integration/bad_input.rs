@@ -61,7 +61,7 @@ async fn a_status_code_error_hands_the_chat_on_instead_of_leaving_it() {
 #[tokio::test]
 async fn http_5xx_is_retried() {
     let h = Harness::start().await;
-    h.control.fail_next(2, Fault::Http(503));
+    h.control.fail_operation("Accept", 2, Fault::Http(503));
     let id = h.chat("Ola", vec![Step::AwaitReply, say(0, "bye")]);
     let chat = h.wait_outcome(&id).await;
     assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
