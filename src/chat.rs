@@ -670,6 +670,22 @@ impl Chat {
         }
     }
 
+    /// Move what waits in the inbox to the stash; if a re-offer is among it, accept the chat
+    /// again (the re-offer itself is dropped). True if there was one.
+    async fn take_reoffer(&mut self) -> bool {
+        let mut reoffered = false;
+        while let Ok(input) = self.inbox.try_recv() {
+            match input {
+                Input::Update(update) if update.has_capability("Accept") => reoffered = true,
+                other => self.stash.push_back(other),
+            }
+        }
+        if reoffered {
+            self.accept_again().await;
+        }
+        reoffered
+    }
+
     /// After "not found": is it the chat that GWS does not know (rather than a skill or an
     /// agent the operation named)? Asked with a harmless history request.
     async fn chat_unknown(&self) -> bool {
@@ -730,6 +746,11 @@ impl Chat {
     /// [`Chat::exec`] without the decision log.
     async fn exec_once_more_after_loss(&mut self, op: &Operation) -> Result<(), gws::Error> {
         let epoch = self.ctx.session.epoch();
+        // A re-offer waiting in the inbox (GWS queued the chat again) is taken first, so that
+        // nothing is sent on a chat that is only an invitation now.
+        if self.take_reoffer().await {
+            info!("chat offered again while busy; accepted it again first");
+        }
         let err = match self.ctx.gws.execute(&self.id, op).await {
             Ok(_) => return Ok(()),
             Err(e) => e,
@@ -739,7 +760,16 @@ impl Chat {
         let again = if err.needs_login() || matches!(err, gws::Error::Unauthorized) {
             warn!(error = %err, operation = op.label(), "session lost; waiting for a new one");
             self.ctx.session.report_lost();
-            self.ctx.session.renewed_after(epoch, RELOGIN_WAIT).await
+            let hand_over = self.ctx.hand_over.clone();
+            tokio::select! {
+                renewed = self.ctx.session.renewed_after(epoch, RELOGIN_WAIT) => renewed,
+                _ = hand_over.cancelled() => false,
+            }
+        } else if matches!(err, gws::Error::Status { code: 2, .. })
+            && !matches!(op, Operation::Accept { .. })
+            && self.take_reoffer().await
+        {
+            true
         } else if matches!(err, gws::Error::Status { code: 6, .. })
             && !matches!(op, Operation::Accept { .. })
             && self.chat_unknown().await

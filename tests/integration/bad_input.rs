@@ -49,8 +49,12 @@ async fn a_status_code_error_hands_the_chat_on_instead_of_leaving_it() {
     h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
         .await;
     // The answer to the next message fails with a final statusCode.
-    h.control
-        .fail_next(1, Fault::StatusCode(3, "operation forbidden".into()));
+    // Aimed at the answer: the periodic reconcile's history requests must not take it.
+    h.control.fail_operation(
+        "SendMessage",
+        1,
+        Fault::StatusCode(3, "operation forbidden".into()),
+    );
     let chat = h.wait_outcome(&id).await;
     assert_eq!(
         chat.outcome,
@@ -61,7 +65,7 @@ async fn a_status_code_error_hands_the_chat_on_instead_of_leaving_it() {
 #[tokio::test]
 async fn http_5xx_is_retried() {
     let h = Harness::start().await;
-    h.control.fail_next(2, Fault::Http(503));
+    h.control.fail_operation("Accept", 2, Fault::Http(503));
     let id = h.chat("Ola", vec![Step::AwaitReply, say(0, "bye")]);
     let chat = h.wait_outcome(&id).await;
     assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
