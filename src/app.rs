@@ -100,18 +100,9 @@ pub fn run(config_path: &Path) -> u8 {
                         info!("shutdown requested");
                         shutdown.cancel();
                     }
-                    Signal::Reload => match daemon::reload_rules(&config, &rules) {
-                        Ok(summary) => {
-                            stats.rules_reloaded(true);
-                            info!(rules = %summary, "rules reloaded");
-                        }
-                        Err(problems) => {
-                            stats.rules_reloaded(false);
-                            error!(
-                                "rules not reloaded; the previous rules stay active:\n{problems}"
-                            )
-                        }
-                    },
+                    Signal::Reload => {
+                        reload_rules(&config, &rules, &stats);
+                    }
                 }
             }
         });
@@ -129,6 +120,23 @@ pub fn run(config_path: &Path) -> u8 {
             }
         }
     })
+}
+
+/// What SIGHUP does: validate the whole rules directory again and swap it in, or keep the
+/// active rules and log every problem. Counted in `stats`; returns whether the new set is active.
+pub fn reload_rules(config: &Config, rules: &ArcSwap<RuleSet>, stats: &Stats) -> bool {
+    match daemon::reload_rules(config, rules) {
+        Ok(summary) => {
+            stats.rules_reloaded(true);
+            info!(rules = %summary, "rules reloaded");
+            true
+        }
+        Err(problems) => {
+            stats.rules_reloaded(false);
+            error!("rules not reloaded; the previous rules stay active:\n{problems}");
+            false
+        }
+    }
 }
 
 /// `gws-botd check`
