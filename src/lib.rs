@@ -24,7 +24,6 @@
 //! - [`resume`] decides where a resumed chat picks up: what is answered, whether it greeted.
 //! - [`state`] keeps per-chat state on disk so a restart continues chats where they stopped.
 //! - [`session`] links chats that hit a lost session to the daemon that logs in again.
-//! - [`stats`] counts what happened, for reports and metrics.
 //! - [`backoff`] computes retry delays with jitter.
 //! - [`notify`] tells systemd (`Type=notify`) about readiness, reloads, status and the watchdog.
 //! - [`signal`] turns process signals into shutdown and reload requests.

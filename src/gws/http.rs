@@ -275,6 +275,13 @@ fn check_status(status: StatusCode, text: &str) -> Result<(), Error> {
     }
 }
 
+/// Decode a GWS response body as every response is decoded: empty is `null`, escaped lone
+/// UTF-16 surrogates become U+FFFD, anything else that is not JSON is [`Error::Decode`].
+/// Public for the fuzz targets, which feed it arbitrary bytes.
+pub fn decode_body(text: &str) -> Result<Value, Error> {
+    parse_body("a GWS response body", text)
+}
+
 /// Parse a response body as JSON; an empty body is `null`.
 fn parse_body(what: &str, text: &str) -> Result<Value, Error> {
     if text.trim().is_empty() {
@@ -367,10 +374,18 @@ fn transport_error(e: &reqwest::Error, timeout: Duration) -> Error {
             humantime::format_duration(timeout)
         ));
     }
-    if e.is_connect() {
-        return Error::Unsent(error_chain(e));
+    let mut chain = error_chain(e);
+    if chain.contains("certificate") {
+        chain = format!(
+            "{chain} (the GWS server's TLS certificate is not trusted: check the host name in \
+             gws.api_url, and if GWS uses a private CA, name its PEM file in gws.tls_ca_file)"
+        );
     }
-    Error::Transport(error_chain(e))
+    // Nothing reached GWS when the connection could not be made: safe to send again.
+    if e.is_connect() {
+        return Error::Unsent(chain);
+    }
+    Error::Transport(chain)
 }
 
 /// An error and its sources on one line.

@@ -1,6 +1,7 @@
 //! Integration tests: the real daemon against the real simulator over HTTP on 127.0.0.1.
 
 mod bad_input;
+mod capture;
 mod chaos;
 mod cli;
 mod conversation;
@@ -13,4 +14,6 @@ mod packaging;
 mod recovery;
 mod responders;
 mod rules_live;
+mod secrets;
 mod support;
+mod tls;
