@@ -90,6 +90,8 @@ pub struct Params {
     /// The whole run gives up after this long.
     pub deadline: Duration,
     pub seed: u64,
+    /// Whether whole-simulator restarts are among the faults.
+    pub sim_restarts: bool,
 }
 
 impl Params {
@@ -102,6 +104,7 @@ impl Params {
             ramp: Duration::from_secs(60),
             deadline: Duration::from_secs(280),
             seed: 4,
+            sim_restarts: true,
         }
     }
 }
@@ -166,6 +169,15 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+/// How many Ready requests the simulator has served.
+fn readies(control: &Control) -> usize {
+    control
+        .requests()
+        .iter()
+        .filter(|r| r.operation.as_deref() == Some("Ready"))
+        .count()
 }
 
 /// The daemon process and how to start it again.
@@ -251,8 +263,9 @@ fn script(rng: &mut StdRng) -> Vec<Step> {
 }
 
 /// Inject one random fault; returns its name.
-fn inject(control: &Control, rng: &mut StdRng) -> &'static str {
-    match rng.random_range(0..12) {
+fn inject(control: &Control, rng: &mut StdRng, sim_restarts: bool) -> &'static str {
+    let kinds = if sim_restarts { 12 } else { 11 };
+    match rng.random_range(0..kinds) {
         0 => {
             control.drop_cometd_sessions();
             "drop_cometd"
@@ -456,6 +469,7 @@ pub async fn run(binary: &Path, work: &Path, params: &Params) -> anyhow::Result<
         log: work.join("daemon.log"),
         child: None,
     };
+    let mut readies_before_start = readies(&control);
     daemon.start()?;
 
     // Chats are created over the ramp; kills and faults are spread over the ramp and a bit
@@ -495,9 +509,13 @@ pub async fn run(binary: &Path, work: &Path, params: &Params) -> anyhow::Result<
                 daemon.kill().await;
                 report.kills += 1;
                 tokio::time::sleep(Duration::from_millis(rng.random_range(50..1500))).await;
+                readies_before_start = readies(&control);
                 daemon.start()?;
             } else {
-                *report.faults.entry(inject(&control, &mut rng)).or_default() += 1;
+                *report
+                    .faults
+                    .entry(inject(&control, &mut rng, params.sim_restarts))
+                    .or_default() += 1;
             }
             continue;
         }
@@ -516,6 +534,12 @@ pub async fn run(binary: &Path, work: &Path, params: &Params) -> anyhow::Result<
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A daemon restarted just now may not have installed its signal handlers yet (SIGTERM
+    // would then kill it outright): let it come up (Ready) before asking it to stop.
+    let up_by = Instant::now() + Duration::from_secs(20);
+    while readies(&control) <= readies_before_start && Instant::now() < up_by {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Grace (3 s) and the hand-over window (15 s) at most, plus a margin.
     report.daemon_exit = daemon.terminate(Duration::from_secs(30)).await;

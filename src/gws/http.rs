@@ -155,8 +155,18 @@ impl Transport {
 
     /// `GET {api}/me`: refreshes the session cookie and the CSRF pair, returns the user.
     pub async fn get_me(&self) -> Result<Me, Error> {
+        self.fetch_me().await.map(|(me, _)| me)
+    }
+
+    /// `GET {api}/me`, also telling whether the server opened a new HTTP session (it set a
+    /// fresh `JSESSIONID`): the old one, and the server state tied to it, is gone.
+    async fn fetch_me(&self) -> Result<(Me, bool), Error> {
         let url = format!("{}/me", self.api_url);
         let (status, headers, text) = self.send(Method::GET, &url, None, self.me_timeout).await?;
+        let new_session = headers
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .any(|v| v.as_bytes().starts_with(b"JSESSIONID="));
         if status == StatusCode::FORBIDDEN {
             // Not a CSRF problem (GET carries no token): reporting `Csrf` here would send the
             // caller into a log-in loop.
@@ -166,12 +176,13 @@ impl Transport {
         self.store_csrf(&headers);
         let body = parse_body("the GET me response", &text)?;
         super::client::parse_reply("get_me", &body)?;
-        parse_me(&body).ok_or_else(|| {
+        let me = parse_me(&body).ok_or_else(|| {
             debug!(body = %truncate(&text, MAX_LOGGED_BODY_CHARS), "GET me without user.id");
             Error::Decode {
                 what: "the GET me response (no user.id)".into(),
             }
-        })
+        })?;
+        Ok((me, new_session))
     }
 
     /// POST a JSON body and parse the JSON answer. On HTTP 403 (CSRF token missing or stale)
@@ -201,7 +212,14 @@ impl Transport {
         if status == StatusCode::FORBIDDEN {
             debug!(body = %truncate(&text, MAX_LOGGED_BODY_CHARS), "HTTP 403 body");
             warn!(%method, url, "HTTP 403 (CSRF token rejected?): fetching GET me and retrying once");
-            self.get_me().await?;
+            let (_, new_session) = self.fetch_me().await?;
+            if new_session && method != Method::GET {
+                // A new session means the server lost the old one (a restart, an expiry): what
+                // the request assumed may no longer hold, so it is not repeated blindly. The
+                // caller logs in again and re-syncs first.
+                warn!(%method, url, "GWS opened a new session; not repeating the request");
+                return Err(Error::NotAuthenticated);
+            }
             (status, _, text) = self.send(method.clone(), url, body, timeout).await?;
         }
         check_status(status, &text)?;

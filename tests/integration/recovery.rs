@@ -304,18 +304,16 @@ async fn requests_stay_under_the_rate_ceiling() {
         .filter(|r| !r.path.ends_with("/notifications"))
         .map(|r| r.at)
         .collect();
-    let busiest = times
-        .iter()
-        .map(|t| {
-            times
-                .iter()
-                .filter(|u| **u >= *t && **u < *t + Duration::from_secs(1))
-                .count()
-        })
-        .max()
-        .unwrap();
-    // 10 per second leave the daemon; on a busy machine a few may arrive bunched together.
-    assert!(busiest <= 13, "{busiest} requests in one second");
+    // The pacer spaces sends at least 100 ms apart, so n requests span at least (n - 1) ×
+    // 100 ms when they leave the daemon. Arrivals can bunch on a busy machine, so allow the
+    // first one to have been late by up to 300 ms; without the ceiling the span is far shorter.
+    let n = times.len() as u32;
+    let span = *times.last().unwrap() - times[0];
+    assert!(n >= 20, "{n} requests");
+    assert!(
+        span + Duration::from_millis(300) >= Duration::from_millis(100) * (n - 1),
+        "{n} requests within {span:?}"
+    );
 }
 
 #[tokio::test]
