@@ -324,7 +324,7 @@ fn parse_body(what: &str, text: &str) -> Result<Value, Error> {
     Err(Error::Decode { what: what.into() })
 }
 
-/// `text` with every `\uXXXX` escape of a lone UTF-16 surrogate replaced by `\ufffd`;
+/// `text` with every `\u` escape (four hex digits) of a lone UTF-16 surrogate replaced by `\ufffd`;
 /// `None` when there is none.
 fn replace_lone_surrogates(text: &str) -> Option<String> {
     fn escape_at(b: &[u8], i: usize) -> Option<u16> {
