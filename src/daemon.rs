@@ -31,7 +31,7 @@ use crate::gws::{self, Parsed, SessionOperation};
 use crate::notify::Notifier;
 use crate::responder::Chain;
 use crate::responder::registry::BuildContext;
-use crate::responder::rules::{Problems, RuleSet, Summary};
+use crate::responder::rules::{Problems, RuleSet};
 use crate::session;
 use crate::state::Store;
 use crate::stats::Stats;
@@ -83,15 +83,6 @@ pub const DEFAULT_HAND_OVER_WINDOW: Duration = Duration::from_secs(15);
 /// Load the rule set named by the configuration.
 pub fn load_rules(config: &Config) -> Result<RuleSet, Problems> {
     RuleSet::load_dir(&config.bot.rules)
-}
-
-/// Validate the rule directory again and swap it in atomically; on any problem the active set
-/// stays and the problems are returned.
-pub fn reload_rules(config: &Config, active: &ArcSwap<RuleSet>) -> Result<Summary, Problems> {
-    let fresh = load_rules(config)?;
-    let summary = fresh.summary();
-    active.store(Arc::new(fresh));
-    Ok(summary)
 }
 
 /// The responder chain the configuration names, with the rule-based ones reading `rules`.
