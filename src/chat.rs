@@ -85,6 +85,9 @@ pub enum Input {
     Update(Box<ChatUpdate>),
     /// The notification stream had a gap: ask for the transcript since the cursor.
     CatchUp,
+    /// After a re-login GWS did not list the chat as a live chat of the bot's: it was queued
+    /// again (a GWS restart) and may be offered again, or it is gone.
+    Unlisted,
 }
 
 /// Everything chats share: the GWS client, the responder chain and the texts.
@@ -304,6 +307,7 @@ impl Chat {
                     }
                 }
                 Next::Input(Input::CatchUp) => self.catch_up().await,
+                Next::Input(Input::Unlisted) => debug!("not listed after a re-login"),
                 Next::Timeout => {
                     let silent = Instant::now().saturating_duration_since(self.last_activity);
                     self.idle_handled = silent;
@@ -368,7 +372,7 @@ impl Chat {
                         return Err(self.close("the customer left before the greeting").await);
                     }
                 }
-                Next::Input(Input::CatchUp) => {}
+                Next::Input(Input::CatchUp | Input::Unlisted) => {}
                 Next::Timeout if !asked => {
                     warn!("no transcript after Accept; asking for it");
                     asked = true;
@@ -686,6 +690,32 @@ impl Chat {
         reoffered
     }
 
+    /// After a new session, before a request is tried again: take the chat back if it was
+    /// offered again, and if GWS did not list it as the bot's, wait until it is offered again
+    /// (sending on it before would act on a chat that is only queued or an invitation now).
+    /// False when it was not offered again in time.
+    async fn back_after_renewal(&mut self) -> bool {
+        let (mut reoffered, mut unlisted) = (false, false);
+        while let Ok(input) = self.inbox.try_recv() {
+            match input {
+                Input::Update(update) if update.has_capability("Accept") => reoffered = true,
+                Input::Unlisted => unlisted = true,
+                other => self.stash.push_back(other),
+            }
+        }
+        if reoffered {
+            self.accept_again().await;
+            return true;
+        }
+        if !unlisted {
+            return true;
+        }
+        warn!(
+            "the chat is not the bot's since the new session; waiting for it to be offered again"
+        );
+        self.await_reoffer().await
+    }
+
     /// After "not found": is it the chat that GWS does not know (rather than a skill or an
     /// agent the operation named)? Asked with a harmless history request.
     async fn chat_unknown(&self) -> bool {
@@ -761,10 +791,11 @@ impl Chat {
             warn!(error = %err, operation = op.label(), "session lost; waiting for a new one");
             self.ctx.session.report_lost();
             let hand_over = self.ctx.hand_over.clone();
-            tokio::select! {
+            let renewed = tokio::select! {
                 renewed = self.ctx.session.renewed_after(epoch, RELOGIN_WAIT) => renewed,
                 _ = hand_over.cancelled() => false,
-            }
+            };
+            renewed && self.back_after_renewal().await
         } else if matches!(err, gws::Error::Status { code: 2, .. })
             && !matches!(op, Operation::Accept { .. })
             && self.take_reoffer().await

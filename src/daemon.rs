@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -79,6 +79,9 @@ impl Default for Tuning {
 pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(60);
 /// How long the hand-over at the shutdown deadline may take unless tuned otherwise.
 pub const DEFAULT_HAND_OVER_WINDOW: Duration = Duration::from_secs(15);
+
+/// How long a recovery waits for the dispatcher to take in the listing.
+const RECOVERED_WAIT: Duration = Duration::from_secs(5);
 
 /// Load the rule set named by the configuration.
 pub fn load_rules(config: &Config) -> Result<RuleSet, Problems> {
@@ -311,23 +314,30 @@ async fn listen(
 
 /// List the agent's chats and hand them to the dispatcher, which adopts them (and goes Ready
 /// when `set_ready`). A failed listing is retried at the next reconcile; the dispatcher still
-/// goes Ready.
+/// goes Ready. Returns once the dispatcher has handed the chats their inputs (or gave up).
 async fn recover(client: &gws::Client, commands: &mpsc::Sender<Command>, set_ready: bool) {
     let listed_at = Instant::now();
-    let chats = match client.list_chats().await {
-        Ok(chats) => chats,
+    let (chats, listed) = match client.list_chats().await {
+        Ok(chats) => (chats, true),
         Err(e) => {
             warn!(error = %e, "cannot list the agent's chats; trying again later");
-            Vec::new()
+            (Vec::new(), false)
         }
     };
-    let _ = commands
+    let (done, recovered) = oneshot::channel();
+    let sent = commands
         .send(Command::Recover {
             chats,
+            listed,
             listed_at,
             set_ready,
+            done: Some(done),
         })
         .await;
+    if sent.is_ok() {
+        // Bounded: the dispatcher may be busy shutting down.
+        let _ = tokio::time::timeout(RECOVERED_WAIT, recovered).await;
+    }
 }
 
 /// The session was lost (or may have been: notifications started over). Fetch `GET me` until

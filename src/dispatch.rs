@@ -15,7 +15,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -39,8 +39,12 @@ pub enum Command {
     /// a (re-)login (`set_ready`) go Ready.
     Recover {
         chats: Vec<ChatUpdate>,
+        /// False when the listing failed (`chats` is then empty, not "none").
+        listed: bool,
         listed_at: Instant,
         set_ready: bool,
+        /// Told once the chats have their inputs (and the agent state is set).
+        done: Option<oneshot::Sender<()>>,
     },
 }
 
@@ -110,8 +114,11 @@ impl Dispatcher {
                     }
                 }
                 command = commands.recv(), if commands_open => match command {
-                    Some(Command::Recover { chats, listed_at, set_ready }) => {
-                        self.recover(chats, listed_at, set_ready).await
+                    Some(Command::Recover { chats, listed, listed_at, set_ready, done }) => {
+                        self.recover(chats, listed, listed_at, set_ready).await;
+                        if let Some(done) = done {
+                            let _ = done.send(());
+                        }
                     }
                     None => commands_open = false,
                 },
@@ -217,9 +224,31 @@ impl Dispatcher {
 
     /// Adopt the listed chats that have no task and catch up the running ones; with
     /// `set_ready` then go Ready (or NotReady when full; nothing when draining).
-    async fn recover(&mut self, listed: Vec<ChatUpdate>, listed_at: Instant, set_ready: bool) {
+    ///
+    /// After a re-login (`set_ready`) a running chat that the listing does not show as live
+    /// was queued again (GWS restarted) or is gone: it is told so ([`Input::Unlisted`]), so that
+    /// it waits to be offered again instead of sending on a chat that is not the bot's now.
+    async fn recover(
+        &mut self,
+        chats: Vec<ChatUpdate>,
+        listed: bool,
+        listed_at: Instant,
+        set_ready: bool,
+    ) {
+        if listed && set_ready {
+            let live: HashSet<&ChatId> = chats
+                .iter()
+                .filter(|c| !c.has_capability("Accept") && c.has_capability("SendMessage"))
+                .map(|c| &c.id)
+                .collect();
+            for (id, inbox) in &self.chats {
+                if !live.contains(id) && inbox.try_send(Input::Unlisted).is_err() {
+                    debug!(chat_id = %id, "chat inbox full or closed; not telling it it is unlisted");
+                }
+            }
+        }
         let mut adopted = 0;
-        for chat in listed {
+        for chat in chats {
             if let Some(inbox) = self.chats.get(&chat.id) {
                 // Running chats catch up (a notification may have been lost); a re-offer of
                 // one comes as a notification and the chat accepts it itself.

@@ -226,6 +226,7 @@ async fn consult(chat: &mut Chat, agent: &str, team: &Team) -> Consulted {
                 }
             }
             Next::Input(Input::CatchUp) => chat.catch_up().await,
+            Next::Input(Input::Unlisted) => {}
             Next::Timeout => return Consulted::NoAnswer,
             Next::Closed => return Consulted::Over(End::Abandoned),
             Next::Deadline => return Consulted::Over(chat.hand_over_at_deadline().await),

@@ -228,6 +228,48 @@ async fn after_a_simulator_restart_the_bot_takes_its_chats_back() {
     );
 }
 
+/// GWS restarts between the typing indicator and the answer: the chat is queued again, so the
+/// answer waits until the chat is offered back and accepted, and goes out once.
+#[tokio::test]
+async fn a_simulator_restart_before_an_answer_waits_for_the_re_offer() {
+    let rules = RULES.replace(
+        "reply = \"We're open 8 to 18.\"",
+        "typing = \"700ms\"\nreply = \"We're open 8 to 18.\"",
+    );
+    assert_ne!(rules, RULES);
+    let h = Harness::start_with(sim_config(), &rules, |_| {}).await;
+    let id = greeted(&h).await;
+    let typed = h.count("SendNotification");
+    h.control.customer_says(&id, "when are you open").unwrap();
+    wait_until("the typing indicator before the answer", || {
+        (h.count("SendNotification") > typed).then_some(())
+    })
+    .await;
+    h.control.restart();
+    wait_texts(&h, &id, 2).await;
+    h.control.customer_says(&id, "bye").unwrap();
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
+    assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Goodbye!"]);
+    // After the typing indicator nothing reaches the chat (it is only queued, then an
+    // invitation; the answer that found the session gone is refused before it is read)
+    // until it has been accepted again.
+    let ops = h.operations(&id);
+    let typed = ops
+        .iter()
+        .rposition(|op| op == "SendNotification")
+        .expect("typing before the answer");
+    assert_eq!(
+        ops[typed + 1..],
+        ["Accept", "SendMessage", "SendMessage", "StopProcessing"]
+    );
+    assert!(
+        h.control.violations().is_empty(),
+        "{:?}",
+        h.control.violations()
+    );
+}
+
 #[tokio::test]
 async fn a_send_that_timed_out_is_checked_in_the_transcript_not_repeated() {
     let h = Harness::start_with(sim_config(), RULES, |c| {
