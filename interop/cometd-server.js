@@ -1,5 +1,5 @@
 // A cometd-nodejs-server 1.2 Bayeux server on 127.0.0.1 for the interop tests.
-//   node cometd-server.js [timeout-ms]
+//   node cometd-server.js [timeout-ms] [port]
 // Any path. Commands on stdin (JSON lines):
 //   {"cmd":"publish","channel":"/x","data":{...}}  → {"event":"published",...}
 //   {"cmd":"expire"}   expire every session as the server's sweeper does → {"event":"expired",...}
@@ -19,7 +19,7 @@ server.addListener("sessionRemoved", (session, timedOut) => {
     emit({ event: "session_removed", clientId: session.id, timeout: timedOut });
 });
 
-const http = listen(server.handle);
+const http = listen(server.handle, Number(process.argv[3] || 0));
 
 onCommands(async command => {
     switch (command.cmd) {

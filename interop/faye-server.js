@@ -1,5 +1,5 @@
 // A faye 1.4 Bayeux server on 127.0.0.1 for the interop tests.
-//   node faye-server.js [timeout-seconds]
+//   node faye-server.js [timeout-seconds] [port]
 // Mount point /bayeux. Commands on stdin (JSON lines):
 //   {"cmd":"publish","channel":"/x","data":{...}}  → {"event":"published",...}
 //   {"cmd":"expire"}   destroy every client session seen on the wire → {"event":"expired",...}
@@ -26,7 +26,7 @@ const server = listen((request, response) => {
         response.statusCode = 404;
         response.end();
     }
-});
+}, Number(process.argv[3] || 0));
 
 onCommands(async command => {
     switch (command.cmd) {

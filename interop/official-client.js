@@ -55,7 +55,7 @@ if (csrfName && csrfToken) {
 }
 emit({ event: "logged_in", user: me.body.user.id, cookies: cookies.map(c => c.split("=")[0]), csrfHeader: csrfName });
 
-// 2. CometD.
+// 2. CometD: subscribe on every successful handshake (below).
 adapt();
 const cometd = new CometD();
 cometd.configure({
@@ -94,21 +94,35 @@ function subscribe(topic) {
     });
 }
 
-const handshaken = new Promise((resolve, reject) => {
-    cometd.handshake(reply => {
-        if (reply.successful) {
-            resolve(reply);
-        } else {
-            reject(new Error(`handshake: ${reply.error || JSON.stringify(reply.failure)}`));
-        }
+// As the CometD documentation recommends, subscribe on every successful handshake: a
+// re-handshake (the server forgot the session) drops the client's subscriptions.
+let firstSubscribed;
+const subscribed = new Promise((resolve, reject) => (firstSubscribed = { resolve, reject }));
+let handshakes = 0;
+cometd.addListener("/meta/handshake", reply => {
+    if (!reply.successful) {
+        return;
+    }
+    handshakes += 1;
+    const n = handshakes;
+    emit({ event: "handshaken", clientId: reply.clientId, n });
+    cometd.batch(() => {
+        Promise.all(TOPICS.map(subscribe)).then(() => {
+            emit({ event: "subscribed", topics: TOPICS, n });
+            firstSubscribed.resolve();
+        }, e => {
+            emit({ event: "subscribe_failed", error: String(e), n });
+            firstSubscribed.reject(e);
+        });
     });
 });
 
 try {
-    const reply = await handshaken;
-    emit({ event: "handshaken", clientId: reply.clientId });
-    await Promise.all(TOPICS.map(subscribe));
-    emit({ event: "subscribed", topics: TOPICS });
+    await new Promise((resolve, reject) => {
+        cometd.handshake(reply => (reply.successful ? resolve() : reject(
+            new Error(`handshake: ${reply.error || JSON.stringify(reply.failure)}`))));
+    });
+    await subscribed;
     // 3. Become available for chats.
     const start = await rest("POST", "/me", { operationName: "StartContactCenterSession", channels: ["chat"] });
     const ready = await rest("POST", "/me/channels/chat", { operationName: "Ready" });

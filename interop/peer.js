@@ -47,9 +47,10 @@ const outstandingConnects = new Map();
 /**
  * An HTTP server on 127.0.0.1 (free port) that logs every exchange as an `exchange` event,
  * reports a second concurrent /meta/connect of one client as a `violation`, and passes each
- * request to `handle`. Prints `{"event":"listening","port":N}` once bound.
+ * request to `handle`. Prints `{"event":"listening","port":N}` once bound to `port` (0: any free
+ * port), `{"event":"fatal",…}` and exits when it cannot bind.
  */
-export function listen(handle) {
+export function listen(handle, port = 0) {
     const server = http.createServer((request, response) => {
         const chunks = [];
         request.on("data", chunk => chunks.push(chunk));
@@ -106,7 +107,11 @@ export function listen(handle) {
         });
         handle(request, response);
     });
-    server.listen(0, "127.0.0.1", () => {
+    server.on("error", e => {
+        emit({ event: "fatal", what: "listen", error: String(e) });
+        process.exit(2);
+    });
+    server.listen(port, "127.0.0.1", () => {
         emit({ event: "listening", port: server.address().port });
     });
     return server;

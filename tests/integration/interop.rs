@@ -1,6 +1,27 @@
 //! Interoperability with Bayeux peers that other people wrote, run by Node on 127.0.0.1 (see
 //! `interop/`): our CometD client (with the real GWS transport) against faye and
 //! cometd-nodejs-server, and the official CometD JavaScript client against our simulator.
+//!
+//! Where the two servers differ on the wire, and what in the client copes with it:
+//! - Session affinity: cometd-nodejs-server sets a `BAYEUX_BROWSER` cookie on the handshake and
+//!   knows no session without it (`402::session_unknown`); faye uses no cookie. The shared
+//!   cookie jar of the transport sends it back (checked on every request below).
+//! - Unknown client: faye answers `401:<clientId>:Unknown client` with advice `handshake` and no
+//!   `interval`; cometd-nodejs-server `402::session_unknown` with `interval: 0`. The client
+//!   matches the code 402 or the text, and keeps the last interval it was given.
+//! - Advice: faye repeats `advice` on every connect reply; cometd-nodejs-server only on the
+//!   handshake (and on a connect that itself carried advice). Advice is merged, never reset.
+//! - Order: faye puts the connect reply first and the data after it; cometd-nodejs-server the
+//!   data first. Data is delivered in array order wherever the reply sits.
+//! - Echoes: faye echoes `clientId` in meta replies and adds an `id` to data messages;
+//!   cometd-nodejs-server does neither. Both are ignored.
+//! - Handshake: faye lists six connection types, cometd-nodejs-server only `long-polling`; both
+//!   want the handshake alone in its request (cometd-nodejs-server fails a batch with HTTP 500).
+//! - Body: faye reads JSON only with `Content-Type: application/json` (else a form field).
+//! - A second concurrent `/meta/connect` of one session: cometd-nodejs-server answers the held
+//!   one with HTTP 500; faye never answers it (the newer one gets the messages). The client
+//!   keeps exactly one outstanding (the peers report any overlap as a violation), gives up a
+//!   poll only after `advice.timeout` plus a margin, and drops it before `/meta/disconnect`.
 
 mod node;
 
@@ -225,6 +246,58 @@ async fn full_cycle(server: Server) {
     }
 }
 
+/// The server goes away and a fresh one (which knows no session) comes up on the same port:
+/// the client retries through the outage, then handshakes and subscribes again.
+async fn server_restart(server: Server) {
+    let mut first = Peer::start(server.script(), &[server.hold_arg()], &[]).await;
+    let port = first.wait_event("listening").await["port"]
+        .as_u64()
+        .expect("port")
+        .to_string();
+    let mut ours = Ours::start(format!("http://127.0.0.1:{port}{}", server.path()));
+    assert_eq!(
+        ours.next("the first connection").await,
+        Notification::Connected { first: true }
+    );
+    ours.receives_published(&mut first, 1).await;
+    first.stop().await;
+
+    let mut second = Peer::start(server.script(), &[server.hold_arg(), &port], &[]).await;
+    second.wait_event("listening").await;
+    assert_eq!(
+        ours.next("the connection to the new server").await,
+        Notification::Connected { first: false }
+    );
+    ours.receives_published(&mut second, 2).await;
+    let events = second.events().to_vec();
+    let refused: Vec<_> = exchanges_with(&events, "/meta/connect")
+        .into_iter()
+        .filter(|e| e["response"][0]["successful"] == false)
+        .collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "one connect with the old client id, then a handshake: {refused:?}"
+    );
+    assert_eq!(exchanges_with(&events, "/meta/handshake").len(), 1);
+    ours.cancel.cancel();
+    let result = tokio::time::timeout(WAIT, ours.task)
+        .await
+        .expect("client stops")
+        .expect("client task");
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn our_client_survives_a_faye_restart() {
+    server_restart(Server::Faye).await;
+}
+
+#[tokio::test]
+async fn our_client_survives_a_cometd_nodejs_server_restart() {
+    server_restart(Server::CometD).await;
+}
+
 #[tokio::test]
 async fn our_client_works_with_faye() {
     full_cycle(Server::Faye).await;
@@ -289,6 +362,28 @@ async fn official_cometd_js_client_gets_chat_notifications_from_the_simulator() 
             .is_some_and(|c| c.contains(&json!("Accept")))
     );
     assert_eq!(data["messages"][0]["text"], "Hello, is anyone there?");
+
+    // The simulator forgets every CometD session: the official client must handshake and
+    // subscribe again on the simulator's `402::Unknown client`, and still be offered chats.
+    control.drop_cometd_sessions();
+    peer.wait_for("the subscriptions after the re-handshake", |e| {
+        e["event"] == "subscribed" && e["n"] == 2
+    })
+    .await;
+    let second = control.create_chat(ChatSpec {
+        customer: "Bea".into(),
+        ..ChatSpec::default()
+    });
+    let offer = peer
+        .wait_for("the second chat invitation", |e| {
+            e["event"] == "message" && e["channel"] == "/v2/me/interactions"
+        })
+        .await;
+    assert_eq!(
+        offer["data"]["interaction"]["id"],
+        second.as_str(),
+        "{offer}"
+    );
 
     peer.send(json!({"cmd": "stop"})).await;
     let disconnected = peer.wait_event("disconnected").await;

@@ -161,7 +161,7 @@ impl Drop for InstallLock {
 /// A running Node script of `interop/`.
 pub struct Peer {
     name: String,
-    _child: Child,
+    child: Child,
     stdin: ChildStdin,
     lines: mpsc::UnboundedReceiver<Value>,
     /// Every event received so far, in order.
@@ -209,11 +209,24 @@ impl Peer {
         });
         Peer {
             name,
-            _child: child,
+            child,
             stdin,
             lines,
             events: Vec::new(),
             cursor: 0,
+        }
+    }
+
+    /// Send `{"cmd":"stop"}` and wait until the process has exited (killed after
+    /// [`EVENT_WAIT`]).
+    pub async fn stop(mut self) {
+        self.send(serde_json::json!({"cmd": "stop"})).await;
+        if tokio::time::timeout(EVENT_WAIT, self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+            panic!("{} did not stop within {EVENT_WAIT:?}", self.name);
         }
     }
 
