@@ -43,6 +43,9 @@ use node::Peer;
 /// The topics the daemon subscribes to in the `interactions` dialect.
 const TOPICS: [&str; 2] = ["/v2/me/interactions", "/v2/me/channels"];
 
+/// How long the servers hold an idle `/meta/connect` (see [`Server::hold_arg`]).
+const HOLD: Duration = Duration::from_secs(1);
+
 /// A third-party Bayeux server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Server {
@@ -61,8 +64,8 @@ impl Server {
     /// How long the server holds an idle `/meta/connect` (faye counts seconds, CometD ms).
     fn hold_arg(self) -> &'static str {
         match self {
-            Server::Faye => "3",
-            Server::CometD => "3000",
+            Server::Faye => "1",
+            Server::CometD => "1000",
         }
     }
 
@@ -168,6 +171,19 @@ async fn full_cycle(server: Server) {
     assert!(ours.link.get(), "link reported up");
     ours.receives_published(&mut peer, 1).await;
 
+    // Idle long polls run out on the server and are renewed.
+    tokio::time::sleep(HOLD * 2 + HOLD / 2).await;
+    let idle = peer
+        .wait_seen("an idle poll answered", |e| {
+            e["event"] == "exchange"
+                && e["request"][0]["channel"] == "/meta/connect"
+                && e["response"].as_array().is_some_and(|r| r.len() == 1)
+                && e["response"][0]["successful"] == true
+        })
+        .await;
+    assert_eq!(idle["status"], 200);
+    ours.receives_published(&mut peer, 2).await;
+
     // The server forgets the session (as when it expires): handshake and subscribe again.
     peer.send(json!({"cmd": "expire"})).await;
     let expired = peer.wait_event("expired").await;
@@ -176,7 +192,8 @@ async fn full_cycle(server: Server) {
         ours.next("the re-handshake").await,
         Notification::Connected { first: false }
     );
-    ours.receives_published(&mut peer, 2).await;
+    assert!(ours.link.get(), "link reported up again");
+    ours.receives_published(&mut peer, 3).await;
 
     // A clean disconnect the server sees.
     ours.cancel.cancel();

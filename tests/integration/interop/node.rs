@@ -78,10 +78,19 @@ async fn install() -> Result<(), String> {
     }
 }
 
-/// npm writes `node_modules/.package-lock.json` last, so it marks a finished install.
+/// npm writes `node_modules/.package-lock.json` last, so it marks a finished install; one older
+/// than `package-lock.json` means the lockfile changed since (install again).
 fn installed(dir: &Path) -> bool {
     let modules = dir.join("node_modules");
-    modules.join(".package-lock.json").is_file()
+    let modified = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let current = match (
+        modified(modules.join(".package-lock.json")),
+        modified(dir.join("package-lock.json")),
+    ) {
+        (Some(installed), Some(locked)) => installed >= locked,
+        _ => false,
+    };
+    current
         && [
             "faye",
             "cometd-nodejs-server",
