@@ -6,6 +6,7 @@ mod chaos;
 mod cli;
 mod conversation;
 mod escalation;
+mod interop;
 mod lifecycle;
 mod notify;
 mod observability;
