@@ -273,11 +273,13 @@ impl Chat {
             Err(end) => return end,
         };
         if !greeted {
-            self.record.greeted = true;
-            self.save();
+            // Saved once the greeting went out: a greeting cut by a crash or a lost session is
+            // given again after a restart unless the transcript shows it (see `resume`).
             if let Some(end) = self.respond(Trigger::Accepted).await {
                 return end;
             }
+            self.record.greeted = true;
+            self.save();
         }
         match self.record.finish.clone() {
             Some(Finish::Close) => {

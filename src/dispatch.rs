@@ -54,6 +54,9 @@ pub struct Dispatcher {
     chats: HashMap<ChatId, mpsc::Sender<Input>>,
     /// Chats whose inbox overflowed: they get a catch-up once there is room.
     behind: HashSet<ChatId>,
+    /// Running chats that a re-login's listing did not show as live (queued again) and that
+    /// have not been offered again by a notification since.
+    requeued: HashSet<ChatId>,
     /// Chats that ended (not abandoned), with when; the oldest are forgotten first.
     ended_at: HashMap<ChatId, Instant>,
     ended_order: VecDeque<ChatId>,
@@ -76,6 +79,7 @@ impl Dispatcher {
             ctx,
             chats: HashMap::new(),
             behind: HashSet::new(),
+            requeued: HashSet::new(),
             ended_at: HashMap::new(),
             ended_order: VecDeque::new(),
             agent_state: watch::Sender::new(None),
@@ -172,6 +176,9 @@ impl Dispatcher {
     async fn route_update(&mut self, update: ChatUpdate) {
         if let Some(inbox) = self.chats.get(&update.id) {
             let id = update.id.clone();
+            if update.has_capability("Accept") {
+                self.requeued.remove(&id);
+            }
             match inbox.try_send(Input::Update(Box::new(update))) {
                 Ok(()) => {
                     if self.behind.contains(&id) && inbox.try_send(Input::CatchUp).is_ok() {
@@ -242,7 +249,11 @@ impl Dispatcher {
                 .map(|c| &c.id)
                 .collect();
             for (id, inbox) in &self.chats {
-                if !live.contains(id) && inbox.try_send(Input::Unlisted).is_err() {
+                if live.contains(id) {
+                    continue;
+                }
+                self.requeued.insert(id.clone());
+                if inbox.try_send(Input::Unlisted).is_err() {
                     debug!(chat_id = %id, "chat inbox full or closed; not telling it it is unlisted");
                 }
             }
@@ -250,9 +261,16 @@ impl Dispatcher {
         let mut adopted = 0;
         for chat in chats {
             if let Some(inbox) = self.chats.get(&chat.id) {
-                // Running chats catch up (a notification may have been lost); a re-offer of
-                // one comes as a notification and the chat accepts it itself.
-                if inbox.try_send(Input::CatchUp).is_err() {
+                // Running chats catch up (a notification may have been lost). One queued
+                // again and now offered, without a notification of the offer so far, gets the
+                // listing's offer (the notification may have been lost) and accepts it; a
+                // late copy of the offer is then refused harmlessly.
+                let input = if chat.has_capability("Accept") && self.requeued.remove(&chat.id) {
+                    Input::Update(Box::new(chat))
+                } else {
+                    Input::CatchUp
+                };
+                if inbox.try_send(input).is_err() {
                     debug!("chat inbox full or closed; skipping its catch-up");
                 }
                 continue;
@@ -349,6 +367,7 @@ impl Dispatcher {
     async fn ended(&mut self, id: ChatId, end: End) {
         self.chats.remove(&id);
         self.behind.remove(&id);
+        self.requeued.remove(&id);
         if matches!(end, End::Closed { .. } | End::HandedOver { .. } | End::Gone) {
             if self.ended_order.len() >= REMEMBERED_ENDS
                 && let Some(old) = self.ended_order.pop_front()

@@ -24,7 +24,8 @@ pub use crate::config::DEFAULT_STATE_DIR;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Record {
-    /// The `accept` rules have run (or are running): never greet again.
+    /// The `accept` rules have run: never greet again. (A greeting cut short is told apart
+    /// by the transcript: a bot text in it means the customer was greeted.)
     pub greeted: bool,
     /// Every transcript entry up to this event id has been handled.
     pub cursor: Option<String>,

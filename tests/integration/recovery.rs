@@ -97,6 +97,30 @@ async fn an_answer_sent_just_before_a_crash_is_not_sent_again() {
     assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Goodbye!"]);
 }
 
+/// The daemon dies while greeting (between the typing indicator and the greeting): the
+/// restarted daemon greets, because the transcript shows no greeting went out.
+#[tokio::test]
+async fn a_greeting_cut_by_a_crash_is_given_after_the_restart() {
+    let rules = RULES.replace("typing = \"50ms\"", "typing = \"3s\"");
+    assert_ne!(rules, RULES);
+    let mut h = Harness::start_with(sim_config(), &rules, |_| {}).await;
+    let id = h.chat("Pat", vec![]);
+    h.wait_for_request("the typing indicator before the greeting", |r| {
+        r.operation.as_deref() == Some("SendNotification")
+    })
+    .await;
+    h.kill().await;
+    assert!(
+        h.bot_texts(&id).is_empty(),
+        "nothing was said before the crash"
+    );
+    h.restart();
+    wait_texts(&h, &id, 1).await;
+    h.control.customer_says(&id, "bye").unwrap();
+    h.wait_outcome(&id).await;
+    assert_eq!(h.bot_texts(&id), [GREETING, "Goodbye!"]);
+}
+
 #[tokio::test]
 async fn a_hand_over_cut_by_a_restart_is_finished() {
     let mut sim = sim_config();
