@@ -13,6 +13,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -31,6 +32,8 @@ use crate::gws::{Operation, SessionOperation};
 pub const DEFAULT_CHAT_QUEUE: usize = 256;
 /// How many ended chats are remembered, so that a repeated offer of one is not taken again.
 const REMEMBERED_ENDS: usize = 10_000;
+/// A saved record this old, of a chat that is neither running nor listed, is removed.
+const STALE_RECORD_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// What the daemon tells the dispatcher besides events.
 #[derive(Debug)]
@@ -256,6 +259,18 @@ impl Dispatcher {
                 if inbox.try_send(Input::Unlisted).is_err() {
                     debug!(chat_id = %id, "chat inbox full or closed; not telling it it is unlisted");
                 }
+            }
+        }
+        if listed {
+            let ids: HashSet<&ChatId> = chats.iter().map(|c| &c.id).collect();
+            let pruned = self.ctx.store.prune(STALE_RECORD_AGE, |id| {
+                ids.contains(id) || self.chats.contains_key(id)
+            });
+            if pruned > 0 {
+                info!(
+                    pruned,
+                    "removed the saved state of chats that did not come back within a day"
+                );
             }
         }
         let mut adopted = 0;

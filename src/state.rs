@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
@@ -196,6 +197,45 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Remove the records that were last written more than `age` ago and are not `kept`:
+    /// chats that ended while the daemon was down, or that GWS gave to someone else. Returns
+    /// how many were removed. The age is the file's modification time, i.e. wall-clock time
+    /// (records survive restarts, which a monotonic clock does not).
+    pub fn prune(&self, age: Duration, kept: impl Fn(&ChatId) -> bool) -> usize {
+        let Some(dir) = &self.dir else {
+            return 0;
+        };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return 0;
+        };
+        let now = SystemTime::now();
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(unescape)
+                .map(|id| ChatId::from(id.as_str()))
+            else {
+                continue;
+            };
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|since| since > age);
+            if old && !kept(&id) && fs::remove_file(entry.path()).is_ok() {
+                debug!(chat_id = %id, "removed the saved state of a chat that did not come back");
+                removed += 1;
+            }
+        }
+        removed
+    }
+}
+
 fn write_atomic(path: &Path, record: &Record) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     let bytes = serde_json::to_vec(record).map_err(std::io::Error::other)?;
@@ -286,6 +326,34 @@ mod tests {
         fs::write(dir.join("chats").join("c2.tmp"), b"half").unwrap();
         let _ = Store::open(&dir).unwrap();
         assert!(!dir.join("chats").join("c2.tmp").exists());
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn old_records_of_chats_that_did_not_come_back_are_pruned() {
+        let dir = temp();
+        let store = Store::open(&dir).unwrap();
+        let (gone, running, fresh) = (
+            ChatId::from("gone"),
+            ChatId::from("run"),
+            ChatId::from("new"),
+        );
+        for id in [&gone, &running, &fresh] {
+            store.save(id, &Record::default());
+        }
+        let two_days_ago = SystemTime::now() - Duration::from_secs(48 * 3600);
+        for id in [&gone, &running] {
+            let file = fs::File::options()
+                .write(true)
+                .open(store.path(id).unwrap())
+                .unwrap();
+            file.set_modified(two_days_ago).unwrap();
+        }
+        let day = Duration::from_secs(24 * 3600);
+        assert_eq!(store.prune(day, |id| id == &running), 1);
+        assert_eq!(store.load(&gone), None);
+        assert!(store.load(&running).is_some() && store.load(&fresh).is_some());
+        assert_eq!(store.prune(day, |id| id == &running), 0);
         let _ = fs::remove_dir_all(dir);
     }
 
