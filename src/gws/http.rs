@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -67,6 +68,9 @@ pub struct Transport {
     api_url: Arc<str>,
     credentials: Arc<Credentials>,
     csrf: Arc<RwLock<Option<CsrfPair>>>,
+    /// Counts the HTTP sessions GWS opened for us (a `GET me` that set a new `JSESSIONID`):
+    /// a request that failed under an older one must not be repeated blindly.
+    sessions: Arc<AtomicU64>,
     me_timeout: Duration,
 }
 
@@ -138,6 +142,7 @@ impl Transport {
             api_url: api_url.trim_end_matches('/').into(),
             credentials: Arc::new(credentials),
             csrf: Arc::new(RwLock::new(None)),
+            sessions: Arc::new(AtomicU64::new(0)),
             me_timeout,
         })
     }
@@ -154,13 +159,9 @@ impl Transport {
     }
 
     /// `GET {api}/me`: refreshes the session cookie and the CSRF pair, returns the user.
+    /// When the server opens a new HTTP session (it sets a fresh `JSESSIONID`: the old one,
+    /// and the server state tied to it, is gone), the transport's session count moves on.
     pub async fn get_me(&self) -> Result<Me, Error> {
-        self.fetch_me().await.map(|(me, _)| me)
-    }
-
-    /// `GET {api}/me`, also telling whether the server opened a new HTTP session (it set a
-    /// fresh `JSESSIONID`): the old one, and the server state tied to it, is gone.
-    async fn fetch_me(&self) -> Result<(Me, bool), Error> {
         let url = format!("{}/me", self.api_url);
         let (status, headers, text) = self.send(Method::GET, &url, None, self.me_timeout).await?;
         let new_session = headers
@@ -173,6 +174,9 @@ impl Transport {
             return Err(Error::http(status.as_u16(), &text));
         }
         check_status(status, &text)?;
+        if new_session {
+            self.sessions.fetch_add(1, Ordering::SeqCst);
+        }
         self.store_csrf(&headers);
         let body = parse_body("the GET me response", &text)?;
         super::client::parse_reply("get_me", &body)?;
@@ -182,7 +186,7 @@ impl Transport {
                 what: "the GET me response (no user.id)".into(),
             }
         })?;
-        Ok((me, new_session))
+        Ok(me)
     }
 
     /// POST a JSON body and parse the JSON answer. On HTTP 403 (CSRF token missing or stale)
@@ -208,15 +212,17 @@ impl Transport {
         body: Option<&Value>,
         timeout: Duration,
     ) -> Result<Value, Error> {
+        let session = self.sessions.load(Ordering::SeqCst);
         let (mut status, _, mut text) = self.send(method.clone(), url, body, timeout).await?;
         if status == StatusCode::FORBIDDEN {
             debug!(body = %truncate(&text, MAX_LOGGED_BODY_CHARS), "HTTP 403 body");
             warn!(%method, url, "HTTP 403 (CSRF token rejected?): fetching GET me and retrying once");
-            let (_, new_session) = self.fetch_me().await?;
-            if new_session && method != Method::GET {
-                // A new session means the server lost the old one (a restart, an expiry): what
-                // the request assumed may no longer hold, so it is not repeated blindly. The
-                // caller logs in again and re-syncs first.
+            self.get_me().await?;
+            if self.sessions.load(Ordering::SeqCst) != session && method != Method::GET {
+                // A new session since the request was sent (opened by this GET me or by
+                // another task's) means the server lost the old one (a restart, an expiry):
+                // what the request assumed may no longer hold, so it is not repeated blindly.
+                // The caller logs in again and re-syncs first.
                 warn!(%method, url, "GWS opened a new session; not repeating the request");
                 return Err(Error::NotAuthenticated);
             }
@@ -540,6 +546,40 @@ mod tests {
         assert_eq!(got["statusCode"], 0);
         let methods: Vec<_> = fake.requests().iter().map(|r| r.method.clone()).collect();
         assert_eq!(methods, ["POST", "GET", "POST"]);
+    }
+
+    #[tokio::test]
+    async fn a_request_is_not_repeated_under_a_session_opened_since_it_was_sent() {
+        use std::sync::atomic::AtomicUsize;
+        // The first GET me opens a new session (a fresh JSESSIONID); later ones keep it.
+        let gets = Arc::new(AtomicUsize::new(0));
+        let fake = Fake::start({
+            let gets = gets.clone();
+            move |req| match req.method.as_str() {
+                "GET" if gets.fetch_add(1, Ordering::SeqCst) == 0 => {
+                    me_reply().header("Set-Cookie", "JSESSIONID=s2; Path=/")
+                }
+                "GET" => me_reply(),
+                _ => Reply::text(403, "Missing or invalid Csrf token")
+                    .after(Duration::from_millis(300)),
+            }
+        })
+        .await;
+        let t = transport(&fake.api_url());
+        let url = format!("{}/me/interactions/c1", fake.api_url());
+        let post = tokio::spawn({
+            let t = t.clone();
+            async move { t.post_json(&url, &json!({}), Duration::from_secs(5)).await }
+        });
+        // Another task logs in again while the POST is in flight (GWS restarted).
+        while fake.requests().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        t.get_me().await.unwrap();
+        let err = post.await.unwrap().unwrap_err();
+        assert!(matches!(err, Error::NotAuthenticated), "{err:?}");
+        let methods: Vec<_> = fake.requests().iter().map(|r| r.method.clone()).collect();
+        assert_eq!(methods, ["POST", "GET", "GET"], "the POST is not repeated");
     }
 
     #[tokio::test]
