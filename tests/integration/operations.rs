@@ -204,7 +204,14 @@ async fn every_seed_operation_reaches_the_simulator_in_its_documented_form() {
         "only entries after e-1"
     );
     // CompleteTransfer before anyone joined is refused by the referee.
-    let early = gws.execute(&a, &Operation::CompleteTransfer).await;
+    let early = gws
+        .execute(
+            &a,
+            &Operation::CompleteTransfer {
+                agent_id: "agent-101".into(),
+            },
+        )
+        .await;
     assert!(
         matches!(early, Err(gws::Error::Status { code: 2, .. })),
         "{early:?}"
@@ -231,7 +238,14 @@ async fn every_seed_operation_reaches_the_simulator_in_its_documented_form() {
                 })
         })
         .await;
-    gws.execute(&a, &Operation::CompleteTransfer).await.unwrap();
+    gws.execute(
+        &a,
+        &Operation::CompleteTransfer {
+            agent_id: "agent-101".into(),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         body_of(&sim, &a, "CompleteTransfer"),
         json!({"operationName": "CompleteTransfer"})
@@ -272,9 +286,14 @@ async fn every_seed_operation_reaches_the_simulator_in_its_documented_form() {
                 })
         })
         .await;
-    gws.execute(&b, &Operation::CompleteConference)
-        .await
-        .unwrap();
+    gws.execute(
+        &b,
+        &Operation::CompleteConference {
+            agent_id: "agent-101".into(),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         body_of(&sim, &b, "LeaveChatConsultation"),
         json!({"operationName": "LeaveChatConsultation"})
