@@ -257,10 +257,13 @@ pub fn demo(rules_dir: &Path, forever: bool) -> u8 {
     })
 }
 
-/// `gws-botd sim`
-pub fn sim(listen: SocketAddr) -> u8 {
+/// `gws-botd sim [--dialect interactions|chats]`
+pub fn sim(listen: SocketAddr, dialect: crate::sim::SimDialect) -> u8 {
     block_on(async move {
-        let config = crate::sim::SimConfig::default();
+        let config = crate::sim::SimConfig {
+            dialect,
+            ..crate::sim::SimConfig::default()
+        };
         let users: Vec<String> = config.users.iter().map(|u| u.username.clone()).collect();
         let sim = match crate::sim::Sim::start(config, listen).await {
             Ok(sim) => sim,
@@ -270,8 +273,9 @@ pub fn sim(listen: SocketAddr) -> u8 {
             }
         };
         println!(
-            "GWS simulator at {} (users: {}; control API under http://{}/sim)",
+            "GWS simulator at {} ({} dialect; users: {}; control API under http://{}/sim)",
             sim.api_url(),
+            dialect,
             users.join(", "),
             sim.addr()
         );

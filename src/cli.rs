@@ -123,6 +123,10 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: SocketAddr,
+        /// The chat API to speak: `interactions` (GWS 8.5.0, `/me/interactions/{id}`) or
+        /// `chats` (released GWS 8.5.2+, `/me/chats/{id}`).
+        #[arg(long, value_enum, default_value = "interactions")]
+        dialect: crate::sim::SimDialect,
     },
     /// Write the man pages or shell completions (for packaging).
     #[command(hide = true)]
@@ -193,6 +197,24 @@ mod tests {
     #[test]
     fn the_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sim_takes_a_dialect() {
+        use crate::sim::SimDialect;
+        let dialect = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Command::Sim { dialect, .. }) => Some(dialect),
+            _ => None,
+        };
+        assert_eq!(
+            dialect(&["gws-botd", "sim"]),
+            Some(SimDialect::Interactions)
+        );
+        assert_eq!(
+            dialect(&["gws-botd", "sim", "--dialect", "chats"]),
+            Some(SimDialect::Chats)
+        );
+        assert_eq!(dialect(&["gws-botd", "sim", "--dialect", "auto"]), None);
     }
 
     #[test]

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         Command::Explain { chat_id, state_dir } => {
             app::explain(&cli.config, &chat_id, state_dir.as_deref())
         }
-        Command::Sim { listen } => app::sim(listen),
+        Command::Sim { listen, dialect } => app::sim(listen, dialect),
         Command::Generate { what, out } => app::generate(what, &out),
         Command::Simulate {
             rules,

@@ -10,8 +10,9 @@ use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
 use super::http::Reply;
-use super::state::{ALLOWED_SUBSCRIPTIONS, Client, Held, Release, Shared, State};
+use super::state::{Client, Held, Release, Shared, State};
 use super::types::{Corruption, Delivery};
+use super::wire;
 
 type Message = Map<String, Value>;
 
@@ -139,7 +140,7 @@ fn subscribe(shared: &Shared, user: &str, m: &Message, on: bool) -> Value {
     let subscription = m.get("subscription").and_then(Value::as_str).unwrap_or("");
     let mut r = base(m, channel);
     r["subscription"] = json!(subscription);
-    if !ALLOWED_SUBSCRIPTIONS.contains(&subscription) {
+    if !wire::may_subscribe(shared.config.dialect, subscription) {
         r["successful"] = json!(false);
         r["error"] = json!(format!("403:{subscription}:Subscription denied"));
         return r;

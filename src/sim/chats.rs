@@ -1,32 +1,21 @@
-//! One chat (interaction) in the simulated contact centre: its transcript, participants,
-//! consultation, and the `interactions`-dialect JSON the bot sees (section 4.2 of the protocol
-//! notes). The operations that change a chat live in `ops`; customers in `customer`.
+//! One chat (interaction) in the simulated contact centre, the same model in both dialects: its
+//! transcript, participants, consultation and the bot's presence. What the bot sees of it is
+//! rendered by `wire`; the operations that change it live in `ops` / `ops_chats`; customers in
+//! `customer`.
 
 use std::collections::VecDeque;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use tokio::sync::watch;
 
-use super::state::{State, TOPIC_INTERACTIONS};
+use super::state::State;
 use super::types::{
     ChatOutcome, ChatSnapshot, ChatSpec, ChatState, Entry, SimAgent, SimEvent, Step,
 };
+use super::wire::{self, Note};
 
 /// Entries kept per chat; older ones are dropped (event ids stay unique).
 const MAX_TRANSCRIPT: usize = 10_000;
-
-/// Capabilities of an offer.
-const OFFER_CAPABILITIES: [&str; 2] = ["Accept", "Reject"];
-/// Capabilities of a live chat.
-pub(crate) const LIVE_CAPABILITIES: [&str; 7] = [
-    "SendMessage",
-    "SendNotification",
-    "Transfer",
-    "StopProcessing",
-    "RequestChatHistory",
-    "StartChatConsultation",
-    "UpdateUserData",
-];
 
 /// What a running customer script watches: bot texts so far and whether the chat left the bot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,6 +37,8 @@ pub(crate) struct Chat {
     pub customer_id: String,
     pub customer_present: bool,
     pub owner: Option<String>,
+    /// The bot left (`chats` `Leave`) but has not completed the chat yet (`LeftChat`).
+    pub bot_left: bool,
     /// The bot's nickname from its Accept.
     pub nickname: Option<String>,
     pub user_data: Map<String, Value>,
@@ -90,6 +81,7 @@ pub(crate) fn create(st: &mut State, spec: ChatSpec) -> String {
         customer,
         customer_present: true,
         owner: None,
+        bot_left: false,
         nickname: None,
         user_data: spec.user_data,
         transcript: VecDeque::new(),
@@ -128,7 +120,7 @@ pub(crate) fn offer(st: &mut State, id: &str, user: &str) {
             .filter(|e| chat.first_event.as_ref() == Some(&e.event_id))
             .cloned()
             .collect();
-        chat.notify(st, "NewInteraction", None, Some(&first));
+        chat.notify(st, Note::Offer(&first), None);
         st.emit(SimEvent::State {
             chat: id.to_owned(),
             state: ChatState::Invited,
@@ -142,13 +134,25 @@ impl Chat {
         matches!(self.state, ChatState::Invited | ChatState::Chatting)
     }
 
+    /// Live with the bot still in it: the bot hears what happens.
+    pub fn bot_is_in(&self) -> bool {
+        self.state == ChatState::Chatting && !self.bot_left
+    }
+
     /// Back to the queue, ownership and consultation lost.
     pub fn requeue(&mut self) {
         self.state = ChatState::Queued;
         self.owner = None;
+        self.bot_left = false;
         self.nickname = None;
         self.consult = None;
         self.consult_generation += 1;
+    }
+
+    /// Uses up a transcript position without an entry the bot can read (a typing notice):
+    /// cursors then have gaps, as on a real server.
+    pub fn skip_position(&mut self) {
+        self.next_event += 1;
     }
 
     /// Appends an entry to the transcript and the live feed.
@@ -165,7 +169,7 @@ impl Chat {
     ) -> Entry {
         self.next_event += 1;
         let entry = Entry {
-            event_id: format!("e-{}", self.next_event),
+            event_id: wire::cursor(st.dialect, self.next_event),
             kind: kind.to_owned(),
             from_type: from_type.to_owned(),
             nickname: nickname.to_owned(),
@@ -216,89 +220,26 @@ impl Chat {
         )
     }
 
-    /// The state name the bot sees.
-    fn wire_state(&self) -> &'static str {
-        match self.state {
-            ChatState::Queued => "Queued",
-            ChatState::Invited => "Invited",
-            ChatState::Chatting => "Chatting",
-            ChatState::Ended => "Completed",
-        }
-    }
-
-    fn capabilities(&self) -> Vec<&'static str> {
-        match self.state {
-            ChatState::Invited => OFFER_CAPABILITIES.to_vec(),
-            ChatState::Chatting => LIVE_CAPABILITIES.to_vec(),
-            ChatState::Queued | ChatState::Ended => Vec::new(),
-        }
-    }
-
-    fn participants(&self) -> Vec<Value> {
-        let mut list = Vec::new();
-        if self.customer_present {
-            list.push(json!({"type": "Customer", "nickname": self.customer, "participantId": self.customer_id}));
-        }
-        if self.state == ChatState::Chatting {
-            if let (Some(owner), Some(nick)) = (&self.owner, &self.nickname) {
-                list.push(json!({"type": "Agent", "nickname": nick, "participantId": owner}));
-            }
-        }
-        if let Some(c) = self.consult.as_ref().filter(|c| c.joined) {
-            list.push(
-                json!({"type": "Agent", "nickname": c.agent.nickname, "participantId": c.agent.id}),
-            );
-        }
-        list
-    }
-
-    /// `data.interaction` / one element of the listing.
-    pub fn interaction_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "channel": "chat",
-            "state": self.wire_state(),
-            "capabilities": self.capabilities(),
-            "participants": self.participants(),
-            "userData": self.user_data,
-        })
-    }
-
-    /// Sends an `InteractionStateMessage` to the owner's clients.
-    pub fn notify(
-        &self,
-        st: &mut State,
-        kind: &str,
-        reference: Option<u64>,
-        messages: Option<&[Entry]>,
-    ) {
+    /// Tells the owner's clients about `note` in the simulator's dialect.
+    pub fn notify(&self, st: &mut State, note: Note<'_>, reference: Option<u64>) {
         let Some(owner) = self.owner.clone() else {
             return;
         };
-        let mut data = json!({
-            "messageType": "InteractionStateMessage",
-            "notificationType": kind,
-            "interaction": self.interaction_json(),
-        });
-        if let Some(r) = reference {
-            data["referenceId"] = json!(r);
+        if let Some(data) = wire::render(st, self, note, reference) {
+            st.publish(&owner, wire::chat_topic(st.dialect), data);
         }
-        if let Some(entries) = messages {
-            data["messages"] = entries.iter().map(|e| message_json(st, e)).collect();
-        }
-        st.publish(&owner, TOPIC_INTERACTIONS, data);
     }
 
     /// The bot's copy ends with `outcome`; any script stops.
     pub fn finish(&mut self, st: &mut State, outcome: ChatOutcome, reference: Option<u64>) {
-        if self.state == ChatState::Chatting {
+        if self.state == ChatState::Chatting && !self.bot_left {
             self.bot_entry(st, "ParticipantLeft", None);
         }
         self.state = ChatState::Ended;
         self.outcome = Some(outcome.clone());
         self.consult_generation += 1;
         self.progress.send_modify(|p| p.ended = true);
-        self.notify(st, "StatusChange", reference, None);
+        self.notify(st, Note::Status, reference);
         st.emit(SimEvent::State {
             chat: self.id.clone(),
             state: ChatState::Ended,
@@ -320,19 +261,4 @@ impl Chat {
             outcome: self.outcome.clone(),
         }
     }
-}
-
-/// One element of `data.messages`.
-pub(crate) fn message_json(st: &State, e: &Entry) -> Value {
-    let mut m = json!({
-        "eventId": e.event_id,
-        "type": e.kind,
-        "visibility": e.visibility,
-        "from": {"type": e.from_type, "nickname": e.nickname, "participantId": e.participant_id},
-        "timestamp": st.timestamp(e.at),
-    });
-    if let Some(text) = &e.text {
-        m["text"] = json!(text);
-    }
-    m
 }

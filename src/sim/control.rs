@@ -17,8 +17,8 @@ use tokio::sync::broadcast;
 
 use super::state::Shared;
 use super::types::{
-    ChatSnapshot, ChatSpec, Corruption, Delivery, Fault, RecordedRequest, SimAgent, SimError,
-    SimEvent,
+    ChatSnapshot, ChatSpec, Corruption, Delivery, Fault, RecordedRequest, SimAgent, SimDialect,
+    SimError, SimEvent,
 };
 use super::{chats, customer};
 
@@ -115,6 +115,24 @@ impl Control {
             .extend(std::iter::repeat_n(fault, count));
     }
 
+    /// The next `count` requests for operation `name` (by its wire name in the simulator's
+    /// dialect) on a chat the bot holds are accepted (`statusCode` 0 with a `referenceId`) but
+    /// not carried out: shortly after, the bot gets an `Error` notification for the chat with
+    /// that `referenceId` and `message` as its `errorMessage`.
+    pub fn fail_operation_async(&self, name: &str, count: usize, message: &str) {
+        self.shared
+            .lock()
+            .fail_async
+            .entry(name.to_owned())
+            .or_default()
+            .extend(std::iter::repeat_n(message.to_owned(), count));
+    }
+
+    /// The dialect the simulator speaks.
+    pub fn dialect(&self) -> SimDialect {
+        self.shared.config.dialect
+    }
+
     /// The next `count` requests for operation `name` are carried out at once but answered
     /// only after `delay`: a client that times out cannot know whether they happened.
     pub fn slow_reply(&self, name: &str, count: usize, delay: Duration) {
@@ -208,6 +226,17 @@ struct Faults {
     refuse_handshakes: usize,
     /// Restricts `fail_next` to this `operationName`.
     operation: Option<String>,
+    fail_async: Option<FailAsync>,
+}
+
+/// `{"operation":"SendMessage","count":1,"error_message":"…"}`: see
+/// [`Control::fail_operation_async`].
+#[derive(Deserialize)]
+struct FailAsync {
+    operation: String,
+    #[serde(default = "one")]
+    count: usize,
+    error_message: Option<String>,
 }
 
 /// `{"count":2,"http":503}` or `{"count":1,"status_code":4,"status_message":"…"}`.
@@ -297,6 +326,12 @@ async fn faults(State(s): State<Arc<Shared>>, Json(f): Json<Faults>) -> Response
             Some(name) => c.fail_operation(name, fail.count, fault),
             None => c.fail_next(fail.count, fault),
         }
+    }
+    if let Some(fail) = f.fail_async {
+        let message = fail
+            .error_message
+            .unwrap_or_else(|| "Injected asynchronous failure".into());
+        c.fail_operation_async(&fail.operation, fail.count, &message);
     }
     c.duplicate_next_deliveries(f.duplicate_deliveries);
     c.reorder_next_deliveries(f.reorder_deliveries);

@@ -1,5 +1,6 @@
 //! Customers: what they say and when they leave, by hand through [`super::Control`] or from a
-//! [`Step`] script, plus the timers that operations start (consulted agents joining).
+//! [`Step`] script, plus the timers that operations start (consulted agents joining, injected
+//! asynchronous failures).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,11 @@ use super::chats::{Chat, with_chat};
 use super::ops::{self, Effect};
 use super::state::{Shared, State};
 use super::types::{ChatOutcome, ChatState, SimError, SimEvent, Step};
+use super::wire::Note;
+
+/// How long after accepting an operation an injected asynchronous failure is notified (a real
+/// server answers first and learns of the failure from the contact centre later).
+const ASYNC_ERROR_DELAY: Duration = Duration::from_millis(50);
 
 fn live_chat<'a>(st: &'a State, id: &str) -> Result<&'a Chat, SimError> {
     let chat = st
@@ -28,8 +34,8 @@ pub(crate) fn says(st: &mut State, id: &str, text: &str) -> Result<(), SimError>
     live_chat(st, id)?;
     with_chat(st, id, |st, chat| {
         let entry = chat.customer_entry(st, "Text", Some(text.to_owned()));
-        if chat.state == ChatState::Chatting {
-            chat.notify(st, "NewMessages", None, Some(&[entry]));
+        if chat.bot_is_in() {
+            chat.notify(st, Note::Messages(&[entry]), None);
         }
     });
     Ok(())
@@ -44,14 +50,16 @@ pub(crate) fn leaves(st: &mut State, id: &str) -> Result<(), SimError> {
         let entry = chat.customer_entry(st, "ParticipantLeft", None);
         match chat.state {
             ChatState::Chatting => {
-                chat.notify(st, "NewMessages", None, Some(&[entry]));
-                chat.notify(st, "ParticipantsUpdated", None, None);
+                if chat.bot_is_in() {
+                    chat.notify(st, Note::Messages(&[entry]), None);
+                    chat.notify(st, Note::Participants, None);
+                }
             }
             ChatState::Queued | ChatState::Invited => {
                 chat.state = ChatState::Ended;
                 chat.outcome = Some(ChatOutcome::Abandoned);
                 chat.progress.send_modify(|p| p.ended = true);
-                chat.notify(st, "StatusChange", None, None);
+                chat.notify(st, Note::Status, None);
                 st.emit(SimEvent::State {
                     chat: id.to_owned(),
                     state: ChatState::Ended,
@@ -85,6 +93,17 @@ pub(crate) fn spawn_effects(shared: &Arc<Shared>, effects: Vec<Effect>) {
             }
             Effect::Script { chat, steps } => {
                 tokio::spawn(run_script(shared, chat, steps));
+            }
+            Effect::AsyncError {
+                chat,
+                reference,
+                message,
+            } => {
+                tokio::spawn(async move {
+                    if pause(&shared, ASYNC_ERROR_DELAY).await {
+                        ops::async_error(&mut shared.lock(), &chat, reference, &message);
+                    }
+                });
             }
         }
     }

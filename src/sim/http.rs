@@ -1,6 +1,8 @@
 //! The REST side of the simulator: Basic auth, the `JSESSIONID` session, the CSRF pair,
-//! request recording, injected faults and delays, and the `/me`, `/me/channels/chat` and
-//! `/me/interactions` routes. `/notifications` is handed to `bayeux`.
+//! request recording, injected faults and delays, and the `/me`, `/me/channels/chat` and chat
+//! routes of the simulator's dialect (`/me/interactions…`, or `/me/chats…` with
+//! `GET /me/chats/{id}/messages`); the other dialect's paths answer 404, which is what a client's
+//! dialect probe (`GET /me/chats`) relies on. `/notifications` is handed to `bayeux`.
 //!
 //! Requests other than `GET /api/v2/me` need a valid session cookie; without one they get
 //! HTTP 403 `Missing or invalid Csrf token` (GET included), which tells a client to fetch
@@ -23,7 +25,8 @@ use super::bayeux;
 use super::customer::spawn_effects;
 use super::ops;
 use super::state::{HttpSession, Shared};
-use super::types::{Fault, RecordedRequest, SimUser};
+use super::types::{Fault, RecordedRequest, SimDialect, SimUser};
+use super::wire;
 
 /// The header that carries the CSRF token (announced in `X-CSRF-HEADER`).
 pub(crate) const CSRF_HEADER: &str = "X-CSRF-TOKEN";
@@ -192,7 +195,7 @@ pub(crate) async fn api(
         };
         st.record_request(request)
     };
-    let reply = serve(&shared, &method, &path, &headers, parsed, user).await;
+    let reply = serve(&shared, &method, &uri, &headers, parsed, user).await;
     shared
         .lock()
         .finish_request(seq, reply.status.as_u16(), reply.status_code());
@@ -202,11 +205,12 @@ pub(crate) async fn api(
 async fn serve(
     shared: &Arc<Shared>,
     method: &Method,
-    path: &str,
+    uri: &Uri,
     headers: &HeaderMap,
     body: Option<Value>,
     user: Option<SimUser>,
 ) -> Reply {
+    let path = uri.path();
     let Some(user) = user else {
         return Reply::text(StatusCode::UNAUTHORIZED, "Unauthorized")
             .header(WWW_AUTHENTICATE, "Basic realm=\"gws\"");
@@ -282,19 +286,20 @@ async fn serve(
     }
     let rest = path.strip_prefix(API).unwrap_or(path);
     let object = body.as_ref().and_then(Value::as_object);
-    match (method.clone(), rest) {
-        (Method::GET, "/me/interactions") => list(shared, &user.id),
+    let dialect = shared.config.dialect;
+    match (method.clone(), route(dialect, rest)) {
+        (Method::GET, Route::List) => list(shared, &user.id),
+        (Method::GET, Route::History(id)) => history(shared, &user.id, id, uri.query()),
         (Method::POST, _) if object.is_none() => {
             Reply::status(1, Some("the request body must be a JSON object".into()))
         }
-        (Method::POST, "/me") => {
+        (Method::POST, Route::Me) => {
             me_operation(shared, &user.id, &sid, object.unwrap_or(&Map::new()))
         }
-        (Method::POST, "/me/channels/chat") => {
+        (Method::POST, Route::Channel) => {
             channel_operation(shared, &user.id, object.unwrap_or(&Map::new()))
         }
-        (Method::POST, r) if r.starts_with("/me/interactions/") => {
-            let id = &r["/me/interactions/".len()..];
+        (Method::POST, Route::Operate(id)) => {
             let reply = ops::operate(
                 &mut shared.lock(),
                 &user.id,
@@ -323,6 +328,44 @@ async fn serve(
             out
         }
         _ => Reply::text(StatusCode::NOT_FOUND, "Not found"),
+    }
+}
+
+/// A REST path under `/api/v2`, as the dialect names it.
+enum Route<'a> {
+    Me,
+    Channel,
+    /// `GET {collection}` (any query, e.g. `?fields=*`).
+    List,
+    /// `POST {collection}/{id}`.
+    Operate(&'a str),
+    /// `GET /me/chats/{id}/messages` (`chats` only).
+    History(&'a str),
+    Unknown,
+}
+
+fn route(dialect: SimDialect, rest: &str) -> Route<'_> {
+    let collection = wire::collection(dialect);
+    match rest {
+        "/me" => return Route::Me,
+        "/me/channels/chat" => return Route::Channel,
+        r if r == collection => return Route::List,
+        _ => {}
+    }
+    let Some(tail) = rest
+        .strip_prefix(collection)
+        .and_then(|r| r.strip_prefix('/'))
+    else {
+        return Route::Unknown;
+    };
+    match dialect {
+        // The `interactions` dialect has always taken the whole tail as the id.
+        SimDialect::Interactions => Route::Operate(tail),
+        SimDialect::Chats => match tail.split_once('/') {
+            None if !tail.is_empty() => Route::Operate(tail),
+            Some((id, "messages")) if !id.is_empty() => Route::History(id),
+            _ => Route::Unknown,
+        },
     }
 }
 
@@ -413,17 +456,53 @@ fn channel_operation(shared: &Shared, user: &str, body: &Map<String, Value>) -> 
     Reply::status(0, None)
 }
 
-/// `GET /api/v2/me/interactions`: the user's offers and live chats.
+/// `GET /api/v2/me/interactions` or `/me/chats`: the user's offers and live chats.
 fn list(shared: &Shared, user: &str) -> Reply {
     let st = shared.lock();
-    let interactions: Vec<Value> = st
+    let chats: Vec<Value> = st
         .chat_order
         .iter()
         .filter_map(|id| st.chats.get(id))
         .filter(|c| c.is_with_bot() && c.owner.as_deref() == Some(user))
-        .map(|c| c.interaction_json())
+        .map(|c| wire::chat_json(&st, c))
         .collect();
-    Reply::json(json!({ "statusCode": 0, "interactions": interactions }))
+    let key = match st.dialect {
+        SimDialect::Interactions => "interactions",
+        SimDialect::Chats => "chats",
+    };
+    Reply::json(json!({ "statusCode": 0, key: chats }))
+}
+
+/// `GET /api/v2/me/chats/{id}/messages[?startIndex=N]`: the entries with `index >= N`, oldest
+/// first; the whole transcript without `startIndex`.
+fn history(shared: &Shared, user: &str, id: &str, query: Option<&str>) -> Reply {
+    let mut st = shared.lock();
+    let start = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("startIndex="));
+    let start = match start.map(str::parse::<u64>) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            st.violation(format!("GET messages of chat {id} with a bad startIndex"));
+            return Reply::status(10, Some("startIndex must be a non-negative integer".into()));
+        }
+    };
+    let Some(chat) = st
+        .chats
+        .get(id)
+        .filter(|c| c.owner.as_deref() == Some(user))
+    else {
+        return Reply::status(6, Some(format!("chat {id} not found")));
+    };
+    let messages: Vec<Value> = chat
+        .transcript
+        .iter()
+        .filter(|e| wire::index(e) >= start)
+        .map(|e| wire::entry_json(&st, e))
+        .collect();
+    Reply::json(json!({ "statusCode": 0, "messages": messages }))
 }
 
 #[cfg(test)]

@@ -1,15 +1,24 @@
-//! The embedded GWS simulator: a strict referee of the `interactions` dialect of
-//! `/work/shared/gws-protocol.md` (sections 4.2, 5 and 9), used in-process by the demo, the
-//! integration tests and the benchmarks, and standalone by `gws-botd sim`.
+//! The embedded GWS simulator: a strict referee of either dialect of the chat API in
+//! `/work/shared/gws-protocol.md` (sections 0, 4, 5 and 9) — `interactions` (the seed's
+//! `/me/interactions/{id}`) or `chats` (released GWS's `/me/chats/{id}`), chosen by
+//! [`SimConfig::dialect`] — used in-process by the demo, the integration tests and the
+//! benchmarks, and standalone by `gws-botd sim`.
 //!
 //! - `types`: the public data types (config, chat specs, snapshots, records, events).
 //! - `state`: the shared state behind one mutex: sessions, users, CometD clients, routing.
-//! - `http`: `/api/v2/*` — Basic auth, `JSESSIONID`, CSRF, faults, the REST routes.
+//! - `http`: `/api/v2/*` — Basic auth, `JSESSIONID`, CSRF, faults, the REST routes per dialect.
 //! - `bayeux`: the CometD long-polling server at `/api/v2/notifications`.
-//! - `clock`: ISO-8601 timestamps for transcript entries.
-//! - `chats` / `ops`: one chat's data and JSON shapes / the operations on it.
+//! - `clock`: wall-clock timestamps for transcript entries.
+//! - `chats`: one chat's data, the same model in both dialects.
+//! - `wire`: what the bot sees of a chat in each dialect (topics, chat objects, entries,
+//!   notifications).
+//! - `ops` / `ops_chats`: the operations shared by both dialects and the `interactions` names /
+//!   the `chats` names and state rules.
 //! - `customer`: customers speaking and leaving, scripts, consultation timers.
 //! - `control`: the [`Control`] handle and the unauthenticated `/sim` HTTP control API.
+//!
+//! The control API, scripted customers, snapshots and records are the same in both dialects
+//! (a snapshot entry's `event_id` holds the dialect's cursor as a string).
 //!
 //! All delays use `tokio::time`, so tests may run with paused time.
 
@@ -20,8 +29,10 @@ mod control;
 mod customer;
 mod http;
 mod ops;
+mod ops_chats;
 mod state;
 mod types;
+mod wire;
 
 #[cfg(test)]
 mod tests;
@@ -39,8 +50,8 @@ use tokio::task::JoinHandle;
 pub use control::Control;
 pub use types::{
     ChatOutcome, ChatSnapshot, ChatSpec, ChatState, Corruption, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_QUEUE_LIMIT, Delivery, Entry, Fault, RecordedRequest, SimAgent, SimConfig, SimError,
-    SimEvent, SimUser, Step, duration_ms,
+    DEFAULT_QUEUE_LIMIT, Delivery, Entry, Fault, RecordedRequest, SimAgent, SimConfig, SimDialect,
+    SimError, SimEvent, SimUser, Step, duration_ms,
 };
 
 use state::Shared;
@@ -62,7 +73,7 @@ impl Sim {
     pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<Sim> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(config));
+        let shared = Arc::new(Shared::new(config, api_url(addr)));
         let app = Router::new()
             .route("/api/v2/{*rest}", any(http::api))
             .merge(control::routes())
@@ -89,11 +100,12 @@ impl Sim {
 
     /// The API root, e.g. `http://127.0.0.1:8090/api/v2`.
     pub fn api_url(&self) -> String {
-        let mut addr = self.addr;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(Ipv4Addr::LOCALHOST.into());
-        }
-        format!("http://{addr}/api/v2")
+        api_url(self.addr)
+    }
+
+    /// The chat API dialect it speaks.
+    pub fn dialect(&self) -> SimDialect {
+        self.shared.config.dialect
     }
 
     /// A handle to drive and inspect the simulator.
@@ -114,6 +126,14 @@ impl Sim {
         }
         tracing::info!(addr = %self.addr, "GWS simulator stopped");
     }
+}
+
+/// The API root for a bound address (an unspecified address is reached through localhost).
+fn api_url(mut addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{addr}/api/v2")
 }
 
 impl Drop for Sim {

@@ -1,17 +1,23 @@
-//! The `interactions`-dialect chat operations (`POST /api/v2/me/interactions/{id}`), strictly per
-//! section 5 of the protocol notes: each is valid only in the right state, and failures answer
-//! the GWS status codes (1 missing parameter, 2 wrong state, 6 not found, 10 out of range).
+//! Chat operations (`POST {api}/me/interactions/{id}` or `POST {api}/me/chats/{id}`), strictly
+//! per section 5 of the protocol notes: each is valid only in the right state, and failures
+//! answer the GWS status codes (1 missing parameter, 2 wrong state, 6 not found, 10 out of
+//! range). This file holds the dispatch, the actions both dialects share (they change the one
+//! chat model) and the `interactions` names; `ops_chats` maps the `chats` names onto the same
+//! actions.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use super::chats::{Chat, Consult, with_chat};
+use super::ops_chats;
 use super::state::State;
-use super::types::{ChatOutcome, ChatState, Step};
+use super::types::{ChatOutcome, ChatState, SimAgent, SimDialect, SimEvent, Step};
+use super::wire::Note;
 
-/// Operation names the simulator knows.
-const OPERATIONS: [&str; 12] = [
+/// Operation names of the `interactions` dialect.
+pub(crate) const OPERATIONS: [&str; 12] = [
     "Accept",
     "Reject",
     "SendMessage",
@@ -36,6 +42,12 @@ pub(crate) enum Effect {
     },
     /// Run the customer's script.
     Script { chat: String, steps: Vec<Step> },
+    /// An accepted operation fails: an `Error` notification with its `referenceId`.
+    AsyncError {
+        chat: String,
+        reference: u64,
+        message: String,
+    },
 }
 
 /// The answer to an operation.
@@ -57,35 +69,7 @@ impl OpReply {
     }
 }
 
-fn text_param<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
-    body.get(name).and_then(Value::as_str)
-}
-
-/// Applies the operation in `body` by `user` to chat `id`.
-pub(crate) fn operate(st: &mut State, user: &str, id: &str, body: &Map<String, Value>) -> OpReply {
-    let Some(name) = text_param(body, "operationName") else {
-        return OpReply::fail(1, "operationName is required");
-    };
-    if !OPERATIONS.contains(&name) {
-        return OpReply::fail(1, format!("unknown operationName {name:?}"));
-    }
-    let owned = st
-        .chats
-        .get(id)
-        .is_some_and(|c| c.owner.as_deref() == Some(user));
-    if !owned {
-        return OpReply::fail(6, format!("interaction {id} not found"));
-    }
-    let reference = st.next_number();
-    let reply = with_chat(st, id, |st, chat| apply(st, chat, name, body, reference));
-    let mut reply = reply.unwrap_or_else(|| OpReply::fail(6, "interaction not found"));
-    if reply.status_code == 0 {
-        reply.reference = Some(reference);
-    }
-    reply
-}
-
-fn ok(effects: Vec<Effect>) -> OpReply {
+pub(crate) fn ok(effects: Vec<Effect>) -> OpReply {
     OpReply {
         status_code: 0,
         message: None,
@@ -94,6 +78,77 @@ fn ok(effects: Vec<Effect>) -> OpReply {
     }
 }
 
+pub(crate) fn text_param<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    body.get(name).and_then(Value::as_str)
+}
+
+/// Applies the operation in `body` by `user` to chat `id`, in the simulator's dialect.
+pub(crate) fn operate(st: &mut State, user: &str, id: &str, body: &Map<String, Value>) -> OpReply {
+    let Some(name) = text_param(body, "operationName") else {
+        return OpReply::fail(1, "operationName is required");
+    };
+    let (known, other) = match st.dialect {
+        SimDialect::Interactions => (&OPERATIONS[..], &ops_chats::OPERATIONS[..]),
+        SimDialect::Chats => (&ops_chats::OPERATIONS[..], &OPERATIONS[..]),
+    };
+    if !known.contains(&name) {
+        if other.contains(&name) {
+            st.violation(format!(
+                "{name} on chat {id}: an operation of the other dialect (this server speaks {})",
+                st.dialect
+            ));
+        }
+        return OpReply::fail(1, format!("unknown operationName {name:?}"));
+    }
+    let owned = st
+        .chats
+        .get(id)
+        .is_some_and(|c| c.owner.as_deref() == Some(user));
+    if !owned {
+        return OpReply::fail(6, format!("chat {id} not found"));
+    }
+    let reference = st.next_number();
+    if let Some(message) = st.fail_async.get_mut(name).and_then(VecDeque::pop_front) {
+        let mut reply = ok(vec![Effect::AsyncError {
+            chat: id.to_owned(),
+            reference,
+            message,
+        }]);
+        reply.reference = Some(reference);
+        return reply;
+    }
+    let reply = with_chat(st, id, |st, chat| {
+        if let Some(refused) = refuse_finished(st, chat, name) {
+            return refused;
+        }
+        match st.dialect {
+            SimDialect::Interactions => apply(st, chat, name, body, reference),
+            SimDialect::Chats => ops_chats::apply(st, chat, name, body, reference),
+        }
+    });
+    let mut reply = reply.unwrap_or_else(|| OpReply::fail(6, "chat not found"));
+    if reply.status_code == 0 {
+        reply.reference = Some(reference);
+    }
+    reply
+}
+
+/// The refusal of any operation on a chat that is no longer (or not yet) the bot's.
+fn refuse_finished(st: &mut State, chat: &Chat, name: &str) -> Option<OpReply> {
+    match chat.state {
+        ChatState::Ended => {
+            // A chat the customer abandoned can race with the bot's operation: not a bug.
+            if chat.outcome != Some(ChatOutcome::Abandoned) {
+                st.violation(format!("{name} on completed chat {}", chat.id));
+            }
+            Some(OpReply::fail(2, "the chat is completed"))
+        }
+        ChatState::Queued => Some(OpReply::fail(6, "chat not found")),
+        ChatState::Invited | ChatState::Chatting => None,
+    }
+}
+
+/// The `interactions` names, in an offered or live chat.
 fn apply(
     st: &mut State,
     chat: &mut Chat,
@@ -103,13 +158,6 @@ fn apply(
 ) -> OpReply {
     let offer_op = matches!(name, "Accept" | "Reject");
     match chat.state {
-        ChatState::Ended => {
-            // A chat the customer abandoned can race with the bot's operation: not a bug.
-            if chat.outcome != Some(ChatOutcome::Abandoned) {
-                st.violation(format!("{name} on completed interaction {}", chat.id));
-            }
-            return OpReply::fail(2, "interaction is completed");
-        }
         ChatState::Invited if !offer_op => {
             if name == "SendMessage" {
                 st.violation(format!(
@@ -122,48 +170,12 @@ fn apply(
         ChatState::Chatting if offer_op => {
             return OpReply::fail(2, format!("{name} is not valid for a chat in progress"));
         }
-        ChatState::Queued => return OpReply::fail(6, "interaction not found"),
         _ => {}
     }
-    let reference = Some(r);
     match name {
-        "Accept" => {
-            let Some(nick) = text_param(body, "nickname").filter(|n| !n.trim().is_empty()) else {
-                return OpReply::fail(1, "nickname is required");
-            };
-            chat.state = ChatState::Chatting;
-            chat.nickname = Some(nick.to_owned());
-            chat.notify(st, "StatusChange", reference, None);
-            let history: Vec<_> = chat.transcript.iter().cloned().collect();
-            chat.notify(st, "ChatHistory", reference, Some(&history));
-            let joined = chat.bot_entry(st, "ParticipantJoined", None);
-            chat.notify(st, "NewMessages", None, Some(&[joined]));
-            st.emit(super::types::SimEvent::State {
-                chat: chat.id.clone(),
-                state: ChatState::Chatting,
-            });
-            let effects = match chat.script.take() {
-                Some(steps) if !steps.is_empty() => vec![Effect::Script {
-                    chat: chat.id.clone(),
-                    steps,
-                }],
-                _ => Vec::new(),
-            };
-            ok(effects)
-        }
-        "Reject" => {
-            chat.finish(st, ChatOutcome::Rejected, reference);
-            ok(Vec::new())
-        }
-        "SendMessage" => {
-            let Some(text) = text_param(body, "text") else {
-                return OpReply::fail(1, "text is required");
-            };
-            let entry = chat.bot_entry(st, "Text", Some(text.to_owned()));
-            chat.notify(st, "NewMessages", reference, Some(&[entry]));
-            chat.progress.send_modify(|p| p.bot_texts += 1);
-            ok(Vec::new())
-        }
+        "Accept" => accept(st, chat, body, r),
+        "Reject" => finish(st, chat, ChatOutcome::Rejected, r),
+        "SendMessage" => send_message(st, chat, body, r),
         "SendNotification" => {
             let value =
                 text_param(body, "notifcation").or_else(|| text_param(body, "notification"));
@@ -173,115 +185,193 @@ fn apply(
                 Some(other) => OpReply::fail(10, format!("unknown notification {other:?}")),
             }
         }
-        "Transfer" => transfer(st, chat, body, reference),
-        "StopProcessing" => {
-            chat.finish(st, ChatOutcome::ClosedByBot, reference);
-            ok(Vec::new())
-        }
+        "Transfer" => match (text_param(body, "agentId"), text_param(body, "skill")) {
+            (Some(agent), _) => transfer_to_agent(st, chat, agent, r),
+            (None, Some(skill)) => transfer_to_skill(st, chat, skill, r),
+            (None, None) => OpReply::fail(1, "agentId or skill is required"),
+        },
+        "StopProcessing" => finish(st, chat, ChatOutcome::ClosedByBot, r),
         "RequestChatHistory" => {
             let after = text_param(body, "eventId")
                 .and_then(|e| chat.transcript.iter().position(|x| x.event_id == e));
             let skip = after.map_or(0, |i| i + 1);
             let entries: Vec<_> = chat.transcript.iter().skip(skip).cloned().collect();
-            chat.notify(st, "ChatHistory", reference, Some(&entries));
+            chat.notify(st, Note::History(&entries), Some(r));
             ok(Vec::new())
         }
-        "StartChatConsultation" => {
-            let Some(agent_id) = text_param(body, "agentId") else {
-                return OpReply::fail(1, "agentId is required");
-            };
-            let Some(agent) = st.agents.iter().find(|a| a.id == agent_id).cloned() else {
-                return OpReply::fail(6, format!("agent {agent_id} not found"));
-            };
-            if chat.consult.as_ref().is_some_and(|c| c.joined) {
-                return OpReply::fail(2, "a consulted agent has already joined");
-            }
-            chat.consult_generation += 1;
-            let generation = chat.consult_generation;
-            let after = agent.join_after;
-            chat.consult = Some(Consult {
-                agent,
-                joined: false,
-            });
-            let effects = after
-                .map(|after| Effect::ConsultJoin {
-                    chat: chat.id.clone(),
-                    generation,
-                    after,
-                })
-                .into_iter()
-                .collect();
-            ok(effects)
-        }
-        "CompleteTransfer" | "CompleteConference" | "LeaveChatConsultation" => {
-            let Some(agent) = chat
-                .consult
-                .as_ref()
-                .filter(|c| c.joined)
-                .map(|c| c.agent.clone())
-            else {
-                return OpReply::fail(2, "no consulted agent has joined");
-            };
-            if name == "CompleteTransfer" {
-                chat.finish(
-                    st,
-                    ChatOutcome::TransferredToAgent(agent.id.clone()),
-                    reference,
-                );
-                let greeting = format!(
-                    "Hi {}, this is {}. I'll take it from here.",
-                    chat.customer, agent.nickname
-                );
-                chat.agent_entry(st, &agent, "Text", Some(greeting), "All");
-            } else {
-                chat.finish(st, ChatOutcome::Conference(agent.id.clone()), reference);
-            }
-            ok(Vec::new())
-        }
-        "UpdateUserData" => {
-            let Some(data) = body.get("userData").and_then(Value::as_object) else {
-                return OpReply::fail(1, "userData (an object) is required");
-            };
-            chat.user_data
-                .extend(data.iter().map(|(k, v)| (k.clone(), v.clone())));
-            chat.notify(st, "PropertiesUpdated", reference, None);
-            ok(Vec::new())
-        }
+        "StartChatConsultation" => match text_param(body, "agentId") {
+            Some(agent) => consult(st, chat, agent),
+            None => OpReply::fail(1, "agentId is required"),
+        },
+        "CompleteTransfer" => complete_consultation(st, chat, false, r),
+        "CompleteConference" | "LeaveChatConsultation" => complete_consultation(st, chat, true, r),
+        "UpdateUserData" => update_user_data(st, chat, body, r),
         other => OpReply::fail(1, format!("unknown operationName {other:?}")),
     }
 }
 
-fn transfer(
+/// Accept an offer: live, then (dialect permitting) the history, then the bot's joining entry.
+pub(crate) fn accept(
     st: &mut State,
     chat: &mut Chat,
     body: &Map<String, Value>,
-    reference: Option<u64>,
+    r: u64,
 ) -> OpReply {
-    if let Some(agent_id) = text_param(body, "agentId") {
-        let Some(agent) = st.agents.iter().find(|a| a.id == agent_id).cloned() else {
-            return OpReply::fail(6, format!("agent {agent_id} not found"));
-        };
+    let Some(nick) = text_param(body, "nickname").filter(|n| !n.trim().is_empty()) else {
+        return OpReply::fail(1, "nickname is required");
+    };
+    chat.state = ChatState::Chatting;
+    chat.nickname = Some(nick.to_owned());
+    chat.notify(st, Note::Status, Some(r));
+    let history: Vec<_> = chat.transcript.iter().cloned().collect();
+    chat.notify(st, Note::History(&history), Some(r));
+    let joined = chat.bot_entry(st, "ParticipantJoined", None);
+    chat.notify(st, Note::Messages(&[joined]), None);
+    st.emit(SimEvent::State {
+        chat: chat.id.clone(),
+        state: ChatState::Chatting,
+    });
+    let effects = match chat.script.take() {
+        Some(steps) if !steps.is_empty() => vec![Effect::Script {
+            chat: chat.id.clone(),
+            steps,
+        }],
+        _ => Vec::new(),
+    };
+    ok(effects)
+}
+
+/// The bot's copy of the chat ends with `outcome`.
+pub(crate) fn finish(st: &mut State, chat: &mut Chat, outcome: ChatOutcome, r: u64) -> OpReply {
+    chat.finish(st, outcome, Some(r));
+    ok(Vec::new())
+}
+
+/// The bot says `text` (echoed back as an `Agent` entry).
+pub(crate) fn send_message(
+    st: &mut State,
+    chat: &mut Chat,
+    body: &Map<String, Value>,
+    r: u64,
+) -> OpReply {
+    let Some(text) = text_param(body, "text") else {
+        return OpReply::fail(1, "text is required");
+    };
+    let entry = chat.bot_entry(st, "Text", Some(text.to_owned()));
+    chat.notify(st, Note::Messages(&[entry]), Some(r));
+    chat.progress.send_modify(|p| p.bot_texts += 1);
+    ok(Vec::new())
+}
+
+fn greet(st: &mut State, chat: &mut Chat, agent: &SimAgent) {
+    let greeting = format!(
+        "Hi {}, this is {}. I'll take it from here.",
+        chat.customer, agent.nickname
+    );
+    chat.agent_entry(st, agent, "Text", Some(greeting), "All");
+}
+
+/// A single-step transfer to a human agent, who joins and greets the customer.
+pub(crate) fn transfer_to_agent(
+    st: &mut State,
+    chat: &mut Chat,
+    agent_id: &str,
+    r: u64,
+) -> OpReply {
+    let Some(agent) = st.agents.iter().find(|a| a.id == agent_id).cloned() else {
+        return OpReply::fail(6, format!("agent {agent_id} not found"));
+    };
+    chat.finish(
+        st,
+        ChatOutcome::TransferredToAgent(agent.id.clone()),
+        Some(r),
+    );
+    chat.agent_entry(st, &agent, "ParticipantJoined", None, "All");
+    greet(st, chat, &agent);
+    ok(Vec::new())
+}
+
+/// A single-step transfer to a skill (queue).
+pub(crate) fn transfer_to_skill(st: &mut State, chat: &mut Chat, skill: &str, r: u64) -> OpReply {
+    let Some(skill) = st.skills.iter().find(|s| s.as_str() == skill).cloned() else {
+        return OpReply::fail(6, format!("skill {skill} not found"));
+    };
+    chat.finish(st, ChatOutcome::TransferredToSkill(skill), Some(r));
+    ok(Vec::new())
+}
+
+/// Starts consulting `agent_id` (replacing a consultation nobody joined yet).
+pub(crate) fn consult(st: &mut State, chat: &mut Chat, agent_id: &str) -> OpReply {
+    let Some(agent) = st.agents.iter().find(|a| a.id == agent_id).cloned() else {
+        return OpReply::fail(6, format!("agent {agent_id} not found"));
+    };
+    if chat.consult.as_ref().is_some_and(|c| c.joined) {
+        return OpReply::fail(2, "a consulted agent has already joined");
+    }
+    chat.consult_generation += 1;
+    let generation = chat.consult_generation;
+    let after = agent.join_after;
+    chat.consult = Some(Consult {
+        agent,
+        joined: false,
+    });
+    let effects = after
+        .map(|after| Effect::ConsultJoin {
+            chat: chat.id.clone(),
+            generation,
+            after,
+        })
+        .into_iter()
+        .collect();
+    ok(effects)
+}
+
+/// The consulted agent, once joined.
+pub(crate) fn joined_agent(chat: &Chat) -> Option<SimAgent> {
+    chat.consult
+        .as_ref()
+        .filter(|c| c.joined)
+        .map(|c| c.agent.clone())
+}
+
+/// Hands the chat to the consulted agent who has joined, alone or (`conference`) with the bot
+/// leaving a conference behind.
+pub(crate) fn complete_consultation(
+    st: &mut State,
+    chat: &mut Chat,
+    conference: bool,
+    r: u64,
+) -> OpReply {
+    let Some(agent) = joined_agent(chat) else {
+        return OpReply::fail(2, "no consulted agent has joined");
+    };
+    if conference {
+        chat.finish(st, ChatOutcome::Conference(agent.id.clone()), Some(r));
+    } else {
         chat.finish(
             st,
             ChatOutcome::TransferredToAgent(agent.id.clone()),
-            reference,
+            Some(r),
         );
-        chat.agent_entry(st, &agent, "ParticipantJoined", None, "All");
-        let greeting = format!(
-            "Hi {}, this is {}. I'll take it from here.",
-            chat.customer, agent.nickname
-        );
-        chat.agent_entry(st, &agent, "Text", Some(greeting), "All");
-        return ok(Vec::new());
+        greet(st, chat, &agent);
     }
-    if let Some(skill) = text_param(body, "skill") {
-        let Some(skill) = st.skills.iter().find(|s| s.as_str() == skill).cloned() else {
-            return OpReply::fail(6, format!("skill {skill} not found"));
-        };
-        chat.finish(st, ChatOutcome::TransferredToSkill(skill), reference);
-        return ok(Vec::new());
-    }
-    OpReply::fail(1, "agentId or skill is required")
+    ok(Vec::new())
+}
+
+/// Merges `userData` into the chat's attached data.
+pub(crate) fn update_user_data(
+    st: &mut State,
+    chat: &mut Chat,
+    body: &Map<String, Value>,
+    r: u64,
+) -> OpReply {
+    let Some(data) = body.get("userData").and_then(Value::as_object) else {
+        return OpReply::fail(1, "userData (an object) is required");
+    };
+    chat.user_data
+        .extend(data.iter().map(|(k, v)| (k.clone(), v.clone())));
+    chat.notify(st, Note::Properties, Some(r));
+    ok(Vec::new())
 }
 
 /// The consulted agent joins chat `id` if the consultation `generation` is still current.
@@ -295,8 +385,15 @@ pub(crate) fn consult_join(st: &mut State, id: &str, generation: u64) {
         };
         consult.joined = true;
         let agent = consult.agent.clone();
-        chat.notify(st, "ParticipantsUpdated", None, None);
+        chat.notify(st, Note::Participants, None);
         let entry = chat.agent_entry(st, &agent, "ParticipantJoined", None, "Agents");
-        chat.notify(st, "NewMessages", None, Some(&[entry]));
+        chat.notify(st, Note::Messages(&[entry]), None);
+    });
+}
+
+/// Tells the owner of chat `id` that the operation with `reference` failed.
+pub(crate) fn async_error(st: &mut State, id: &str, reference: u64, message: &str) {
+    with_chat(st, id, |st, chat| {
+        chat.notify(st, Note::Error(message), Some(reference));
     });
 }

@@ -13,18 +13,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::chats::{self, Chat};
-use super::clock::iso8601;
 use super::types::{
-    ChatState, Corruption, Delivery, Fault, RecordedRequest, SimAgent, SimConfig, SimEvent,
+    ChatState, Corruption, Delivery, Fault, RecordedRequest, SimAgent, SimConfig, SimDialect,
+    SimEvent,
 };
-
-/// Topic of chat notifications (`interactions` dialect).
-pub(crate) const TOPIC_INTERACTIONS: &str = "/v2/me/interactions";
-/// Topic of channel-state notifications.
-pub(crate) const TOPIC_CHANNELS: &str = "/v2/me/channels";
-/// Subscriptions a client may make.
-pub(crate) const ALLOWED_SUBSCRIPTIONS: [&str; 3] =
-    [TOPIC_INTERACTIONS, TOPIC_CHANNELS, "/v2/me/*"];
+use super::wire::{self, TOPIC_CHANNELS};
 
 const MAX_REQUESTS: usize = 100_000;
 const MAX_DELIVERIES: usize = 100_000;
@@ -43,9 +36,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: SimConfig) -> Shared {
+    /// `api_url` is the API root the chat objects' `uri` fields point into.
+    pub fn new(config: SimConfig, api_url: String) -> Shared {
         let (events, _) = broadcast::channel(1024);
         let state = State {
+            dialect: config.dialect,
+            api_url,
             started: Instant::now(),
             wall_start: SystemTime::now(),
             events,
@@ -76,6 +72,7 @@ impl Shared {
             corrupt_next: None,
             delay: Duration::ZERO,
             fail_operations: HashMap::new(),
+            fail_async: HashMap::new(),
             slow_replies: HashMap::new(),
             duplicate_next: 0,
             reorder_next: 0,
@@ -157,6 +154,9 @@ impl Client {
 }
 
 pub(crate) struct State {
+    pub dialect: SimDialect,
+    /// The API root, e.g. `http://127.0.0.1:8090/api/v2`.
+    pub api_url: String,
     pub started: Instant,
     wall_start: SystemTime,
     pub events: broadcast::Sender<SimEvent>,
@@ -185,6 +185,10 @@ pub(crate) struct State {
     pub corrupt_next: Option<Corruption>,
     /// Faults for the next requests naming a given `operationName`.
     pub fail_operations: HashMap<String, VecDeque<Fault>>,
+    /// Error messages for the next requests naming a given `operationName`: each is accepted
+    /// (`statusCode` 0, a `referenceId`), not carried out, and then fails with an `Error`
+    /// notification carrying that `referenceId`.
+    pub fail_async: HashMap<String, VecDeque<String>>,
     /// Delays of the answers to the next requests naming a given `operationName`, which are
     /// carried out at once.
     pub slow_replies: HashMap<String, VecDeque<Duration>>,
@@ -202,9 +206,9 @@ impl State {
         self.started.elapsed()
     }
 
-    /// ISO-8601 UTC timestamp of a moment given as time since sim start.
-    pub fn timestamp(&self, at: Duration) -> String {
-        iso8601(self.wall_start + at)
+    /// The wall-clock time of a moment given as time since sim start.
+    pub fn wall_clock(&self, at: Duration) -> SystemTime {
+        self.wall_start + at
     }
 
     /// A fresh number, unique within this simulator.
@@ -366,7 +370,7 @@ impl State {
             && self
                 .clients
                 .values()
-                .any(|c| c.user == user && c.subscribed(TOPIC_INTERACTIONS))
+                .any(|c| c.user == user && c.subscribed(wire::chat_topic(self.dialect)))
     }
 
     fn next_eligible(&mut self) -> Option<String> {
@@ -429,15 +433,18 @@ mod tests {
 
     #[test]
     fn publish_drops_oldest_beyond_limit() {
-        let shared = Shared::new(SimConfig {
-            queue_limit: 2,
-            ..SimConfig::default()
-        });
+        let shared = Shared::new(
+            SimConfig {
+                queue_limit: 2,
+                ..SimConfig::default()
+            },
+            "http://127.0.0.1:1/api/v2".into(),
+        );
         let mut st = shared.lock();
         st.clients.insert("c".into(), client(&[TOPIC_CHANNELS]));
         for i in 0..3 {
             st.publish("u", TOPIC_CHANNELS, json!(i));
-            st.publish("u", TOPIC_INTERACTIONS, json!("not subscribed"));
+            st.publish("u", wire::TOPIC_INTERACTIONS, json!("not subscribed"));
         }
         let queue: Vec<Value> = st.clients["c"]
             .queue

@@ -15,10 +15,33 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Maximum queued notifications per CometD client before the oldest are dropped.
 pub const DEFAULT_QUEUE_LIMIT: usize = 10_000;
 
+/// Which form of the GWS chat API the simulator speaks (section 0 of the protocol notes). The
+/// simulator's own enum: the referee does not share the client's dialect code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SimDialect {
+    /// The 8.5.0 pre-release form: `/me/interactions/{id}`, `InteractionStateMessage`.
+    #[default]
+    Interactions,
+    /// Released GWS 8.5.2+: `/me/chats/{id}`, `ChatStateChangeMessage`, `MessageLogUpdated`.
+    Chats,
+}
+
+impl fmt::Display for SimDialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SimDialect::Interactions => "interactions",
+            SimDialect::Chats => "chats",
+        })
+    }
+}
+
 /// Configuration of a simulated GWS server.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct SimConfig {
+    /// The chat API dialect served; the other dialect's paths answer 404.
+    pub dialect: SimDialect,
     /// Bot agent accounts that may log in.
     pub users: Vec<SimUser>,
     /// Simulated human agents for consultations and transfers.
@@ -42,6 +65,7 @@ impl Default for SimConfig {
             join_after,
         };
         SimConfig {
+            dialect: SimDialect::default(),
             users: vec![SimUser {
                 username: "bot01".to_owned(),
                 password: "bot-secret".to_owned(),
@@ -167,7 +191,7 @@ pub enum ChatState {
 /// How a chat left the bot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChatOutcome {
-    /// `StopProcessing`.
+    /// `StopProcessing` (`interactions`) or `Complete` (`chats`).
     ClosedByBot,
     TransferredToAgent(String),
     TransferredToSkill(String),
@@ -180,13 +204,16 @@ pub enum ChatOutcome {
 /// One transcript entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The cursor the bot sees, as a string: `e-N` (`interactions` `eventId`) or the decimal
+    /// `index` (`chats`).
     pub event_id: String,
-    /// `Text`, `ParticipantJoined`, `ParticipantLeft`, …
+    /// `Text`, `ParticipantJoined`, `ParticipantLeft`, `CustomNotice`, …
     pub kind: String,
     /// `Customer` or `Agent`.
     pub from_type: String,
     pub nickname: String,
     pub participant_id: String,
+    /// The text, or a notice's `noticeText`.
     pub text: Option<String>,
     /// `All` or `Agents`.
     pub visibility: String,

@@ -1,9 +1,11 @@
 //! The simulator driven over real HTTP on 127.0.0.1 with a plain reqwest client (cookies on),
 //! proving the wire rules of the brief. This file holds the test client; `wire` covers auth,
 //! CSRF and CometD, `chats` the interaction operations and customers, `faults` the fault
-//! switches, recovery and the control API.
+//! switches, recovery and the control API, all in the `interactions` dialect; `dialect_chats`
+//! covers the `chats` dialect and what differs between the two.
 
 mod chats;
+mod dialect_chats;
 mod faults;
 mod wire;
 
@@ -30,6 +32,14 @@ fn two_users() -> SimConfig {
         id: "bot02".into(),
     });
     config
+}
+
+/// The default config speaking the `chats` dialect.
+fn chats_config() -> SimConfig {
+    SimConfig {
+        dialect: SimDialect::Chats,
+        ..SimConfig::default()
+    }
 }
 
 /// A minimal GWS client: one cookie jar, the CSRF token, one CometD client id.
@@ -97,6 +107,62 @@ impl Bot {
             .unwrap();
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
+    }
+
+    /// A GET whatever its status: the status and the body.
+    async fn get_raw(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.api))
+            .basic_auth(&self.user, Some(&self.password))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// A `chats`-dialect operation: the whole reply.
+    async fn chat_op(&self, chat: &str, body: Value) -> Value {
+        self.post(&format!("/me/chats/{chat}"), body).await
+    }
+
+    /// A `chats`-dialect operation: its `statusCode`.
+    async fn cop(&self, chat: &str, body: Value) -> i64 {
+        self.chat_op(chat, body).await["statusCode"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Connects until a notification for which `pred` holds arrives; returns everything received.
+    async fn until_where(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let mut all = Vec::new();
+        for _ in 0..10 {
+            all.extend(self.connect().await);
+            if all.iter().any(&pred) {
+                return all;
+            }
+        }
+        panic!("no {what} in {all:?}");
+    }
+
+    /// `chats` dialect: a chat is offered and accepted; returns its id and the notifications
+    /// since the offer, up to the bot's own `ParticipantJoined`.
+    async fn accept_chat(&self, sim: &Sim, spec: ChatSpec) -> (String, Vec<Value>) {
+        let id = sim.control().create_chat(spec);
+        self.until_where("offer", |d| d["chat"]["state"] == "Invited")
+            .await;
+        assert_eq!(
+            self.cop(&id, json!({"operationName":"Accept","nickname":"Botty"}))
+                .await,
+            0
+        );
+        let notes = self
+            .until_where("the bot joining", |d| {
+                d["messageType"] == "MessageLogUpdated"
+                    && d["messages"][0]["type"] == "ParticipantJoined"
+            })
+            .await;
+        (id, notes)
     }
 
     /// A raw `/meta/connect` for `client_id`, without checking the answer.

@@ -1,0 +1,258 @@
+//! What the bot sees of the one chat model, in either dialect: topics, the chat collection's
+//! path, cursors, state names, capabilities, the chat object, transcript entries and the
+//! notification shapes (sections 4.1, 4.2 and 9 of the protocol notes, and the `chats`
+//! contract). Operation names and their state rules live in `ops` / `ops_chats`.
+
+use serde_json::{Value, json};
+
+use super::chats::Chat;
+use super::clock::{gws_timestamp, iso8601, unix_millis};
+use super::state::State;
+use super::types::{ChatOutcome, ChatState, Entry, SimDialect};
+
+/// Topic of channel-state notifications (both dialects).
+pub(crate) const TOPIC_CHANNELS: &str = "/v2/me/channels";
+/// Topic of chat notifications, `interactions` dialect.
+pub(crate) const TOPIC_INTERACTIONS: &str = "/v2/me/interactions";
+/// Topic of chat notifications, `chats` dialect.
+pub(crate) const TOPIC_CHATS: &str = "/v2/me/chats";
+/// The wildcard subscription a server accepts in both dialects.
+const TOPIC_ALL: &str = "/v2/me/*";
+
+/// Capabilities of an offer (both dialects).
+const OFFER_CAPABILITIES: [&str; 2] = ["Accept", "Reject"];
+/// Capabilities of a live chat, `interactions` dialect.
+const LIVE_INTERACTIONS: [&str; 7] = [
+    "SendMessage",
+    "SendNotification",
+    "Transfer",
+    "StopProcessing",
+    "RequestChatHistory",
+    "StartChatConsultation",
+    "UpdateUserData",
+];
+/// Capabilities of a live chat, `chats` dialect.
+const LIVE_CHATS: [&str; 10] = [
+    "Transfer",
+    "Consult",
+    "Invite",
+    "Complete",
+    "Leave",
+    "SendMessage",
+    "SendStartTypingNotification",
+    "SendStopTypingNotification",
+    "UpdateUserData",
+    "SendCustomNoticeToAgents",
+];
+/// Capabilities once the bot has left a chat (`chats` dialect).
+const LEFT_CAPABILITIES: [&str; 1] = ["Complete"];
+
+/// The topic chat notifications are published on.
+pub(crate) fn chat_topic(dialect: SimDialect) -> &'static str {
+    match dialect {
+        SimDialect::Interactions => TOPIC_INTERACTIONS,
+        SimDialect::Chats => TOPIC_CHATS,
+    }
+}
+
+/// True when a client may subscribe to `topic`.
+pub(crate) fn may_subscribe(dialect: SimDialect, topic: &str) -> bool {
+    [chat_topic(dialect), TOPIC_CHANNELS, TOPIC_ALL].contains(&topic)
+}
+
+/// The REST collection of chats under `/api/v2`.
+pub(crate) fn collection(dialect: SimDialect) -> &'static str {
+    match dialect {
+        SimDialect::Interactions => "/me/interactions",
+        SimDialect::Chats => "/me/chats",
+    }
+}
+
+/// The cursor of the `n`-th transcript position: `eventId` `e-N` or `index` `N`.
+pub(crate) fn cursor(dialect: SimDialect, n: u64) -> String {
+    match dialect {
+        SimDialect::Interactions => format!("e-{n}"),
+        SimDialect::Chats => n.to_string(),
+    }
+}
+
+/// The `chats` index of an entry (its cursor is the decimal index).
+pub(crate) fn index(entry: &Entry) -> u64 {
+    entry.event_id.parse().unwrap_or(0)
+}
+
+/// The state name the bot sees.
+fn state_name(dialect: SimDialect, chat: &Chat) -> &'static str {
+    match (chat.state, dialect) {
+        (ChatState::Queued, _) => "Queued",
+        (ChatState::Invited, _) => "Invited",
+        (ChatState::Chatting, SimDialect::Chats) if chat.bot_left => "LeftChat",
+        (ChatState::Chatting, _) => "Chatting",
+        (ChatState::Ended, SimDialect::Interactions) => "Completed",
+        (ChatState::Ended, SimDialect::Chats) => match chat.outcome {
+            Some(ChatOutcome::Rejected | ChatOutcome::Abandoned) => "Revoked",
+            _ => "Completed",
+        },
+    }
+}
+
+fn capabilities(dialect: SimDialect, chat: &Chat) -> Vec<&'static str> {
+    match (chat.state, dialect) {
+        (ChatState::Invited, _) => OFFER_CAPABILITIES.to_vec(),
+        (ChatState::Chatting, SimDialect::Interactions) => LIVE_INTERACTIONS.to_vec(),
+        (ChatState::Chatting, SimDialect::Chats) if chat.bot_left => LEFT_CAPABILITIES.to_vec(),
+        (ChatState::Chatting, SimDialect::Chats) => LIVE_CHATS.to_vec(),
+        (ChatState::Queued | ChatState::Ended, _) => Vec::new(),
+    }
+}
+
+fn participants(chat: &Chat) -> Vec<Value> {
+    let mut list = Vec::new();
+    if chat.customer_present {
+        list.push(json!({"type": "Customer", "nickname": chat.customer, "participantId": chat.customer_id}));
+    }
+    if chat.state == ChatState::Chatting && !chat.bot_left {
+        if let (Some(owner), Some(nick)) = (&chat.owner, &chat.nickname) {
+            list.push(json!({"type": "Agent", "nickname": nick, "participantId": owner}));
+        }
+    }
+    if let Some(c) = chat.consult.as_ref().filter(|c| c.joined) {
+        list.push(
+            json!({"type": "Agent", "nickname": c.agent.nickname, "participantId": c.agent.id}),
+        );
+    }
+    list
+}
+
+/// The chat object: `data.interaction` / `data.chat`, and one element of the listing.
+pub(crate) fn chat_json(st: &State, chat: &Chat) -> Value {
+    let mut object = json!({
+        "id": chat.id,
+        "state": state_name(st.dialect, chat),
+        "capabilities": capabilities(st.dialect, chat),
+        "participants": participants(chat),
+        "userData": chat.user_data,
+    });
+    match st.dialect {
+        SimDialect::Interactions => object["channel"] = json!("chat"),
+        SimDialect::Chats => object["uri"] = json!(format!("{}/chats/{}", st.api_url, chat.id)),
+    }
+    object
+}
+
+/// One transcript entry as the bot sees it.
+pub(crate) fn entry_json(st: &State, e: &Entry) -> Value {
+    let wall = st.wall_clock(e.at);
+    let mut m = json!({
+        "type": e.kind,
+        "visibility": e.visibility,
+        "from": {"type": e.from_type, "nickname": e.nickname, "participantId": e.participant_id},
+    });
+    match st.dialect {
+        SimDialect::Interactions => {
+            m["eventId"] = json!(e.event_id);
+            m["timestamp"] = json!(iso8601(wall));
+        }
+        SimDialect::Chats => {
+            m["index"] = json!(index(e));
+            m["timestamp"] = json!(gws_timestamp(wall));
+            m["timestampSeconds"] = json!(unix_millis(wall));
+        }
+    }
+    if let Some(text) = &e.text {
+        let field = match (st.dialect, e.kind.as_str()) {
+            (SimDialect::Chats, "Notice" | "CustomNotice") => "noticeText",
+            (SimDialect::Chats, "PushUrl") => "url",
+            _ => "text",
+        };
+        m[field] = json!(text);
+    }
+    m
+}
+
+/// What happened to a chat, to be told to its owner.
+pub(crate) enum Note<'a> {
+    /// A new offer, with what the customer typed before it (`interactions` only shows that).
+    Offer(&'a [Entry]),
+    /// State or capabilities changed.
+    Status,
+    /// The transcript pushed after Accept or on request (`interactions` only).
+    History(&'a [Entry]),
+    /// New transcript entries.
+    Messages(&'a [Entry]),
+    Participants,
+    /// User data changed.
+    Properties,
+    /// An operation accepted earlier (its `referenceId`) failed.
+    Error(&'a str),
+}
+
+/// The notification `data` for `note`, or `None` when the dialect does not send one.
+pub(crate) fn render(
+    st: &State,
+    chat: &Chat,
+    note: Note<'_>,
+    reference: Option<u64>,
+) -> Option<Value> {
+    let mut data = match st.dialect {
+        SimDialect::Interactions => interactions(st, chat, &note),
+        SimDialect::Chats => chats(st, chat, &note)?,
+    };
+    if let Note::Error(message) = note {
+        data["errorMessage"] = json!(message);
+    }
+    let state_message = !matches!((st.dialect, &note), (SimDialect::Chats, Note::Messages(_)));
+    if let Some(r) = reference.filter(|_| state_message) {
+        data["referenceId"] = json!(r);
+    }
+    Some(data)
+}
+
+fn interactions(st: &State, chat: &Chat, note: &Note<'_>) -> Value {
+    let (kind, entries) = match note {
+        Note::Offer(e) => ("NewInteraction", Some(*e)),
+        Note::Status => ("StatusChange", None),
+        Note::History(e) => ("ChatHistory", Some(*e)),
+        Note::Messages(e) => ("NewMessages", Some(*e)),
+        Note::Participants => ("ParticipantsUpdated", None),
+        Note::Properties => ("PropertiesUpdated", None),
+        Note::Error(_) => ("Error", None),
+    };
+    let mut data = json!({
+        "messageType": "InteractionStateMessage",
+        "notificationType": kind,
+        "interaction": chat_json(st, chat),
+    });
+    if let Some(entries) = entries {
+        data["messages"] = entries.iter().map(|e| entry_json(st, e)).collect();
+    }
+    data
+}
+
+fn chats(st: &State, chat: &Chat, note: &Note<'_>) -> Option<Value> {
+    let kind = match note {
+        Note::History(_) => return None,
+        Note::Messages(entries) => {
+            return Some(json!({
+                "messageType": "MessageLogUpdated",
+                "notificationType": "NewMessages",
+                "chatUri": format!("{}/chats/{}", st.api_url, chat.id),
+                "chatPath": format!("/chats/{}", chat.id),
+                "messages": entries.iter().map(|e| entry_json(st, e)).collect::<Vec<_>>(),
+            }));
+        }
+        Note::Offer(_) | Note::Status => "StatusChange",
+        Note::Participants => "ParticipantsUpdated",
+        Note::Properties => "PropertiesUpdated",
+        Note::Error(_) => "Error",
+    };
+    let object = match note {
+        Note::Error(_) => json!({ "id": chat.id }),
+        _ => chat_json(st, chat),
+    };
+    Some(json!({
+        "messageType": "ChatStateChangeMessage",
+        "notificationType": kind,
+        "chat": object,
+    }))
+}
