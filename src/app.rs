@@ -236,8 +236,8 @@ pub fn override_command(
     override_cli::run(request, &dir, jiff::Timestamp::now())
 }
 
-/// `gws-botd demo`
-pub fn demo(rules_dir: &Path, forever: bool) -> u8 {
+/// `gws-botd demo [--dialect interactions|chats]`
+pub fn demo(rules_dir: &Path, forever: bool, dialect: crate::sim::SimDialect) -> u8 {
     let rules = match RuleSet::load_dir(rules_dir) {
         Ok(rules) => rules,
         Err(problems) => {
@@ -246,7 +246,7 @@ pub fn demo(rules_dir: &Path, forever: bool) -> u8 {
         }
     };
     block_on(async move {
-        match crate::demo::run(rules_dir, rules, forever).await {
+        match crate::demo::run(rules_dir, rules, forever, dialect).await {
             Ok(true) => EXIT_OK,
             Ok(false) => EXIT_FAILURE,
             Err(e) => {

@@ -74,6 +74,10 @@ pub enum Command {
         /// The rules directory to use.
         #[arg(long, default_value = "rules")]
         rules: PathBuf,
+        /// The chat API the simulator and the bot speak: `interactions` (GWS 8.5.0) or
+        /// `chats` (released GWS 8.5.2+).
+        #[arg(long, value_enum, default_value = "interactions")]
+        dialect: crate::sim::SimDialect,
     },
     /// Tell one chat's story from the decision log: what the customer wrote, which rules acted,
     /// what the bot said, each hand-over step and how the chat ended.
