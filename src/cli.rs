@@ -59,12 +59,17 @@ pub struct Cli {
 pub enum Command {
     /// Run the bot agent against the GWS server in the configuration.
     Run,
-    /// Check the configuration and the rule files, print every problem, and exit.
+    /// Check the configuration and the rule files, print every problem, and exit. With a
+    /// configuration it also asks GWS which dialect it speaks (an unreachable server is
+    /// reported, not a failure).
     Check {
         /// Check this rules directory instead of the one in the configuration (the
         /// configuration is then optional).
         #[arg(long)]
         rules: Option<PathBuf>,
+        /// Do not contact GWS (the systemd units check offline before start and reload).
+        #[arg(long)]
+        offline: bool,
     },
     /// Run the embedded GWS simulator and the bot together with scripted customers.
     Demo {

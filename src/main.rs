@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     }
     let code = match cli.command {
         Command::Run => app::run(&cli.config),
-        Command::Check { rules } => app::check(&cli.config, rules.as_deref()),
+        Command::Check { rules, offline } => app::check(&cli.config, rules.as_deref(), offline),
         Command::Demo {
             forever,
             rules,

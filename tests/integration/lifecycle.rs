@@ -281,6 +281,70 @@ fn check_accepts_the_shipped_rules() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("rules:"));
 }
 
+/// `check --config` asks the configured server for its dialect; an unreachable server is
+/// reported without failing the check, and `--offline` does not ask.
+#[tokio::test]
+async fn check_reports_the_servers_dialect_without_failing_when_it_is_unreachable() {
+    async fn check(config: &std::path::Path, extra: &[&str]) -> String {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gws-botd"))
+            .args(["check", "--config"])
+            .arg(config)
+            .args(extra)
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+    let sim = Sim::start(
+        sim_config_in(SimDialect::Chats),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = rules_dir(RULES);
+    let config = write_config(&dir, &sim.api_url(), &dir);
+    let out = check(&config, &[]).await;
+    assert!(
+        out.contains("speaks the chats dialect (gws.dialect = \"auto\" will use it)"),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("[bot]", "dialect = \"interactions\"\n[bot]"),
+    )
+    .unwrap();
+    let out = check(&config, &[]).await;
+    assert!(
+        out.contains("WARNING") && out.contains("gws.dialect = \"interactions\""),
+        "{out}"
+    );
+    let requests = sim.control().requests().len();
+    let out = check(&config, &["--offline"]).await;
+    assert!(!out.contains("dialect"), "{out}");
+    assert_eq!(
+        sim.control().requests().len(),
+        requests,
+        "offline asks nothing"
+    );
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = format!("http://{}/api/v2", listener.local_addr().unwrap());
+    drop(listener);
+    let config = write_config(&dir, &closed, &dir);
+    let out = check(&config, &[]).await;
+    assert!(out.contains("is not reachable from here"), "{out}");
+    std::fs::remove_file(&config).ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// `gws.dialect = "auto"` finds the dialect the server speaks after `GET me`, before the
 /// handshake, and the bot then works in it.
 async fn auto_picks_the_dialect_the_server_speaks(d: SimDialect) {
