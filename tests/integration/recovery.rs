@@ -6,6 +6,8 @@ use std::time::Duration;
 use gws_botd::config::EscalationTexts;
 use gws_botd::sim::{ChatOutcome, Fault, SimAgent};
 
+use gws_botd::sim::SimDialect;
+
 use crate::support::*;
 
 const GREETING: &str = "Hi Pat, I'm Ava. How can I help?";
@@ -30,9 +32,8 @@ async fn wait_texts(h: &Harness, id: &str, n: usize) {
     .await;
 }
 
-#[tokio::test]
-async fn a_restarted_daemon_answers_what_came_in_meanwhile_without_greeting_again() {
-    let mut h = Harness::start().await;
+async fn a_restarted_daemon_answers_what_came_in_meanwhile_without_greeting_again(d: SimDialect) {
+    let mut h = Harness::start_in(d).await;
     let id = greeted(&h).await;
     h.kill().await;
     h.control.customer_says(&id, "when are you open").unwrap();
@@ -47,7 +48,7 @@ async fn a_restarted_daemon_answers_what_came_in_meanwhile_without_greeting_agai
         h.control
             .requests()
             .iter()
-            .any(|r| r.method == "GET" && r.path.ends_with("/me/interactions")),
+            .any(|r| r.method == "GET" && r.path.ends_with(&format!("/me/{}", h.dialect))),
         "the chats were listed"
     );
     assert!(
@@ -57,9 +58,8 @@ async fn a_restarted_daemon_answers_what_came_in_meanwhile_without_greeting_agai
     );
 }
 
-#[tokio::test]
-async fn an_answer_sent_just_before_a_crash_is_not_sent_again() {
-    let mut h = Harness::start().await;
+async fn an_answer_sent_just_before_a_crash_is_not_sent_again(d: SimDialect) {
+    let mut h = Harness::start_in(d).await;
     let id = greeted(&h).await;
     h.control.customer_says(&id, "when are you open").unwrap();
     wait_texts(&h, &id, 2).await;
@@ -97,9 +97,8 @@ async fn an_answer_sent_just_before_a_crash_is_not_sent_again() {
     assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Goodbye!"]);
 }
 
-#[tokio::test]
-async fn a_hand_over_cut_by_a_restart_is_finished() {
-    let mut sim = sim_config();
+async fn a_hand_over_cut_by_a_restart_is_finished(d: SimDialect) {
+    let mut sim = sim_config_in(d);
     sim.agents[0] = SimAgent {
         id: "agent-101".into(),
         nickname: "Sam".into(),
@@ -109,7 +108,7 @@ async fn a_hand_over_cut_by_a_restart_is_finished() {
     let id = greeted(&h).await;
     h.control.customer_says(&id, "I want a refund").unwrap();
     h.wait_for_request("consultation", |r| {
-        r.operation.as_deref() == Some("StartChatConsultation")
+        r.operation.as_deref() == Some(h.wire("StartChatConsultation"))
     })
     .await;
     h.kill().await;
@@ -209,9 +208,8 @@ async fn a_refused_handshake_starts_the_session_over() {
     assert_eq!(h.count("StartContactCenterSession"), 2);
 }
 
-#[tokio::test]
-async fn after_a_simulator_restart_the_bot_takes_its_chats_back() {
-    let h = Harness::start().await;
+async fn after_a_simulator_restart_the_bot_takes_its_chats_back(d: SimDialect) {
+    let h = Harness::start_in(d).await;
     let id = greeted(&h).await;
     h.control.restart();
     h.control.customer_says(&id, "when are you open").unwrap();
@@ -228,18 +226,18 @@ async fn after_a_simulator_restart_the_bot_takes_its_chats_back() {
     );
 }
 
-#[tokio::test]
-async fn a_send_that_timed_out_is_checked_in_the_transcript_not_repeated() {
-    let h = Harness::start_with(sim_config(), RULES, |c| {
+async fn a_send_that_timed_out_is_checked_in_the_transcript_not_repeated(d: SimDialect) {
+    let h = Harness::start_with(sim_config_in(d), RULES, |c| {
         c.gws.request_timeout = Duration::from_millis(500)
     })
     .await;
     let id = greeted(&h).await;
+    let before = h.history_requests().len();
     h.control
         .slow_reply("SendMessage", 1, Duration::from_millis(1500));
     h.control.customer_says(&id, "when are you open").unwrap();
-    h.wait_for_request("the transcript check", |r| {
-        r.operation.as_deref() == Some("RequestChatHistory")
+    wait_until("the transcript check", || {
+        (h.history_requests().len() > before).then_some(())
     })
     .await;
     h.control.customer_says(&id, "bye").unwrap();
@@ -247,9 +245,8 @@ async fn a_send_that_timed_out_is_checked_in_the_transcript_not_repeated() {
     assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Goodbye!"]);
 }
 
-#[tokio::test]
-async fn at_the_shutdown_deadline_open_chats_go_to_the_fallback_skill() {
-    let mut h = Harness::start_with(sim_config(), RULES, |c| {
+async fn at_the_shutdown_deadline_open_chats_go_to_the_fallback_skill(d: SimDialect) {
+    let mut h = Harness::start_with(sim_config_in(d), RULES, |c| {
         c.bot.shutdown_grace = Duration::from_millis(300);
         c.bot.fallback_skill = Some("Support".into());
     })
@@ -269,9 +266,8 @@ async fn at_the_shutdown_deadline_open_chats_go_to_the_fallback_skill() {
     assert_eq!(last.operation.as_deref(), Some("EndContactCenterSession"));
 }
 
-#[tokio::test]
-async fn without_a_fallback_skill_open_chats_are_told_and_closed_at_the_deadline() {
-    let mut h = Harness::start_with(sim_config(), RULES, |c| {
+async fn without_a_fallback_skill_open_chats_are_told_and_closed_at_the_deadline(d: SimDialect) {
+    let mut h = Harness::start_with(sim_config_in(d), RULES, |c| {
         c.bot.shutdown_grace = Duration::from_millis(300);
     })
     .await;
@@ -386,3 +382,13 @@ async fn a_second_sigterm_exits_at_once_and_leaves_the_state_readable() {
     }
     std::fs::remove_file(&config).ok();
 }
+
+per_dialect!(
+    a_restarted_daemon_answers_what_came_in_meanwhile_without_greeting_again,
+    an_answer_sent_just_before_a_crash_is_not_sent_again,
+    a_hand_over_cut_by_a_restart_is_finished,
+    after_a_simulator_restart_the_bot_takes_its_chats_back,
+    a_send_that_timed_out_is_checked_in_the_transcript_not_repeated,
+    at_the_shutdown_deadline_open_chats_go_to_the_fallback_skill,
+    without_a_fallback_skill_open_chats_are_told_and_closed_at_the_deadline,
+);
