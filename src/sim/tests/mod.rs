@@ -2,10 +2,11 @@
 //! proving the wire rules of the brief. This file holds the test client; `wire` covers auth,
 //! CSRF and CometD, `chats` the interaction operations and customers, `faults` the fault
 //! switches, recovery and the control API, all in the `interactions` dialect; `dialect_chats`
-//! covers the `chats` dialect and what differs between the two.
+//! and `dialect_faults` cover the `chats` dialect and what differs between the two.
 
 mod chats;
 mod dialect_chats;
+mod dialect_faults;
 mod faults;
 mod wire;
 
@@ -280,5 +281,27 @@ fn kinds(notes: &[Value]) -> Vec<String> {
     notes
         .iter()
         .filter_map(|d| d["notificationType"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// `{api}/users/{id}`: how the `chats` dialect names an agent.
+fn agent_uri(sim: &Sim, id: &str) -> String {
+    format!("{}/users/{id}", sim.api_url())
+}
+
+/// `chats` status changes to `state`.
+fn state_changes<'a>(notes: &'a [Value], state: &str) -> Vec<&'a Value> {
+    notes
+        .iter()
+        .filter(|d| d["messageType"] == "ChatStateChangeMessage" && d["chat"]["state"] == state)
+        .collect()
+}
+
+/// The entries of every `MessageLogUpdated`.
+fn log_entries(notes: &[Value]) -> Vec<Value> {
+    notes
+        .iter()
+        .filter(|d| d["messageType"] == "MessageLogUpdated")
+        .flat_map(|d| d["messages"].as_array().cloned().unwrap_or_default())
         .collect()
 }
