@@ -90,6 +90,28 @@ async fn a_transfer_rule_goes_straight_to_the_skill(d: SimDialect) {
     );
 }
 
+/// GWS accepts the transfer, then reports in an `Error` notification (same `referenceId`) that
+/// it failed: the failure is counted under the operation, and the bot takes the chat back and
+/// hands it over again.
+async fn a_transfer_that_fails_after_it_was_accepted_is_taken_back(d: SimDialect) {
+    let h = Harness::start_in(d).await;
+    h.control
+        .fail_operation_async("Transfer", 1, "Queue Support is closed");
+    let id = h.chat("Ash", vec![Step::AwaitReply, say(0, "please queue me")]);
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(
+        chat.outcome,
+        Some(ChatOutcome::TransferredToSkill("Support".into()))
+    );
+    assert_eq!(h.count("Transfer"), 2, "transferred again once taken back");
+    let errors = h.stats.snapshot().gws_errors;
+    assert_eq!(
+        errors.get(&("transfer_skill".to_owned(), "async_error".to_owned())),
+        Some(&1),
+        "{errors:?}"
+    );
+}
+
 async fn a_customer_leaving_during_the_wait_ends_the_escalation(d: SimDialect) {
     let h = Harness::start_in(d).await;
     let id = h.chat(
@@ -108,6 +130,7 @@ async fn a_customer_leaving_during_the_wait_ends_the_escalation(d: SimDialect) {
 }
 
 per_dialect!(
+    a_transfer_that_fails_after_it_was_accepted_is_taken_back,
     a_refund_goes_to_the_agent_who_joins,
     nobody_joins_so_the_chat_goes_to_the_skill,
     when_the_skill_transfer_fails_too_the_customer_is_told_and_the_chat_closed,
