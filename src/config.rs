@@ -89,6 +89,7 @@ pub struct Gws {
     /// Never printed: `SecretString`'s `Debug` redacts it.
     pub password: SecretString,
     pub place: Option<String>,
+    /// `interactions`, `chats` or `auto` (checked when loaded; see `gws::Choice`).
     pub dialect: String,
     pub request_timeout: Duration,
     /// Wire names that replace the defaults of the dialect's operation table.
