@@ -182,49 +182,6 @@ async fn a_huge_customer_message_is_handled(d: SimDialect) {
     assert_eq!(h.bot_texts(&id).len(), 3);
 }
 
-#[tokio::test]
-async fn unknown_types_and_missing_fields_are_skipped_and_the_bot_carries_on() {
-    use serde_json::json;
-    let h = Harness::start().await;
-    let id = h.chat("Una", vec![]);
-    h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
-        .await;
-    let topic = "/v2/me/interactions";
-    h.control.inject(
-        "bot01",
-        topic,
-        json!({"messageType": "BrandNewThing", "x": 1}),
-    );
-    h.control.inject(
-        "bot01",
-        topic,
-        json!({"messageType": "BrandNewThing", "x": 2}),
-    );
-    h.control.inject(
-        "bot01",
-        topic,
-        json!({"messageType": "InteractionStateMessage", "notificationType": "NewMessages", "interaction": {}}),
-    );
-    h.control.inject(
-        "bot01",
-        topic,
-        json!({"messageType": "InteractionStateMessage", "notificationType": "NewMessages",
-               "interaction": {"id": id}, "messages": [{"type": "Text"}, {"eventId": 7}, "junk"]}),
-    );
-    h.control
-        .inject("bot01", topic, json!("not even an object"));
-    h.control.customer_says(&id, "when are you open").unwrap();
-    h.wait_chat(&id, "answer", |c| texts_from(c, "Agent").len() == 2)
-        .await;
-    let snap = h.stats.snapshot();
-    assert_eq!(snap.notifications_unknown, 2, "{snap:?}");
-    assert!(snap.notifications_ignored >= 2, "{snap:?}");
-    assert_eq!(h.bot_texts(&id)[1], "We're open 8 to 18.");
-    // Repaired in place: no reconnect and no catch-up was needed.
-    assert_eq!(h.stats.snapshot().reconnects, 0);
-    assert!(!h.operations(&id).iter().any(|o| o == "RequestChatHistory"));
-}
-
 async fn a_malformed_cometd_response_is_survived_and_its_messages_caught_up(d: SimDialect) {
     use gws_botd::sim::Corruption;
     let h = Harness::start_in(d).await;
@@ -266,7 +223,58 @@ async fn invalid_unicode_escapes_in_a_customer_message_do_not_lose_it() {
     assert!(!h.operations(&id).iter().any(|o| o == "RequestChatHistory"));
 }
 
+async fn unknown_types_and_missing_fields_are_skipped_and_the_bot_carries_on(d: SimDialect) {
+    use serde_json::json;
+    let h = Harness::start_in(d).await;
+    let id = h.chat("Una", vec![]);
+    h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
+        .await;
+    let (topic, broken) = match d {
+        SimDialect::Interactions => (
+            "/v2/me/interactions",
+            [
+                json!({"messageType": "InteractionStateMessage", "notificationType": "NewMessages", "interaction": {}}),
+                json!({"messageType": "InteractionStateMessage", "notificationType": "NewMessages",
+                       "interaction": {"id": id}, "messages": [{"type": "Text"}, {"eventId": 7}, "junk"]}),
+            ],
+        ),
+        SimDialect::Chats => (
+            "/v2/me/chats",
+            [
+                json!({"messageType": "ChatStateChangeMessage", "notificationType": "StatusChange", "chat": {}}),
+                json!({"messageType": "MessageLogUpdated", "chatPath": format!("/chats/{id}"),
+                       "messages": [{"type": "Text"}, {"index": "x"}, "junk"]}),
+            ],
+        ),
+    };
+    for n in 1..=2 {
+        h.control.inject(
+            "bot01",
+            topic,
+            json!({"messageType": "BrandNewThing", "x": n}),
+        );
+    }
+    for payload in broken {
+        h.control.inject("bot01", topic, payload);
+    }
+    h.control
+        .inject("bot01", topic, json!("not even an object"));
+    h.control.customer_says(&id, "when are you open").unwrap();
+    h.wait_chat(&id, "answer", |c| texts_from(c, "Agent").len() == 2)
+        .await;
+    let snap = h.stats.snapshot();
+    assert_eq!(snap.notifications_unknown, 2, "{snap:?}");
+    assert!(snap.notifications_ignored >= 2, "{snap:?}");
+    assert_eq!(h.bot_texts(&id)[1], "We're open 8 to 18.");
+    // Repaired in place: no reconnect and no catch-up was needed.
+    assert_eq!(h.stats.snapshot().reconnects, 0);
+    // The transcript read after Accept (`chats`) is the only history request: no catch-up.
+    let after_accept = usize::from(d == SimDialect::Chats);
+    assert_eq!(h.history_requests().len(), after_accept);
+}
+
 per_dialect!(
+    unknown_types_and_missing_fields_are_skipped_and_the_bot_carries_on,
     a_status_code_error_hands_the_chat_on_instead_of_leaving_it,
     http_5xx_is_retried,
     a_lost_cometd_session_is_recovered_and_missed_messages_answered_once,
