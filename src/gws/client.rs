@@ -377,7 +377,9 @@ impl Client {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The chats the agent currently holds (for recovery after a reconnect or restart).
+    /// The chats the agent currently holds (for recovery after a reconnect or restart). Chats
+    /// the bot has left but not finished (`chats`: `Leave` done, `Complete` not) are finished
+    /// here and not listed: nothing else is left to do in them.
     pub async fn list_chats(&self) -> Result<Vec<ChatUpdate>, Error> {
         let dialect = self.dialect();
         let url = dialect.listing_path(self.inner.transport.api_url());
@@ -391,7 +393,27 @@ impl Client {
             })
             .instrument(span)
             .await?;
-        Ok(dialect.parse_listing(&body))
+        let mut chats = dialect.parse_listing(&body);
+        let api = self.inner.transport.api_url();
+        let mut held = Vec::with_capacity(chats.len());
+        for chat in chats.drain(..) {
+            let Some(complete) = dialect.completion_of_left(api, &chat) else {
+                held.push(chat);
+                continue;
+            };
+            let span = info_span!("gws_request", operation = "complete", chat_id = %chat.id);
+            let done = self
+                .post("complete", &complete.url, &complete.body, false)
+                .instrument(span)
+                .await;
+            match done {
+                Ok(_) => info!(chat_id = %chat.id, "finished a chat the bot had left"),
+                Err(e) => {
+                    warn!(chat_id = %chat.id, error = %e, "cannot finish a chat the bot had left")
+                }
+            }
+        }
+        Ok(held)
     }
 
     async fn post(
@@ -935,6 +957,38 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::Status { code: 6, .. }), "{err:?}");
         assert!(rx.try_recv().is_err(), "nothing delivered for it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_listed_chat_the_bot_left_is_completed_not_listed() {
+        let fake = chats_server(
+            |_| json!({"statusCode":0}),
+            Reply::json(
+                200,
+                json!({"statusCode":0,"chats":[
+                    {"id":"live","capabilities":["SendMessage","Complete","Leave"]},
+                    {"id":"left","state":"LeftChat","capabilities":["Complete"]},
+                    {"id":"offer","capabilities":["Accept","Reject"]}]}),
+            ),
+        )
+        .await;
+        let client = Client::new(fixed(&fake.api_url(), Dialect::Chats)).unwrap();
+        let listed = client.list_chats().await.unwrap();
+        let ids: Vec<_> = listed.iter().map(|c| c.id.0.as_str()).collect();
+        assert_eq!(ids, ["live", "offer"]);
+        let posts: Vec<_> = fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .map(|r| (r.path.clone(), r.json()))
+            .collect();
+        assert_eq!(
+            posts,
+            [(
+                "/api/v2/me/chats/left".to_owned(),
+                json!({"operationName":"Complete"})
+            )]
+        );
     }
 
     #[derive(Debug, Default)]

@@ -392,3 +392,26 @@ per_dialect!(
     at_the_shutdown_deadline_open_chats_go_to_the_fallback_skill,
     without_a_fallback_skill_open_chats_are_told_and_closed_at_the_deadline,
 );
+
+/// `chats`: a finish cut between `Leave` and `Complete` leaves a chat the bot has left but
+/// still holds; the next listing finishes it.
+#[tokio::test]
+async fn a_chat_left_but_not_completed_is_completed_at_the_next_listing() {
+    let h = Harness::start_in(SimDialect::Chats).await;
+    h.control.fail_operation("Complete", 3, Fault::Http(503));
+    let id = greeted(&h).await;
+    h.control.customer_says(&id, "bye").unwrap();
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
+    let ops = h.operations(&id);
+    assert_eq!(
+        ops.iter().filter(|o| *o == "Complete").count(),
+        4,
+        "three refused attempts, then the listing's: {ops:?}"
+    );
+    assert!(
+        h.control.violations().is_empty(),
+        "{:?}",
+        h.control.violations()
+    );
+}

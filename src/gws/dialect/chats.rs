@@ -15,7 +15,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{Plan, Post, encode_segment};
-use crate::event::ChatId;
+use crate::event::{ChatId, ChatUpdate};
 use crate::gws::Operation;
 
 /// `{api}/me/chats/{id}`.
@@ -37,6 +37,19 @@ pub(super) fn transcript_path(api: &str, chat: &ChatId, cursor: Option<&str>) ->
 /// `{api}/users/{agent}`: how the `chats` dialect names an agent.
 fn target_uri(api: &str, agent_id: &str) -> String {
     format!("{api}/users/{}", encode_segment(agent_id))
+}
+
+/// For a listed chat the bot has left but not completed (only `Complete` among its
+/// capabilities: a finish cut between `Leave` and `Complete`, e.g. by a restart), the
+/// `Complete` that ends it.
+pub(super) fn completion_of_left(api: &str, chat: &ChatUpdate) -> Option<Post> {
+    let left = chat.has_capability("Complete")
+        && !chat.has_capability("SendMessage")
+        && !chat.has_capability("Accept");
+    left.then(|| Post {
+        url: operation_path(api, &chat.id),
+        body: json!({"operationName": "Complete"}),
+    })
 }
 
 /// How `op` is carried out on `chat`.
@@ -170,6 +183,23 @@ mod tests {
             body(Operation::UpdateUserData { user_data: data }),
             json!({"operationName":"UpdateUserData","userData":{"BotHandled":true}})
         );
+    }
+
+    #[test]
+    fn a_chat_the_bot_left_is_completed() {
+        let mut left = ChatUpdate::new(ChatId::from("c1"), crate::event::UpdateKind::StatusChange);
+        left.capabilities = Some(vec!["Complete".into()]);
+        assert_eq!(
+            completion_of_left(API, &left),
+            Some(Post {
+                url: "http://gws/api/v2/me/chats/c1".into(),
+                body: json!({"operationName":"Complete"}),
+            })
+        );
+        left.capabilities = Some(vec!["Complete".into(), "SendMessage".into()]);
+        assert_eq!(completion_of_left(API, &left), None, "live");
+        left.capabilities = None;
+        assert_eq!(completion_of_left(API, &left), None);
     }
 
     #[test]

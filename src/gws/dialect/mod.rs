@@ -137,6 +137,16 @@ impl Dialect {
         }
     }
 
+    /// For a listed chat the bot has left without finishing it (`chats`: a finish cut between
+    /// `Leave` and `Complete`), the request that finishes it. The chat logic never sees such a
+    /// chat: it allows neither `Accept` nor `SendMessage`.
+    pub fn completion_of_left(&self, api: &str, chat: &ChatUpdate) -> Option<Post> {
+        match self {
+            Dialect::Interactions => None,
+            Dialect::Chats => chats::completion_of_left(api, chat),
+        }
+    }
+
     /// Where a session operation is posted and with what body (the same in both dialects).
     pub fn session_request(&self, api: &str, op: &SessionOperation) -> (String, Value) {
         match op {
