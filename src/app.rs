@@ -149,13 +149,18 @@ pub fn run(config_path: &Path) -> u8 {
     })
 }
 
-/// `gws-botd check`
-pub fn check(config_path: &Path, rules_dir: Option<&Path>) -> u8 {
+/// `gws-botd check`: the configuration and the rules; unless `offline`, also the dialect of
+/// the configured GWS server.
+pub fn check(config_path: &Path, rules_dir: Option<&Path>, offline: bool) -> u8 {
+    let mut loaded = None;
     let (config_line, rules) = match rules_dir {
         Some(dir) => {
             let config_line = if config_path.exists() {
                 match Config::load(config_path) {
-                    Ok(_) => format!("{}: ok", config_path.display()),
+                    Ok(config) => {
+                        loaded = Some(config);
+                        format!("{}: ok", config_path.display())
+                    }
                     Err(problems) => {
                         eprintln!("{}: {problems}", config_path.display());
                         return EXIT_CONFIG;
@@ -167,10 +172,11 @@ pub fn check(config_path: &Path, rules_dir: Option<&Path>) -> u8 {
             (config_line, RuleSet::load_dir(dir))
         }
         None => match Config::load(config_path) {
-            Ok(config) => (
-                format!("{}: ok", config_path.display()),
-                daemon::load_rules(&config),
-            ),
+            Ok(config) => {
+                let rules = daemon::load_rules(&config);
+                loaded = Some(config);
+                (format!("{}: ok", config_path.display()), rules)
+            }
             Err(problems) => {
                 eprintln!("{}: {problems}", config_path.display());
                 return EXIT_CONFIG;
@@ -180,12 +186,63 @@ pub fn check(config_path: &Path, rules_dir: Option<&Path>) -> u8 {
     match rules {
         Ok(rules) => {
             println!("{config_line}; rules: {}", rules.summary());
+            if let Some(config) = loaded.filter(|_| !offline) {
+                block_on(async move {
+                    println!("{}", report_dialect(&config).await);
+                    EXIT_OK
+                });
+            }
             EXIT_OK
         }
         Err(problems) => {
             eprintln!("{problems}");
             EXIT_CONFIG
         }
+    }
+}
+
+/// How long `check` waits for GWS to tell its dialect.
+const CHECK_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One line on which dialect the configured GWS server speaks (and whether that fits the
+/// configuration). Never fails the check: GWS may be unreachable from where it runs.
+async fn report_dialect(config: &Config) -> String {
+    use crate::gws::{Choice, Client};
+    let mut client_config = daemon::client_config(config);
+    client_config.retry_attempts = 1;
+    client_config.request_timeout = client_config.request_timeout.min(CHECK_PROBE_TIMEOUT);
+    let api = config.gws.api_url.clone();
+    let configured = client_config.dialect;
+    let probe = async {
+        let client = Client::new(client_config)?;
+        client.transport().get_me().await?;
+        client.probe_dialect().await
+    };
+    match tokio::time::timeout(CHECK_PROBE_TIMEOUT, probe).await {
+        Ok(Ok(found)) => match configured {
+            Choice::Auto => format!(
+                "GWS at {api} speaks the {} dialect (gws.dialect = \"auto\" will use it)",
+                found.name()
+            ),
+            Choice::Fixed(d) if d == found => format!(
+                "GWS at {api} speaks the {} dialect, as configured",
+                found.name()
+            ),
+            Choice::Fixed(d) => format!(
+                "WARNING: GWS at {api} speaks the {} dialect but gws.dialect = \"{}\": set it to \"{}\" or \"auto\"",
+                found.name(),
+                d.name(),
+                found.name()
+            ),
+        },
+        Ok(Err(crate::gws::Error::Unauthorized)) => format!(
+            "GWS at {api} refused the login (HTTP 401): check gws.username and the password; dialect not checked"
+        ),
+        Ok(Err(e)) => format!("GWS at {api} is not reachable from here ({e}); dialect not checked"),
+        Err(_) => format!(
+            "GWS at {api} did not answer within {}; dialect not checked",
+            humantime::format_duration(CHECK_PROBE_TIMEOUT)
+        ),
     }
 }
 
@@ -236,8 +293,8 @@ pub fn override_command(
     override_cli::run(request, &dir, jiff::Timestamp::now())
 }
 
-/// `gws-botd demo`
-pub fn demo(rules_dir: &Path, forever: bool) -> u8 {
+/// `gws-botd demo [--dialect interactions|chats]`
+pub fn demo(rules_dir: &Path, forever: bool, dialect: crate::sim::SimDialect) -> u8 {
     let rules = match RuleSet::load_dir(rules_dir) {
         Ok(rules) => rules,
         Err(problems) => {
@@ -246,7 +303,7 @@ pub fn demo(rules_dir: &Path, forever: bool) -> u8 {
         }
     };
     block_on(async move {
-        match crate::demo::run(rules_dir, rules, forever).await {
+        match crate::demo::run(rules_dir, rules, forever, dialect).await {
             Ok(true) => EXIT_OK,
             Ok(false) => EXIT_FAILURE,
             Err(e) => {

@@ -59,12 +59,17 @@ pub struct Cli {
 pub enum Command {
     /// Run the bot agent against the GWS server in the configuration.
     Run,
-    /// Check the configuration and the rule files, print every problem, and exit.
+    /// Check the configuration and the rule files, print every problem, and exit. With a
+    /// configuration it also asks GWS which dialect it speaks (an unreachable server is
+    /// reported, not a failure).
     Check {
         /// Check this rules directory instead of the one in the configuration (the
         /// configuration is then optional).
         #[arg(long)]
         rules: Option<PathBuf>,
+        /// Do not contact GWS (the systemd units check offline before start and reload).
+        #[arg(long)]
+        offline: bool,
     },
     /// Run the embedded GWS simulator and the bot together with scripted customers.
     Demo {
@@ -74,6 +79,10 @@ pub enum Command {
         /// The rules directory to use.
         #[arg(long, default_value = "rules")]
         rules: PathBuf,
+        /// The chat API the simulator and the bot speak: `interactions` (GWS 8.5.0) or
+        /// `chats` (released GWS 8.5.2+).
+        #[arg(long, value_enum, default_value = "interactions")]
+        dialect: crate::sim::SimDialect,
     },
     /// Tell one chat's story from the decision log: what the customer wrote, which rules acted,
     /// what the bot said, each hand-over step and how the chat ended.

@@ -89,6 +89,7 @@ pub struct Gws {
     /// Never printed: `SecretString`'s `Debug` redacts it.
     pub password: SecretString,
     pub place: Option<String>,
+    /// `interactions`, `chats` or `auto` (checked when loaded; see `gws::Choice`).
     pub dialect: String,
     pub request_timeout: Duration,
     /// Wire names that replace the defaults of the dialect's operation table.
@@ -540,10 +541,10 @@ fn check(
     let password = r.string("password");
     let password_file = r.string("password_file");
     let place = r.string("place").filter(|p| !p.is_empty());
-    let dialect = r.string("dialect").unwrap_or_else(|| "interactions".into());
-    if dialect != "interactions" {
+    let dialect = r.string("dialect").unwrap_or_else(|| "auto".into());
+    if let Err(e) = dialect.parse::<crate::gws::Choice>() {
         r.problems.push(format!(
-            "gws.dialect: \"{dialect}\" is not supported by this version (supported: \"interactions\")"
+            "gws.dialect: {e}; use \"auto\" unless the server must not be probed"
         ));
     }
     let request_timeout = r.duration("request_timeout", DEFAULT_REQUEST_TIMEOUT);
@@ -794,7 +795,7 @@ mod tests {
         let c = load(GOOD, &[]).unwrap();
         assert_eq!(c.gws.api_url, "http://127.0.0.1:8090/api/v2");
         assert_eq!(c.gws.request_timeout, DEFAULT_REQUEST_TIMEOUT);
-        assert_eq!(c.gws.dialect, "interactions");
+        assert_eq!(c.gws.dialect, "auto");
         assert_eq!(c.bot.max_chats, DEFAULT_MAX_CHATS);
         assert_eq!(
             c.bot.state_dir,
@@ -835,6 +836,7 @@ mod tests {
             api_url = "gws.example/api/v2"
             usrname = "bot01"
             request_timeout = "soon"
+            dialect = "chat"
             [bot]
             nickname = "Ava"
             rules = "rules"
@@ -865,7 +867,13 @@ mod tests {
             all.contains("bott") && all.contains("did you mean [bot]"),
             "{all}"
         );
-        assert_eq!(problems.len(), 7, "{all}");
+        assert!(
+            all.contains(
+                "gws.dialect: unknown GWS dialect `chat` (known: interactions, chats, auto)"
+            ),
+            "{all}"
+        );
+        assert_eq!(problems.len(), 8, "{all}");
     }
 
     #[test]

@@ -177,14 +177,20 @@ pub async fn run(
         hand_over: hand_over.clone(),
     });
     let (event_tx, event_rx) = mpsc::channel(1024);
+    // Transcripts the client fetches itself (`chats` dialect) join the notifications.
+    client.deliver_transcripts_to(event_tx.clone());
     let (command_tx, command_rx) = mpsc::channel(4);
     let (resync_tx, mut resync_rx) = mpsc::channel(1);
+    let (reconcile_tx, mut reconcile_rx) = mpsc::channel(1);
     let pump = tokio::spawn(pump(
         client.clone(),
         notify_rx,
         event_tx,
         stats.clone(),
-        resync_tx,
+        Resync {
+            session: resync_tx,
+            chats: reconcile_tx,
+        },
     ));
     let drain = CancellationToken::new();
     let abort = CancellationToken::new();
@@ -234,6 +240,10 @@ pub async fn run(
                 relogin(&client, &config, &tuning, &shutdown, &command_tx, &keeper).await;
             }
             _ = reconcile.tick() => recover(&client, &command_tx, false).await,
+            Some(()) = reconcile_rx.recv() => {
+                info!("a transfer or finish failed after it was accepted; taking the chat back now");
+                recover(&client, &command_tx, false).await;
+            }
         }
     };
     if let Some(result) = early_end {
@@ -417,14 +427,23 @@ async fn login(
     }
 }
 
-/// Turn raw notifications into domain events. Unknown message types are logged once each. A
-/// new CometD connection asks the daemon to renew the session and recover (`resync`).
+/// What the notification pump asks the daemon for.
+struct Resync {
+    /// A new CometD connection: renew the session and recover.
+    session: mpsc::Sender<()>,
+    /// A transfer or finish failed after it was accepted: the chat is still the bot's but its
+    /// task has ended, so list the chats now rather than at the next reconcile.
+    chats: mpsc::Sender<()>,
+}
+
+/// Turn raw notifications into domain events. Unknown message types are logged once each;
+/// `Error` notifications are matched with the request that failed.
 async fn pump(
     client: gws::Client,
     mut notifications: mpsc::Receiver<Notification>,
     events: mpsc::Sender<Event>,
     stats: Arc<Stats>,
-    resync: mpsc::Sender<()>,
+    resync: Resync,
 ) {
     let mut unknown_types = HashSet::new();
     while let Some(notification) = notifications.recv().await {
@@ -432,12 +451,21 @@ async fn pump(
             Notification::Connected { .. } => {
                 stats.reconnect();
                 // A full channel already holds a request: one renewal covers both.
-                let _ = resync.try_send(());
+                let _ = resync.session.try_send(());
                 continue;
             }
             Notification::Message { channel, data } => {
                 stats.notification();
                 match client.dialect().parse_notification(&channel, &data) {
+                    Parsed::Event(Event::Chat(update)) => {
+                        if client
+                            .async_failure(&update)
+                            .is_some_and(|r| r.ends_the_bots_part)
+                        {
+                            let _ = resync.chats.try_send(());
+                        }
+                        Event::Chat(update)
+                    }
                     Parsed::Event(event) => event,
                     Parsed::Ignored(reason) => {
                         stats.notification_ignored();
@@ -476,7 +504,8 @@ pub fn client_config(config: &Config) -> gws::ClientConfig {
             password: config.gws.password.clone(),
         },
         request_timeout: config.gws.request_timeout,
-        dialect: gws::Dialect::Interactions,
+        // Checked when the configuration was loaded.
+        dialect: config.gws.dialect.parse().unwrap_or_default(),
         operation_names: names,
         retry: Backoff::default(),
         retry_attempts: config.gws.retry_attempts,

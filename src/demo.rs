@@ -17,7 +17,9 @@ use crate::config::{self, Config, EscalationTexts};
 use crate::daemon::{self, Tuning};
 use crate::responder::ResponderConfig;
 use crate::responder::rules::RuleSet;
-use crate::sim::{ChatOutcome, ChatSpec, Control, Entry, Sim, SimConfig, SimEvent, Step};
+use crate::sim::{
+    ChatOutcome, ChatSpec, Control, Entry, Sim, SimConfig, SimDialect, SimEvent, Step,
+};
 use crate::stats::Stats;
 
 /// How long the scripted chats may take before the demo gives up.
@@ -119,7 +121,8 @@ pub fn daemon_config(sim: &Sim, sim_config: &SimConfig, rules_dir: &Path) -> Con
             username: user.username.clone(),
             password: SecretString::from(user.password.clone()),
             place: Some("BotPlace01".into()),
-            dialect: "interactions".into(),
+            // The simulator's dialect, fixed: the demo shows one dialect at a time.
+            dialect: sim_config.dialect.to_string(),
             request_timeout: config::DEFAULT_REQUEST_TIMEOUT,
             operation_names: BTreeMap::new(),
             retry_attempts: 3,
@@ -148,14 +151,26 @@ pub fn daemon_config(sim: &Sim, sim_config: &SimConfig, rules_dir: &Path) -> Con
     }
 }
 
-/// Run the demo; true when every scripted chat ended as expected.
-pub async fn run(rules_dir: &Path, rules: RuleSet, forever: bool) -> anyhow::Result<bool> {
-    let sim_config = SimConfig::default();
+/// Run the demo with the simulator and the daemon speaking `dialect`; true when every
+/// scripted chat ended as expected.
+pub async fn run(
+    rules_dir: &Path,
+    rules: RuleSet,
+    forever: bool,
+    dialect: SimDialect,
+) -> anyhow::Result<bool> {
+    let sim_config = SimConfig {
+        dialect,
+        ..SimConfig::default()
+    };
     let sim = Sim::start(sim_config.clone(), "127.0.0.1:0".parse()?)
         .await
         .context("cannot start the simulator")?;
     let control = sim.control();
-    println!("GWS simulator listening at {}", sim.api_url());
+    println!(
+        "GWS simulator listening at {} ({dialect} dialect)",
+        sim.api_url()
+    );
     println!("rules: {} from {}\n", rules.summary(), rules_dir.display());
 
     let printer = tokio::spawn(print_transcripts(control.clone()));

@@ -111,7 +111,12 @@ async fn escalate(chat: &mut Chat, team: &Team, agent: usize, stage: Stage) -> E
                             warn!(error = %e, "could not tell the customer");
                         }
                     }
-                    match chat.exec(Operation::CompleteTransfer).await {
+                    match chat
+                        .exec(Operation::CompleteTransfer {
+                            agent_id: id.clone(),
+                        })
+                        .await
+                    {
                         Ok(()) => {
                             info!(agent = %id, "chat handed to the agent");
                             step(chat, team, "transferred", Some(id.clone()));

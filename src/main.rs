@@ -29,8 +29,12 @@ fn main() -> ExitCode {
     }
     let code = match cli.command {
         Command::Run => app::run(&cli.config),
-        Command::Check { rules } => app::check(&cli.config, rules.as_deref()),
-        Command::Demo { forever, rules } => app::demo(&rules, forever),
+        Command::Check { rules, offline } => app::check(&cli.config, rules.as_deref(), offline),
+        Command::Demo {
+            forever,
+            rules,
+            dialect,
+        } => app::demo(&rules, forever, dialect),
         Command::Explain { chat_id, state_dir } => {
             app::explain(&cli.config, &chat_id, state_dir.as_deref())
         }

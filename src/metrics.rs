@@ -42,6 +42,10 @@ impl gws::client::Observer for Stats {
         let code = error.map(error_code);
         self.gws_request(operation, elapsed, code.as_deref());
     }
+
+    fn request_failed_later(&self, operation: &'static str) {
+        self.gws_request_failed_later(operation);
+    }
 }
 
 /// A registry exposing `stats`.

@@ -219,6 +219,16 @@ impl Stats {
         }
     }
 
+    /// GWS accepted `operation` but reported later (an `Error` notification) that it failed:
+    /// counted among the request errors with the code `async_error`.
+    pub fn gws_request_failed_later(&self, operation: &str) {
+        self.with_labels(|l| {
+            *l.gws_errors
+                .entry((operation.to_owned(), "async_error".to_owned()))
+                .or_default() += 1
+        });
+    }
+
     /// What the readiness probe reports.
     pub fn health(&self) -> &Health {
         &self.health
@@ -284,6 +294,11 @@ mod tests {
         assert_eq!(snap.rule_hits["faq"], 1);
         assert_eq!(snap.chats_ended["closed"], 1);
         assert_eq!(snap.gws_errors[&("accept".into(), "status_2".into())], 1);
+        s.gws_request_failed_later("transfer_agent");
+        assert_eq!(
+            s.snapshot().gws_errors[&("transfer_agent".into(), "async_error".into())],
+            1
+        );
         assert_eq!(snap.messages_in, 0);
     }
 

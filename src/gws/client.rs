@@ -1,21 +1,30 @@
-//! The GWS REST client: login, session operations, chat operations and the chat listing, with
-//! retries for transient failures and one place that interprets GWS replies ([`parse_reply`]).
+//! The GWS REST client: login (and, with `dialect = "auto"`, finding out the dialect), session
+//! operations, chat operations and the chat listing, with retries for transient failures and
+//! one place that interprets GWS replies ([`parse_reply`]).
+//!
+//! Chat operations follow the dialect's [`Plan`]: one POST, or (in `chats`) Leave then
+//! Complete, or a transcript fetched with GET and delivered into the event stream as the
+//! `ChatHistory` update an `interactions` server would push ([`Client::deliver_transcripts_to`]).
+//! Accepted requests are remembered by `referenceId` so that a later `Error` notification
+//! names what failed ([`Client::async_failure`]).
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::dialect::notification::u64_of;
-use super::dialect::{Dialect, OperationNames};
+use super::dialect::{Choice, Dialect, OperationNames, PROBE_PATH, Plan, Post};
 use super::error::Error;
 use super::http::{Credentials, Me, TlsOptions, Transport};
 use super::operation::{Operation, SessionOperation};
 use super::pacer::Pacer;
+use super::references::{References, Request};
 use crate::backoff::Backoff;
-use crate::event::{ChatId, ChatUpdate};
+use crate::event::{ChatId, ChatUpdate, Event, UpdateKind};
 
 /// Per-request timeout of REST calls unless configured otherwise.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,7 +39,8 @@ pub struct ClientConfig {
     pub credentials: Credentials,
     /// Timeout of each REST request (CometD long polls set their own).
     pub request_timeout: Duration,
-    pub dialect: Dialect,
+    /// `interactions`, `chats`, or `auto`: probe after the first login.
+    pub dialect: Choice,
     pub operation_names: OperationNames,
     /// Delays between attempts of a transiently failing request.
     pub retry: Backoff,
@@ -46,6 +56,10 @@ pub struct ClientConfig {
 /// Watches every REST request attempt: its operation, duration and error, if any.
 pub trait Observer: Send + Sync + std::fmt::Debug {
     fn request_done(&self, operation: &'static str, elapsed: Duration, error: Option<&Error>);
+
+    /// GWS reported (an `Error` notification) that an accepted `operation` failed after all;
+    /// `"unknown"` when the request is no longer remembered.
+    fn request_failed_later(&self, _operation: &'static str) {}
 }
 
 impl ClientConfig {
@@ -55,7 +69,7 @@ impl ClientConfig {
             api_url: api_url.into(),
             credentials,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            dialect: Dialect::default(),
+            dialect: Choice::default(),
             operation_names: OperationNames::default(),
             retry: Backoff::default(),
             retry_attempts: DEFAULT_RETRY_ATTEMPTS,
@@ -88,8 +102,15 @@ pub struct Client {
 #[derive(Debug)]
 struct Inner {
     transport: Transport,
-    dialect: Dialect,
+    choice: Choice,
+    /// The dialect in use: the configured one, or what the probe found (kept for the process:
+    /// a later login re-uses it).
+    dialect: OnceLock<Dialect>,
     names: OperationNames,
+    /// Where fetched transcripts go (the daemon's event stream).
+    transcripts: Mutex<Option<mpsc::Sender<Event>>>,
+    /// Accepted requests by `referenceId`.
+    references: Mutex<References>,
     request_timeout: Duration,
     retry: Backoff,
     retry_attempts: u32,
@@ -106,11 +127,18 @@ impl Client {
             &config.tls,
             config.request_timeout,
         )?;
+        let dialect = OnceLock::new();
+        if let Choice::Fixed(d) = config.dialect {
+            let _ = dialect.set(d);
+        }
         Ok(Client {
             inner: Arc::new(Inner {
                 transport,
-                dialect: config.dialect,
+                choice: config.dialect,
+                dialect,
                 names: config.operation_names,
+                transcripts: Mutex::new(None),
+                references: Mutex::new(References::default()),
                 request_timeout: config.request_timeout,
                 retry: config.retry,
                 retry_attempts: config.retry_attempts.max(1),
@@ -125,9 +153,25 @@ impl Client {
         &self.inner.transport
     }
 
-    /// The API dialect in use.
-    pub fn dialect(&self) -> &Dialect {
-        &self.inner.dialect
+    /// The API dialect in use. With `auto` it is known after the first [`Client::login`];
+    /// before that it is `interactions`.
+    pub fn dialect(&self) -> Dialect {
+        self.inner.dialect.get().copied().unwrap_or_default()
+    }
+
+    /// The configured dialect (`auto` or a fixed one).
+    pub fn dialect_choice(&self) -> Choice {
+        self.inner.choice
+    }
+
+    /// Send the transcripts this client fetches (the `chats` dialect's history) into `events`
+    /// as `ChatHistory` updates, where an `interactions` server's pushed history would arrive.
+    pub fn deliver_transcripts_to(&self, events: mpsc::Sender<Event>) {
+        *self
+            .inner
+            .transcripts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(events);
     }
 
     /// The CometD endpoint, `{api}/notifications`.
@@ -144,15 +188,55 @@ impl Client {
             .instrument(span)
             .await?;
         info!(user_id = %me.id, user_name = %me.user_name, "logged in to GWS");
+        if self.inner.dialect.get().is_none() {
+            let found = self.probe_dialect().await?;
+            if self.inner.dialect.set(found).is_ok() {
+                info!(
+                    dialect = found.name(),
+                    "GWS dialect detected (gws.dialect = \"auto\")"
+                );
+            }
+        }
         Ok(me)
+    }
+
+    /// Which dialect the server speaks: `GET {api}/me/chats` answering HTTP 200 with
+    /// `statusCode` 0 means `chats`; any other definite answer (404, another status) means
+    /// `interactions`. Transient failures are retried and then returned, never guessed from.
+    /// Needs a session (after `GET me`).
+    pub async fn probe_dialect(&self) -> Result<Dialect, Error> {
+        let url = format!("{}{PROBE_PATH}", self.inner.transport.api_url());
+        let timeout = self.inner.request_timeout;
+        let span = info_span!("gws_request", operation = "probe_dialect");
+        let answer = self
+            .retrying("probe_dialect", true, || async {
+                match self.inner.transport.get_json(&url, timeout).await {
+                    Ok(body) => Ok(Some(body)),
+                    Err(e) if e.is_transient() || matches!(e, Error::Unauthorized) => Err(e),
+                    Err(e) => {
+                        debug!(error = %e, "dialect probe refused");
+                        Ok(None)
+                    }
+                }
+            })
+            .instrument(span)
+            .await?;
+        let chats = answer.is_some_and(|body| {
+            body.get("statusCode")
+                .is_some_and(|c| u64_of(Some(c)) == Some(0))
+        });
+        Ok(if chats {
+            Dialect::Chats
+        } else {
+            Dialect::Interactions
+        })
     }
 
     /// A session operation: start/end the contact-centre session, Ready, NotReady.
     pub async fn session(&self, op: &SessionOperation) -> Result<(), Error> {
         let operation = op.label();
         let (url, body) = self
-            .inner
-            .dialect
+            .dialect()
             .session_request(self.inner.transport.api_url(), op);
         let span = info_span!("gws_request", operation);
         // Session operations set a state: repeating them is harmless.
@@ -167,23 +251,138 @@ impl Client {
     /// reset): the error is returned, so that a reply never reaches the customer twice.
     pub async fn execute(&self, chat: &ChatId, op: &Operation) -> Result<Ack, Error> {
         let operation = op.label();
-        let url = self
-            .inner
-            .dialect
-            .operation_path(self.inner.transport.api_url(), chat);
-        let body = self.inner.dialect.operation_body(op, &self.inner.names);
+        let plan = self
+            .dialect()
+            .plan(self.inner.transport.api_url(), chat, op, &self.inner.names);
         let span = info_span!("gws_request", operation, chat_id = %chat);
-        self.post(operation, &url, &body, op.is_idempotent())
-            .instrument(span)
-            .await
+        async {
+            let idempotent = op.is_idempotent();
+            match plan {
+                Plan::Post(post) => self.post_op(chat, op, operation, &post, idempotent).await,
+                Plan::PostThenTranscript { post, transcript } => {
+                    let ack = self.post_op(chat, op, operation, &post, idempotent).await?;
+                    // Accepted: the chat asks again if the transcript does not come.
+                    if let Err(e) = self.fetch_transcript(chat, &transcript).await {
+                        warn!(error = %e, "could not read the transcript after the operation");
+                    }
+                    Ok(ack)
+                }
+                Plan::LeaveThenComplete { leave, complete } => {
+                    match self.post_op(chat, op, "leave", &leave, idempotent).await {
+                        Ok(_) => {}
+                        // Not a participant any more: the bot has left already.
+                        Err(Error::Status { code: 2, .. }) => {
+                            debug!("Leave refused as not valid now; the bot has left already")
+                        }
+                        Err(e) => return Err(e),
+                    }
+                    self.post_op(chat, op, "complete", &complete, idempotent)
+                        .await
+                }
+                Plan::Transcript { url } => {
+                    self.fetch_transcript(chat, &url).await?;
+                    Ok(Ack::default())
+                }
+            }
+        }
+        .instrument(span)
+        .await
     }
 
-    /// The chats the agent currently holds (for recovery after a reconnect or restart).
-    pub async fn list_chats(&self) -> Result<Vec<ChatUpdate>, Error> {
-        let url = self
+    /// POST one step of `op` and remember its `referenceId`.
+    async fn post_op(
+        &self,
+        chat: &ChatId,
+        op: &Operation,
+        operation: &'static str,
+        post: &Post,
+        idempotent: bool,
+    ) -> Result<Ack, Error> {
+        let ack = self
+            .post(operation, &post.url, &post.body, idempotent)
+            .await?;
+        if let Some(reference_id) = ack.reference_id {
+            self.references().remember(
+                reference_id,
+                Request {
+                    chat: chat.clone(),
+                    operation,
+                    ends_the_bots_part: op.ends_the_bots_part(),
+                },
+            );
+        }
+        Ok(ack)
+    }
+
+    /// `GET url` (a transcript) and deliver it as a `ChatHistory` update of `chat`.
+    async fn fetch_transcript(&self, chat: &ChatId, url: &str) -> Result<(), Error> {
+        let timeout = self.inner.request_timeout;
+        let body = self
+            .retrying("chat_history", true, || async {
+                let body = self.inner.transport.get_json(url, timeout).await?;
+                parse_reply("chat_history", &body)?;
+                Ok(body)
+            })
+            .await?;
+        let update = self.dialect().parse_transcript(chat, &body);
+        debug!(entries = update.messages.len(), "transcript fetched");
+        let sink = self
             .inner
-            .dialect
-            .listing_path(self.inner.transport.api_url());
+            .transcripts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match sink {
+            Some(events) => {
+                // Bounded: the dispatcher never waits for a chat, but a stopping daemon may
+                // no longer read.
+                let sent = tokio::time::timeout(timeout, events.send(Event::Chat(update))).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    debug!("transcript not delivered: the event stream is closed or full");
+                }
+            }
+            None => debug!("transcript fetched but nobody takes it"),
+        }
+        Ok(())
+    }
+
+    /// For an `Error` notification: the accepted request it reports as failed (when still
+    /// remembered), logged with the operation and the chat, and counted by operation.
+    pub fn async_failure(&self, update: &ChatUpdate) -> Option<Request> {
+        if update.kind != UpdateKind::Error {
+            return None;
+        }
+        let request = update
+            .reference_id
+            .and_then(|id| self.references().take(id, &update.id));
+        let operation = request.as_ref().map_or("unknown", |r| r.operation);
+        warn!(
+            chat_id = %update.id,
+            operation,
+            reference_id = update.reference_id,
+            error = update.error.as_deref().unwrap_or(""),
+            "GWS reports that an accepted request failed"
+        );
+        if let Some(observer) = &self.inner.observer {
+            observer.request_failed_later(operation);
+        }
+        request
+    }
+
+    fn references(&self) -> std::sync::MutexGuard<'_, References> {
+        // A poisoned lock only means a panic elsewhere mid-update; the table is still usable.
+        self.inner
+            .references
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The chats the agent currently holds (for recovery after a reconnect or restart). Chats
+    /// the bot has left but not finished (`chats`: `Leave` done, `Complete` not) are finished
+    /// here and not listed: nothing else is left to do in them.
+    pub async fn list_chats(&self) -> Result<Vec<ChatUpdate>, Error> {
+        let dialect = self.dialect();
+        let url = dialect.listing_path(self.inner.transport.api_url());
         let timeout = self.inner.request_timeout;
         let span = info_span!("gws_request", operation = "list_chats");
         let body = self
@@ -194,7 +393,27 @@ impl Client {
             })
             .instrument(span)
             .await?;
-        Ok(self.inner.dialect.parse_listing(&body))
+        let mut chats = dialect.parse_listing(&body);
+        let api = self.inner.transport.api_url();
+        let mut held = Vec::with_capacity(chats.len());
+        for chat in chats.drain(..) {
+            let Some(complete) = dialect.completion_of_left(api, &chat) else {
+                held.push(chat);
+                continue;
+            };
+            let span = info_span!("gws_request", operation = "complete", chat_id = %chat.id);
+            let done = self
+                .post("complete", &complete.url, &complete.body, false)
+                .instrument(span)
+                .await;
+            match done {
+                Ok(_) => info!(chat_id = %chat.id, "finished a chat the bot had left"),
+                Err(e) => {
+                    warn!(chat_id = %chat.id, error = %e, "cannot finish a chat the bot had left")
+                }
+            }
+        }
+        Ok(held)
     }
 
     async fn post(
@@ -542,5 +761,274 @@ mod tests {
         let seen = fake.requests();
         assert_eq!(seen[0].path, "/api/v2/me/interactions");
         assert_eq!(seen[0].query.as_deref(), Some("fields=*"));
+    }
+
+    /// A fake `chats` server: `GET me`, the probe/listing, operations by name, transcripts.
+    async fn chats_server(
+        op_reply: impl Fn(&str) -> Value + Send + Sync + 'static,
+        probe: Reply,
+    ) -> Fake {
+        Fake::start(move |req| match (req.method.as_str(), req.path.as_str()) {
+            ("GET", "/api/v2/me") => Reply::json(
+                200,
+                json!({"statusCode":0,"user":{"id":"u-7","userName":"bot1"}}),
+            ),
+            ("GET", "/api/v2/me/chats") => probe.clone(),
+            ("GET", "/api/v2/me/chats/gone/messages") => {
+                Reply::json(200, json!({"statusCode":6,"statusMessage":"no such chat"}))
+            }
+            ("GET", p) if p.ends_with("/messages") => Reply::json(
+                200,
+                json!({"statusCode":0,"messages":[
+                    {"index":5,"type":"Text","text":"hello","visibility":"All",
+                     "from":{"type":"Customer","nickname":"Pat"}}]}),
+            ),
+            ("POST", _) => {
+                let name = req.json()["operationName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                Reply::json(200, op_reply(&name))
+            }
+            _ => Reply::text(404, "Not found"),
+        })
+        .await
+    }
+
+    fn chats_probe() -> Reply {
+        Reply::json(200, json!({"statusCode":0,"chats":[]}))
+    }
+
+    fn fixed(url: &str, dialect: Dialect) -> ClientConfig {
+        let mut config = config(url, 3);
+        config.dialect = Choice::Fixed(dialect);
+        config
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn auto_probes_once_after_login_and_keeps_the_answer() {
+        let fake = chats_server(|_| json!({"statusCode":0}), chats_probe()).await;
+        let client = Client::new(config(&fake.api_url(), 3)).unwrap();
+        assert_eq!(client.dialect_choice(), Choice::Auto);
+        client.login().await.unwrap();
+        assert_eq!(client.dialect(), Dialect::Chats);
+        client.login().await.unwrap();
+        let probes = fake
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/api/v2/me/chats")
+            .count();
+        assert_eq!(probes, 1, "a re-login re-uses the answer");
+        assert_eq!(
+            client.dialect().topics(),
+            ["/v2/me/chats", "/v2/me/channels"]
+        );
+
+        for other in [
+            Reply::text(404, "Not found"),
+            Reply::json(200, json!({"statusCode":1})),
+            Reply::text(200, "<html>"),
+        ] {
+            let fake = chats_server(|_| json!({"statusCode":0}), other).await;
+            let client = Client::new(config(&fake.api_url(), 3)).unwrap();
+            client.login().await.unwrap();
+            assert_eq!(client.dialect(), Dialect::Interactions);
+        }
+
+        // A fixed dialect is never probed.
+        let fake = chats_server(|_| json!({"statusCode":0}), chats_probe()).await;
+        let client = Client::new(fixed(&fake.api_url(), Dialect::Interactions)).unwrap();
+        client.login().await.unwrap();
+        assert_eq!(client.dialect(), Dialect::Interactions);
+        assert!(fake.requests().iter().all(|r| r.path != "/api/v2/me/chats"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_that_fails_transiently_fails_the_login_and_decides_nothing() {
+        let fake = chats_server(|_| json!({"statusCode":0}), Reply::text(503, "busy")).await;
+        let client = Client::new(config(&fake.api_url(), 2)).unwrap();
+        let err = client.login().await.unwrap_err();
+        assert!(matches!(err, Error::Http { status: 503, .. }), "{err:?}");
+        assert_eq!(client.dialect(), Dialect::Interactions, "the fallback");
+        assert_eq!(client.inner.dialect.get(), None, "nothing cached");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn chats_stop_processing_is_leave_then_complete() {
+        let fake = chats_server(
+            |name| match name {
+                "Leave" => json!({"statusCode":2,"statusMessage":"not a participant"}),
+                _ => json!({"statusCode":0,"referenceId":8}),
+            },
+            chats_probe(),
+        )
+        .await;
+        let client = Client::new(fixed(&fake.api_url(), Dialect::Chats)).unwrap();
+        let ack = client
+            .execute(&ChatId::from("c1"), &Operation::StopProcessing)
+            .await
+            .unwrap();
+        assert_eq!(ack.reference_id, Some(8));
+        let ops: Vec<_> = fake
+            .requests()
+            .iter()
+            .map(|r| (r.path.clone(), r.json()["operationName"].clone()))
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                ("/api/v2/me/chats/c1".into(), json!("Leave")),
+                ("/api/v2/me/chats/c1".into(), json!("Complete")),
+            ]
+        );
+
+        let fake = chats_server(
+            |name| match name {
+                "Leave" => json!({"statusCode":6}),
+                _ => json!({"statusCode":0}),
+            },
+            chats_probe(),
+        )
+        .await;
+        let client = Client::new(fixed(&fake.api_url(), Dialect::Chats)).unwrap();
+        let err = client
+            .execute(&ChatId::from("c1"), &Operation::StopProcessing)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Status { code: 6, .. }), "{err:?}");
+        assert_eq!(fake.requests().len(), 1, "no Complete after a real refusal");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn chats_history_is_read_and_delivered_as_a_chat_history_update() {
+        let fake = chats_server(|_| json!({"statusCode":0}), chats_probe()).await;
+        let client = Client::new(fixed(&fake.api_url(), Dialect::Chats)).unwrap();
+        let (tx, mut rx) = mpsc::channel(4);
+        client.deliver_transcripts_to(tx);
+        let chat = ChatId::from("c1");
+        let ack = client
+            .execute(
+                &chat,
+                &Operation::RequestChatHistory {
+                    event_id: Some("4".into()),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(ack, Ack::default());
+        let seen = fake.requests();
+        assert_eq!(seen[0].method, "GET");
+        assert_eq!(seen[0].path, "/api/v2/me/chats/c1/messages");
+        assert_eq!(seen[0].query.as_deref(), Some("startIndex=5"));
+        let Some(Event::Chat(update)) = rx.recv().await else {
+            panic!("no update")
+        };
+        assert_eq!(update.id, chat);
+        assert_eq!(update.kind, UpdateKind::ChatHistory);
+        assert_eq!(update.messages[0].event_id.as_deref(), Some("5"));
+
+        // Accept reads the whole transcript once accepted (no history push in `chats`).
+        client
+            .execute(
+                &chat,
+                &Operation::Accept {
+                    nickname: "Ava".into(),
+                },
+            )
+            .await
+            .unwrap();
+        let seen = fake.requests();
+        assert_eq!(seen[1].json()["operationName"], "Accept");
+        assert_eq!(
+            (seen[2].path.as_str(), seen[2].query.as_deref()),
+            ("/api/v2/me/chats/c1/messages", None)
+        );
+        assert!(
+            matches!(rx.recv().await, Some(Event::Chat(u)) if u.kind == UpdateKind::ChatHistory)
+        );
+
+        // An unknown chat is "not found", as the chat task's probe expects.
+        let err = client
+            .execute(
+                &ChatId::from("gone"),
+                &Operation::RequestChatHistory { event_id: None },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Status { code: 6, .. }), "{err:?}");
+        assert!(rx.try_recv().is_err(), "nothing delivered for it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_listed_chat_the_bot_left_is_completed_not_listed() {
+        let fake = chats_server(
+            |_| json!({"statusCode":0}),
+            Reply::json(
+                200,
+                json!({"statusCode":0,"chats":[
+                    {"id":"live","capabilities":["SendMessage","Complete","Leave"]},
+                    {"id":"left","state":"LeftChat","capabilities":["Complete"]},
+                    {"id":"offer","capabilities":["Accept","Reject"]}]}),
+            ),
+        )
+        .await;
+        let client = Client::new(fixed(&fake.api_url(), Dialect::Chats)).unwrap();
+        let listed = client.list_chats().await.unwrap();
+        let ids: Vec<_> = listed.iter().map(|c| c.id.0.as_str()).collect();
+        assert_eq!(ids, ["live", "offer"]);
+        let posts: Vec<_> = fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .map(|r| (r.path.clone(), r.json()))
+            .collect();
+        assert_eq!(
+            posts,
+            [(
+                "/api/v2/me/chats/left".to_owned(),
+                json!({"operationName":"Complete"})
+            )]
+        );
+    }
+
+    #[derive(Debug, Default)]
+    struct Failures(Mutex<Vec<&'static str>>);
+
+    impl Observer for Failures {
+        fn request_done(&self, _: &'static str, _: Duration, _: Option<&Error>) {}
+        fn request_failed_later(&self, operation: &'static str) {
+            self.0.lock().unwrap().push(operation);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_error_notification_names_the_request_it_is_about() {
+        let fake = chats_server(|_| json!({"statusCode":0,"referenceId":9}), chats_probe()).await;
+        let failures = Arc::new(Failures::default());
+        let client =
+            Client::new(fixed(&fake.api_url(), Dialect::Chats).observed_by(failures.clone()))
+                .unwrap();
+        let chat = ChatId::from("c1");
+        client
+            .execute(
+                &chat,
+                &Operation::TransferToAgent {
+                    agent_id: "a1".into(),
+                },
+            )
+            .await
+            .unwrap();
+        let mut error = ChatUpdate::new(chat.clone(), UpdateKind::Error);
+        error.reference_id = Some(9);
+        error.error = Some("Agent not logged in".into());
+        let failed = client.async_failure(&error).unwrap();
+        assert_eq!(failed.operation, "transfer_agent");
+        assert!(failed.ends_the_bots_part);
+        assert_eq!(client.async_failure(&error), None, "reported once");
+        assert_eq!(
+            client.async_failure(&ChatUpdate::new(chat, UpdateKind::StatusChange)),
+            None
+        );
+        assert_eq!(*failures.0.lock().unwrap(), ["transfer_agent", "unknown"]);
     }
 }

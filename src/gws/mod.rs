@@ -6,6 +6,7 @@
 //! - [`error`]: typed errors shaped by what callers do about them.
 //! - [`operation`]: the dialect-free operations.
 //! - [`pacer`]: the per-session request-rate ceiling.
+//! - [`references`]: which accepted request a later `Error` notification is about.
 
 pub mod client;
 pub mod dialect;
@@ -15,9 +16,10 @@ pub(crate) mod fake;
 pub mod http;
 pub mod operation;
 pub mod pacer;
+pub mod references;
 
 pub use client::{Ack, Client, ClientConfig};
-pub use dialect::{Dialect, OperationNames, Parsed};
+pub use dialect::{Choice, Dialect, OperationNames, Parsed};
 pub use error::Error;
 pub use http::{Credentials, Me, TlsOptions, Transport};
 pub use operation::{Operation, SessionOperation};

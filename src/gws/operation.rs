@@ -22,14 +22,16 @@ pub enum Operation {
     /// Finish the interaction on the bot's side.
     StopProcessing,
     /// Ask for the transcript after `event_id` (all of it when `None`); it arrives as a
-    /// `ChatHistory` notification.
+    /// `ChatHistory` update in the event stream (pushed by the server in `interactions`,
+    /// fetched and delivered by the client in `chats`).
     RequestChatHistory { event_id: Option<String> },
     /// Bring an agent into the chat, hidden from the customer.
     StartConsultation { agent_id: String },
-    /// Turn the consultation into a transfer to the consulted agent.
-    CompleteTransfer,
-    /// Turn the consultation into a conference with the consulted agent.
-    CompleteConference,
+    /// Turn the consultation with `agent_id` into a transfer to that agent. (The `chats`
+    /// dialect names the agent; `interactions` does not need it.)
+    CompleteTransfer { agent_id: String },
+    /// Turn the consultation with `agent_id` into a conference with that agent.
+    CompleteConference { agent_id: String },
     /// Add or change attached data.
     UpdateUserData { user_data: UserData },
 }
@@ -46,6 +48,19 @@ impl Operation {
         )
     }
 
+    /// When GWS reports later that it failed (an `Error` notification), the chat is still the
+    /// bot's although the chat's task may have ended on the reply: a transfer or a finish.
+    pub fn ends_the_bots_part(&self) -> bool {
+        matches!(
+            self,
+            Operation::TransferToAgent { .. }
+                | Operation::TransferToSkill { .. }
+                | Operation::StopProcessing
+                | Operation::CompleteTransfer { .. }
+                | Operation::CompleteConference { .. }
+        )
+    }
+
     /// A short stable name for logs and metrics (not the wire name).
     pub fn label(&self) -> &'static str {
         match self {
@@ -59,8 +74,8 @@ impl Operation {
             Operation::StopProcessing => "stop_processing",
             Operation::RequestChatHistory { .. } => "request_chat_history",
             Operation::StartConsultation { .. } => "start_consultation",
-            Operation::CompleteTransfer => "complete_transfer",
-            Operation::CompleteConference => "complete_conference",
+            Operation::CompleteTransfer { .. } => "complete_transfer",
+            Operation::CompleteConference { .. } => "complete_conference",
             Operation::UpdateUserData { .. } => "update_user_data",
         }
     }

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use gws_botd::sim::{ChatOutcome, Fault, Sim, Step};
 
+use gws_botd::sim::SimDialect;
+
 use crate::support::*;
 
 #[tokio::test]
@@ -35,9 +37,8 @@ async fn a_wrong_password_backs_off_instead_of_looping() {
     h.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_status_code_error_hands_the_chat_on_instead_of_leaving_it() {
-    let h = Harness::start_with(sim_config(), RULES, |c| {
+async fn a_status_code_error_hands_the_chat_on_instead_of_leaving_it(d: SimDialect) {
+    let h = Harness::start_with(sim_config_in(d), RULES, |c| {
         c.bot.fallback_skill = Some("Support".into())
     })
     .await;
@@ -62,9 +63,8 @@ async fn a_status_code_error_hands_the_chat_on_instead_of_leaving_it() {
     );
 }
 
-#[tokio::test]
-async fn http_5xx_is_retried() {
-    let h = Harness::start().await;
+async fn http_5xx_is_retried(d: SimDialect) {
+    let h = Harness::start_in(d).await;
     h.control.fail_operation("Accept", 2, Fault::Http(503));
     let id = h.chat("Ola", vec![Step::AwaitReply, say(0, "bye")]);
     let chat = h.wait_outcome(&id).await;
@@ -118,9 +118,8 @@ async fn connection_refused_at_start_is_retried_until_gws_is_up() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-#[tokio::test]
-async fn a_lost_cometd_session_is_recovered_and_missed_messages_answered_once() {
-    let h = Harness::start().await;
+async fn a_lost_cometd_session_is_recovered_and_missed_messages_answered_once(d: SimDialect) {
+    let h = Harness::start_in(d).await;
     let id = h.chat("Gus", vec![]);
     h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
         .await;
@@ -138,17 +137,14 @@ async fn a_lost_cometd_session_is_recovered_and_missed_messages_answered_once() 
         .filter(|r| r.body.to_string().contains("/meta/handshake"))
         .count();
     assert!(handshakes >= 2, "re-handshake");
-    let history = h
-        .control
-        .requests()
-        .into_iter()
-        .rfind(|r| r.operation.as_deref() == Some("RequestChatHistory"))
-        .expect("catch-up request");
-    assert!(
-        history.body["eventId"].is_string(),
-        "catch-up from the cursor: {}",
-        history.body
-    );
+    let history = h.history_requests().pop().expect("catch-up request");
+    if d == SimDialect::Interactions {
+        assert!(
+            history.body["eventId"].is_string(),
+            "catch-up from the cursor: {}",
+            history.body
+        );
+    }
     h.control.customer_says(&id, "bye").unwrap();
     h.wait_outcome(&id).await;
     assert_eq!(
@@ -169,9 +165,8 @@ async fn a_lost_cometd_session_is_recovered_and_missed_messages_answered_once() 
     assert!(subscribes >= 2, "re-subscribe after the re-handshake");
 }
 
-#[tokio::test]
-async fn a_huge_customer_message_is_handled() {
-    let h = Harness::start().await;
+async fn a_huge_customer_message_is_handled(d: SimDialect) {
+    let h = Harness::start_in(d).await;
     let huge = "x".repeat(1024 * 1024);
     let id = h.chat(
         "Big",
@@ -187,53 +182,9 @@ async fn a_huge_customer_message_is_handled() {
     assert_eq!(h.bot_texts(&id).len(), 3);
 }
 
-#[tokio::test]
-async fn unknown_types_and_missing_fields_are_skipped_and_the_bot_carries_on() {
-    use serde_json::json;
-    let h = Harness::start().await;
-    let id = h.chat("Una", vec![]);
-    h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
-        .await;
-    let topic = "/v2/me/interactions";
-    h.control.inject(
-        "bot01",
-        topic,
-        json!({"messageType": "BrandNewThing", "x": 1}),
-    );
-    h.control.inject(
-        "bot01",
-        topic,
-        json!({"messageType": "BrandNewThing", "x": 2}),
-    );
-    h.control.inject(
-        "bot01",
-        topic,
-        json!({"messageType": "InteractionStateMessage", "notificationType": "NewMessages", "interaction": {}}),
-    );
-    h.control.inject(
-        "bot01",
-        topic,
-        json!({"messageType": "InteractionStateMessage", "notificationType": "NewMessages",
-               "interaction": {"id": id}, "messages": [{"type": "Text"}, {"eventId": 7}, "junk"]}),
-    );
-    h.control
-        .inject("bot01", topic, json!("not even an object"));
-    h.control.customer_says(&id, "when are you open").unwrap();
-    h.wait_chat(&id, "answer", |c| texts_from(c, "Agent").len() == 2)
-        .await;
-    let snap = h.stats.snapshot();
-    assert_eq!(snap.notifications_unknown, 2, "{snap:?}");
-    assert!(snap.notifications_ignored >= 2, "{snap:?}");
-    assert_eq!(h.bot_texts(&id)[1], "We're open 8 to 18.");
-    // Repaired in place: no reconnect and no catch-up was needed.
-    assert_eq!(h.stats.snapshot().reconnects, 0);
-    assert!(!h.operations(&id).iter().any(|o| o == "RequestChatHistory"));
-}
-
-#[tokio::test]
-async fn a_malformed_cometd_response_is_survived_and_its_messages_caught_up() {
+async fn a_malformed_cometd_response_is_survived_and_its_messages_caught_up(d: SimDialect) {
     use gws_botd::sim::Corruption;
-    let h = Harness::start().await;
+    let h = Harness::start_in(d).await;
     let id = h.chat("Mal", vec![]);
     h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
         .await;
@@ -246,10 +197,7 @@ async fn a_malformed_cometd_response_is_survived_and_its_messages_caught_up() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(h.bot_texts(&id).len(), 2, "answered exactly once");
-    assert!(
-        h.operations(&id).iter().any(|o| o == "RequestChatHistory"),
-        "caught up"
-    );
+    assert!(!h.history_requests().is_empty(), "caught up");
     assert!(h.stats.snapshot().reconnects >= 1);
 }
 
@@ -274,3 +222,62 @@ async fn invalid_unicode_escapes_in_a_customer_message_do_not_lose_it() {
     assert_eq!(h.stats.snapshot().reconnects, 0);
     assert!(!h.operations(&id).iter().any(|o| o == "RequestChatHistory"));
 }
+
+async fn unknown_types_and_missing_fields_are_skipped_and_the_bot_carries_on(d: SimDialect) {
+    use serde_json::json;
+    let h = Harness::start_in(d).await;
+    let id = h.chat("Una", vec![]);
+    h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
+        .await;
+    let (topic, broken) = match d {
+        SimDialect::Interactions => (
+            "/v2/me/interactions",
+            [
+                json!({"messageType": "InteractionStateMessage", "notificationType": "NewMessages", "interaction": {}}),
+                json!({"messageType": "InteractionStateMessage", "notificationType": "NewMessages",
+                       "interaction": {"id": id}, "messages": [{"type": "Text"}, {"eventId": 7}, "junk"]}),
+            ],
+        ),
+        SimDialect::Chats => (
+            "/v2/me/chats",
+            [
+                json!({"messageType": "ChatStateChangeMessage", "notificationType": "StatusChange", "chat": {}}),
+                json!({"messageType": "MessageLogUpdated", "chatPath": format!("/chats/{id}"),
+                       "messages": [{"type": "Text"}, {"index": "x"}, "junk"]}),
+            ],
+        ),
+    };
+    for n in 1..=2 {
+        h.control.inject(
+            "bot01",
+            topic,
+            json!({"messageType": "BrandNewThing", "x": n}),
+        );
+    }
+    for payload in broken {
+        h.control.inject("bot01", topic, payload);
+    }
+    h.control
+        .inject("bot01", topic, json!("not even an object"));
+    h.control.customer_says(&id, "when are you open").unwrap();
+    h.wait_chat(&id, "answer", |c| texts_from(c, "Agent").len() == 2)
+        .await;
+    let snap = h.stats.snapshot();
+    assert_eq!(snap.notifications_unknown, 2, "{snap:?}");
+    assert!(snap.notifications_ignored >= 2, "{snap:?}");
+    assert_eq!(h.bot_texts(&id)[1], "We're open 8 to 18.");
+    // Repaired in place: no reconnect and no catch-up was needed.
+    assert_eq!(h.stats.snapshot().reconnects, 0);
+    // The transcript read after Accept (`chats`) is the only history request: no catch-up.
+    let after_accept = usize::from(d == SimDialect::Chats);
+    assert_eq!(h.history_requests().len(), after_accept);
+}
+
+per_dialect!(
+    unknown_types_and_missing_fields_are_skipped_and_the_bot_carries_on,
+    a_status_code_error_hands_the_chat_on_instead_of_leaving_it,
+    http_5xx_is_retried,
+    a_lost_cometd_session_is_recovered_and_missed_messages_answered_once,
+    a_huge_customer_message_is_handled,
+    a_malformed_cometd_response_is_survived_and_its_messages_caught_up,
+);

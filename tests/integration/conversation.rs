@@ -2,11 +2,12 @@
 
 use gws_botd::sim::{ChatOutcome, ChatSpec, Step};
 
+use gws_botd::sim::SimDialect;
+
 use crate::support::*;
 
-#[tokio::test]
-async fn greets_the_customer_by_name_after_typing() {
-    let h = Harness::start().await;
+async fn greets_the_customer_by_name_after_typing(d: SimDialect) {
+    let h = Harness::start_in(d).await;
     let id = h.chat("Pat", vec![]);
     h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
         .await;
@@ -14,22 +15,29 @@ async fn greets_the_customer_by_name_after_typing() {
     let ops = h.operations(&id);
     assert_eq!(
         ops[..3],
-        ["Accept", "SendNotification", "SendMessage"],
+        ["Accept", h.wire("SendNotification"), "SendMessage"],
         "{ops:?}"
     );
     let accept = h.request("Accept");
     assert_eq!(accept.body["nickname"], "Ava");
-    let typing = h.request("SendNotification");
-    assert_eq!(
-        typing.body["notifcation"], "TypingStarted",
-        "the seed's spelling"
-    );
-    assert_eq!(typing.body["notification"], "TypingStarted");
+    let typing = h.request(h.wire("SendNotification"));
+    match d {
+        SimDialect::Interactions => {
+            assert_eq!(
+                typing.body["notifcation"], "TypingStarted",
+                "the seed's spelling"
+            );
+            assert_eq!(typing.body["notification"], "TypingStarted");
+        }
+        SimDialect::Chats => assert_eq!(
+            typing.body,
+            serde_json::json!({"operationName":"SendStartTypingNotification"})
+        ),
+    }
 }
 
-#[tokio::test]
-async fn answers_a_question_and_closes_on_goodbye() {
-    let h = Harness::start().await;
+async fn answers_a_question_and_closes_on_goodbye(d: SimDialect) {
+    let h = Harness::start_in(d).await;
     let id = h.chat(
         "Jordan",
         vec![
@@ -49,10 +57,11 @@ async fn answers_a_question_and_closes_on_goodbye() {
             "Goodbye!"
         ]
     );
-    assert_eq!(
-        h.operations(&id).last().map(String::as_str),
-        Some("StopProcessing")
-    );
+    let ops = h.operations(&id);
+    match d {
+        SimDialect::Interactions => assert_eq!(ops.last().unwrap(), "StopProcessing"),
+        SimDialect::Chats => assert_eq!(ops[ops.len() - 2..], ["Leave", "Complete"]),
+    }
     assert!(
         h.control.violations().is_empty(),
         "{:?}",
@@ -60,9 +69,8 @@ async fn answers_a_question_and_closes_on_goodbye() {
     );
 }
 
-#[tokio::test]
-async fn unmatched_messages_get_the_no_match_rule() {
-    let h = Harness::start().await;
+async fn unmatched_messages_get_the_no_match_rule(d: SimDialect) {
+    let h = Harness::start_in(d).await;
     let id = h.chat("Kai", vec![Step::AwaitReply, say(0, "blue elephants")]);
     h.wait_chat(&id, "rephrase", |c| texts_from(c, "Agent").len() == 2)
         .await;
@@ -72,9 +80,8 @@ async fn unmatched_messages_get_the_no_match_rule() {
     );
 }
 
-#[tokio::test]
-async fn a_message_typed_before_accept_is_answered_once_after_the_greeting() {
-    let h = Harness::start().await;
+async fn a_message_typed_before_accept_is_answered_once_after_the_greeting(d: SimDialect) {
+    let h = Harness::start_in(d).await;
     let id = h.control.create_chat(ChatSpec {
         customer: "Eli".into(),
         user_data: serde_json::Map::new(),
@@ -91,9 +98,8 @@ async fn a_message_typed_before_accept_is_answered_once_after_the_greeting() {
     );
 }
 
-#[tokio::test]
-async fn a_customer_who_leaves_gets_the_chat_closed() {
-    let h = Harness::start().await;
+async fn a_customer_who_leaves_gets_the_chat_closed(d: SimDialect) {
+    let h = Harness::start_in(d).await;
     let id = h.chat(
         "Robin",
         vec![
@@ -108,9 +114,8 @@ async fn a_customer_who_leaves_gets_the_chat_closed() {
     assert!(!chat.customer_present);
 }
 
-#[tokio::test]
-async fn attach_updates_the_user_data() {
-    let h = Harness::start().await;
+async fn attach_updates_the_user_data(d: SimDialect) {
+    let h = Harness::start_in(d).await;
     let id = h.chat("Vic", vec![Step::AwaitReply, say(0, "I am a VIP")]);
     h.wait_for_request("UpdateUserData", |r| {
         r.operation.as_deref() == Some("UpdateUserData")
@@ -122,9 +127,8 @@ async fn attach_updates_the_user_data() {
         .await;
 }
 
-#[tokio::test]
-async fn many_chats_run_concurrently_each_in_order() {
-    let h = Harness::start().await;
+async fn many_chats_run_concurrently_each_in_order(d: SimDialect) {
+    let h = Harness::start_in(d).await;
     let ids: Vec<String> = (0..20)
         .map(|i| {
             h.chat(
@@ -149,3 +153,13 @@ async fn many_chats_run_concurrently_each_in_order() {
     assert_eq!(snap.chats_accepted, 20);
     assert_eq!(snap.rule_hits["hours"], 20);
 }
+
+per_dialect!(
+    greets_the_customer_by_name_after_typing,
+    answers_a_question_and_closes_on_goodbye,
+    unmatched_messages_get_the_no_match_rule,
+    a_message_typed_before_accept_is_answered_once_after_the_greeting,
+    a_customer_who_leaves_gets_the_chat_closed,
+    attach_updates_the_user_data,
+    many_chats_run_concurrently_each_in_order,
+);

@@ -4,6 +4,8 @@ use std::process::{Command, Stdio};
 
 use gws_botd::sim::{ChatOutcome, Sim, Step};
 
+use gws_botd::sim::SimDialect;
+
 use crate::support::*;
 
 fn position(ops: &[String], name: &str) -> usize {
@@ -38,10 +40,14 @@ fn request_names(h: &Harness) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn logs_in_in_the_documented_order() {
-    let h = Harness::start().await;
+async fn logs_in_in_the_documented_order(d: SimDialect) {
+    let h = Harness::start_in(d).await;
     let names = request_names(&h);
+    let handshake = position(&names, "/meta/handshake");
+    assert!(
+        !names[..handshake].iter().any(|n| n == "GET /me/chats"),
+        "a configured dialect is not probed: {names:?}"
+    );
     let me = position(&names, "GET /me");
     let handshake = position(&names, "/meta/handshake");
     let subscribe = position(&names, "/meta/subscribe");
@@ -61,9 +67,8 @@ async fn logs_in_in_the_documented_order() {
     );
 }
 
-#[tokio::test]
-async fn shutdown_goes_not_ready_disconnects_and_ends_the_session() {
-    let mut h = Harness::start().await;
+async fn shutdown_goes_not_ready_disconnects_and_ends_the_session(d: SimDialect) {
+    let mut h = Harness::start_in(d).await;
     let id = h.chat("Pat", vec![Step::AwaitReply, say(0, "bye")]);
     h.wait_outcome(&id).await;
     h.stop().await.expect("clean shutdown");
@@ -78,9 +83,8 @@ async fn shutdown_goes_not_ready_disconnects_and_ends_the_session() {
     );
 }
 
-#[tokio::test]
-async fn at_max_chats_the_bot_goes_not_ready_and_ready_again_below_it() {
-    let h = Harness::start_with(sim_config(), RULES, |c| c.bot.max_chats = 1).await;
+async fn at_max_chats_the_bot_goes_not_ready_and_ready_again_below_it(d: SimDialect) {
+    let h = Harness::start_with(sim_config_in(d), RULES, |c| c.bot.max_chats = 1).await;
     let first = h.chat("One", vec![Step::AwaitReply, say(300, "bye")]);
     h.wait_for_request("NotReady", |r| r.operation.as_deref() == Some("NotReady"))
         .await;
@@ -276,3 +280,118 @@ fn check_accepts_the_shipped_rules() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("rules:"));
 }
+
+/// `check --config` asks the configured server for its dialect; an unreachable server is
+/// reported without failing the check, and `--offline` does not ask.
+#[tokio::test]
+async fn check_reports_the_servers_dialect_without_failing_when_it_is_unreachable() {
+    async fn check(config: &std::path::Path, extra: &[&str]) -> String {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gws-botd"))
+            .args(["check", "--config"])
+            .arg(config)
+            .args(extra)
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+    let sim = Sim::start(
+        sim_config_in(SimDialect::Chats),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = rules_dir(RULES);
+    let config = write_config(&dir, &sim.api_url(), &dir);
+    let out = check(&config, &[]).await;
+    assert!(
+        out.contains("speaks the chats dialect (gws.dialect = \"auto\" will use it)"),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("[bot]", "dialect = \"interactions\"\n[bot]"),
+    )
+    .unwrap();
+    let out = check(&config, &[]).await;
+    assert!(
+        out.contains("WARNING") && out.contains("gws.dialect = \"interactions\""),
+        "{out}"
+    );
+    let requests = sim.control().requests().len();
+    let out = check(&config, &["--offline"]).await;
+    assert!(!out.contains("dialect"), "{out}");
+    assert_eq!(
+        sim.control().requests().len(),
+        requests,
+        "offline asks nothing"
+    );
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = format!("http://{}/api/v2", listener.local_addr().unwrap());
+    drop(listener);
+    let config = write_config(&dir, &closed, &dir);
+    let out = check(&config, &[]).await;
+    assert!(out.contains("is not reachable from here"), "{out}");
+    std::fs::remove_file(&config).ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `gws.dialect = "auto"` finds the dialect the server speaks after `GET me`, before the
+/// handshake, and the bot then works in it.
+async fn auto_picks_the_dialect_the_server_speaks(d: SimDialect) {
+    let h = Harness::start_with(sim_config_in(d), RULES, |c| c.gws.dialect = "auto".into()).await;
+    let id = h.chat("Pat", vec![Step::AwaitReply, say(0, "bye")]);
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
+    let names = request_names(&h);
+    let me = position(&names, "GET /me");
+    let probe = position(&names, "GET /me/chats");
+    let handshake = position(&names, "/meta/handshake");
+    assert!(me < probe && probe < handshake, "{names:?}");
+    let subscribed = format!("/v2/me/{d}");
+    assert!(
+        h.control
+            .requests()
+            .iter()
+            .any(|r| r.body.to_string().contains(&subscribed)),
+        "subscribed to {subscribed}"
+    );
+    let expected_path = format!("/me/{d}/{id}");
+    assert!(
+        h.control
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with(&expected_path)),
+        "operations went to {expected_path}"
+    );
+    // Later `GET /me/chats` are the `chats` listing (`?fields=*`); the probe comes once.
+    assert_eq!(
+        names[..handshake]
+            .iter()
+            .filter(|n| *n == "GET /me/chats")
+            .count(),
+        1,
+        "probed once: {names:?}"
+    );
+    assert!(
+        h.control.violations().is_empty(),
+        "{:?}",
+        h.control.violations()
+    );
+}
+
+per_dialect!(
+    auto_picks_the_dialect_the_server_speaks,
+    logs_in_in_the_documented_order,
+    shutdown_goes_not_ready_disconnects_and_ends_the_session,
+    at_max_chats_the_bot_goes_not_ready_and_ready_again_below_it,
+);

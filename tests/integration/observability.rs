@@ -15,6 +15,8 @@ use gws_botd::stats::Stats;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
+use gws_botd::sim::SimDialect;
+
 use crate::support::{Harness, RULES, WAIT, rules_dir, say, sim_config, tuning, wait_until};
 
 /// Serve `/metrics`, `/healthz` and `/readyz` for `stats` on a free port.
@@ -58,9 +60,8 @@ async fn await_sample(addr: SocketAddr, name: &str, value: f64) -> String {
     }
 }
 
-#[tokio::test]
-async fn metrics_count_a_scripted_conversation() {
-    let h = Harness::start().await;
+async fn metrics_count_a_scripted_conversation(d: SimDialect) {
+    let h = Harness::start_in(d).await;
     let stop = CancellationToken::new();
     let addr = serve(h.stats.clone(), &stop).await;
     assert_eq!(get(addr, "/healthz").await.0, 200);
@@ -224,9 +225,8 @@ async fn await_ready(addr: SocketAddr, ready: bool) -> String {
     }
 }
 
-#[tokio::test]
-async fn explain_tells_a_chat_from_a_run_without_secrets_or_customer_text() {
-    let h = Harness::start().await;
+async fn explain_tells_a_chat_from_a_run_without_secrets_or_customer_text(d: SimDialect) {
+    let h = Harness::start_in(d).await;
     let id = h.chat(
         "Alex",
         vec![
@@ -299,3 +299,8 @@ async fn explain_tells_a_chat_from_a_run_without_secrets_or_customer_text() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no decisions recorded"));
 }
+
+per_dialect!(
+    metrics_count_a_scripted_conversation,
+    explain_tells_a_chat_from_a_run_without_secrets_or_customer_text,
+);

@@ -1,5 +1,5 @@
-//! Every seed operation on the wire, sent by the real GWS client to the simulator, which
-//! accepts each only in the right state.
+//! Every operation on the wire, sent by the real GWS client to the simulator, which accepts
+//! each only in the right state: once for the seed's `interactions` dialect, once for `chats`.
 
 use std::time::Duration;
 
@@ -7,7 +7,7 @@ use gws_botd::backoff::Backoff;
 use gws_botd::cometd::{self, Notification};
 use gws_botd::event::{ChatId, Event};
 use gws_botd::gws::{self, Operation, Parsed, SessionOperation};
-use gws_botd::sim::{ChatOutcome, ChatSpec, Sim};
+use gws_botd::sim::{ChatOutcome, ChatSpec, Sim, SimDialect};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +17,8 @@ use crate::support::*;
 struct Agent {
     client: gws::Client,
     notifications: mpsc::Receiver<Notification>,
+    /// Transcripts the client reads itself (`chats`).
+    transcripts: mpsc::Receiver<Event>,
     stop: CancellationToken,
 }
 
@@ -33,6 +35,8 @@ impl Agent {
         ))
         .unwrap();
         client.login().await.unwrap();
+        let (transcripts_tx, transcripts) = mpsc::channel(16);
+        client.deliver_transcripts_to(transcripts_tx);
         let (tx, mut notifications) = mpsc::channel(256);
         let stop = CancellationToken::new();
         let cometd = cometd::Client::new(
@@ -55,6 +59,7 @@ impl Agent {
         Agent {
             client,
             notifications,
+            transcripts,
             stop,
         }
     }
@@ -67,12 +72,19 @@ impl Agent {
     ) -> gws_botd::event::ChatUpdate {
         let wait = async {
             loop {
-                let Some(Notification::Message { channel, data }) = self.notifications.recv().await
-                else {
-                    continue;
+                let event = tokio::select! {
+                    Some(event) = self.transcripts.recv() => event,
+                    Some(n) = self.notifications.recv() => match n {
+                        Notification::Message { channel, data } => {
+                            match self.client.dialect().parse_notification(&channel, &data) {
+                                Parsed::Event(event) => event,
+                                _ => continue,
+                            }
+                        }
+                        _ => continue,
+                    },
                 };
-                if let Parsed::Event(Event::Chat(update)) =
-                    self.client.dialect().parse_notification(&channel, &data)
+                if let Event::Chat(update) = event
                     && pred(&update)
                 {
                     return update;
@@ -99,6 +111,19 @@ impl Agent {
         ChatId(id)
     }
 
+    /// Wait until `agent_id` has joined chat `id`.
+    async fn joined(&mut self, id: &ChatId, agent_id: &str) {
+        let (wanted, agent_id) = (id.clone(), agent_id.to_owned());
+        self.event("agent joined", move |u| {
+            u.id == wanted
+                && u.participants.as_ref().is_some_and(|p| {
+                    p.iter()
+                        .any(|p| p.participant_id.as_deref() == Some(agent_id.as_str()))
+                })
+        })
+        .await;
+    }
+
     async fn accepted(&mut self, sim: &Sim, customer: &str) -> ChatId {
         let id = self.offer(sim, customer).await;
         self.client
@@ -120,10 +145,11 @@ impl Agent {
 }
 
 fn body_of(sim: &Sim, id: &ChatId, operation: &str) -> Value {
+    let path = format!("/me/{}/{id}", sim.dialect());
     sim.control()
         .requests()
         .into_iter()
-        .filter(|r| r.path.ends_with(&format!("/me/interactions/{id}")))
+        .filter(|r| r.path.ends_with(&path))
         .find(|r| r.operation.as_deref() == Some(operation))
         .unwrap_or_else(|| panic!("no {operation} for {id}"))
         .body
@@ -204,7 +230,14 @@ async fn every_seed_operation_reaches_the_simulator_in_its_documented_form() {
         "only entries after e-1"
     );
     // CompleteTransfer before anyone joined is refused by the referee.
-    let early = gws.execute(&a, &Operation::CompleteTransfer).await;
+    let early = gws
+        .execute(
+            &a,
+            &Operation::CompleteTransfer {
+                agent_id: "agent-101".into(),
+            },
+        )
+        .await;
     assert!(
         matches!(early, Err(gws::Error::Status { code: 2, .. })),
         "{early:?}"
@@ -231,7 +264,14 @@ async fn every_seed_operation_reaches_the_simulator_in_its_documented_form() {
                 })
         })
         .await;
-    gws.execute(&a, &Operation::CompleteTransfer).await.unwrap();
+    gws.execute(
+        &a,
+        &Operation::CompleteTransfer {
+            agent_id: "agent-101".into(),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         body_of(&sim, &a, "CompleteTransfer"),
         json!({"operationName": "CompleteTransfer"})
@@ -272,9 +312,14 @@ async fn every_seed_operation_reaches_the_simulator_in_its_documented_form() {
                 })
         })
         .await;
-    gws.execute(&b, &Operation::CompleteConference)
-        .await
-        .unwrap();
+    gws.execute(
+        &b,
+        &Operation::CompleteConference {
+            agent_id: "agent-101".into(),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         body_of(&sim, &b, "LeaveChatConsultation"),
         json!({"operationName": "LeaveChatConsultation"})
@@ -339,4 +384,187 @@ async fn every_seed_operation_reaches_the_simulator_in_its_documented_form() {
         violations[0].starts_with("SendMessage on completed"),
         "{violations:?}"
     );
+}
+
+#[tokio::test]
+async fn every_chats_operation_reaches_the_simulator_in_its_documented_form() {
+    let sim = Sim::start(
+        sim_config_in(SimDialect::Chats),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut agent = Agent::start(&sim).await;
+    assert_eq!(agent.client.dialect(), gws::Dialect::Chats, "auto found it");
+    let gws = agent.client.clone();
+    let user = |id: &str| format!("{}/users/{id}", sim.api_url());
+
+    let rejected = agent.offer(&sim, "R").await;
+    gws.execute(&rejected, &Operation::Reject).await.unwrap();
+    assert_eq!(
+        sim.control().chat(&rejected.0).unwrap().outcome,
+        Some(ChatOutcome::Rejected)
+    );
+
+    // Accept (the transcript is read, not pushed), talk, type, attach data, read history.
+    let a = agent.accepted(&sim, "A").await;
+    assert_eq!(
+        body_of(&sim, &a, "Accept"),
+        json!({"operationName": "Accept", "nickname": "Ava"})
+    );
+    gws.execute(&a, &Operation::Typing(true)).await.unwrap();
+    gws.execute(&a, &Operation::Typing(false)).await.unwrap();
+    gws.execute(
+        &a,
+        &Operation::SendMessage {
+            text: "hello".into(),
+        },
+    )
+    .await
+    .unwrap();
+    for name in ["SendStartTypingNotification", "SendStopTypingNotification"] {
+        assert_eq!(body_of(&sim, &a, name), json!({ "operationName": name }));
+    }
+    let mut data = gws_botd::event::UserData::new();
+    data.insert("Topic".into(), json!("refund"));
+    gws.execute(&a, &Operation::UpdateUserData { user_data: data })
+        .await
+        .unwrap();
+    assert_eq!(
+        body_of(&sim, &a, "UpdateUserData")["userData"],
+        json!({"Topic": "refund"})
+    );
+    let transcript = sim.control().chat(&a.0).unwrap().transcript;
+    let first: u64 = transcript[0].event_id.parse().unwrap();
+    gws.execute(
+        &a,
+        &Operation::RequestChatHistory {
+            event_id: Some(first.to_string()),
+        },
+    )
+    .await
+    .unwrap();
+    let history = agent
+        .event("history", |u| {
+            u.kind == gws_botd::event::UpdateKind::ChatHistory
+        })
+        .await;
+    assert!(!history.messages.is_empty());
+    assert!(
+        history.messages.iter().all(|m| m
+            .event_id
+            .as_deref()
+            .and_then(|i| i.parse::<u64>().ok())
+            .is_some_and(|i| i > first)),
+        "only entries after the cursor: {:?}",
+        history.messages
+    );
+
+    // Consult, then turn it into a transfer (Transfer to the consulted agent).
+    gws.execute(
+        &a,
+        &Operation::StartConsultation {
+            agent_id: "agent-101".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        body_of(&sim, &a, "Consult"),
+        json!({"operationName": "Consult", "targetUri": user("agent-101")})
+    );
+    agent.joined(&a, "agent-101").await;
+    gws.execute(
+        &a,
+        &Operation::CompleteTransfer {
+            agent_id: "agent-101".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        sim.control().chat(&a.0).unwrap().outcome,
+        Some(ChatOutcome::TransferredToAgent("agent-101".into()))
+    );
+
+    // Consult, then a conference (Invite).
+    let b = agent.accepted(&sim, "B").await;
+    gws.execute(
+        &b,
+        &Operation::StartConsultation {
+            agent_id: "agent-101".into(),
+        },
+    )
+    .await
+    .unwrap();
+    agent.joined(&b, "agent-101").await;
+    gws.execute(
+        &b,
+        &Operation::CompleteConference {
+            agent_id: "agent-101".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        body_of(&sim, &b, "Invite"),
+        json!({"operationName": "Invite", "targetUri": user("agent-101")})
+    );
+    assert_eq!(
+        sim.control().chat(&b.0).unwrap().outcome,
+        Some(ChatOutcome::Conference("agent-101".into()))
+    );
+
+    // Single-step transfers, and finishing: Leave, then Complete.
+    let c = agent.accepted(&sim, "C").await;
+    gws.execute(
+        &c,
+        &Operation::TransferToAgent {
+            agent_id: "agent-201".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        body_of(&sim, &c, "Transfer"),
+        json!({"operationName": "Transfer", "targetUri": user("agent-201")})
+    );
+    let d = agent.accepted(&sim, "D").await;
+    gws.execute(
+        &d,
+        &Operation::TransferToSkill {
+            skill: "Billing".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        body_of(&sim, &d, "Transfer"),
+        json!({"operationName": "Transfer", "queueName": "Billing"})
+    );
+    let e = agent.accepted(&sim, "E").await;
+    gws.execute(&e, &Operation::StopProcessing).await.unwrap();
+    let ops: Vec<_> = sim
+        .control()
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(&format!("/me/chats/{e}")))
+        .filter_map(|r| r.operation)
+        .collect();
+    assert_eq!(ops, ["Accept", "Leave", "Complete"]);
+    assert_eq!(
+        sim.control().chat(&e.0).unwrap().outcome,
+        Some(ChatOutcome::ClosedByBot)
+    );
+
+    let f = agent.accepted(&sim, "F").await;
+    let listed = gws.list_chats().await.unwrap();
+    assert!(listed.iter().any(|u| u.id == f), "{listed:?}");
+    assert!(
+        sim.control().violations().is_empty(),
+        "{:?}",
+        sim.control().violations()
+    );
+    gws.session(&SessionOperation::NotReady).await.unwrap();
+    agent.stop.cancel();
 }

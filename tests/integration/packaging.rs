@@ -54,9 +54,9 @@ fn the_units_use_the_daemons_paths_and_credential() {
         for needle in [
             "Type=notify".to_owned(),
             "WatchdogSec=".to_owned(),
-            format!("ExecStartPre=/usr/bin/gws-botd check --config {config}\n"),
+            format!("ExecStartPre=/usr/bin/gws-botd check --offline --config {config}\n"),
             format!("ExecStart=/usr/bin/gws-botd run --config {config}\n"),
-            format!("ExecReload=/usr/bin/gws-botd check --config {config}\n"),
+            format!("ExecReload=/usr/bin/gws-botd check --offline --config {config}\n"),
             "ExecReload=/bin/kill -HUP $MAINPID\n".to_owned(),
             format!("LoadCredential={CREDENTIAL_NAME}:"),
             "RestartPreventExitStatus=78\n".to_owned(),

@@ -7,6 +7,8 @@ use gws_botd::config::EscalationTexts;
 use gws_botd::responder::{Action, ChatView, Outcome, Responder, Response, Then, Trigger};
 use gws_botd::sim::{ChatOutcome, Step};
 
+use gws_botd::sim::SimDialect;
+
 use crate::support::*;
 
 /// The mock responder set: each greets on accept, then misbehaves on messages as named.
@@ -52,8 +54,8 @@ fn reply(text: &str) -> Outcome {
     })
 }
 
-async fn failing_chat_is_handed_on(mock: Mock) {
-    let h = Harness::start_with_responders(vec![Box::new(mock)], |c| {
+async fn failing_chat_is_handed_on(d: SimDialect, mock: Mock) {
+    let h = Harness::start_with_responders(d, vec![Box::new(mock)], |c| {
         c.bot.fallback_skill = Some("Support".into())
     })
     .await;
@@ -74,19 +76,16 @@ async fn failing_chat_is_handed_on(mock: Mock) {
         .await;
 }
 
-#[tokio::test]
-async fn a_failing_responder_hands_the_chat_to_the_fallback_skill() {
-    failing_chat_is_handed_on(Mock::Error).await;
+async fn a_failing_responder_hands_the_chat_to_the_fallback_skill(d: SimDialect) {
+    failing_chat_is_handed_on(d, Mock::Error).await;
 }
 
-#[tokio::test]
-async fn a_panicking_responder_hands_the_chat_to_the_fallback_skill() {
-    failing_chat_is_handed_on(Mock::Panic).await;
+async fn a_panicking_responder_hands_the_chat_to_the_fallback_skill(d: SimDialect) {
+    failing_chat_is_handed_on(d, Mock::Panic).await;
 }
 
-#[tokio::test]
-async fn without_a_fallback_skill_a_failing_chat_is_closed_politely() {
-    let h = Harness::start_with_responders(vec![Box::new(Mock::Error)], |_| {}).await;
+async fn without_a_fallback_skill_a_failing_chat_is_closed_politely(d: SimDialect) {
+    let h = Harness::start_with_responders(d, vec![Box::new(Mock::Error)], |_| {}).await;
     let id = h.chat("Hal", vec![Step::AwaitReply, say(0, "help")]);
     let chat = h.wait_outcome(&id).await;
     assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
@@ -96,9 +95,8 @@ async fn without_a_fallback_skill_a_failing_chat_is_closed_politely() {
     );
 }
 
-#[tokio::test]
-async fn a_slow_answer_in_one_chat_does_not_hold_up_another() {
-    let h = Harness::start_with_responders(vec![Box::new(Mock::Slow)], |_| {}).await;
+async fn a_slow_answer_in_one_chat_does_not_hold_up_another(d: SimDialect) {
+    let h = Harness::start_with_responders(d, vec![Box::new(Mock::Slow)], |_| {}).await;
     let slow = h.chat("Slo", vec![Step::AwaitReply, say(0, "slow please")]);
     h.wait_chat(&slow, "greeting", |c| texts_from(c, "Agent").len() == 1)
         .await;
@@ -113,9 +111,8 @@ async fn a_slow_answer_in_one_chat_does_not_hold_up_another() {
         .await;
 }
 
-#[tokio::test]
-async fn a_flooded_slow_chat_does_not_hold_up_new_chats() {
-    let h = Harness::start_with_responders(vec![Box::new(Mock::Slow)], |_| {}).await;
+async fn a_flooded_slow_chat_does_not_hold_up_new_chats(d: SimDialect) {
+    let h = Harness::start_with_responders(d, vec![Box::new(Mock::Slow)], |_| {}).await;
     let flooded = h.chat("Flo", vec![]);
     h.wait_chat(&flooded, "greeting", |c| texts_from(c, "Agent").len() == 1)
         .await;
@@ -136,3 +133,11 @@ async fn a_flooded_slow_chat_does_not_hold_up_new_chats() {
         started.elapsed()
     );
 }
+
+per_dialect!(
+    a_failing_responder_hands_the_chat_to_the_fallback_skill,
+    a_panicking_responder_hands_the_chat_to_the_fallback_skill,
+    without_a_fallback_skill_a_failing_chat_is_closed_politely,
+    a_slow_answer_in_one_chat_does_not_hold_up_another,
+    a_flooded_slow_chat_does_not_hold_up_new_chats,
+);

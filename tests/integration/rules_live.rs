@@ -9,6 +9,8 @@ use gws_botd::responder::rules::watch::{self, Reloader};
 use gws_botd::sim::{ChatOutcome, Step};
 use tokio_util::sync::CancellationToken;
 
+use gws_botd::sim::SimDialect;
+
 use crate::support::*;
 
 fn ping_rules(version: &str) -> String {
@@ -45,9 +47,8 @@ async fn ask(h: &Harness, id: &str, expected: &str) {
     assert_eq!(h.bot_texts(id).last().map(String::as_str), Some(expected));
 }
 
-#[tokio::test]
-async fn rule_files_changed_under_a_running_daemon_valid_broken_valid() {
-    let h = Harness::start_with(sim_config(), &ping_rules("v1"), |_| {}).await;
+async fn rule_files_changed_under_a_running_daemon_valid_broken_valid(d: SimDialect) {
+    let h = Harness::start_with(sim_config_in(d), &ping_rules("v1"), |_| {}).await;
     let reloader = Arc::new(Reloader::new(&h.config.bot.rules, h.rules.clone()));
     let stop = CancellationToken::new();
     let watching = tokio::spawn(watch::run(
@@ -151,9 +152,8 @@ on = "escalation_failed"
 reply = "Nobody is free, sorry {customer}."
 "#;
 
-#[tokio::test]
-async fn a_silent_customer_is_nudged_once_then_the_chat_is_closed() {
-    let h = Harness::start_with(sim_config(), IDLE_RULES, |_| {}).await;
+async fn a_silent_customer_is_nudged_once_then_the_chat_is_closed(d: SimDialect) {
+    let h = Harness::start_with(sim_config_in(d), IDLE_RULES, |_| {}).await;
     let id = h.chat("Quinn", vec![Step::AwaitReply, say(0, "hello?")]);
     let chat = h.wait_outcome(&id).await;
     assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
@@ -162,9 +162,8 @@ async fn a_silent_customer_is_nudged_once_then_the_chat_is_closed() {
     assert_eq!(h.bot_texts(&id), ["Hi.", "Still there?", "Closing now."]);
 }
 
-#[tokio::test]
-async fn a_failed_hand_over_uses_the_escalation_failed_rule_instead_of_the_default() {
-    let h = Harness::start_with(sim_config(), IDLE_RULES, |_| {}).await;
+async fn a_failed_hand_over_uses_the_escalation_failed_rule_instead_of_the_default(d: SimDialect) {
+    let h = Harness::start_with(sim_config_in(d), IDLE_RULES, |_| {}).await;
     let id = h.chat("Max", vec![Step::AwaitReply, say(0, "I have a complaint")]);
     let chat = h.wait_outcome(&id).await;
     assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
@@ -178,3 +177,9 @@ async fn a_failed_hand_over_uses_the_escalation_failed_rule_instead_of_the_defau
         "{texts:?}"
     );
 }
+
+per_dialect!(
+    rule_files_changed_under_a_running_daemon_valid_broken_valid,
+    a_silent_customer_is_nudged_once_then_the_chat_is_closed,
+    a_failed_hand_over_uses_the_escalation_failed_rule_instead_of_the_default,
+);

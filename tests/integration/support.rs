@@ -12,7 +12,7 @@ use gws_botd::demo;
 use gws_botd::responder::rules::RuleSet;
 use gws_botd::responder::{Chain, Responder};
 use gws_botd::sim::{
-    ChatSnapshot, ChatSpec, Control, RecordedRequest, Sim, SimAgent, SimConfig, Step,
+    ChatSnapshot, ChatSpec, Control, RecordedRequest, Sim, SimAgent, SimConfig, SimDialect, Step,
 };
 use gws_botd::stats::Stats;
 use tokio::task::JoinHandle;
@@ -117,6 +117,26 @@ pub fn sim_config() -> SimConfig {
     }
 }
 
+/// [`sim_config`] speaking `dialect` (the daemon under test is configured to match).
+pub fn sim_config_in(dialect: SimDialect) -> SimConfig {
+    SimConfig {
+        dialect,
+        ..sim_config()
+    }
+}
+
+/// The `chats` wire name of an operation the tests know by its `interactions` (seed) name.
+fn chats_name(seed: &str) -> &str {
+    match seed {
+        "SendNotification" => "SendStartTypingNotification",
+        "StopProcessing" => "Complete",
+        "StartChatConsultation" => "Consult",
+        "CompleteTransfer" => "Transfer",
+        "LeaveChatConsultation" => "Invite",
+        other => other,
+    }
+}
+
 /// Tuning with short back-offs so recovery tests finish quickly.
 pub fn tuning() -> Tuning {
     use gws_botd::backoff::Backoff;
@@ -144,6 +164,8 @@ pub fn rules_dir(rules: &str) -> PathBuf {
 pub struct Harness {
     /// Kept alive for the test: dropping it stops the server.
     _sim: Sim,
+    /// The dialect the simulator (and so the daemon) speaks.
+    pub dialect: SimDialect,
     pub control: Control,
     pub config: Config,
     pub stats: Arc<Stats>,
@@ -159,7 +181,12 @@ pub struct Harness {
 impl Harness {
     /// The default harness: test rules, quick agents, daemon logged in and Ready.
     pub async fn start() -> Harness {
-        Harness::start_with(sim_config(), RULES, |_| {}).await
+        Harness::start_in(SimDialect::Interactions).await
+    }
+
+    /// The default harness speaking `dialect`.
+    pub async fn start_in(dialect: SimDialect) -> Harness {
+        Harness::start_with(sim_config_in(dialect), RULES, |_| {}).await
     }
 
     /// A harness with its own simulator config, rules and daemon config changes.
@@ -175,12 +202,13 @@ impl Harness {
         harness
     }
 
-    /// A harness whose chain is `responders` instead of the configured rules.
+    /// A harness speaking `dialect` whose chain is `responders` instead of the configured rules.
     pub async fn start_with_responders(
+        dialect: SimDialect,
         responders: Vec<Box<dyn Responder>>,
         tweak: impl FnOnce(&mut Config),
     ) -> Harness {
-        let harness = Harness::launch(sim_config(), RULES, tweak, Some(responders)).await;
+        let harness = Harness::launch(sim_config_in(dialect), RULES, tweak, Some(responders)).await;
         harness
             .wait_for_request("Ready", |r| r.operation.as_deref() == Some("Ready"))
             .await;
@@ -225,6 +253,7 @@ impl Harness {
         let stats = Arc::new(Stats::default());
         let shutdown = CancellationToken::new();
         let mut harness = Harness {
+            dialect: sim_config.dialect,
             control: sim.control(),
             _sim: sim,
             config,
@@ -293,7 +322,7 @@ impl Harness {
         .await
     }
 
-    /// The first request for `operation`; panics if there is none.
+    /// The first request for `operation` (its wire name); panics if there is none.
     pub fn request(&self, operation: &str) -> RecordedRequest {
         self.control
             .requests()
@@ -311,13 +340,35 @@ impl Harness {
             .collect()
     }
 
-    /// Operations the daemon sent for one chat, in order.
+    /// Operations the daemon sent for one chat, in order (either dialect).
     pub fn operations(&self, id: &str) -> Vec<String> {
+        let paths = [format!("/interactions/{id}"), format!("/chats/{id}")];
         self.control
             .requests()
             .into_iter()
-            .filter(|r| r.path.ends_with(&format!("/interactions/{id}")))
+            .filter(|r| paths.iter().any(|p| r.path.ends_with(p)))
             .filter_map(|r| r.operation)
+            .collect()
+    }
+
+    /// The wire name, in this harness's dialect, of the operation the seed calls `seed`.
+    pub fn wire<'a>(&self, seed: &'a str) -> &'a str {
+        match self.dialect {
+            SimDialect::Interactions => seed,
+            SimDialect::Chats => chats_name(seed),
+        }
+    }
+
+    /// The history requests the daemon made (`RequestChatHistory` POSTs or transcript GETs),
+    /// with the cursor they asked from (`eventId` or `startIndex`).
+    pub fn history_requests(&self) -> Vec<RecordedRequest> {
+        self.control
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.operation.as_deref() == Some("RequestChatHistory")
+                    || (r.method == "GET" && r.path.contains("/messages"))
+            })
             .collect()
     }
 

@@ -30,7 +30,8 @@ pub const KEY_TYPING_STOPPED_VALUE: &str = "typing_stopped_value";
 /// Override key: comma-separated field names that carry the typing value.
 pub const KEY_TYPING_FIELDS: &str = "typing_fields";
 
-/// Wire names of the chat operations of the `interactions` dialect.
+/// Wire names of the chat operations of the `interactions` dialect (the `chats` dialect's
+/// names are confirmed by public Genesys material and fixed in `dialect::chats`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperationNames {
     /// `operationName` per `Operation::label()`.
@@ -156,8 +157,12 @@ mod tests {
             Operation::StartConsultation {
                 agent_id: String::new(),
             },
-            Operation::CompleteTransfer,
-            Operation::CompleteConference,
+            Operation::CompleteTransfer {
+                agent_id: String::new(),
+            },
+            Operation::CompleteConference {
+                agent_id: String::new(),
+            },
             Operation::UpdateUserData {
                 user_data: Default::default(),
             },

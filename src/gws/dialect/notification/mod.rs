@@ -1,0 +1,203 @@
+//! Parsing of notifications into dialect-free [`crate::event`] types: what both dialects share
+//! (transcript entries, participants, channel state, tolerant field access) lives here, each
+//! dialect's envelope in its own file ([`interactions`], [`chats`]).
+//!
+//! Bad input never panics: it becomes [`Parsed::Ignored`] or [`Parsed::Unknown`] for the
+//! caller to log.
+
+pub mod chats;
+pub mod interactions;
+
+use serde_json::Value;
+
+use crate::event::{
+    ChatUpdate, Event, Message, MessageKind, Participant, ParticipantKind, UpdateKind, UserData,
+    Visibility,
+};
+
+/// Chat notifications of the `interactions` dialect.
+pub const INTERACTIONS_TOPIC: &str = "/v2/me/interactions";
+/// The same topic on older builds.
+pub const LEGACY_INTERACTIONS_TOPIC: &str = "/me/interactions";
+/// Chat notifications of the `chats` dialect.
+pub const CHATS_TOPIC: &str = "/v2/me/chats";
+/// Agent channel state notifications (both dialects).
+pub const CHANNELS_TOPIC: &str = "/v2/me/channels";
+
+/// `messageType` of agent channel state changes.
+const CHANNEL_STATE_MESSAGE_TYPE: &str = "ChannelStateChangeMessage";
+/// Fields that may carry the description of an `Error` notification.
+const ERROR_FIELDS: [&str; 3] = ["errorMessage", "statusMessage", "errorDescription"];
+
+/// What one notification turned out to be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    /// Something the daemon acts on.
+    Event(Event),
+    /// Understood but of no interest, or unusable (e.g. a chat notification without an id).
+    Ignored(&'static str),
+    /// A message type this build does not know: log once at WARN, raw JSON at DEBUG.
+    Unknown { message_type: String },
+}
+
+/// Copy what a chat object says about the chat (state, capabilities, participants, user data)
+/// into `update`. Fields that are missing or of the wrong type stay `None` ("unchanged").
+fn fill_chat(update: &mut ChatUpdate, chat: &Value) {
+    update.state = str_of(chat, &["state"]).map(str::to_owned);
+    update.capabilities = chat
+        .get("capabilities")
+        .and_then(Value::as_array)
+        .map(|caps| {
+            caps.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        });
+    update.participants = chat
+        .get("participants")
+        .and_then(Value::as_array)
+        .map(|ps| ps.iter().filter_map(participant).collect());
+    update.user_data = chat.get("userData").and_then(Value::as_object).map(|m| {
+        m.iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<UserData>()
+    });
+}
+
+fn parse_channel_state(data: &Value) -> Parsed {
+    let channels = data
+        .get("channels")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let chat = channels
+        .iter()
+        .find(|c| str_of(c, &["channel"]).is_some_and(|n| n.eq_ignore_ascii_case("chat")))
+        .or_else(|| channels.iter().find(|c| c.get("channel").is_none()));
+    let state = chat
+        .and_then(|c| c.get("userState"))
+        .and_then(|s| str_of(s, &["state", "displayName"]));
+    match state {
+        Some(state) => Parsed::Event(Event::ChannelState {
+            state: state.to_owned(),
+        }),
+        None => Parsed::Ignored("channel state change without a chat channel state"),
+    }
+}
+
+fn update_kind(name: Option<&str>) -> UpdateKind {
+    match name {
+        Some("NewInteraction") => UpdateKind::NewInteraction,
+        Some("StatusChange") => UpdateKind::StatusChange,
+        Some("ParticipantsUpdated") => UpdateKind::ParticipantsUpdated,
+        Some("PropertiesUpdated") => UpdateKind::PropertiesUpdated,
+        Some("NewMessages") => UpdateKind::NewMessages,
+        Some("ChatHistory") => UpdateKind::ChatHistory,
+        Some("Error") => UpdateKind::Error,
+        Some(other) => UpdateKind::Other(other.to_owned()),
+        None => UpdateKind::Other(String::new()),
+    }
+}
+
+fn participant(v: &Value) -> Option<Participant> {
+    if !v.is_object() {
+        return None;
+    }
+    let kind = match str_of(v, &["type", "participantType"]) {
+        Some(t) if t.eq_ignore_ascii_case("Customer") => ParticipantKind::Customer,
+        Some(t) if t.eq_ignore_ascii_case("Agent") => ParticipantKind::Agent,
+        _ => ParticipantKind::Other,
+    };
+    Some(Participant {
+        kind,
+        nickname: str_of(v, &["nickname", "nickName"]).map(str::to_owned),
+        participant_id: id_of(v, &["participantId", "id"]),
+    })
+}
+
+fn message(v: &Value) -> Option<Message> {
+    if !v.is_object() {
+        return None;
+    }
+    let kind = match str_of(v, &["type", "messageType"]).unwrap_or_default() {
+        "Text" => MessageKind::Text,
+        "ParticipantJoined" => MessageKind::ParticipantJoined,
+        "ParticipantLeft" => MessageKind::ParticipantLeft,
+        "ParticipantRejoined" => MessageKind::ParticipantRejoined,
+        "TypingStarted" => MessageKind::TypingStarted,
+        "TypingStopped" => MessageKind::TypingStopped,
+        "PushUrl" => MessageKind::PushUrl,
+        "Notice" => MessageKind::Notice,
+        "CustomNotice" => MessageKind::CustomNotice,
+        "NicknameUpdated" => MessageKind::NicknameUpdated,
+        other => MessageKind::Other(other.to_owned()),
+    };
+    let text_fields: &[&str] = match kind {
+        MessageKind::PushUrl => &["url", "text"],
+        MessageKind::Notice | MessageKind::CustomNotice => &["noticeText", "text"],
+        _ => &["text"],
+    };
+    let from = v.get("from").and_then(participant).unwrap_or(Participant {
+        kind: ParticipantKind::Other,
+        nickname: None,
+        participant_id: None,
+    });
+    Some(Message {
+        event_id: id_of(v, &["eventId", "index"]),
+        kind,
+        text: str_of(v, text_fields).map(str::to_owned),
+        visibility: visibility(str_of(v, &["visibility"])),
+        from,
+    })
+}
+
+/// Missing visibility means everyone; an unknown value is treated as agent-only, so that the
+/// bot never answers something the customer may not have seen.
+fn visibility(v: Option<&str>) -> Visibility {
+    match v {
+        None => Visibility::All,
+        Some(s) if s.eq_ignore_ascii_case("All") || s.eq_ignore_ascii_case("Public") => {
+            Visibility::All
+        }
+        Some(s) if s.eq_ignore_ascii_case("Supervisors") => Visibility::Supervisors,
+        Some(_) => Visibility::Agents,
+    }
+}
+
+/// The first of `keys` that holds a string.
+fn str_of<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
+    keys.iter().find_map(|k| v.get(*k).and_then(Value::as_str))
+}
+
+/// The first of `keys` that holds a non-empty string or a number, as a string.
+fn id_of(v: &Value, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| match v.get(*k)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// A non-negative integer given as a number or a numeric string.
+pub(crate) fn u64_of(v: Option<&Value>) -> Option<u64> {
+    match v? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(u64_of(Some(&json!(5))), Some(5));
+        assert_eq!(u64_of(Some(&json!(" 6 "))), Some(6));
+        assert_eq!(u64_of(Some(&json!(-1))), None);
+        assert_eq!(u64_of(Some(&json!("x"))), None);
+        assert_eq!(u64_of(None), None);
+    }
+}
