@@ -1,0 +1,169 @@
+//! Where the chat stands in the transcript: the history after Accept (or after a restart),
+//! which customer texts still need an answer, catching up after a gap, and whether a message
+//! the bot sent ambiguously is in the transcript.
+
+use std::collections::HashSet;
+
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::{Chat, End, Input, Next, Said};
+use crate::event::{ChatUpdate, UpdateKind};
+use crate::gws::Operation;
+use crate::resume::resume;
+
+impl Chat {
+    /// After Accept (or the history request of a resumed chat) the server sends the transcript
+    /// so far. Collect customer texts until it arrived, then decide with [`resume`] which of
+    /// them still need an answer and whether the customer was greeted; ask once if it is late.
+    pub(super) async fn await_history(
+        &mut self,
+        early: Vec<Said>,
+        since_cursor: bool,
+    ) -> Result<(Vec<Said>, bool), End> {
+        let mut texts = early;
+        let mut asked = since_cursor;
+        let mut deadline = Instant::now() + self.ctx.history_timeout;
+        loop {
+            match self.next(Some(deadline)).await {
+                Next::Input(Input::Update(update)) => {
+                    let seen = self.absorb(&update);
+                    if update.kind == UpdateKind::ChatHistory {
+                        let found = self.pending_in_history(&update, texts, since_cursor);
+                        if seen.finished {
+                            return Err(End::Gone);
+                        }
+                        if seen.customer_left {
+                            return Err(self.close("the customer left").await);
+                        }
+                        return Ok(found);
+                    }
+                    texts.extend(seen.texts);
+                    if seen.finished {
+                        return Err(End::Gone);
+                    }
+                    if seen.customer_left {
+                        return Err(self.close("the customer left before the greeting").await);
+                    }
+                }
+                Next::Input(Input::CatchUp | Input::Unlisted) => {}
+                Next::Timeout if !asked => {
+                    warn!("no transcript after Accept; asking for it");
+                    asked = true;
+                    self.request_history(None).await;
+                    deadline = Instant::now() + self.ctx.history_timeout;
+                }
+                Next::Timeout => {
+                    warn!("no transcript after asking; going on without it");
+                    return Ok((texts, self.record.greeted));
+                }
+                Next::Closed => return Err(End::Abandoned),
+                Next::Deadline => return Err(self.hand_over_at_deadline().await),
+            }
+        }
+    }
+
+    /// The customer texts of `history` the bot still has to answer (plus `earlier` ones that
+    /// are not in it), and whether the customer was greeted.
+    fn pending_in_history(
+        &mut self,
+        history: &ChatUpdate,
+        earlier: Vec<Said>,
+        since_cursor: bool,
+    ) -> (Vec<Said>, bool) {
+        let record = self.resumed.then_some(&self.record);
+        let r = resume(&history.messages, record, &self.ctx.nickname, since_cursor);
+        let skip = r.handled_through.map_or(0, |i| i + 1);
+        let mut texts: Vec<Said> = history.messages[skip.min(history.messages.len())..]
+            .iter()
+            .filter(|m| m.is_customer_text())
+            .filter_map(|m| {
+                Some(Said {
+                    id: m.event_id.clone(),
+                    text: m.text.clone()?,
+                })
+            })
+            .collect();
+        let in_history: HashSet<&str> = history
+            .messages
+            .iter()
+            .filter_map(|m| m.event_id.as_deref())
+            .collect();
+        texts.extend(
+            earlier
+                .into_iter()
+                .filter(|s| s.id.as_deref().is_none_or(|id| !in_history.contains(id))),
+        );
+        let unanswered_cause = self
+            .record
+            .answering
+            .as_deref()
+            .is_some_and(|a| texts.iter().any(|t| t.id.as_deref() == Some(a)));
+        if unanswered_cause {
+            // The message that led to a decided end was never answered: answer it again,
+            // which decides again, instead of ending without a word.
+            self.record.finish = None;
+            if self
+                .record
+                .escalation
+                .as_ref()
+                .is_some_and(|e| e.stage == crate::state::Stage::Decided)
+            {
+                self.record.escalation = None;
+            }
+        }
+        if self.resumed || r.greeted {
+            info!(
+                pending = texts.len(),
+                greeted = r.greeted,
+                "picked up where the chat stopped"
+            );
+        }
+        (texts, r.greeted)
+    }
+
+    pub(crate) async fn catch_up(&mut self) {
+        info!(
+            cursor = self.memory.cursor(),
+            "catching up after a reconnect"
+        );
+        self.request_history(self.memory.cursor.clone()).await;
+    }
+
+    pub(super) async fn request_history(&mut self, event_id: Option<String>) {
+        if let Err(e) = self.exec(Operation::RequestChatHistory { event_id }).await {
+            warn!(error = %e, "could not request the chat history");
+        }
+    }
+
+    /// Whether the bot's `text` is in the transcript after the cursor (`None`: cannot tell).
+    /// Everything else that arrives meanwhile is kept for later.
+    pub(super) async fn sent_since_cursor(&mut self, text: &str) -> Option<bool> {
+        let ask = Operation::RequestChatHistory {
+            event_id: self.memory.cursor.clone(),
+        };
+        if let Err(e) = self.ctx.gws.execute(&self.id, &ask).await {
+            warn!(error = %e, "cannot check the transcript");
+            return None;
+        }
+        let deadline = Instant::now() + self.ctx.history_timeout;
+        let mut kept = Vec::new();
+        let found = loop {
+            match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
+                Ok(Some(Input::Update(update))) if update.kind == UpdateKind::ChatHistory => {
+                    let sent = update.messages.iter().any(|m| {
+                        crate::resume::is_bot_text(m, &self.ctx.nickname)
+                            && m.text.as_deref() == Some(text)
+                            && !self.memory.has_seen(m)
+                    });
+                    kept.push(Input::Update(update));
+                    break Some(sent);
+                }
+                Ok(Some(input)) => kept.push(input),
+                Ok(None) | Err(_) => break None,
+            }
+        };
+        self.stash.extend(kept);
+        found
+    }
+}

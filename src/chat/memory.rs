@@ -1,0 +1,262 @@
+//! What the chat remembers of its notifications: participants, attached data, the transcript
+//! cursor and the entries already seen, so that a message is never answered twice; what each
+//! update brings that is new; and the cut of customer texts that are too long.
+
+use std::collections::HashSet;
+
+use tracing::warn;
+
+use crate::event::{ChatUpdate, Message, MessageKind, Participant, ParticipantKind, UserData};
+
+/// A customer text and its transcript entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Said {
+    pub id: Option<String>,
+    pub text: String,
+}
+
+/// What the chat noticed while taking in an update.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// Customer texts not seen before, in order.
+    pub texts: Vec<Said>,
+    /// Participant ids of agents who joined (from the participant list or a join entry).
+    pub joined: Vec<String>,
+    pub customer_left: bool,
+    /// GWS says the bot's part in the chat is over.
+    pub finished: bool,
+}
+
+/// Cut `text` to at most `max` characters, so that absurd messages never reach the rules.
+pub fn limit_text(text: String, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => {
+            warn!(
+                chars = text.chars().count(),
+                max, "customer message too long; only its beginning is read"
+            );
+            text[..cut].to_owned()
+        }
+        None => text,
+    }
+}
+
+/// What the bot remembers of a chat's notifications: participants, attached data, the
+/// transcript cursor and which entries it has already seen.
+#[derive(Debug, Default)]
+pub struct Memory {
+    customer: Option<String>,
+    pub(super) user_data: UserData,
+    pub(super) participants: Vec<Participant>,
+    seen: HashSet<String>,
+    pub(super) cursor: Option<String>,
+}
+
+impl Memory {
+    /// Take in what an update says about the chat, and return what is new.
+    pub fn absorb(&mut self, update: &ChatUpdate) -> Observed {
+        let mut seen = Observed::default();
+        if let Some(data) = &update.user_data {
+            self.user_data = data.clone();
+        }
+        if let Some(participants) = &update.participants {
+            let had_customer = self.has_customer();
+            self.participants = participants.clone();
+            if self.customer.is_none() {
+                self.customer = participants
+                    .iter()
+                    .find(|p| p.kind == ParticipantKind::Customer)
+                    .and_then(|p| p.nickname.clone());
+            }
+            seen.joined.extend(
+                participants
+                    .iter()
+                    .filter(|p| p.kind == ParticipantKind::Agent)
+                    .filter_map(|p| p.participant_id.clone()),
+            );
+            if had_customer && !self.has_customer() {
+                seen.customer_left = true;
+            }
+        }
+        let state_done = update.state.as_deref().is_some_and(|s| {
+            s.eq_ignore_ascii_case("Completed") || s.eq_ignore_ascii_case("Revoked")
+        });
+        let no_capabilities = update.capabilities.as_ref().is_some_and(|c| c.is_empty());
+        seen.finished = state_done || no_capabilities;
+        for message in &update.messages {
+            if !self.first_sight(message) {
+                continue;
+            }
+            if message.is_customer_text() {
+                if let Some(text) = &message.text {
+                    seen.texts.push(Said {
+                        id: message.event_id.clone(),
+                        text: text.clone(),
+                    });
+                }
+            } else if message.kind == MessageKind::ParticipantLeft
+                && message.from.kind == ParticipantKind::Customer
+            {
+                seen.customer_left = true;
+            } else if message.kind == MessageKind::ParticipantJoined
+                && message.from.kind == ParticipantKind::Agent
+                && let Some(id) = &message.from.participant_id
+            {
+                seen.joined.push(id.clone());
+            }
+        }
+        seen
+    }
+
+    /// Record a transcript entry; false if it was seen before.
+    fn first_sight(&mut self, message: &Message) -> bool {
+        let Some(id) = &message.event_id else {
+            return true;
+        };
+        if !self.seen.insert(id.clone()) {
+            return false;
+        }
+        self.cursor = Some(id.clone());
+        true
+    }
+
+    /// Whether this transcript entry was taken in already.
+    pub(super) fn has_seen(&self, message: &Message) -> bool {
+        message
+            .event_id
+            .as_ref()
+            .is_some_and(|id| self.seen.contains(id))
+    }
+
+    fn has_customer(&self) -> bool {
+        self.participants
+            .iter()
+            .any(|p| p.kind == ParticipantKind::Customer)
+    }
+
+    /// The customer's nickname, once known.
+    pub fn customer(&self) -> Option<&str> {
+        self.customer.as_deref()
+    }
+
+    /// The last transcript entry seen (the catch-up cursor).
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // The whole state machine runs against the simulator in the integration tests; what
+    // the chat remembers of notifications is tested here.
+    use super::*;
+    use crate::event::{ChatId, UpdateKind, Visibility};
+
+    fn person(kind: ParticipantKind, id: &str) -> Participant {
+        Participant {
+            kind,
+            nickname: Some(format!("nick-{id}")),
+            participant_id: Some(id.into()),
+        }
+    }
+
+    fn entry(id: &str, kind: MessageKind, from: Participant, text: &str) -> Message {
+        Message {
+            event_id: Some(id.into()),
+            kind,
+            text: Some(text.into()),
+            visibility: Visibility::All,
+            from,
+        }
+    }
+
+    fn update(kind: UpdateKind, messages: Vec<Message>) -> ChatUpdate {
+        ChatUpdate {
+            messages,
+            ..ChatUpdate::new(ChatId::from("c1"), kind)
+        }
+    }
+
+    #[test]
+    fn customer_text_is_taken_once_and_moves_the_cursor() {
+        let mut m = Memory::default();
+        let customer = person(ParticipantKind::Customer, "p-1");
+        let hello = entry("e-1", MessageKind::Text, customer.clone(), "hello");
+        let first = m.absorb(&update(UpdateKind::NewMessages, vec![hello.clone()]));
+        assert_eq!(
+            first.texts,
+            vec![Said {
+                id: Some("e-1".into()),
+                text: "hello".into()
+            }]
+        );
+        assert_eq!(m.cursor(), Some("e-1"));
+        // The same entry again, as a catch-up would deliver it: nothing new.
+        let again = m.absorb(&update(UpdateKind::ChatHistory, vec![hello]));
+        assert!(again.texts.is_empty());
+    }
+
+    #[test]
+    fn the_bots_own_and_agent_only_messages_are_not_customer_text() {
+        let mut m = Memory::default();
+        let bot = person(ParticipantKind::Agent, "bot");
+        let mut hidden = entry(
+            "e-2",
+            MessageKind::Text,
+            person(ParticipantKind::Customer, "p"),
+            "x",
+        );
+        hidden.visibility = Visibility::Agents;
+        let seen = m.absorb(&update(
+            UpdateKind::NewMessages,
+            vec![entry("e-1", MessageKind::Text, bot, "Hi!"), hidden],
+        ));
+        assert!(seen.texts.is_empty());
+        assert_eq!(m.cursor(), Some("e-2"));
+    }
+
+    #[test]
+    fn participants_show_who_joined_and_who_left() {
+        let mut m = Memory::default();
+        let customer = person(ParticipantKind::Customer, "p-1");
+        let agent = person(ParticipantKind::Agent, "agent-101");
+        let mut u = ChatUpdate::new(ChatId::from("c1"), UpdateKind::ParticipantsUpdated);
+        u.participants = Some(vec![customer.clone()]);
+        assert!(!m.absorb(&u).customer_left);
+        assert_eq!(m.customer(), Some("nick-p-1"));
+        u.participants = Some(vec![customer, agent.clone()]);
+        assert_eq!(m.absorb(&u).joined, vec!["agent-101".to_string()]);
+        u.participants = Some(vec![agent]);
+        assert!(m.absorb(&u).customer_left);
+        let left = entry(
+            "e-9",
+            MessageKind::ParticipantLeft,
+            person(ParticipantKind::Customer, "p-1"),
+            "",
+        );
+        assert!(
+            m.absorb(&update(UpdateKind::NewMessages, vec![left]))
+                .customer_left
+        );
+    }
+
+    #[test]
+    fn completed_or_no_capabilities_means_finished() {
+        let mut m = Memory::default();
+        let mut u = ChatUpdate::new(ChatId::from("c1"), UpdateKind::StatusChange);
+        u.state = Some("Chatting".into());
+        u.capabilities = Some(vec!["SendMessage".into()]);
+        assert!(!m.absorb(&u).finished);
+        u.state = Some("Completed".into());
+        assert!(m.absorb(&u).finished);
+        u.state = None;
+        u.capabilities = Some(vec![]);
+        assert!(m.absorb(&u).finished);
+    }
+
+    #[test]
+    fn long_texts_are_cut_on_char_boundaries() {
+        assert_eq!(limit_text("héllo".into(), 2), "hé");
+        assert_eq!(limit_text("short".into(), 100), "short");
+    }
+}

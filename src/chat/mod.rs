@@ -1,0 +1,339 @@
+//! One chat's state machine: offered → accepted → bot conversation → escalating → handed over
+//! or closed.
+//!
+//! Each chat runs as its own task fed by the dispatcher over a bounded channel, so a chat's
+//! notifications are handled in order while chats run concurrently. The task owns everything
+//! the bot knows about the chat: participants, attached data, the transcript cursor, which
+//! messages it has already seen (so a message is never answered twice, even when a catch-up
+//! repeats it), and the counters rules look at (`turn`, `unanswered`, rules already fired).
+
+mod end;
+mod history;
+mod memory;
+mod ops;
+mod respond;
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::config::EscalationTexts;
+use crate::decision_log::{Decision, DecisionLog};
+use crate::event::{ChatId, ChatUpdate, ParticipantKind};
+use crate::gws::{self, Operation};
+use crate::responder::{Chain, Trigger};
+use crate::schedule::Clock;
+use crate::session;
+use crate::state::{Finish, Record, Store};
+use crate::stats::Stats;
+
+pub use memory::{Memory, Observed, Said, limit_text};
+
+/// How long to wait for the transcript after Accept before asking for it explicitly.
+pub const DEFAULT_HISTORY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the dispatcher feeds a chat task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A notification about this chat (boxed: inboxes hold many of these).
+    Update(Box<ChatUpdate>),
+    /// The notification stream had a gap: ask for the transcript since the cursor.
+    CatchUp,
+    /// After a re-login GWS did not list the chat as a live chat of the bot's: it was queued
+    /// again (a GWS restart) and may be offered again, or it is gone.
+    Unlisted,
+}
+
+/// Everything chats share: the GWS client, the responder chain and the texts.
+pub struct Context {
+    pub gws: gws::Client,
+    pub chain: Chain,
+    /// The nickname shown to customers.
+    pub nickname: String,
+    pub texts: EscalationTexts,
+    /// Skill that takes chats the bot cannot go on with; without it such chats are closed
+    /// politely.
+    pub fallback_skill: Option<String>,
+    pub history_timeout: Duration,
+    pub stats: Arc<Stats>,
+    /// What the bot decided in each chat and why (`gws-botd explain`).
+    pub decisions: DecisionLog,
+    /// The time rules see (schedules); injected so tests can fix it.
+    pub clock: Clock,
+    /// Per-chat state that survives restarts.
+    pub store: Store,
+    /// Customer texts are cut to this many characters before the responders see them.
+    pub max_message_chars: usize,
+    /// Where a chat reports a lost session and waits for the next one.
+    pub session: session::Link,
+    /// Cancelled at the end of the shutdown grace period: open chats are handed over now.
+    pub hand_over: CancellationToken,
+}
+
+/// How a chat ended, from the bot's side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// The bot finished the chat (rule said close, customer left, nobody could take it).
+    Closed { reason: String },
+    /// The chat went to a human agent or a skill queue.
+    HandedOver { to: String },
+    /// The offer was not taken (Accept refused, offer withdrawn).
+    NotAccepted { reason: String },
+    /// GWS finished or took away the chat.
+    Gone,
+    /// The daemon stopped before the chat ended.
+    Abandoned,
+    /// Nothing worked, not even closing it: an operator must look at it.
+    Stuck { reason: String },
+}
+
+impl End {
+    /// A short stable name for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            End::Closed { .. } => "closed",
+            End::HandedOver { .. } => "handed_over",
+            End::NotAccepted { .. } => "not_accepted",
+            End::Gone => "gone",
+            End::Abandoned => "abandoned",
+            End::Stuck { .. } => "stuck",
+        }
+    }
+}
+
+/// What waiting for the next input produced.
+pub(crate) enum Next {
+    Input(Input),
+    Timeout,
+    /// The dispatcher is gone: the daemon is stopping.
+    Closed,
+    /// The shutdown grace period is over: hand the chat over now.
+    Deadline,
+}
+
+/// The state of one chat.
+pub struct Chat {
+    pub(crate) ctx: Arc<Context>,
+    pub(crate) id: ChatId,
+    inbox: mpsc::Receiver<Input>,
+    /// Inputs taken from the inbox while waiting for a re-offer, handled next.
+    stash: VecDeque<Input>,
+    memory: Memory,
+    turn: u32,
+    unanswered: u32,
+    fired: HashSet<String>,
+    /// The last customer or bot message, for `idle` rules.
+    last_activity: Instant,
+    /// How much of the current silence `idle` rules have already been asked about.
+    idle_handled: Duration,
+    /// What survives a restart; saved in the store whenever it changes.
+    pub(crate) record: Record,
+    /// A saved record was found: the chat is being resumed.
+    resumed: bool,
+}
+
+/// Run one chat from its offer (or, after a restart, its listing) to its end.
+pub async fn run(ctx: Arc<Context>, offer: ChatUpdate, inbox: mpsc::Receiver<Input>) -> End {
+    let saved = ctx.store.load(&offer.id);
+    let record = saved.clone().unwrap_or_default();
+    let mut chat = Chat {
+        ctx,
+        id: offer.id.clone(),
+        inbox,
+        stash: VecDeque::new(),
+        memory: Memory::default(),
+        turn: record.turn,
+        unanswered: record.unanswered,
+        fired: record.fired.iter().cloned().collect(),
+        record,
+        resumed: saved.is_some(),
+        last_activity: Instant::now(),
+        idle_handled: Duration::ZERO,
+    };
+    let end = chat.converse(offer).await;
+    if end != End::Abandoned {
+        chat.ctx.store.remove(&chat.id);
+    }
+    end
+}
+
+impl Chat {
+    async fn converse(&mut self, offer: ChatUpdate) -> End {
+        let adopt = !offer.has_capability("Accept");
+        if adopt && !offer.has_capability("SendMessage") {
+            return End::NotAccepted {
+                reason: "the chat allows neither Accept nor SendMessage".into(),
+            };
+        }
+        let early = self.absorb(&offer);
+        if adopt {
+            info!(
+                cursor = self.record.cursor.as_deref().unwrap_or(""),
+                saved = self.resumed,
+                "resuming a chat that is still the bot's"
+            );
+            self.ctx.stats.chat_accepted();
+            self.request_history(self.record.cursor.clone()).await;
+        } else {
+            if self.resumed {
+                info!("offered again a chat the bot had before; resuming it");
+            }
+            let accept = Operation::Accept {
+                nickname: self.ctx.nickname.clone(),
+            };
+            if let Err(e) = self.exec(accept).await {
+                warn!(error = %e, "could not accept the chat");
+                return End::NotAccepted {
+                    reason: e.to_string(),
+                };
+            }
+            self.ctx.stats.chat_accepted();
+            self.note(Decision::Accepted);
+            info!(
+                customer = self.memory.customer().unwrap_or("?"),
+                "chat accepted"
+            );
+        }
+        let since_cursor = adopt && self.record.cursor.is_some();
+        let (pending, greeted) = match self.await_history(early.texts, since_cursor).await {
+            Ok(found) => found,
+            Err(end) => return end,
+        };
+        if !greeted {
+            // Saved once the greeting went out: a greeting cut by a crash or a lost session is
+            // given again after a restart unless the transcript shows it (see `resume`).
+            if let Some(end) = self.respond(Trigger::Accepted).await {
+                return end;
+            }
+            self.record.greeted = true;
+            self.save();
+        }
+        match self.record.finish.clone() {
+            Some(Finish::Close) => {
+                info!("finishing the close decided before the restart");
+                return self.close("a rule closed the chat").await;
+            }
+            Some(Finish::Transfer(skill)) => {
+                info!("finishing the transfer decided before the restart");
+                return self.transfer_to_skill(&skill).await;
+            }
+            None => {}
+        }
+        if let Some(step) = self.record.escalation.clone() {
+            return crate::escalation::resume(self, step).await;
+        }
+        for said in pending {
+            if let Some(end) = self.on_customer_text(said).await {
+                return end;
+            }
+        }
+        loop {
+            let idle = self.idle_deadline();
+            match self.next(idle).await {
+                Next::Input(Input::Update(update)) => {
+                    if let Some(end) = self.on_update(&update).await {
+                        return end;
+                    }
+                }
+                Next::Input(Input::CatchUp) => self.catch_up().await,
+                Next::Input(Input::Unlisted) => debug!("not listed after a re-login"),
+                Next::Timeout => {
+                    let silent = Instant::now().saturating_duration_since(self.last_activity);
+                    self.idle_handled = silent;
+                    if let Some(end) = self.respond(Trigger::Idle { silent }).await {
+                        return end;
+                    }
+                }
+                Next::Closed => return End::Abandoned,
+                Next::Deadline => return self.hand_over_at_deadline().await,
+            }
+        }
+    }
+
+    /// When the next `idle` rule wants to be asked: the shortest `after` longer than the part
+    /// of the current silence already handled.
+    fn idle_deadline(&self) -> Option<Instant> {
+        let after = self
+            .ctx
+            .chain
+            .idle_timeouts()
+            .into_iter()
+            .find(|after| *after > self.idle_handled)?;
+        Some(self.last_activity + after)
+    }
+
+    /// A customer or bot message: the silence starts again.
+    fn activity(&mut self) {
+        self.last_activity = Instant::now();
+        self.idle_handled = Duration::ZERO;
+    }
+
+    /// Whether agent `id` is in the chat (a consulted agent who joined).
+    pub(crate) fn has_agent(&self, id: &str) -> bool {
+        self.memory
+            .participants
+            .iter()
+            .any(|p| p.kind == ParticipantKind::Agent && p.participant_id.as_deref() == Some(id))
+    }
+
+    /// Take in what an update says about the chat, and return what is new.
+    pub(crate) fn absorb(&mut self, update: &ChatUpdate) -> Observed {
+        self.memory.absorb(update)
+    }
+
+    /// Wait for the next input, until `deadline` if one is given. A re-offer of this chat
+    /// (GWS queued it again after losing it) is accepted here, wherever the chat is waiting.
+    pub(crate) async fn next(&mut self, deadline: Option<Instant>) -> Next {
+        let input = match self.stash.pop_front() {
+            Some(input) => Some(input),
+            None => {
+                let hand_over = self.ctx.hand_over.clone();
+                let recv = async {
+                    match deadline {
+                        Some(d) => tokio::time::timeout_at(d, self.inbox.recv()).await.ok(),
+                        None => Some(self.inbox.recv().await),
+                    }
+                };
+                tokio::select! {
+                    biased;
+                    _ = hand_over.cancelled() => return Next::Deadline,
+                    received = recv => match received {
+                        Some(r) => r,
+                        None => return Next::Timeout,
+                    },
+                }
+            }
+        };
+        match input {
+            Some(Input::Update(update)) => {
+                if update.has_capability("Accept") {
+                    self.accept_again().await;
+                }
+                Next::Input(Input::Update(update))
+            }
+            Some(input) => Next::Input(input),
+            None => Next::Closed,
+        }
+    }
+
+    /// Add to the chat's story in the decision log.
+    pub(crate) fn note(&self, decision: Decision) {
+        self.ctx.decisions.record(&self.id, decision);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_labels_are_stable() {
+        assert_eq!(End::Gone.label(), "gone");
+        assert_eq!(End::HandedOver { to: "x".into() }.label(), "handed_over");
+    }
+}

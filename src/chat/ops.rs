@@ -1,0 +1,167 @@
+//! GWS operations on a chat, and what keeps them working when GWS loses the bot's session or
+//! the chat itself: log in again and retry once, take the chat back when it is offered again.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::{Chat, Input};
+use crate::decision_log::Decision;
+use crate::gws::{self, Operation};
+
+/// How long a chat waits for the daemon to log in again after its session was lost.
+const RELOGIN_WAIT: Duration = Duration::from_secs(60);
+/// How long a chat that GWS no longer knows (queued again after a server restart) waits to be
+/// offered again.
+const REOFFER_WAIT: Duration = Duration::from_secs(60);
+
+/// The decision-log record of a GWS operation's result.
+fn gws_result(op: &Operation, error: Option<&gws::Error>) -> Decision {
+    Decision::Gws {
+        operation: op.label().into(),
+        error: error.map(|e| e.to_string()),
+    }
+}
+
+impl Chat {
+    /// Carry out `op` on this chat. A lost session is reported and the operation tried once
+    /// more after the daemon has logged in again; so is one on a chat GWS queued again after a
+    /// restart, once it has been offered back.
+    pub(crate) async fn exec(&mut self, op: Operation) -> Result<(), gws::Error> {
+        let result = self.exec_once_more_after_loss(&op).await;
+        self.note(gws_result(&op, result.as_ref().err()));
+        result
+    }
+
+    /// [`Chat::exec`] without the decision log.
+    async fn exec_once_more_after_loss(&mut self, op: &Operation) -> Result<(), gws::Error> {
+        let epoch = self.ctx.session.epoch();
+        // A re-offer waiting in the inbox (GWS queued the chat again) is taken first, so that
+        // nothing is sent on a chat that is only an invitation now.
+        if self.take_reoffer().await {
+            info!("chat offered again while busy; accepted it again first");
+        }
+        let err = match self.ctx.gws.execute(&self.id, op).await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        // 401 at login means a wrong password; on an operation of a running session it means
+        // the session was dropped: log in again (the login backs off if it is the password).
+        let again = if err.needs_login() || matches!(err, gws::Error::Unauthorized) {
+            warn!(error = %err, operation = op.label(), "session lost; waiting for a new one");
+            self.ctx.session.report_lost();
+            let hand_over = self.ctx.hand_over.clone();
+            let renewed = tokio::select! {
+                renewed = self.ctx.session.renewed_after(epoch, RELOGIN_WAIT) => renewed,
+                _ = hand_over.cancelled() => false,
+            };
+            renewed && self.back_after_renewal().await
+        } else if matches!(err, gws::Error::Status { code: 2, .. })
+            && !matches!(op, Operation::Accept { .. })
+            && self.take_reoffer().await
+        {
+            true
+        } else if matches!(err, gws::Error::Status { code: 6, .. })
+            && !matches!(op, Operation::Accept { .. })
+            && self.chat_unknown().await
+        {
+            warn!(error = %err, operation = op.label(), "GWS does not know the chat; waiting for it to be offered again");
+            self.await_reoffer().await
+        } else {
+            false
+        };
+        if !again {
+            return Err(err);
+        }
+        self.ctx.gws.execute(&self.id, op).await.map(|_| ())
+    }
+
+    /// The chat was offered again: take it back. A refusal (it is ours already, a stale or
+    /// repeated notification) is harmless.
+    pub(super) async fn accept_again(&mut self) {
+        let accept = Operation::Accept {
+            nickname: self.ctx.nickname.clone(),
+        };
+        match self.ctx.gws.execute(&self.id, &accept).await {
+            Ok(_) => info!("chat offered again; accepted it again"),
+            Err(e) => debug!(error = %e, "re-offer not taken (already ours or stale)"),
+        }
+    }
+
+    /// Move what waits in the inbox to the stash; if a re-offer is among it, accept the chat
+    /// again (the re-offer itself is dropped). True if there was one.
+    async fn take_reoffer(&mut self) -> bool {
+        let mut reoffered = false;
+        while let Ok(input) = self.inbox.try_recv() {
+            match input {
+                Input::Update(update) if update.has_capability("Accept") => reoffered = true,
+                other => self.stash.push_back(other),
+            }
+        }
+        if reoffered {
+            self.accept_again().await;
+        }
+        reoffered
+    }
+
+    /// After a new session, before a request is tried again: take the chat back if it was
+    /// offered again, and if GWS did not list it as the bot's, wait until it is offered again
+    /// (sending on it before would act on a chat that is only queued or an invitation now).
+    /// False when it was not offered again in time.
+    async fn back_after_renewal(&mut self) -> bool {
+        let (mut reoffered, mut unlisted) = (false, false);
+        while let Ok(input) = self.inbox.try_recv() {
+            match input {
+                Input::Update(update) if update.has_capability("Accept") => reoffered = true,
+                Input::Unlisted => unlisted = true,
+                other => self.stash.push_back(other),
+            }
+        }
+        if reoffered {
+            self.accept_again().await;
+            return true;
+        }
+        if !unlisted {
+            return true;
+        }
+        warn!(
+            "the chat is not the bot's since the new session; waiting for it to be offered again"
+        );
+        self.await_reoffer().await
+    }
+
+    /// After "not found": is it the chat that GWS does not know (rather than a skill or an
+    /// agent the operation named)? Asked with a harmless history request.
+    async fn chat_unknown(&self) -> bool {
+        let probe = Operation::RequestChatHistory {
+            event_id: self.memory.cursor.clone(),
+        };
+        matches!(
+            self.ctx.gws.execute(&self.id, &probe).await,
+            Err(gws::Error::Status { code: 6, .. })
+        )
+    }
+
+    /// Wait until the chat is offered again, keeping every other input for later. True when
+    /// it was (and has been accepted again).
+    async fn await_reoffer(&mut self) -> bool {
+        let deadline = Instant::now() + REOFFER_WAIT;
+        loop {
+            let received = tokio::select! {
+                biased;
+                _ = self.ctx.hand_over.cancelled() => return false,
+                r = tokio::time::timeout_at(deadline, self.inbox.recv()) => r,
+            };
+            match received {
+                Ok(Some(Input::Update(update))) if update.has_capability("Accept") => {
+                    self.accept_again().await;
+                    self.stash.push_back(Input::Update(update));
+                    return true;
+                }
+                Ok(Some(input)) => self.stash.push_back(input),
+                Ok(None) | Err(_) => return false,
+            }
+        }
+    }
+}

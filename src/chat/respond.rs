@@ -1,0 +1,218 @@
+//! Answering the customer: take in an update, ask the responder chain about each new text
+//! (or another trigger), record the decision, carry out the actions and the decided end.
+
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
+use tracing::{debug, error, info, warn};
+
+use super::{Chat, End, Said, limit_text};
+use crate::decision_log::Decision;
+use crate::event::{ChatUpdate, UpdateKind};
+use crate::gws::Operation;
+use crate::responder::{Action, ChatView, Outcome, Response, Then, Trigger};
+use crate::state::Finish;
+
+fn trigger_name(trigger: &Trigger) -> &'static str {
+    match trigger {
+        Trigger::Accepted => "accepted",
+        Trigger::Message { .. } => "message",
+        Trigger::Idle { .. } => "idle",
+        Trigger::EscalationFailed => "escalation_failed",
+    }
+}
+
+/// The decision-log record of a response about to be carried out.
+fn responded(trigger: &Trigger, response: &Response) -> Decision {
+    let mut replies = Vec::new();
+    let mut attached = Vec::new();
+    for action in &response.actions {
+        match action {
+            Action::Reply(text) => replies.push(text.clone()),
+            Action::Attach(data) => attached.extend(data.keys().cloned()),
+            Action::Typing(_) => {}
+        }
+    }
+    let then = match &response.then {
+        Then::Stay => "stay".to_owned(),
+        Then::Close => "close".to_owned(),
+        Then::Escalate(team) => format!("escalate to team {}", team.name),
+        Then::Transfer(skill) => format!("transfer to skill {skill}"),
+    };
+    Decision::Responded {
+        trigger: trigger_name(trigger).into(),
+        rules: response.acted.clone(),
+        matched: response.matched,
+        replies,
+        attached,
+        then,
+    }
+}
+
+impl Chat {
+    pub(super) async fn on_update(&mut self, update: &ChatUpdate) -> Option<End> {
+        if update.kind == UpdateKind::Error {
+            warn!(
+                reference_id = update.reference_id,
+                error = update.error.as_deref().unwrap_or(""),
+                "GWS reported an error for this chat"
+            );
+        }
+        let seen = self.absorb(update);
+        if seen.finished {
+            return Some(End::Gone);
+        }
+        for said in seen.texts {
+            if let Some(end) = self.on_customer_text(said).await {
+                return Some(end);
+            }
+        }
+        if seen.customer_left {
+            return Some(self.close("the customer left").await);
+        }
+        None
+    }
+
+    pub(super) async fn on_customer_text(&mut self, said: Said) -> Option<End> {
+        self.turn += 1;
+        self.activity();
+        self.ctx.stats.message_in();
+        let text = limit_text(said.text, self.ctx.max_message_chars);
+        self.ctx.decisions.customer_said(&self.id, self.turn, &text);
+        debug!(turn = self.turn, text = %text, "customer says");
+        // Write-ahead: if the daemon dies while answering, the transcript shows on restart
+        // whether the answer went out.
+        self.record.answering = said.id.clone();
+        self.save();
+        let end = self.respond(Trigger::Message { text }).await;
+        if end.is_none() {
+            self.handled(said.id);
+        }
+        end
+    }
+
+    /// The customer message `id` is answered: move the saved cursor past it.
+    pub(crate) fn handled(&mut self, id: Option<String>) {
+        self.record.answering = None;
+        if id.is_some() {
+            self.record.cursor = id;
+        }
+        self.save();
+    }
+
+    /// Save the record with the current counters.
+    pub(crate) fn save(&mut self) {
+        self.record.turn = self.turn;
+        self.record.unanswered = self.unanswered;
+        self.record.fired = self.fired.iter().cloned().collect();
+        self.ctx.store.save(&self.id, &self.record);
+    }
+
+    /// Ask the responder chain and carry out its answer. A failing or panicking responder
+    /// hands the chat on instead of leaving the customer waiting.
+    pub(super) async fn respond(&mut self, trigger: Trigger) -> Option<End> {
+        let view = ChatView {
+            id: &self.id,
+            customer: self.memory.customer(),
+            bot: &self.ctx.nickname,
+            user_data: &self.memory.user_data,
+            turn: self.turn,
+            unanswered: self.unanswered,
+            fired: &self.fired,
+            now: self.ctx.clock.now(),
+        };
+        let asked = AssertUnwindSafe(self.ctx.chain.respond(&view, &trigger))
+            .catch_unwind()
+            .await;
+        let response = match asked {
+            Ok(Ok(Outcome::Act(response))) => response,
+            Ok(Ok(Outcome::Pass)) => {
+                if matches!(trigger, Trigger::Message { .. }) {
+                    self.unanswered += 1;
+                    self.ctx.stats.no_match();
+                    info!("no rule acted on the customer's message");
+                }
+                self.note(Decision::NoAnswer {
+                    trigger: trigger_name(&trigger).into(),
+                });
+                return None;
+            }
+            Ok(Err(e)) => {
+                error!(
+                    error = format!("{e:#}"),
+                    "responder failed; handing the chat on"
+                );
+                self.note(Decision::ResponderFailed {
+                    error: format!("{e:#}"),
+                });
+                self.ctx.stats.responder_failure();
+                return Some(self.bail("the responder failed").await);
+            }
+            Err(_) => {
+                error!("responder panicked; handing the chat on");
+                self.note(Decision::ResponderFailed {
+                    error: "the responder panicked".into(),
+                });
+                self.ctx.stats.responder_failure();
+                return Some(self.bail("the responder panicked").await);
+            }
+        };
+        if matches!(trigger, Trigger::Message { .. }) {
+            self.unanswered = if response.matched {
+                0
+            } else {
+                self.ctx.stats.no_match();
+                self.unanswered + 1
+            };
+        }
+        self.note(responded(&trigger, &response));
+        self.apply(response).await
+    }
+
+    async fn apply(&mut self, response: Response) -> Option<End> {
+        for rule in &response.acted {
+            info!(rule = %rule, "rule acted");
+            self.ctx.stats.rule_hit(rule);
+        }
+        self.fired.extend(response.acted);
+        // `once` and the decided end must hold across a crash in the middle of the actions.
+        match &response.then {
+            Then::Stay => {}
+            Then::Close => self.record.finish = Some(Finish::Close),
+            Then::Transfer(skill) => self.record.finish = Some(Finish::Transfer(skill.clone())),
+            Then::Escalate(team) => {
+                crate::escalation::mark(self, team, 0, crate::state::Stage::Decided);
+            }
+        }
+        self.save();
+        for action in response.actions {
+            let result = match action {
+                Action::Typing(pause) => {
+                    // Cosmetic: a failure is logged and the reply still goes out.
+                    if let Err(e) = self.exec(Operation::Typing(true)).await {
+                        warn!(error = %e, "typing indicator failed");
+                    }
+                    tokio::time::sleep(pause).await;
+                    Ok(())
+                }
+                Action::Reply(text) => self.say(&text).await,
+                Action::Attach(user_data) => {
+                    self.memory
+                        .user_data
+                        .extend(user_data.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    self.exec(Operation::UpdateUserData { user_data }).await
+                }
+            };
+            if let Err(e) = result {
+                warn!(error = %e, "could not carry out the response");
+                return Some(self.bail("an operation failed").await);
+            }
+        }
+        match response.then {
+            Then::Stay => None,
+            Then::Close => Some(self.close("a rule closed the chat").await),
+            Then::Escalate(team) => Some(crate::escalation::run(self, &team).await),
+            Then::Transfer(skill) => Some(self.transfer_to_skill(&skill).await),
+        }
+    }
+}
