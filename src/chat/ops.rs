@@ -37,10 +37,12 @@ impl Chat {
     /// [`Chat::exec`] without the decision log.
     async fn exec_once_more_after_loss(&mut self, op: &Operation) -> Result<(), gws::Error> {
         let epoch = self.ctx.session.epoch();
-        // A re-offer waiting in the inbox (GWS queued the chat again) is taken first, so that
-        // nothing is sent on a chat that is only an invitation now.
-        if self.take_reoffer().await {
-            info!("chat offered again while busy; accepted it again first");
+        // A re-offer waiting in the inbox (GWS queued the chat again) is taken first, and a chat
+        // that a re-login found not to be the bot's waits for its re-offer, so that nothing is
+        // sent on a chat that is only queued or an invitation now. (Not offered again in time:
+        // the request goes out and GWS's answer decides.)
+        if !matches!(op, Operation::Accept { .. }) {
+            self.back_in_hand().await;
         }
         let err = match self.ctx.gws.execute(&self.id, op).await {
             Ok(_) => return Ok(()),
@@ -56,7 +58,7 @@ impl Chat {
                 renewed = self.ctx.session.renewed_after(epoch, RELOGIN_WAIT) => renewed,
                 _ = hand_over.cancelled() => false,
             };
-            renewed && self.back_after_renewal().await
+            renewed && self.back_in_hand().await
         } else if matches!(err, gws::Error::Status { code: 2, .. })
             && !matches!(op, Operation::Accept { .. })
             && self.take_reoffer().await
@@ -105,11 +107,11 @@ impl Chat {
         reoffered
     }
 
-    /// After a new session, before a request is tried again: take the chat back if it was
-    /// offered again, and if GWS did not list it as the bot's, wait until it is offered again
-    /// (sending on it before would act on a chat that is only queued or an invitation now).
-    /// False when it was not offered again in time.
-    async fn back_after_renewal(&mut self) -> bool {
+    /// Before a request (and after a new session, before it is tried again): take the chat
+    /// back if it was offered again, and if a re-login's listing did not show it as the bot's,
+    /// wait until it is offered again (sending on it before would act on a chat that is only
+    /// queued or an invitation now). False when it was not offered again in time.
+    async fn back_in_hand(&mut self) -> bool {
         let (mut reoffered, mut unlisted) = (false, false);
         while let Ok(input) = self.inbox.try_recv() {
             match input {

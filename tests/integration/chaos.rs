@@ -16,9 +16,7 @@ async fn chats_survive_kills_and_faults() {
         ramp: Duration::from_secs(12),
         deadline: Duration::from_secs(90),
         seed: rand::random(),
-        // Repeated simulator restarts within seconds can still produce a duplicate answer
-        // (rarely; see the open point of issue 4); the full-size bench keeps them in.
-        sim_restarts: false,
+        sim_restarts: true,
     };
     let report = chaos::run(env!("CARGO_BIN_EXE_gws-botd").as_ref(), &work, &params)
         .await
