@@ -156,7 +156,10 @@ pub async fn run(ctx: Arc<Context>, offer: ChatUpdate, inbox: mpsc::Receiver<Inp
         idle_handled: Duration::ZERO,
     };
     let end = chat.converse(offer).await;
-    if end != End::Abandoned {
+    // An abandoned chat resumes at the next start; a stuck one may be offered again by GWS
+    // (queued again after a restart) and then finishes what was decided. Stale records are
+    // pruned by the dispatcher.
+    if !matches!(end, End::Abandoned | End::Stuck { .. }) {
         chat.ctx.store.remove(&chat.id);
     }
     end

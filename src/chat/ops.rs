@@ -61,7 +61,7 @@ impl Chat {
             renewed && self.back_in_hand().await
         } else if matches!(err, gws::Error::Status { code: 2, .. })
             && !matches!(op, Operation::Accept { .. })
-            && self.take_reoffer().await
+            && (self.take_reoffer().await || self.offered_again().await)
         {
             true
         } else if matches!(err, gws::Error::Status { code: 6, .. })
@@ -131,6 +131,27 @@ impl Chat {
             "the chat is not the bot's since the new session; waiting for it to be offered again"
         );
         self.await_reoffer().await
+    }
+
+    /// After "not valid in the current state": is the chat an invitation again (GWS queued it
+    /// again and offered it back, and the notification is late or was lost)? Asked with the
+    /// agent's chat listing; if it is, it is accepted again. True when it was.
+    async fn offered_again(&mut self) -> bool {
+        match self.ctx.gws.list_chats().await {
+            Ok(chats) => {
+                let offered = chats
+                    .iter()
+                    .any(|c| c.id == self.id && c.has_capability("Accept"));
+                if offered {
+                    self.accept_again().await;
+                }
+                offered
+            }
+            Err(e) => {
+                debug!(error = %e, "cannot list the chats to check for a re-offer");
+                false
+            }
+        }
     }
 
     /// After "not found": is it the chat that GWS does not know (rather than a skill or an
