@@ -113,9 +113,20 @@ impl Chat {
     /// queued or an invitation now). False when it was not offered again in time.
     async fn back_in_hand(&mut self) -> bool {
         let (mut reoffered, mut unlisted) = (false, false);
+        // What waits in the stash (kept while the chat waited for something else) counts
+        // too, before what is in the inbox.
+        let mut pending = std::mem::take(&mut self.stash);
         while let Ok(input) = self.inbox.try_recv() {
+            pending.push_back(input);
+        }
+        for input in pending {
             match input {
-                Input::Update(update) if update.has_capability("Accept") => reoffered = true,
+                Input::Update(mut update) if update.has_capability("Accept") => {
+                    reoffered = true;
+                    // Accepted below: the rest of the offer is still news, its Accept is not.
+                    update.capabilities = None;
+                    self.stash.push_back(Input::Update(update));
+                }
                 Input::Unlisted => unlisted = true,
                 other => self.stash.push_back(other),
             }
@@ -177,8 +188,10 @@ impl Chat {
                 r = tokio::time::timeout_at(deadline, self.inbox.recv()) => r,
             };
             match received {
-                Ok(Some(Input::Update(update))) if update.has_capability("Accept") => {
+                Ok(Some(Input::Update(mut update))) if update.has_capability("Accept") => {
                     self.accept_again().await;
+                    // Accepted: the rest of the offer is still news, its Accept is not.
+                    update.capabilities = None;
                     self.stash.push_back(Input::Update(update));
                     return true;
                 }
