@@ -1,5 +1,5 @@
 //! The chaos run at full size: 1,000 chats, 12 SIGKILLs, 40 faults (env CHATS, KILLS,
-//! FAULTS, SEED to change). Prints the counts and exits 1 if an invariant broke.
+//! FAULTS, SEED, RAMP_SECS to change; DIALECT=chats for the released chat API). Prints the counts and exits 1 if an invariant broke.
 //!
 //! `cargo bench --bench chaos`
 
@@ -28,6 +28,12 @@ async fn main() {
     }
     if let Some(n) = env("RAMP_SECS") {
         params.ramp = Duration::from_secs(n);
+    }
+    if let Ok(d) = std::env::var("DIALECT") {
+        params.dialect = match d.as_str() {
+            "chats" => gws_botd::sim::SimDialect::Chats,
+            _ => gws_botd::sim::SimDialect::Interactions,
+        };
     }
     let work = std::env::temp_dir().join(format!("gws-botd-chaos-{}", std::process::id()));
     let report = chaos::run(env!("CARGO_BIN_EXE_gws-botd").as_ref(), &work, &params)

@@ -19,7 +19,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::sim::{
-    ChatOutcome, ChatSnapshot, ChatSpec, Control, Fault, Sim, SimAgent, SimConfig, Step,
+    ChatOutcome, ChatSnapshot, ChatSpec, Control, Fault, Sim, SimAgent, SimConfig, SimDialect, Step,
 };
 
 /// The rules the daemon runs with: one answer per message, a `once` rule, an escalation.
@@ -92,6 +92,8 @@ pub struct Params {
     pub seed: u64,
     /// Whether whole-simulator restarts are among the faults.
     pub sim_restarts: bool,
+    /// The API dialect the simulator speaks (the daemon finds it out with `auto`).
+    pub dialect: SimDialect,
 }
 
 impl Params {
@@ -105,6 +107,7 @@ impl Params {
             deadline: Duration::from_secs(280),
             seed: 4,
             sim_restarts: true,
+            dialect: SimDialect::Interactions,
         }
     }
 }
@@ -438,6 +441,7 @@ pub async fn run(binary: &Path, work: &Path, params: &Params) -> anyhow::Result<
     std::fs::create_dir_all(work.join("rules"))?;
     std::fs::write(work.join("rules").join("rules.toml"), RULES)?;
     let sim_config = SimConfig {
+        dialect: params.dialect,
         connect_timeout: Duration::from_secs(5),
         queue_limit: 100_000,
         agents: vec![SimAgent {

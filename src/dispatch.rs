@@ -246,9 +246,10 @@ impl Dispatcher {
         set_ready: bool,
     ) {
         if listed && set_ready {
+            // Listed and not an offer: the bot holds it (live, or left and being finished).
             let live: HashSet<&ChatId> = chats
                 .iter()
-                .filter(|c| !c.has_capability("Accept") && c.has_capability("SendMessage"))
+                .filter(|c| !c.has_capability("Accept"))
                 .map(|c| &c.id)
                 .collect();
             for (id, inbox) in &self.chats {
@@ -294,7 +295,16 @@ impl Dispatcher {
                 debug!(chat_id = %chat.id, "listed chat ended since the listing");
                 continue;
             }
-            if chat.has_capability("Accept") {
+            if self.ctx.gws.is_left(&chat) {
+                // A finish cut between Leave and Complete (`chats`), by a crash or a failing
+                // Complete: no task is finishing it, so finish it here.
+                let (gws, store) = (self.ctx.gws.clone(), self.ctx.store.clone());
+                self.tracker.spawn(async move {
+                    if gws.finish_left(&chat).await {
+                        store.remove(&chat.id);
+                    }
+                });
+            } else if chat.has_capability("Accept") {
                 self.route_update(chat).await;
             } else if chat.has_capability("SendMessage") {
                 adopted += 1;

@@ -393,27 +393,39 @@ impl Client {
             })
             .instrument(span)
             .await?;
-        let mut chats = dialect.parse_listing(&body);
+        Ok(dialect.parse_listing(&body))
+    }
+
+    /// Whether a listed chat is one the bot has left without finishing it (`chats`: a finish
+    /// cut between `Leave` and `Complete`); [`Client::finish_left`] finishes it.
+    pub fn is_left(&self, chat: &ChatUpdate) -> bool {
+        self.dialect()
+            .completion_of_left(self.inner.transport.api_url(), chat)
+            .is_some()
+    }
+
+    /// Finish a listed chat the bot has left (see [`Client::is_left`]); the outcome is logged.
+    /// Only for a chat no task is finishing itself. True when it was finished.
+    pub async fn finish_left(&self, chat: &ChatUpdate) -> bool {
         let api = self.inner.transport.api_url();
-        let mut held = Vec::with_capacity(chats.len());
-        for chat in chats.drain(..) {
-            let Some(complete) = dialect.completion_of_left(api, &chat) else {
-                held.push(chat);
-                continue;
-            };
-            let span = info_span!("gws_request", operation = "complete", chat_id = %chat.id);
-            let done = self
-                .post("complete", &complete.url, &complete.body, false)
-                .instrument(span)
-                .await;
-            match done {
-                Ok(_) => info!(chat_id = %chat.id, "finished a chat the bot had left"),
-                Err(e) => {
-                    warn!(chat_id = %chat.id, error = %e, "cannot finish a chat the bot had left")
-                }
+        let Some(complete) = self.dialect().completion_of_left(api, chat) else {
+            return false;
+        };
+        let span = info_span!("gws_request", operation = "complete", chat_id = %chat.id);
+        let done = self
+            .post("complete", &complete.url, &complete.body, false)
+            .instrument(span)
+            .await;
+        match done {
+            Ok(_) => {
+                info!(chat_id = %chat.id, "finished a chat the bot had left");
+                true
+            }
+            Err(e) => {
+                warn!(chat_id = %chat.id, error = %e, "cannot finish a chat the bot had left");
+                false
             }
         }
-        Ok(held)
     }
 
     async fn post(
@@ -960,7 +972,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_listed_chat_the_bot_left_is_completed_not_listed() {
+    async fn a_listed_chat_the_bot_left_is_told_apart_and_finished_on_request() {
         let fake = chats_server(
             |_| json!({"statusCode":0}),
             Reply::json(
@@ -974,8 +986,21 @@ mod tests {
         .await;
         let client = Client::new(fixed(&fake.api_url(), Dialect::Chats)).unwrap();
         let listed = client.list_chats().await.unwrap();
-        let ids: Vec<_> = listed.iter().map(|c| c.id.0.as_str()).collect();
-        assert_eq!(ids, ["live", "offer"]);
+        let left: Vec<_> = listed
+            .iter()
+            .filter(|c| client.is_left(c))
+            .map(|c| c.id.0.as_str())
+            .collect();
+        assert_eq!(left, ["left"]);
+        // Listing changes nothing: a task may be finishing that chat itself.
+        assert!(fake.requests().iter().all(|r| r.method == "GET"));
+        let chat = listed.iter().find(|c| c.id.0 == "left").unwrap();
+        assert!(client.finish_left(chat).await);
+        let live = listed.iter().find(|c| c.id.0 == "live").unwrap();
+        assert!(
+            !client.finish_left(live).await,
+            "only a chat the bot has left"
+        );
         let posts: Vec<_> = fake
             .requests()
             .into_iter()

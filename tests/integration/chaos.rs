@@ -5,9 +5,19 @@
 use std::time::Duration;
 
 use gws_botd::chaos::{self, Params};
+use gws_botd::sim::SimDialect;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chats_survive_kills_and_faults() {
+    survive(SimDialect::Interactions).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chats_survive_kills_and_faults_in_the_chats_dialect() {
+    survive(SimDialect::Chats).await;
+}
+
+async fn survive(dialect: SimDialect) {
     let work = std::env::temp_dir().join(format!("gws-botd-chaos-{}", rand::random::<u64>()));
     let params = Params {
         chats: 60,
@@ -17,6 +27,7 @@ async fn chats_survive_kills_and_faults() {
         deadline: Duration::from_secs(90),
         seed: rand::random(),
         sim_restarts: true,
+        dialect,
     };
     let report = chaos::run(env!("CARGO_BIN_EXE_gws-botd").as_ref(), &work, &params)
         .await
