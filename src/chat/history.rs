@@ -112,6 +112,19 @@ impl Chat {
                 self.record.escalation = None;
             }
         }
+        // What the transcript showed as handled is saved at once: answering the next message
+        // overwrites `answering`, and a crash after that must not make this one look
+        // unanswered again.
+        if let Some(id) = r
+            .handled_through
+            .and_then(|i| history.messages[i].event_id.clone())
+        {
+            if !unanswered_cause {
+                self.record.answering = None;
+            }
+            self.record.cursor = Some(id);
+            self.save();
+        }
         if self.resumed || r.greeted {
             info!(
                 pending = texts.len(),

@@ -92,6 +92,13 @@ async fn an_answer_sent_just_before_a_crash_is_not_sent_again(d: SimDialect) {
         r.operation.as_deref() == Some("Ready") && h.count("Ready") >= 2
     })
     .await;
+    // What the transcript showed is saved at once, so that a second crash (after the next
+    // message overwrote `answering`) cannot make the question look unanswered again.
+    wait_until("the question saved as handled", || {
+        let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).ok()?).ok()?;
+        (saved["cursor"].is_string() && saved["answering"].is_null()).then_some(())
+    })
+    .await;
     h.control.customer_says(&id, "bye").unwrap();
     h.wait_outcome(&id).await;
     assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Goodbye!"]);
