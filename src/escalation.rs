@@ -58,6 +58,7 @@ pub(crate) fn mark(chat: &mut Chat, team: &Team, agent: usize, stage: Stage) {
     if stage != Stage::Decided {
         let answering = chat.record.answering.take();
         if answering.is_some() {
+            chat.memory.handled_through(answering.clone());
             chat.record.cursor = answering;
         }
     }

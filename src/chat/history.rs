@@ -122,6 +122,7 @@ impl Chat {
             if !unanswered_cause {
                 self.record.answering = None;
             }
+            self.memory.handled_through(Some(id.clone()));
             self.record.cursor = Some(id);
             self.save();
         }

@@ -50,9 +50,27 @@ pub struct Memory {
     pub(super) participants: Vec<Participant>,
     seen: HashSet<String>,
     pub(super) cursor: Option<String>,
+    /// The saved cursor: it and every entry before it are handled.
+    handled_through: Option<String>,
 }
 
 impl Memory {
+    /// The memory of a chat resumed with a saved cursor: an update that replays the
+    /// transcript (the history after a re-offer) holds nothing new up to that entry.
+    pub fn resumed_at(cursor: Option<String>) -> Memory {
+        Memory {
+            handled_through: cursor,
+            ..Memory::default()
+        }
+    }
+
+    /// The saved cursor moved: entries up to `id` are handled.
+    pub fn handled_through(&mut self, id: Option<String>) {
+        if id.is_some() {
+            self.handled_through = id;
+        }
+    }
+
     /// Take in what an update says about the chat, and return what is new.
     pub fn absorb(&mut self, update: &ChatUpdate) -> Observed {
         let mut seen = Observed::default();
@@ -83,7 +101,18 @@ impl Memory {
         });
         let no_capabilities = update.capabilities.as_ref().is_some_and(|c| c.is_empty());
         seen.finished = state_done || no_capabilities;
-        for message in &update.messages {
+        // A transcript is in order: in a replay (the whole history after a re-offer, a
+        // catch-up), the saved cursor and what precedes it are old. (Entries before one seen
+        // already may be new: a customer can write while nobody receives notifications.)
+        let old = update
+            .messages
+            .iter()
+            .rposition(|m| m.event_id.is_some() && m.event_id == self.handled_through)
+            .map_or(0, |i| i + 1);
+        for message in &update.messages[..old] {
+            self.first_sight(message);
+        }
+        for message in &update.messages[old..] {
             if !self.first_sight(message) {
                 continue;
             }
@@ -194,6 +223,31 @@ mod tests {
         // The same entry again, as a catch-up would deliver it: nothing new.
         let again = m.absorb(&update(UpdateKind::ChatHistory, vec![hello]));
         assert!(again.texts.is_empty());
+    }
+
+    #[test]
+    fn a_replayed_transcript_is_new_only_after_the_saved_cursor() {
+        let customer = person(ParticipantKind::Customer, "p-1");
+        let said = |id: &str| entry(id, MessageKind::Text, customer.clone(), id);
+        let texts = |o: Observed| o.texts.into_iter().map(|s| s.text).collect::<Vec<_>>();
+        let replay = update(
+            UpdateKind::ChatHistory,
+            vec![said("1"), said("2"), said("3"), said("4")],
+        );
+        // A chat resumed at saved cursor 2 gets the whole transcript (after a re-offer).
+        let mut m = Memory::resumed_at(Some("2".into()));
+        assert_eq!(texts(m.absorb(&replay)), ["3", "4"]);
+        assert_eq!(m.cursor(), Some("4"));
+        // A running chat whose saved cursor moved to 3, and that has seen only 4 (a customer
+        // wrote 1..3 while nobody was notified): 4 is not new, the rest up to 3 is handled.
+        let mut m = Memory::default();
+        m.absorb(&update(UpdateKind::NewMessages, vec![said("4")]));
+        m.handled_through(Some("3".into()));
+        assert!(texts(m.absorb(&replay)).is_empty());
+        // Without a cursor, all that was not seen is new, even before an entry seen already.
+        let mut m = Memory::default();
+        m.absorb(&update(UpdateKind::NewMessages, vec![said("3")]));
+        assert_eq!(texts(m.absorb(&replay)), ["1", "2", "4"]);
     }
 
     #[test]

@@ -123,7 +123,7 @@ pub struct Chat {
     inbox: mpsc::Receiver<Input>,
     /// Inputs taken from the inbox while waiting for a re-offer, handled next.
     stash: VecDeque<Input>,
-    memory: Memory,
+    pub(crate) memory: Memory,
     turn: u32,
     unanswered: u32,
     fired: HashSet<String>,
@@ -146,7 +146,7 @@ pub async fn run(ctx: Arc<Context>, offer: ChatUpdate, inbox: mpsc::Receiver<Inp
         id: offer.id.clone(),
         inbox,
         stash: VecDeque::new(),
-        memory: Memory::default(),
+        memory: Memory::resumed_at(record.cursor.clone()),
         turn: record.turn,
         unanswered: record.unanswered,
         fired: record.fired.iter().cloned().collect(),

@@ -95,6 +95,7 @@ impl Chat {
     pub(crate) fn handled(&mut self, id: Option<String>) {
         self.record.answering = None;
         if id.is_some() {
+            self.memory.handled_through(id.clone());
             self.record.cursor = id;
         }
         self.save();
