@@ -114,7 +114,10 @@ async fn main() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gws-botd"))
         .args(["run", "--config"])
         .arg(&config)
-        .env("RUST_LOG", "error")
+        .env(
+            "RUST_LOG",
+            std::env::var("LOAD_LOG").unwrap_or_else(|_| "error".into()),
+        )
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start gws-botd");

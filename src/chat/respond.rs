@@ -81,9 +81,9 @@ impl Chat {
         self.ctx.decisions.customer_said(&self.id, self.turn, &text);
         debug!(turn = self.turn, text = %text, "customer says");
         // Write-ahead: if the daemon dies while answering, the transcript shows on restart
-        // whether the answer went out.
+        // whether the answer went out. Saved with the response, before anything is sent
+        // (`apply`); nothing needs saving before the responders have decided.
         self.record.answering = said.id.clone();
-        self.save();
         let end = self.respond(Trigger::Message { text }).await;
         if end.is_none() {
             self.handled(said.id);
