@@ -43,9 +43,6 @@ use node::Peer;
 /// The topics the daemon subscribes to in the `interactions` dialect.
 const TOPICS: [&str; 2] = ["/v2/me/interactions", "/v2/me/channels"];
 
-/// How long the servers hold an idle `/meta/connect` (see [`Server::hold_arg`]).
-const HOLD: Duration = Duration::from_secs(1);
-
 /// A third-party Bayeux server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Server {
@@ -61,7 +58,7 @@ impl Server {
         }
     }
 
-    /// How long the server holds an idle `/meta/connect` (faye counts seconds, CometD ms).
+    /// How long the server holds an idle `/meta/connect`: 1 s (faye counts seconds, CometD ms).
     fn hold_arg(self) -> &'static str {
         match self {
             Server::Faye => "1",
@@ -171,10 +168,10 @@ async fn full_cycle(server: Server) {
     assert!(ours.link.get(), "link reported up");
     ours.receives_published(&mut peer, 1).await;
 
-    // Idle long polls run out on the server and are renewed.
-    tokio::time::sleep(HOLD * 2 + HOLD / 2).await;
+    // Idle long polls run out on the server and are renewed: a poll made after the message
+    // above is answered empty (only its own reply), and the next message still arrives.
     let idle = peer
-        .wait_seen("an idle poll answered", |e| {
+        .wait_for("an idle poll answered", |e| {
             e["event"] == "exchange"
                 && e["request"][0]["channel"] == "/meta/connect"
                 && e["response"].as_array().is_some_and(|r| r.len() == 1)

@@ -46,11 +46,18 @@ impl Agent {
             Backoff::new(Duration::from_millis(50), Duration::from_millis(200), 0.0),
         );
         tokio::spawn(cometd.run(tx, stop.clone()));
-        loop {
-            if let Some(Notification::Connected { .. }) = notifications.recv().await {
-                break;
+        let connected = async {
+            loop {
+                match notifications.recv().await {
+                    Some(Notification::Connected { .. }) => break,
+                    Some(_) => {}
+                    None => panic!("the CometD client stopped before connecting"),
+                }
             }
-        }
+        };
+        tokio::time::timeout(WAIT, connected)
+            .await
+            .expect("CometD connects in time");
         client
             .session(&SessionOperation::StartContactCenterSession { place: None })
             .await

@@ -144,7 +144,12 @@ async fn a_hand_over_cut_by_a_restart_is_finished(d: SimDialect) {
     .await;
     h.kill().await;
     // The agent joins while the bot is away.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    h.wait_chat(&id, "the agent joined", |c| {
+        c.transcript
+            .iter()
+            .any(|e| e.kind == "ParticipantJoined" && e.nickname == "Sam")
+    })
+    .await;
     h.restart();
     let chat = h.wait_outcome(&id).await;
     assert_eq!(
