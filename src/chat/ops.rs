@@ -61,7 +61,7 @@ impl Chat {
             renewed && self.back_in_hand().await
         } else if matches!(err, gws::Error::Status { code: 2, .. })
             && !matches!(op, Operation::Accept { .. })
-            && (self.take_reoffer().await || self.offered_again().await)
+            && self.reoffered().await
         {
             true
         } else if matches!(err, gws::Error::Status { code: 6, .. })
@@ -91,30 +91,12 @@ impl Chat {
         }
     }
 
-    /// Move what waits in the inbox to the stash; if a re-offer is among it, accept the chat
-    /// again (the re-offer itself is dropped). True if there was one.
-    async fn take_reoffer(&mut self) -> bool {
-        let mut reoffered = false;
-        while let Ok(input) = self.inbox.try_recv() {
-            match input {
-                Input::Update(update) if update.has_capability("Accept") => reoffered = true,
-                other => self.stash.push_back(other),
-            }
-        }
-        if reoffered {
-            self.accept_again().await;
-        }
-        reoffered
-    }
-
-    /// Before a request (and after a new session, before it is tried again): take the chat
-    /// back if it was offered again, and if a re-login's listing did not show it as the bot's,
-    /// wait until it is offered again (sending on it before would act on a chat that is only
-    /// queued or an invitation now). False when it was not offered again in time.
-    async fn back_in_hand(&mut self) -> bool {
+    /// Sort what waits (the stash, kept while the chat waited for something else, then the
+    /// inbox): tell whether the chat was offered again and whether a re-login found it not to
+    /// be the bot's. Everything else stays in the stash, an offer too but without its Accept
+    /// (the caller accepts it; the rest of the offer is still news).
+    fn sort_pending(&mut self) -> (bool, bool) {
         let (mut reoffered, mut unlisted) = (false, false);
-        // What waits in the stash (kept while the chat waited for something else) counts
-        // too, before what is in the inbox.
         let mut pending = std::mem::take(&mut self.stash);
         while let Ok(input) = self.inbox.try_recv() {
             pending.push_back(input);
@@ -123,7 +105,6 @@ impl Chat {
             match input {
                 Input::Update(mut update) if update.has_capability("Accept") => {
                     reoffered = true;
-                    // Accepted below: the rest of the offer is still news, its Accept is not.
                     update.capabilities = None;
                     self.stash.push_back(Input::Update(update));
                 }
@@ -131,6 +112,15 @@ impl Chat {
                 other => self.stash.push_back(other),
             }
         }
+        (reoffered, unlisted)
+    }
+
+    /// Before a request (and after a new session, before it is tried again): take the chat
+    /// back if it was offered again, and if a re-login's listing did not show it as the bot's,
+    /// wait until it is offered again (sending on it before would act on a chat that is only
+    /// queued or an invitation now). False when it was not offered again in time.
+    async fn back_in_hand(&mut self) -> bool {
+        let (reoffered, unlisted) = self.sort_pending();
         if reoffered {
             self.accept_again().await;
             return true;
@@ -142,6 +132,21 @@ impl Chat {
             "the chat is not the bot's since the new session; waiting for it to be offered again"
         );
         self.await_reoffer().await
+    }
+
+    /// After "not valid in the current state": take the chat back if it is an invitation
+    /// again, known from a waiting offer or else from the listing. True when it was.
+    async fn reoffered(&mut self) -> bool {
+        let (reoffered, unlisted) = self.sort_pending();
+        if reoffered {
+            self.accept_again().await;
+            return true;
+        }
+        if unlisted {
+            // Still true for the next request if the listing finds no offer either.
+            self.stash.push_front(Input::Unlisted);
+        }
+        self.offered_again().await
     }
 
     /// After "not valid in the current state": is the chat an invitation again (GWS queued it
