@@ -89,8 +89,8 @@ pub struct Gws {
     /// Never printed: `SecretString`'s `Debug` redacts it.
     pub password: SecretString,
     pub place: Option<String>,
-    /// `interactions`, `chats` or `auto` (checked when loaded; see `gws::Choice`).
-    pub dialect: String,
+    /// `interactions`, `chats` or `auto`.
+    pub dialect: crate::gws::Choice,
     pub request_timeout: Duration,
     /// Wire names that replace the defaults of the dialect's operation table.
     pub operation_names: BTreeMap<String, String>,
@@ -541,12 +541,16 @@ fn check(
     let password = r.string("password");
     let password_file = r.string("password_file");
     let place = r.string("place").filter(|p| !p.is_empty());
-    let dialect = r.string("dialect").unwrap_or_else(|| "auto".into());
-    if let Err(e) = dialect.parse::<crate::gws::Choice>() {
-        r.problems.push(format!(
-            "gws.dialect: {e}; use \"auto\" unless the server must not be probed"
-        ));
-    }
+    let dialect = match r.string("dialect").map(|d| d.parse::<crate::gws::Choice>()) {
+        None => crate::gws::Choice::Auto,
+        Some(Ok(choice)) => choice,
+        Some(Err(e)) => {
+            r.problems.push(format!(
+                "gws.dialect: {e}; use \"auto\" unless the server must not be probed"
+            ));
+            crate::gws::Choice::Auto
+        }
+    };
     let request_timeout = r.duration("request_timeout", DEFAULT_REQUEST_TIMEOUT);
     let operation_names = r.string_map("operation_names");
     if let Err(e) = crate::gws::OperationNames::default().apply_overrides(&operation_names) {
@@ -795,7 +799,7 @@ mod tests {
         let c = load(GOOD, &[]).unwrap();
         assert_eq!(c.gws.api_url, "http://127.0.0.1:8090/api/v2");
         assert_eq!(c.gws.request_timeout, DEFAULT_REQUEST_TIMEOUT);
-        assert_eq!(c.gws.dialect, "auto");
+        assert_eq!(c.gws.dialect, crate::gws::Choice::Auto);
         assert_eq!(c.bot.max_chats, DEFAULT_MAX_CHATS);
         assert_eq!(
             c.bot.state_dir,

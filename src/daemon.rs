@@ -504,8 +504,7 @@ pub fn client_config(config: &Config) -> gws::ClientConfig {
             password: config.gws.password.clone(),
         },
         request_timeout: config.gws.request_timeout,
-        // Checked when the configuration was loaded.
-        dialect: config.gws.dialect.parse().unwrap_or_default(),
+        dialect: config.gws.dialect,
         operation_names: names,
         retry: Backoff::default(),
         retry_attempts: config.gws.retry_attempts,

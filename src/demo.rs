@@ -122,7 +122,10 @@ pub fn daemon_config(sim: &Sim, sim_config: &SimConfig, rules_dir: &Path) -> Con
             password: SecretString::from(user.password.clone()),
             place: Some("BotPlace01".into()),
             // The simulator's dialect, fixed: the demo shows one dialect at a time.
-            dialect: sim_config.dialect.to_string(),
+            dialect: crate::gws::Choice::Fixed(match sim_config.dialect {
+                SimDialect::Interactions => crate::gws::Dialect::Interactions,
+                SimDialect::Chats => crate::gws::Dialect::Chats,
+            }),
             request_timeout: config::DEFAULT_REQUEST_TIMEOUT,
             operation_names: BTreeMap::new(),
             retry_attempts: 3,

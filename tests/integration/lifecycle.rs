@@ -348,7 +348,10 @@ async fn check_reports_the_servers_dialect_without_failing_when_it_is_unreachabl
 /// `gws.dialect = "auto"` finds the dialect the server speaks after `GET me`, before the
 /// handshake, and the bot then works in it.
 async fn auto_picks_the_dialect_the_server_speaks(d: SimDialect) {
-    let h = Harness::start_with(sim_config_in(d), RULES, |c| c.gws.dialect = "auto".into()).await;
+    let h = Harness::start_with(sim_config_in(d), RULES, |c| {
+        c.gws.dialect = gws_botd::gws::Choice::Auto
+    })
+    .await;
     let id = h.chat("Pat", vec![Step::AwaitReply, say(0, "bye")]);
     let chat = h.wait_outcome(&id).await;
     assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
