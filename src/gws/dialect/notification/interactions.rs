@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::{
     CHANNEL_STATE_MESSAGE_TYPE, CHANNELS_TOPIC, ERROR_FIELDS, INTERACTIONS_TOPIC,
-    LEGACY_INTERACTIONS_TOPIC, Parsed, fill_chat, id_of, message, parse_channel_state, str_of,
-    u64_of, update_kind,
+    LEGACY_INTERACTIONS_TOPIC, Parsed, entries, fill_chat, id_of, messages, parse_channel_state,
+    str_of, u64_of, update_kind,
 };
 use crate::event::{ChatId, ChatUpdate, Event, UpdateKind};
 
@@ -47,15 +47,7 @@ pub(crate) fn parse_interactions(channel: &str, data: &Value) -> Parsed {
 /// The chats of a listing: `{"statusCode":0,"<key>":[…]}` or a bare array. Each entry is
 /// reported as a `StatusChange` snapshot.
 pub(crate) fn parse_listing(body: &Value, key: &str) -> Vec<ChatUpdate> {
-    let entries = match body {
-        Value::Array(items) => items.as_slice(),
-        _ => body
-            .get(key)
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default(),
-    };
-    entries
+    entries(body, key)
         .iter()
         .filter_map(|entry| {
             let inter = interaction_of(entry);
@@ -106,13 +98,10 @@ fn chat_update(
     let mut update = ChatUpdate::new(ChatId(id), kind);
     update.reference_id = u64_of(outer.get("referenceId")).or(u64_of(inter.get("referenceId")));
     fill_chat(&mut update, inter);
-    let messages = outer
-        .get("messages")
-        .and_then(Value::as_array)
-        .or_else(|| inter.get("messages").and_then(Value::as_array));
-    update.messages = messages
-        .map(|ms| ms.iter().filter_map(message).collect())
-        .unwrap_or_default();
+    let list = [outer, inter]
+        .into_iter()
+        .find_map(|v| v.get("messages").and_then(Value::as_array));
+    update.messages = messages(list.map_or(&[], Vec::as_slice));
     update.error = str_of(outer, &ERROR_FIELDS)
         .or(str_of(inter, &ERROR_FIELDS))
         .map(str::to_owned);

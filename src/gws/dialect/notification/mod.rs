@@ -115,6 +115,27 @@ fn participant(v: &Value) -> Option<Participant> {
     })
 }
 
+/// The array under `key` of a response, or the response itself when it is a bare array;
+/// empty when neither.
+fn entries<'a>(body: &'a Value, key: &str) -> &'a [Value] {
+    match body {
+        Value::Array(items) => items,
+        _ => array(body, key),
+    }
+}
+
+/// The array under `key`; empty when there is none.
+fn array<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The transcript entries of an array; what is not an entry is skipped.
+fn messages(entries: &[Value]) -> Vec<Message> {
+    entries.iter().filter_map(message).collect()
+}
+
 fn message(v: &Value) -> Option<Message> {
     if !v.is_object() {
         return None;
