@@ -247,32 +247,24 @@ fn write_atomic(path: &Path, record: &Record) -> std::io::Result<()> {
     fs::rename(&tmp, path)
 }
 
+/// Kept in file names: letters, digits, `-` and `_` (no `.`, so never `..`).
+const FILE_NAME_KEPT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_');
+
 /// A file name for any chat id: safe characters kept, everything else `%XX`-escaped.
 fn file_name(id: &str) -> String {
-    let mut out = String::with_capacity(id.len() + 5);
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out.push_str(".json");
-    out
+    format!(
+        "{}.json",
+        percent_encoding::utf8_percent_encode(id, FILE_NAME_KEPT)
+    )
 }
 
+/// The chat id of a file name's stem; `None` if it is not one this store wrote.
 fn unescape(stem: &str) -> Option<String> {
-    let mut bytes = Vec::with_capacity(stem.len());
-    let mut it = stem.bytes();
-    while let Some(b) = it.next() {
-        if b == b'%' {
-            let hex = [it.next()?, it.next()?];
-            bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
-        } else {
-            bytes.push(b);
-        }
-    }
-    String::from_utf8(bytes).ok()
+    let id = percent_encoding::percent_decode_str(stem)
+        .decode_utf8()
+        .ok()?;
+    (file_name(&id) == format!("{stem}.json")).then(|| id.into_owned())
 }
 
 #[cfg(test)]

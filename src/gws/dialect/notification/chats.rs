@@ -17,8 +17,8 @@
 use serde_json::Value;
 
 use super::{
-    CHANNEL_STATE_MESSAGE_TYPE, CHANNELS_TOPIC, CHATS_TOPIC, ERROR_FIELDS, Parsed, fill_chat,
-    id_of, message, parse_channel_state, str_of, u64_of, update_kind,
+    CHANNEL_STATE_MESSAGE_TYPE, CHANNELS_TOPIC, CHATS_TOPIC, ERROR_FIELDS, Parsed, array, entries,
+    fill_chat, id_of, messages, parse_channel_state, str_of, u64_of, update_kind,
 };
 use crate::event::{ChatId, ChatUpdate, Event, UpdateKind};
 
@@ -53,15 +53,7 @@ pub(crate) fn parse_chats(channel: &str, data: &Value) -> Parsed {
 /// The chats of a listing, `{"statusCode":0,"chats":[…]}` (or a bare array), each as a
 /// `StatusChange` snapshot. Entries without an id are skipped.
 pub(crate) fn parse_listing(body: &Value) -> Vec<ChatUpdate> {
-    let entries = match body {
-        Value::Array(items) => items.as_slice(),
-        _ => body
-            .get("chats")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default(),
-    };
-    entries
+    entries(body, "chats")
         .iter()
         .filter_map(|entry| {
             let chat = chat_of(entry);
@@ -76,14 +68,8 @@ pub(crate) fn parse_listing(body: &Value) -> Vec<ChatUpdate> {
 /// The transcript of `chat` from a `GET …/messages` answer, `{"statusCode":0,"messages":[…]}`
 /// (or a bare array), as the `ChatHistory` update the `interactions` server would push.
 pub(crate) fn parse_transcript(chat: &ChatId, body: &Value) -> ChatUpdate {
-    let entries = match body {
-        Value::Array(items) => Some(items),
-        _ => body.get("messages").and_then(Value::as_array),
-    };
     let mut update = ChatUpdate::new(chat.clone(), UpdateKind::ChatHistory);
-    update.messages = entries
-        .map(|ms| ms.iter().filter_map(message).collect())
-        .unwrap_or_default();
+    update.messages = messages(entries(body, "messages"));
     update
 }
 
@@ -112,11 +98,7 @@ fn parse_message_log(data: &Value) -> Parsed {
     };
     let mut update = ChatUpdate::new(ChatId(id), UpdateKind::NewMessages);
     update.reference_id = u64_of(data.get("referenceId"));
-    update.messages = data
-        .get("messages")
-        .and_then(Value::as_array)
-        .map(|ms| ms.iter().filter_map(message).collect())
-        .unwrap_or_default();
+    update.messages = messages(array(data, "messages"));
     Parsed::Event(Event::Chat(update))
 }
 
@@ -131,37 +113,12 @@ fn id_from_paths(data: &Value) -> Option<String> {
         let path = data.get(*key)?.as_str()?;
         let path = path.split(['?', '#']).next().unwrap_or_default();
         let segment = path.trim_end_matches('/').rsplit('/').next()?;
-        let id = percent_decode(segment);
+        // `%XX` escapes decoded; an id that is not UTF-8 after decoding is kept as it was.
+        let id = percent_encoding::percent_decode_str(segment)
+            .decode_utf8()
+            .map_or_else(|_| segment.to_owned(), |id| id.into_owned());
         (!id.trim().is_empty()).then_some(id)
     })
-}
-
-/// Decode `%XX` escapes; anything that is not a valid escape (or not UTF-8 after decoding)
-/// is kept as it was.
-fn percent_decode(s: &str) -> String {
-    if !s.contains('%') {
-        return s.to_owned();
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
 }
 
 #[cfg(test)]
