@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use gws_botd::gws::{Credentials, Error, TlsOptions, Transport};
@@ -18,7 +19,7 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::capture::Capture;
-use crate::support::{Harness, RULES, say, sim_config};
+use crate::support::{Harness, RULES, say, sim_config, wait_until};
 
 /// The warning `gws.danger_accept_invalid_certs = true` must produce.
 const DANGER_WARNING: &str = "TLS CERTIFICATE VERIFICATION IS OFF";
@@ -29,6 +30,8 @@ struct Pki {
     dir: PathBuf,
     ca_file: PathBuf,
     server: Arc<ServerConfig>,
+    /// TLS handshakes the client broke off (it did not trust the certificate).
+    refused: Arc<AtomicUsize>,
 }
 
 impl Pki {
@@ -68,6 +71,7 @@ impl Pki {
             dir,
             ca_file,
             server: Arc::new(config),
+            refused: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -79,15 +83,17 @@ impl Pki {
         let addr = listener.local_addr().unwrap();
         let listener = TcpListener::from_std(listener).unwrap();
         let acceptor = TlsAcceptor::from(self.server.clone());
+        let refused = self.refused.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
-                let acceptor = acceptor.clone();
+                let (acceptor, refused) = (acceptor.clone(), refused.clone());
                 tokio::spawn(async move {
-                    // A client that rejects the certificate ends the handshake: nothing to do.
+                    // A client that rejects the certificate ends the handshake.
                     let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        refused.fetch_add(1, Ordering::SeqCst);
                         return;
                     };
                     let Ok(mut plain) = TcpStream::connect(backend).await else {
@@ -237,7 +243,10 @@ async fn the_daemon_does_not_log_in_to_an_untrusted_server() {
         config.gws.api_url = pki.serve(backend);
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until("two logins refused at the TLS handshake", || {
+        (pki.refused.load(Ordering::SeqCst) >= 2).then_some(())
+    })
+    .await;
     assert!(h.daemon_running(), "the daemon keeps trying");
     assert!(
         h.control.requests().is_empty(),
