@@ -136,6 +136,9 @@ pub struct EscalationTexts {
     pub failed: String,
     /// Sent when the bot itself failed and hands the chat on.
     pub error: String,
+    /// Sent when the human agent of a conference left and the team does not `resume`,
+    /// before the bot closes the chat.
+    pub conference_ended: String,
 }
 
 impl Default for EscalationTexts {
@@ -150,6 +153,9 @@ impl Default for EscalationTexts {
             failed: "I'm sorry, no colleague is available right now. Please try again later."
                 .into(),
             error: "I'm sorry, something went wrong on my side. Let me pass you to a colleague."
+                .into(),
+            conference_ended: "Our colleague has left the chat. Thank you for contacting us, \
+                               and goodbye!"
                 .into(),
         }
     }
@@ -505,7 +511,14 @@ const BOT_KEYS: &[&str] = &[
     "max_message_chars",
     "max_requests_per_second",
 ];
-const ESCALATION_KEYS: &[&str] = &["consulting", "connected", "queued", "failed", "error"];
+const ESCALATION_KEYS: &[&str] = &[
+    "consulting",
+    "connected",
+    "queued",
+    "failed",
+    "error",
+    "conference_ended",
+];
 const HTTP_KEYS: &[&str] = &["listen"];
 const DECISION_LOG_KEYS: &[&str] = &[
     "enabled",
@@ -636,6 +649,7 @@ fn check(
         queued: text("queued", defaults.queued),
         failed: text("failed", defaults.failed),
         error: text("error", defaults.error),
+        conference_ended: text("conference_ended", defaults.conference_ended),
     };
     r.finish(ESCALATION_KEYS);
 

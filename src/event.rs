@@ -101,20 +101,74 @@ impl ChatUpdate {
 }
 
 /// Who a participant or message author is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ParticipantKind {
     Customer,
     Agent,
     /// Supervisors, the system, or a type this build does not know.
+    #[default]
     Other,
 }
 
 /// A chat participant.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Participant {
     pub kind: ParticipantKind,
     pub nickname: Option<String>,
+    /// An opaque id of this participant's place in the chat (`participantId`): never a user
+    /// id (docs/gws-protocol.md, the readings section).
     pub participant_id: Option<String>,
+    /// The user this participant is, where the server names one (`uri`/`path` ending in
+    /// `/users/{id}`, or `userId`/`agentId`); older servers name none.
+    pub user: Option<String>,
+}
+
+/// How the bot knows itself among a chat's participants: the nickname it accepted chats with
+/// and, once logged in, its own user id.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Me {
+    pub nickname: String,
+    pub user: Option<String>,
+}
+
+impl Participant {
+    /// What tells this participant apart from the others of one chat: its `participantId`,
+    /// else its user, else its nickname.
+    pub fn key(&self) -> Option<&str> {
+        self.participant_id
+            .as_deref()
+            .or(self.user.as_deref())
+            .or(self.nickname.as_deref())
+    }
+
+    /// The bot itself: its own user where both are known, else its nickname.
+    pub fn is_me(&self, me: &Me) -> bool {
+        if self.kind != ParticipantKind::Agent {
+            return false;
+        }
+        match (&self.user, &me.user) {
+            (Some(user), Some(mine)) => user == mine,
+            _ => self.nickname.as_deref() == Some(me.nickname.as_str()),
+        }
+    }
+
+    /// A human agent: an `Agent` participant who is not the bot.
+    pub fn is_human_agent(&self, me: &Me) -> bool {
+        self.kind == ParticipantKind::Agent && !self.is_me(me)
+    }
+
+    /// Whether this participant may be the consulted user `consulted` having joined: a human
+    /// agent who was not in the chat when the consultation began (`before`: their keys) and,
+    /// where the server names users, that very user. Servers that name nobody (only type,
+    /// nickname and an opaque `participantId`) leave the newcomer as the only clue
+    /// (docs/gws-protocol.md, the readings section).
+    pub fn may_be(&self, consulted: &str, me: &Me, before: &[String]) -> bool {
+        self.is_human_agent(me)
+            && self
+                .key()
+                .is_none_or(|key| !before.iter().any(|b| b == key))
+            && self.user.as_deref().is_none_or(|user| user == consulted)
+    }
 }
 
 /// Transcript entry type (`messages[].type`).
@@ -154,6 +208,11 @@ pub struct Message {
 }
 
 impl Message {
+    /// A human agent joined (a `ParticipantJoined` entry from an agent who is not the bot).
+    pub fn is_agent_joining(&self, me: &Me) -> bool {
+        self.kind == MessageKind::ParticipantJoined && self.from.is_human_agent(me)
+    }
+
     /// A customer's text that everyone can see: the only kind of entry the bot answers.
     pub fn is_customer_text(&self) -> bool {
         self.kind == MessageKind::Text

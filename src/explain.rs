@@ -142,7 +142,16 @@ fn describe(record: &Record) -> Vec<String> {
                 "no_answer" => "no answer",
                 "refused" => "consultation refused",
                 "transferred" => "chat transferred to",
-                "transfer_failed" => "transfer failed",
+                "transfer_failed" => "completing the consultation failed",
+                "not_joined_yet" => {
+                    "GWS says the consulted agent has not joined yet (a newcomer was someone \
+                     else); waiting on"
+                }
+                "conferenced" => "agent brought into the conversation (conference) with",
+                "conference_finished" => "the conference was finished by others",
+                "customer_left" => "the customer left the conference with",
+                "resumed" => "the agent left the conference; the bot answers again after",
+                "conference_ended" => "the agent left the conference; closing after",
                 "to_skill" => "no agent took it; transferring to skill",
                 "nobody" => "nobody could take it",
                 "ended" => "the chat ended during the hand-over",

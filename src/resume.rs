@@ -82,7 +82,7 @@ mod tests {
             from: Participant {
                 kind,
                 nickname: Some(nick.into()),
-                participant_id: None,
+                ..Participant::default()
             },
         }
     }

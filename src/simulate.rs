@@ -16,7 +16,7 @@ use crate::event::UserData;
 use crate::overrides;
 use crate::responder::rules::conversation::{Conversation, Line, Step};
 use crate::responder::rules::{RuleSet, Tried};
-use crate::responder::{Action, Then};
+use crate::responder::{Action, TeamMode, Then};
 
 /// What `simulate` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -259,9 +259,18 @@ fn print_step(
                 Some(skill) => format!("transfer to skill {skill:?}"),
                 None => "the daemon's fallback skill, if configured".to_owned(),
             };
+            let joined = match (team.mode, team.resume) {
+                (TeamMode::Transfer, _) => "the first who joins gets the chat",
+                (TeamMode::Conference, true) => {
+                    "the first who joins comes into the conversation next to the bot (conference); the bot stays silent while they are there, and answers again once they have left"
+                }
+                (TeamMode::Conference, false) => {
+                    "the first who joins comes into the conversation next to the bot (conference); the bot stays silent while they are there, and says goodbye and closes once they have left"
+                }
+            };
             writeln!(
                 out,
-                "  → escalate to team {:?}: {consult}; if nobody joins, {fallback}; if that is refused, the `escalation_failed` rules speak (type /escalation_failed to try them)",
+                "  → escalate to team {:?}: {consult}; {joined}; if nobody joins, {fallback}; if that is refused, the `escalation_failed` rules speak (type /escalation_failed to try them)",
                 team.name
             )?;
         }

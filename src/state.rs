@@ -72,6 +72,14 @@ pub struct Escalation {
     pub agent: usize,
     /// What the customer has been told so far.
     pub stage: Stage,
+    /// The team's `mode` (older records: transfer).
+    pub mode: crate::responder::TeamMode,
+    /// The team's `resume` (conference only).
+    pub resume: bool,
+    /// Participants (by key) who cannot be the agent being consulted: the human agents who
+    /// were in the chat when the consultation began, and any newcomer GWS showed not to be
+    /// them. Kept so that a restart recognises the same join.
+    pub present: Vec<String>,
 }
 
 /// How far a hand-over got, by what the customer was told (each saved before it is told).
@@ -87,6 +95,8 @@ pub enum Stage {
     Connected,
     /// Told "you are in the queue"; the skill transfer comes next.
     Queued,
+    /// In a conference with `agent`: the bot stays silent while a human is in the chat.
+    Conferenced,
 }
 
 /// The store. Cheap to clone.
@@ -293,6 +303,9 @@ mod tests {
                 wait_ms: 2000,
                 agent: 1,
                 stage: Stage::Connected,
+                mode: crate::responder::TeamMode::Conference,
+                resume: true,
+                present: vec!["00AF52FCF0C0002F".into()],
             }),
             finish: Some(Finish::Transfer("Billing".into())),
             ..Record::default()

@@ -20,8 +20,6 @@ pub struct Said {
 pub struct Observed {
     /// Customer texts not seen before, in order.
     pub texts: Vec<Said>,
-    /// Participant ids of agents who joined (from the participant list or a join entry).
-    pub joined: Vec<String>,
     pub customer_left: bool,
     /// GWS says the bot's part in the chat is over.
     pub finished: bool,
@@ -86,12 +84,6 @@ impl Memory {
                     .find(|p| p.kind == ParticipantKind::Customer)
                     .and_then(|p| p.nickname.clone());
             }
-            seen.joined.extend(
-                participants
-                    .iter()
-                    .filter(|p| p.kind == ParticipantKind::Agent)
-                    .filter_map(|p| p.participant_id.clone()),
-            );
             if had_customer && !self.has_customer() {
                 seen.customer_left = true;
             }
@@ -127,14 +119,28 @@ impl Memory {
                 && message.from.kind == ParticipantKind::Customer
             {
                 seen.customer_left = true;
-            } else if message.kind == MessageKind::ParticipantJoined
-                && message.from.kind == ParticipantKind::Agent
-                && let Some(id) = &message.from.participant_id
-            {
-                seen.joined.push(id.clone());
+            } else if message.from.kind == ParticipantKind::Agent {
+                self.roster_entry(message);
             }
         }
         seen
+    }
+
+    /// An agent's join or leave entry updates who is in the chat.
+    fn roster_entry(&mut self, message: &Message) {
+        let Some(key) = message.from.key() else {
+            return;
+        };
+        let at = self.participants.iter().position(|p| p.key() == Some(key));
+        match (&message.kind, at) {
+            (MessageKind::ParticipantJoined | MessageKind::ParticipantRejoined, None) => {
+                self.participants.push(message.from.clone());
+            }
+            (MessageKind::ParticipantLeft, Some(at)) => {
+                self.participants.remove(at);
+            }
+            _ => {}
+        }
     }
 
     /// Record a transcript entry; false if it was seen before.
@@ -186,6 +192,7 @@ mod tests {
             kind,
             nickname: Some(format!("nick-{id}")),
             participant_id: Some(id.into()),
+            user: None,
         }
     }
 
@@ -279,7 +286,8 @@ mod tests {
         assert!(!m.absorb(&u).customer_left);
         assert_eq!(m.customer(), Some("nick-p-1"));
         u.participants = Some(vec![customer, agent.clone()]);
-        assert_eq!(m.absorb(&u).joined, vec!["agent-101".to_string()]);
+        m.absorb(&u);
+        assert_eq!(m.participants.len(), 2);
         u.participants = Some(vec![agent]);
         assert!(m.absorb(&u).customer_left);
         let left = entry(
@@ -292,6 +300,45 @@ mod tests {
             m.absorb(&update(UpdateKind::NewMessages, vec![left]))
                 .customer_left
         );
+    }
+
+    #[test]
+    fn join_and_leave_entries_keep_the_roster_in_any_order_with_the_list() {
+        let customer = person(ParticipantKind::Customer, "0A1B");
+        let agent = person(ParticipantKind::Agent, "7F3C");
+        let event = |id: &str, kind: MessageKind| {
+            let mut e = entry(id, kind, agent.clone(), "");
+            e.visibility = Visibility::Agents;
+            update(UpdateKind::NewMessages, vec![e])
+        };
+        let list = |people: Vec<Participant>| {
+            let mut u = ChatUpdate::new(ChatId::from("c1"), UpdateKind::ParticipantsUpdated);
+            u.participants = Some(people);
+            u
+        };
+        let agents = |m: &Memory| {
+            m.participants
+                .iter()
+                .filter(|p| p.kind == ParticipantKind::Agent)
+                .count()
+        };
+        // The entry first, then the list: one agent, not two.
+        let mut m = Memory::default();
+        m.absorb(&list(vec![customer.clone()]));
+        m.absorb(&event("1", MessageKind::ParticipantJoined));
+        assert_eq!(agents(&m), 1);
+        m.absorb(&list(vec![customer.clone(), agent.clone()]));
+        assert_eq!(agents(&m), 1);
+        // The entry alone is enough, and so is the leave entry alone.
+        let mut m = Memory::default();
+        m.absorb(&list(vec![customer.clone()]));
+        m.absorb(&event("1", MessageKind::ParticipantJoined));
+        assert_eq!(agents(&m), 1);
+        m.absorb(&event("2", MessageKind::ParticipantLeft));
+        assert_eq!(agents(&m), 0);
+        // A repeated join entry (a duplicate delivery) changes nothing.
+        m.absorb(&event("1", MessageKind::ParticipantJoined));
+        assert_eq!(agents(&m), 0);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! messages it has already seen (so a message is never answered twice, even when a catch-up
 //! repeats it), and the counters rules look at (`turn`, `unanswered`, rules already fired).
 
+mod conference;
 mod end;
 mod history;
 mod memory;
@@ -24,7 +25,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::EscalationTexts;
 use crate::decision_log::{Decision, DecisionLog};
-use crate::event::{ChatId, ChatUpdate, ParticipantKind};
+use crate::event::{ChatId, ChatUpdate, Me};
 use crate::gws::{self, Operation};
 use crate::responder::{Chain, Trigger};
 use crate::schedule::Clock;
@@ -227,8 +228,15 @@ impl Chat {
             }
             None => {}
         }
+        let mut pending = pending;
         if let Some(step) = self.record.escalation.clone() {
-            return crate::escalation::resume(self, step).await;
+            if let Some(end) = crate::escalation::resume(self, step).await {
+                return end;
+            }
+            // Back from a conference: what the customer said meanwhile was the human's.
+            for said in pending.drain(..) {
+                self.handled(said.id);
+            }
         }
         for said in pending {
             if let Some(end) = self.on_customer_text(said).await {
@@ -276,12 +284,34 @@ impl Chat {
         self.idle_handled = Duration::ZERO;
     }
 
-    /// Whether agent `id` is in the chat (a consulted agent who joined).
-    pub(crate) fn has_agent(&self, id: &str) -> bool {
+    /// How the bot knows itself among the chat's participants.
+    pub(crate) fn me(&self) -> Me {
+        Me {
+            nickname: self.ctx.nickname.clone(),
+            user: self.ctx.gws.user_id(),
+        }
+    }
+
+    /// The key of a participant in the chat who may be the consulted user `agent` having
+    /// joined, given who cannot be (`present`, see [`crate::event::Participant::may_be`]).
+    pub(crate) fn consulted(&self, agent: &str, present: &[String]) -> Option<String> {
+        let me = self.me();
         self.memory
             .participants
             .iter()
-            .any(|p| p.kind == ParticipantKind::Agent && p.participant_id.as_deref() == Some(id))
+            .find(|p| p.may_be(agent, &me, present))
+            .and_then(|p| p.key().map(str::to_owned))
+    }
+
+    /// The keys of the human agents in the chat now (every agent but the bot).
+    pub(crate) fn human_agents(&self) -> Vec<String> {
+        let me = self.me();
+        self.memory
+            .participants
+            .iter()
+            .filter(|p| p.is_human_agent(&me))
+            .filter_map(|p| p.key().map(str::to_owned))
+            .collect()
     }
 
     /// Take in what an update says about the chat, and return what is new.

@@ -36,7 +36,10 @@ fn responded(trigger: &Trigger, response: &Response) -> Decision {
     let then = match &response.then {
         Then::Stay => "stay".to_owned(),
         Then::Close => "close".to_owned(),
-        Then::Escalate(team) => format!("escalate to team {}", team.name),
+        Then::Escalate(team) => match team.mode {
+            crate::responder::TeamMode::Transfer => format!("escalate to team {}", team.name),
+            mode => format!("escalate to team {} ({})", team.name, mode.name()),
+        },
         Then::Transfer(skill) => format!("transfer to skill {skill}"),
     };
     Decision::Responded {
@@ -182,7 +185,7 @@ impl Chat {
             Then::Close => self.record.finish = Some(Finish::Close),
             Then::Transfer(skill) => self.record.finish = Some(Finish::Transfer(skill.clone())),
             Then::Escalate(team) => {
-                crate::escalation::mark(self, team, 0, crate::state::Stage::Decided);
+                crate::escalation::mark(self, team, 0, crate::state::Stage::Decided, &[]);
             }
         }
         self.save();
@@ -212,7 +215,7 @@ impl Chat {
         match response.then {
             Then::Stay => None,
             Then::Close => Some(self.close("a rule closed the chat").await),
-            Then::Escalate(team) => Some(crate::escalation::run(self, &team).await),
+            Then::Escalate(team) => crate::escalation::run(self, &team).await,
             Then::Transfer(skill) => Some(self.transfer_to_skill(&skill).await),
         }
     }

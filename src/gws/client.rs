@@ -106,6 +106,9 @@ struct Inner {
     /// The dialect in use: the configured one, or what the probe found (kept for the process:
     /// a later login re-uses it).
     dialect: OnceLock<Dialect>,
+    /// The logged-in user's id, from the last `GET me` (how the bot knows itself in a chat's
+    /// participant list where the server names users).
+    user_id: Mutex<Option<String>>,
     names: OperationNames,
     /// Where fetched transcripts go (the daemon's event stream).
     transcripts: Mutex<Option<mpsc::Sender<Event>>>,
@@ -136,6 +139,7 @@ impl Client {
                 transport,
                 choice: config.dialect,
                 dialect,
+                user_id: Mutex::new(None),
                 names: config.operation_names,
                 transcripts: Mutex::new(None),
                 references: Mutex::new(References::default()),
@@ -157,6 +161,15 @@ impl Client {
     /// before that it is `interactions`.
     pub fn dialect(&self) -> Dialect {
         self.inner.dialect.get().copied().unwrap_or_default()
+    }
+
+    /// The bot's own user id, once logged in.
+    pub fn user_id(&self) -> Option<String> {
+        self.inner
+            .user_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The configured dialect (`auto` or a fixed one).
@@ -188,6 +201,7 @@ impl Client {
             .instrument(span)
             .await?;
         info!(user_id = %me.id, user_name = %me.user_name, "logged in to GWS");
+        *self.inner.user_id.lock().unwrap_or_else(|e| e.into_inner()) = Some(me.id.clone());
         if self.inner.dialect.get().is_none() {
             let found = self.probe_dialect().await?;
             if self.inner.dialect.set(found).is_ok() {

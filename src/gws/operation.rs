@@ -34,6 +34,9 @@ pub enum Operation {
     CompleteConference { agent_id: String },
     /// Add or change attached data.
     UpdateUserData { user_data: UserData },
+    /// Text only agents see (the hand-over summary); only dialects whose
+    /// [`Dialect::agent_notes`](crate::gws::Dialect::agent_notes) is true carry it.
+    NoteToAgents { text: String },
 }
 
 impl Operation {
@@ -77,6 +80,7 @@ impl Operation {
             Operation::CompleteTransfer { .. } => "complete_transfer",
             Operation::CompleteConference { .. } => "complete_conference",
             Operation::UpdateUserData { .. } => "update_user_data",
+            Operation::NoteToAgents { .. } => "note_to_agents",
         }
     }
 }

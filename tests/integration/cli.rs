@@ -136,7 +136,7 @@ fn simulate_runs_a_transcript_from_stdin() {
         "? accept rule \"after-hours\": no, `when.schedule` wants \"support\" closed",
         "customer: opening hours?",
         "bot [opening-hours]: We're open Monday to Friday",
-        "→ escalate to team \"billing\": consult agent-101 (waits 20s), then agent-102 (waits 20s); if nobody joins, transfer to skill \"Billing\"",
+        "→ escalate to team \"billing\": consult agent-101 (waits 20s), then agent-102 (waits 20s); the first who joins gets the chat; if nobody joins, transfer to skill \"Billing\"",
         "bot [nobody-free]: I'm sorry, all my colleagues are busy.",
         "[chat over: the bot closed it]",
     ] {

@@ -111,6 +111,11 @@ pub(super) fn plan(api: &str, chat: &ChatId, op: &Operation) -> Plan {
                 .collect();
             Plan::Post(with("UpdateUserData", "userData", Value::Object(data)))
         }
+        Operation::NoteToAgents { text } => Plan::Post(with(
+            "SendCustomNoticeToAgents",
+            "noticeText",
+            text.as_str().into(),
+        )),
     }
 }
 
@@ -179,6 +184,10 @@ mod tests {
         );
         let mut data = UserData::new();
         data.insert("BotHandled".into(), json!(true));
+        assert_eq!(
+            body(Operation::NoteToAgents { text: "VIP".into() }),
+            json!({"operationName":"SendCustomNoticeToAgents","noticeText":"VIP"})
+        );
         assert_eq!(
             body(Operation::UpdateUserData { user_data: data }),
             json!({"operationName":"UpdateUserData","userData":{"BotHandled":true}})

@@ -117,6 +117,12 @@ impl Dialect {
         }
     }
 
+    /// Whether the dialect has text only agents see ([`Operation::NoteToAgents`]): `chats`
+    /// has `SendCustomNoticeToAgents`; the seed's `interactions` has nothing of the kind.
+    pub fn agent_notes(&self) -> bool {
+        matches!(self, Dialect::Chats)
+    }
+
     /// Where chat operations are posted: `{api}/me/interactions/{id}` or `{api}/me/chats/{id}`.
     pub fn operation_path(&self, api: &str, chat: &ChatId) -> String {
         match self {
@@ -255,6 +261,10 @@ fn interactions_body(op: &Operation, names: &OperationNames) -> Value {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             body.insert("userData".into(), Value::Object(data));
+        }
+        // Never planned: `agent_notes` is false for this dialect and the chat asks first.
+        Operation::NoteToAgents { text } => {
+            body.insert("noticeText".into(), text.as_str().into());
         }
         Operation::Reject
         | Operation::StopProcessing

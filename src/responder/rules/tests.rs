@@ -223,6 +223,17 @@ reply = "Yes"
 }
 
 #[test]
+fn a_conference_team_keeps_its_mode_and_resume() {
+    let rules = set(
+        "[team.desk]\nagents = [\"a-1\"]\nmode = \"conference\"\nresume = true\n\
+         [[rule]]\nname = \"r\"\non = \"accept\"\nthen = { escalate = \"desk\" }\n",
+    );
+    let desk = rules.team("desk").unwrap();
+    assert_eq!(desk.mode, crate::responder::TeamMode::Conference);
+    assert!(desk.resume);
+}
+
+#[test]
 fn placeholders_typing_and_escalation_build_the_response() {
     let rules = set(BASIC);
     let mut chat = Chat::new();
@@ -237,6 +248,8 @@ fn placeholders_typing_and_escalation_build_the_response() {
         ]
     );
     let billing = rules.team("billing").unwrap().clone();
+    assert_eq!(billing.mode, crate::responder::TeamMode::Transfer);
+    assert!(!billing.resume);
     assert_eq!(r.then, Then::Escalate(billing));
     chat.customer = None;
     chat.user_data.clear();

@@ -304,6 +304,33 @@ fn teams_need_agents_or_a_skill() {
 }
 
 #[test]
+fn team_modes_and_resume_are_checked() {
+    let p = problem(&format!(
+        "{OK_RULE}[team.t]\nskill = \"S\"\nmode = \"conferense\"\n"
+    ));
+    assert_at(&p, 6, 8, "[team.t] has an unknown `mode` \"conferense\"");
+    assert!(p.hint.as_deref().unwrap().contains("mode = \"conference\""));
+    // `resume` means something only in a conference; an unknown mode is not reported twice.
+    let p = problem(&format!(
+        "{OK_RULE}[team.t]\nskill = \"S\"\nresume = true\n"
+    ));
+    assert_at(
+        &p,
+        6,
+        10,
+        "`resume` in [team.t] only means something with `mode = \"conference\"`",
+    );
+    let p = problem(&format!(
+        "{OK_RULE}[team.t]\nskill = \"S\"\nmode = \"x\"\nresume = true\n"
+    ));
+    assert!(p.message.contains("unknown `mode`"), "{p}");
+    let p = problem(&format!(
+        "{OK_RULE}[team.t]\nskill = \"S\"\nresume = \"yes\"\n"
+    ));
+    assert!(p.message.contains("`resume`"), "{p}");
+}
+
+#[test]
 fn all_problems_of_all_files_are_reported_at_once() {
     let problems = problems_in(&[
         (

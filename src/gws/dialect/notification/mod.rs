@@ -112,7 +112,27 @@ fn participant(v: &Value) -> Option<Participant> {
         kind,
         nickname: str_of(v, &["nickname", "nickName"]).map(str::to_owned),
         participant_id: id_of(v, &["participantId", "id"]),
+        user: id_of(v, &["userId", "agentId"]).or_else(|| {
+            ["uri", "path"]
+                .iter()
+                .filter_map(|k| v.get(*k).and_then(Value::as_str))
+                .find_map(user_in_uri)
+        }),
     })
+}
+
+/// The user id a participant's `uri` (`{api}/users/{id}`) or `path` (`/users/{id}`) names;
+/// `None` for any other resource (docs/gws-protocol.md, the readings section).
+fn user_in_uri(uri: &str) -> Option<String> {
+    let path = uri.split(['?', '#']).next()?.trim_end_matches('/');
+    let (head, id) = path.rsplit_once('/')?;
+    if !(head.ends_with("/users") || head == "users") || id.is_empty() {
+        return None;
+    }
+    let id = percent_encoding::percent_decode_str(id)
+        .decode_utf8()
+        .ok()?;
+    Some(id.into_owned())
 }
 
 /// The array under `key` of a response, or the response itself when it is a bare array;
@@ -158,11 +178,7 @@ fn message(v: &Value) -> Option<Message> {
         MessageKind::Notice | MessageKind::CustomNotice => &["noticeText", "text"],
         _ => &["text"],
     };
-    let from = v.get("from").and_then(participant).unwrap_or(Participant {
-        kind: ParticipantKind::Other,
-        nickname: None,
-        participant_id: None,
-    });
+    let from = v.get("from").and_then(participant).unwrap_or_default();
     Some(Message {
         event_id: id_of(v, &["eventId", "index"]),
         kind,
@@ -220,5 +236,41 @@ mod tests {
         assert_eq!(u64_of(Some(&json!(-1))), None);
         assert_eq!(u64_of(Some(&json!("x"))), None);
         assert_eq!(u64_of(None), None);
+    }
+
+    #[test]
+    fn a_participant_names_its_user_only_by_uri_path_or_user_id() {
+        let user = |v: Value| participant(&v).and_then(|p| p.user);
+        let minimal = json!({"type":"Agent","nickname":"Sam","participantId":"00AF52FCF0C0002F"});
+        assert_eq!(user(minimal.clone()), None);
+        assert_eq!(
+            participant(&minimal).unwrap().participant_id.as_deref(),
+            Some("00AF52FCF0C0002F")
+        );
+        let named = json!({"type":"Agent","participantId":"00AF",
+            "uri":"http://gws:8080/api/v2/users/agent%2D7","path":"/users/agent%2D7"});
+        assert_eq!(user(named), Some("agent-7".into()));
+        assert_eq!(
+            user(json!({"type":"Agent","path":"/users/a7/"})),
+            Some("a7".into())
+        );
+        assert_eq!(
+            user(json!({"type":"Agent","userId":"a8"})),
+            Some("a8".into())
+        );
+        assert_eq!(user(json!({"type":"Agent","agentId":9})), Some("9".into()));
+        // A uri that names another resource is not a user.
+        assert_eq!(
+            user(json!({"type":"Agent","uri":"http://gws/api/v2/chats/c1"})),
+            None
+        );
+        assert_eq!(
+            user(json!({"type":"Agent","uri":"http://gws/api/v2/queues/x","path":"/users/a1"})),
+            Some("a1".into())
+        );
+        assert_eq!(
+            user(json!({"type":"Agent","uri":"http://gws/api/v2/users/"})),
+            None
+        );
     }
 }

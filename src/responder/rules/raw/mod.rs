@@ -71,6 +71,10 @@ pub(super) struct RawTeam {
     pub agents: Option<Spanned<Vec<Text>>>,
     pub skill: Option<Text>,
     pub wait: Option<Text>,
+    /// `mode`: `"transfer"` or `"conference"`, as written.
+    pub mode: Option<Text>,
+    /// `resume`, with the span of its value.
+    pub resume: Option<Spanned<bool>>,
     /// Whether reading it already found problems (so a missing value is not reported twice).
     pub damaged: bool,
 }
@@ -135,7 +139,7 @@ const TOP_KEYS: [&str; 4] = ["schedule", "team", "rule", "test"];
 const SCHEDULE_KEYS: [&str; 3] = ["timezone", "open", "closed"];
 const TEST_KEYS: [&str; 5] = ["name", "at", "user_data", "say", "expect"];
 const SCHEDULE_CONDITION_KEYS: [&str; 2] = ["open", "closed"];
-const TEAM_KEYS: [&str; 3] = ["agents", "skill", "wait"];
+const TEAM_KEYS: [&str; 5] = ["agents", "skill", "wait", "mode", "resume"];
 const RULE_KEYS: [&str; 12] = [
     "name", "on", "after", "match", "when", "reply", "typing", "attach", "once", "continue",
     "then", "examples",
@@ -288,6 +292,8 @@ impl Reader<'_, '_> {
                 agents: None,
                 skill: None,
                 wait: None,
+                mode: None,
+                resume: None,
                 damaged: false,
             };
             let before = self.source.count();
@@ -296,6 +302,13 @@ impl Reader<'_, '_> {
                     "agents" => team.agents = self.strings(value, "`agents`", false),
                     "skill" => team.skill = self.string(value, "`skill`"),
                     "wait" => team.wait = self.string(value, "`wait`"),
+                    "mode" => team.mode = self.string(value, "`mode`"),
+                    "resume" => {
+                        let resume = self.bool(value, "`resume`");
+                        if matches!(value.get_ref(), DeValue::Boolean(_)) {
+                            team.resume = Some(Spanned::new(value.span(), resume));
+                        }
+                    }
                     other => self.unknown_key(key.span(), other, &TEAM_KEYS, &context),
                 }
             }

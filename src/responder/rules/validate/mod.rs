@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::responder::Team;
+use crate::responder::{Team, TeamMode};
 use crate::schedule::Schedule;
 
 use super::RuleSet;
@@ -276,10 +276,34 @@ fn check_team(source: &mut Source<'_>, raw: &RawTeam) -> Option<Team> {
             wait?
         }
     };
+    let mode = match raw.mode.as_ref().map(|m| (m, m.get_ref().trim())) {
+        None | Some((_, "transfer")) => Some(TeamMode::Transfer),
+        Some((_, "conference")) => Some(TeamMode::Conference),
+        Some((text, other)) => {
+            source.report(
+                text.span().start,
+                format!("[team.{name}] has an unknown `mode` {other:?}"),
+                Some("write `mode = \"transfer\"` (the agent takes the chat) or `mode = \"conference\"` (the agent joins next to the bot)".into()),
+            );
+            None
+        }
+    };
+    let resume = raw.resume.as_ref().is_some_and(|r| *r.get_ref());
+    if let Some(flag) = &raw.resume
+        && mode == Some(TeamMode::Transfer)
+    {
+        source.report(
+            flag.span().start,
+            format!("`resume` in [team.{name}] only means something with `mode = \"conference\"`"),
+            Some("add `mode = \"conference\"`, or remove `resume`".into()),
+        );
+    }
     (source.count() == before).then(|| Team {
         name: name.clone(),
         agents,
         skill: raw.skill.as_ref().map(|s| s.get_ref().clone()),
         wait,
+        mode: mode.unwrap_or_default(),
+        resume,
     })
 }
