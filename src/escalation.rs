@@ -4,7 +4,7 @@
 //! each step (texts from `[escalation]` in the configuration).
 //!
 //! GWS has no documented way to cancel a chat consultation; consulting the next agent replaces
-//! an unanswered one, which is what the protocol notes propose.
+//! an unanswered one, which is what `docs/gws-protocol.md` §7.3 proposes.
 
 use std::time::Duration;
 
