@@ -12,7 +12,7 @@
 //! the consultation, and the bot waits on for the one it consulted.
 //!
 //! GWS has no documented way to cancel a chat consultation; consulting the next agent replaces
-//! an unanswered one, which is what the protocol notes propose.
+//! an unanswered one, which is what `docs/gws-protocol.md` §7.3 proposes.
 
 use std::time::Duration;
 

@@ -97,7 +97,7 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// What a GWS `statusCode` means (section 6 of the protocol notes).
+/// What a GWS `statusCode` means (`docs/gws-protocol.md` §9).
 pub fn status_meaning(code: i64) -> &'static str {
     match code {
         0 => "success",

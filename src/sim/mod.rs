@@ -1,5 +1,5 @@
 //! The embedded GWS simulator: a strict referee of either dialect of the chat API in
-//! `/work/shared/gws-protocol.md` (sections 0, 4, 5 and 9) — `interactions` (the seed's
+//! `docs/gws-protocol.md` (§2, §6, §7 and §12) — `interactions` (the seed's
 //! `/me/interactions/{id}`) or `chats` (released GWS's `/me/chats/{id}`), chosen by
 //! [`SimConfig::dialect`] — used in-process by the demo, the integration tests and the
 //! benchmarks, and standalone by `gws-botd sim`.

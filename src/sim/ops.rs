@@ -1,5 +1,5 @@
 //! Chat operations (`POST {api}/me/interactions/{id}` or `POST {api}/me/chats/{id}`), strictly
-//! per section 5 of the protocol notes: each is valid only in the right state, and failures
+//! per `docs/gws-protocol.md` §7: each is valid only in the right state, and failures
 //! answer the GWS status codes (1 missing parameter, 2 wrong state, 6 not found, 10 out of
 //! range). This file holds the dispatch, the actions both dialects share (they change the one
 //! chat model) and the `interactions` names; `ops_chats` maps the `chats` names onto the same

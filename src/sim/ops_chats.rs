@@ -1,4 +1,4 @@
-//! The `chats`-dialect operations (`POST {api}/me/chats/{id}`), per the `chats` contract: the
+//! The `chats`-dialect operations (`POST {api}/me/chats/{id}`), per `docs/gws-protocol.md` §7: the
 //! names, parameters and state rules of released GWS, mapped onto the actions in `ops` that
 //! both dialects share. What only this dialect has: typing notices as operations (each uses up
 //! a transcript position, so cursors have gaps), agents named by `targetUri`, `Invite`,

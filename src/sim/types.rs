@@ -15,7 +15,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Maximum queued notifications per CometD client before the oldest are dropped.
 pub const DEFAULT_QUEUE_LIMIT: usize = 10_000;
 
-/// Which form of the GWS chat API the simulator speaks (section 0 of the protocol notes). The
+/// Which form of the GWS chat API the simulator speaks (`docs/gws-protocol.md` §2). The
 /// simulator's own enum: the referee does not share the client's dialect code.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

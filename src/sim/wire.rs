@@ -1,7 +1,7 @@
 //! What the bot sees of the one chat model, in either dialect: topics, the chat collection's
 //! path, cursors, state names, capabilities, the chat object, transcript entries and the
-//! notification shapes (sections 4.1, 4.2 and 9 of the protocol notes, and the `chats`
-//! contract). Operation names and their state rules live in `ops` / `ops_chats`.
+//! notification shapes (`docs/gws-protocol.md` §6.1, §6.2 and §12). Operation names and
+//! their state rules live in `ops` / `ops_chats`.
 
 use serde_json::{Value, json};
 

@@ -1,5 +1,5 @@
-//! The `chats` dialect's operations (released GWS 8.5.2+, protocol notes section 5 and the
-//! `chats` contract): what each dialect-free [`Operation`] becomes on `POST {api}/me/chats/{id}`,
+//! The `chats` dialect's operations (released GWS 8.5.2+, `docs/gws-protocol.md` §7 and §8):
+//! what each dialect-free [`Operation`] becomes on `POST {api}/me/chats/{id}`,
 //! and the operations that are not one POST there.
 //!
 //! | operation | `chats` |

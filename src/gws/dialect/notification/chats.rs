@@ -1,5 +1,5 @@
-//! Parsing of `chats`-dialect notifications (protocol notes 4.1, released GWS 8.5.2+), of its
-//! chat listing and of its transcript (`GET …/me/chats/{id}/messages`).
+//! Parsing of `chats`-dialect notifications (`docs/gws-protocol.md` §6.1, released GWS
+//! 8.5.2+), of its chat listing and of its transcript (`GET …/me/chats/{id}/messages`).
 //!
 //! - `ChatStateChangeMessage`: the chat object under `data.chat` (state, capabilities,
 //!   participants, user data); `notificationType` `Error` carries `errorMessage` and the

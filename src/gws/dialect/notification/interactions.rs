@@ -1,4 +1,4 @@
-//! Parsing of `interactions`-dialect notifications (protocol notes 4.2) and of its chat
+//! Parsing of `interactions`-dialect notifications (`docs/gws-protocol.md` §6.2) and of its chat
 //! listing.
 //!
 //! Tolerant by design: the payload may sit under `data.interaction` or at the top level of
