@@ -26,12 +26,38 @@ macro_rules! per_dialect {
     };
 }
 
+/// One test per dialect × participant form (`minimal`: type, nickname and an opaque
+/// participantId; `named`: agents also carry the user they are).
+macro_rules! per_reading {
+    ($($name:ident),+ $(,)?) => {
+        per_reading!(@in interactions_minimal, Interactions, Minimal, $($name),+);
+        per_reading!(@in interactions_named, Interactions, Named, $($name),+);
+        per_reading!(@in chats_minimal, Chats, Minimal, $($name),+);
+        per_reading!(@in chats_named, Chats, Named, $($name),+);
+    };
+    (@in $module:ident, $dialect:ident, $form:ident, $($name:ident),+) => {
+        mod $module {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(
+                        gws_botd::sim::SimDialect::$dialect,
+                        gws_botd::sim::ParticipantForm::$form,
+                    )
+                    .await
+                }
+            )+
+        }
+    };
+}
+
 mod bad_input;
 mod capture;
 mod chaos;
 mod cli;
 mod conversation;
 mod escalation;
+mod handover;
 mod interop;
 mod lifecycle;
 mod notify;
