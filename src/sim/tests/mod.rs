@@ -277,6 +277,15 @@ impl Bot {
     }
 }
 
+/// An opaque `participantId`: 16 upper-case hex digits.
+fn is_opaque(id: &str) -> bool {
+    id.len() == 16
+        && id
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        && u64::from_str_radix(id, 16).is_ok()
+}
+
 fn kinds(notes: &[Value]) -> Vec<String> {
     notes
         .iter()
