@@ -48,6 +48,8 @@ pub(crate) struct Reply {
     status: StatusCode,
     headers: HeaderMap,
     body: Result<Value, String>,
+    /// The status code to record when the body does not carry it as `statusCode`.
+    code: Option<i64>,
 }
 
 impl Reply {
@@ -56,6 +58,7 @@ impl Reply {
             status: StatusCode::OK,
             headers: HeaderMap::new(),
             body: Ok(body),
+            code: None,
         }
     }
 
@@ -64,6 +67,7 @@ impl Reply {
             status,
             headers: HeaderMap::new(),
             body: Err(text.into()),
+            code: None,
         }
     }
 
@@ -91,23 +95,28 @@ impl Reply {
             (true, _) => json!({ "status": "error" }),
         };
         if let Some(m) = message {
-            body[if text {
+            let key = if text {
                 "errorDescription"
             } else {
                 "statusMessage"
-            }] = json!(m);
+            };
+            body[key] = json!(m);
         }
-        Reply::json(body)
+        Reply {
+            code: Some(code),
+            ..Reply::json(body)
+        }
     }
 
-    /// `statusCode`, or the seed form's `status` (`"ok"` is 0, `"error"` is 1).
+    /// The status code to record: `statusCode`, or what a seed-form reply stands for.
     fn status_code(&self) -> Option<i64> {
-        let body = self.body.as_ref().ok()?;
-        match body.get("statusCode").or_else(|| body.get("status"))? {
-            Value::String(s) if s == "ok" => Some(0),
-            Value::String(_) => Some(1),
-            v => v.as_i64(),
-        }
+        self.code.or_else(|| {
+            self.body
+                .as_ref()
+                .ok()
+                .and_then(|b| b.get("statusCode"))
+                .and_then(Value::as_i64)
+        })
     }
 }
 
