@@ -314,11 +314,19 @@ pub fn demo(rules_dir: &Path, forever: bool, dialect: crate::sim::SimDialect) ->
     })
 }
 
-/// `gws-botd sim [--dialect interactions|chats]`
-pub fn sim(listen: SocketAddr, dialect: crate::sim::SimDialect) -> u8 {
+/// `gws-botd sim [--dialect interactions|chats] [--participants minimal|named]
+/// [--join-notices participants-first|entry-first|participants-only|entry-only]`
+pub fn sim(
+    listen: SocketAddr,
+    dialect: crate::sim::SimDialect,
+    participants: crate::sim::ParticipantForm,
+    join_notices: crate::sim::JoinNotices,
+) -> u8 {
     block_on(async move {
         let config = crate::sim::SimConfig {
             dialect,
+            participants,
+            join_notices,
             ..crate::sim::SimConfig::default()
         };
         let users: Vec<String> = config.users.iter().map(|u| u.username.clone()).collect();

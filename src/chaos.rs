@@ -583,6 +583,8 @@ mod tests {
             owner: None,
             transcript,
             outcome,
+            conference: None,
+            agents_present: Vec::new(),
         }
     }
 

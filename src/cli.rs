@@ -136,6 +136,14 @@ pub enum Command {
         /// `chats` (released GWS 8.5.2+, `/me/chats/{id}`).
         #[arg(long, value_enum, default_value = "interactions")]
         dialect: crate::sim::SimDialect,
+        /// How participants are described: `minimal` (`type`, `nickname`, `participantId`, as
+        /// older servers) or `named` (agents also carry `uri` and `path` of their user).
+        #[arg(long, value_enum, default_value = "minimal")]
+        participants: crate::sim::ParticipantForm,
+        /// How an agent joining is announced: `participants-first`, `entry-first`,
+        /// `participants-only` or `entry-only`.
+        #[arg(long, value_enum, default_value = "participants-first")]
+        join_notices: crate::sim::JoinNotices,
     },
     /// Write the man pages or shell completions (for packaging).
     #[command(hide = true)]
@@ -224,6 +232,35 @@ mod tests {
             Some(SimDialect::Chats)
         );
         assert_eq!(dialect(&["gws-botd", "sim", "--dialect", "auto"]), None);
+    }
+
+    #[test]
+    fn sim_takes_participant_form_and_join_notices() {
+        use crate::sim::{JoinNotices, ParticipantForm};
+        let parse = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Command::Sim {
+                participants,
+                join_notices,
+                ..
+            }) => Some((participants, join_notices)),
+            _ => None,
+        };
+        assert_eq!(
+            parse(&["gws-botd", "sim"]),
+            Some((ParticipantForm::Minimal, JoinNotices::ParticipantsFirst))
+        );
+        assert_eq!(
+            parse(&[
+                "gws-botd",
+                "sim",
+                "--participants",
+                "named",
+                "--join-notices",
+                "entry-only"
+            ]),
+            Some((ParticipantForm::Named, JoinNotices::EntryOnly))
+        );
+        assert_eq!(parse(&["gws-botd", "sim", "--participants", "full"]), None);
     }
 
     #[test]

@@ -295,7 +295,8 @@ fn describe(outcome: Option<&ChatOutcome>) -> String {
         Some(ChatOutcome::ClosedByBot) => "closed by the bot".into(),
         Some(ChatOutcome::TransferredToAgent(a)) => format!("handed to agent {a}"),
         Some(ChatOutcome::TransferredToSkill(s)) => format!("transferred to skill {s}"),
-        Some(ChatOutcome::Conference(a)) => format!("conference with {a}"),
+        Some(ChatOutcome::Conference(a)) => format!("closed after a conference with {a}"),
+        Some(ChatOutcome::ClosedByOthers) => "closed by others".into(),
         Some(ChatOutcome::Rejected) => "rejected".into(),
         Some(ChatOutcome::Abandoned) => "abandoned by the customer before any bot took it".into(),
     }

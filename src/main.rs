@@ -38,7 +38,12 @@ fn main() -> ExitCode {
         Command::Explain { chat_id, state_dir } => {
             app::explain(&cli.config, &chat_id, state_dir.as_deref())
         }
-        Command::Sim { listen, dialect } => app::sim(listen, dialect),
+        Command::Sim {
+            listen,
+            dialect,
+            participants,
+            join_notices,
+        } => app::sim(listen, dialect, participants, join_notices),
         Command::Generate { what, out } => app::generate(what, &out),
         Command::Simulate {
             rules,

@@ -1,10 +1,11 @@
 //! One chat (interaction) in the simulated contact centre, the same model in both dialects: its
-//! transcript, participants, consultation and the bot's presence. What the bot sees of it is
-//! rendered by `wire`; the operations that change it live in `ops` / `ops_chats`; customers in
-//! `customer`.
+//! transcript, participants (each with an opaque `participantId`), consultation, human agents
+//! and the bot's presence. What the bot sees of it is rendered by `wire`; the operations that
+//! change it live in `ops` / `ops_chats`; customers in `customer`; human agents in `agents`.
 
 use std::collections::VecDeque;
 
+use rand::Rng;
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
@@ -30,12 +31,67 @@ pub(crate) struct Consult {
     pub joined: bool,
 }
 
+/// Who a participant is. Each gets an opaque `participantId` the first time they are in the
+/// chat and keeps it for the chat's life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Person {
+    Customer,
+    /// A bot user, by user id.
+    Bot(String),
+    /// A human agent, by agent (user) id.
+    Agent(String),
+}
+
+impl Person {
+    /// The user id behind an agent participant (`uri` / `path` in the `named` form).
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Person::Customer => None,
+            Person::Bot(id) | Person::Agent(id) => Some(id),
+        }
+    }
+}
+
+/// How a human agent is in the chat, which decides who sees what they write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Joined on the bot's consultation: hidden from the customer.
+    Consulting,
+    /// Joined unasked (a supervisor looking in): hidden from the customer.
+    LookingIn,
+    /// Conferenced in next to the bot: the customer sees them.
+    Conference,
+    /// The chat was transferred to them.
+    Owner,
+}
+
+impl Role {
+    /// The visibility of what an agent in this role writes.
+    pub fn visibility(self) -> &'static str {
+        match self {
+            Role::Consulting | Role::LookingIn => "Agents",
+            Role::Conference | Role::Owner => "All",
+        }
+    }
+}
+
+/// A human agent in the chat now.
+pub(crate) struct Present {
+    pub agent: SimAgent,
+    pub role: Role,
+}
+
 pub(crate) struct Chat {
     pub id: String,
     pub state: ChatState,
     pub customer: String,
-    pub customer_id: String,
     pub customer_present: bool,
+    /// The opaque `participantId` of everyone who has been in the chat.
+    people: Vec<(Person, String)>,
+    /// Human agents in the chat now, in joining order.
+    pub agents: Vec<Present>,
+    /// The agent the bot conferenced in, if any (kept after they leave).
+    pub conference: Option<String>,
     pub owner: Option<String>,
     /// The bot left (`chats` `Leave`) but has not completed the chat yet (`LeftChat`).
     pub bot_left: bool,
@@ -77,8 +133,10 @@ pub(crate) fn create(st: &mut State, spec: ChatSpec) -> String {
     let mut chat = Chat {
         id: id.clone(),
         state: ChatState::Queued,
-        customer_id: format!("p-{}", st.next_number()),
         customer,
+        people: Vec::new(),
+        agents: Vec::new(),
+        conference: None,
         customer_present: true,
         owner: None,
         bot_left: false,
@@ -93,6 +151,7 @@ pub(crate) fn create(st: &mut State, spec: ChatSpec) -> String {
         script: Some(spec.script),
         progress: watch::Sender::new(Progress::default()),
     };
+    chat.pid(st, Person::Customer);
     chat.customer_entry(st, "ParticipantJoined", None);
     if let Some(text) = spec.first_message {
         let entry = chat.customer_entry(st, "Text", Some(text));
@@ -139,7 +198,7 @@ impl Chat {
         self.state == ChatState::Chatting && !self.bot_left
     }
 
-    /// Back to the queue, ownership and consultation lost.
+    /// Back to the queue, ownership and consultation lost (a consulted agent drops out).
     pub fn requeue(&mut self) {
         self.state = ChatState::Queued;
         self.owner = None;
@@ -147,6 +206,54 @@ impl Chat {
         self.nickname = None;
         self.consult = None;
         self.consult_generation += 1;
+        self.agents.retain(|a| a.role != Role::Consulting);
+    }
+
+    /// The `participantId` of `person`, handed out on first use: 16 random upper-case hex
+    /// digits, distinct within the chat and never containing a configured user or agent id.
+    pub fn pid(&mut self, st: &State, person: Person) -> String {
+        if let Some(pid) = self.pid_of(&person) {
+            return pid.to_owned();
+        }
+        let pid = loop {
+            let candidate = format!("{:016X}", rand::rng().random::<u64>());
+            let taken = self.people.iter().any(|(_, p)| *p == candidate);
+            if !taken && !st.names_a_user(&candidate) {
+                break candidate;
+            }
+        };
+        self.people.push((person, pid.clone()));
+        pid
+    }
+
+    /// The `participantId` of `person`, if they have been in the chat.
+    pub fn pid_of(&self, person: &Person) -> Option<&str> {
+        self.people
+            .iter()
+            .find(|(p, _)| p == person)
+            .map(|(_, pid)| pid.as_str())
+    }
+
+    /// Who has the `participantId` `pid` in this chat.
+    pub fn person_of(&self, pid: &str) -> Option<&Person> {
+        self.people.iter().find(|(_, p)| p == pid).map(|(p, _)| p)
+    }
+
+    /// The human agent `id` if they are in the chat now.
+    pub fn present(&self, id: &str) -> Option<&Present> {
+        self.agents.iter().find(|a| a.agent.id == id)
+    }
+
+    /// Puts `agent` in the chat in `role` (or changes their role), with their `participantId`.
+    pub fn enter(&mut self, st: &State, agent: &SimAgent, role: Role) {
+        self.pid(st, Person::Agent(agent.id.clone()));
+        match self.agents.iter_mut().find(|a| a.agent.id == agent.id) {
+            Some(present) => present.role = role,
+            None => self.agents.push(Present {
+                agent: agent.clone(),
+                role,
+            }),
+        }
     }
 
     /// Uses up a transcript position without an entry the bot can read (a typing notice):
@@ -169,7 +276,7 @@ impl Chat {
     ) -> Entry {
         self.next_event += 1;
         let entry = Entry {
-            event_id: wire::cursor(st.dialect, self.next_event),
+            event_id: wire::cursor(st, self.next_event),
             kind: kind.to_owned(),
             from_type: from_type.to_owned(),
             nickname: nickname.to_owned(),
@@ -190,15 +297,33 @@ impl Chat {
     }
 
     pub fn customer_entry(&mut self, st: &State, kind: &str, text: Option<String>) -> Entry {
-        let (nick, pid) = (self.customer.clone(), self.customer_id.clone());
+        let nick = self.customer.clone();
+        let pid = self.pid(st, Person::Customer);
         self.add_entry(st, kind, "Customer", &nick, &pid, text, "All")
+    }
+
+    /// The `participantId` of the bot that owns the chat.
+    pub fn bot_pid(&mut self, st: &State) -> String {
+        let owner = self.owner.clone().unwrap_or_default();
+        self.pid(st, Person::Bot(owner))
     }
 
     /// An entry from the bot that owns the chat.
     pub fn bot_entry(&mut self, st: &State, kind: &str, text: Option<String>) -> Entry {
+        self.bot_entry_to(st, kind, text, "All")
+    }
+
+    /// An entry from the bot that owns the chat, with `visibility`.
+    pub fn bot_entry_to(
+        &mut self,
+        st: &State,
+        kind: &str,
+        text: Option<String>,
+        visibility: &str,
+    ) -> Entry {
         let nick = self.nickname.clone().unwrap_or_default();
-        let pid = self.owner.clone().unwrap_or_default();
-        self.add_entry(st, kind, "Agent", &nick, &pid, text, "All")
+        let pid = self.bot_pid(st);
+        self.add_entry(st, kind, "Agent", &nick, &pid, text, visibility)
     }
 
     pub fn agent_entry(
@@ -209,15 +334,8 @@ impl Chat {
         text: Option<String>,
         visibility: &str,
     ) -> Entry {
-        self.add_entry(
-            st,
-            kind,
-            "Agent",
-            &agent.nickname,
-            &agent.id,
-            text,
-            visibility,
-        )
+        let pid = self.pid(st, Person::Agent(agent.id.clone()));
+        self.add_entry(st, kind, "Agent", &agent.nickname, &pid, text, visibility)
     }
 
     /// Tells the owner's clients about `note` in the simulator's dialect.
@@ -231,7 +349,15 @@ impl Chat {
     }
 
     /// The bot's copy ends with `outcome`; any script stops.
+    /// A bot closing (or others closing) a chat it had conferenced an agent into ends as
+    /// [`ChatOutcome::Conference`].
     pub fn finish(&mut self, st: &mut State, outcome: ChatOutcome, reference: Option<u64>) {
+        let outcome = match (outcome, &self.conference) {
+            (ChatOutcome::ClosedByBot | ChatOutcome::ClosedByOthers, Some(agent)) => {
+                ChatOutcome::Conference(agent.clone())
+            }
+            (outcome, _) => outcome,
+        };
         if self.state == ChatState::Chatting && !self.bot_left {
             self.bot_entry(st, "ParticipantLeft", None);
         }
@@ -259,6 +385,8 @@ impl Chat {
             owner: self.owner.clone(),
             transcript: self.transcript.iter().cloned().collect(),
             outcome: self.outcome.clone(),
+            conference: self.conference.clone(),
+            agents_present: self.agents.iter().map(|a| a.agent.id.clone()).collect(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The control side of the simulator: the in-process [`Control`] handle (chats, customers,
-//! records, fault switches) and the same over HTTP under `/sim` (no auth, JSON).
+//! human agents, records, fault switches) and the same over HTTP under `/sim` (no auth, JSON).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,10 +17,10 @@ use tokio::sync::broadcast;
 
 use super::state::Shared;
 use super::types::{
-    ChatSnapshot, ChatSpec, Corruption, Delivery, Fault, RecordedRequest, SimAgent, SimDialect,
-    SimError, SimEvent,
+    AgentStep, ChatSnapshot, ChatSpec, Corruption, Delivery, Fault, RecordedRequest, SimAgent,
+    SimDialect, SimError, SimEvent,
 };
-use super::{chats, customer};
+use super::{agents, chats, customer};
 
 /// A cheap, cloneable handle to a running simulator's state.
 #[derive(Clone)]
@@ -42,6 +42,41 @@ impl Control {
     /// The customer of `chat` leaves.
     pub fn customer_leaves(&self, chat: &str) -> Result<(), SimError> {
         customer::leaves(&mut self.shared.lock(), chat)
+    }
+
+    /// Human agent `agent_id`, who was not consulted (a supervisor looking in), joins live chat
+    /// `chat` hidden from the customer, announced per [`super::SimConfig::join_notices`]; they
+    /// stay until [`Control::agent_leaves`]. If the bot is consulting that agent, this is the
+    /// consulted agent joining at once.
+    pub fn agent_joins(&self, chat: &str, agent_id: &str) -> Result<(), SimError> {
+        agents::joins(&mut self.shared.lock(), chat, agent_id)
+    }
+
+    /// Human agent `agent_id`, who is in `chat`, writes `text`: visibility `Agents` while
+    /// consulting or looking in, `All` once in a conference or after a transfer.
+    pub fn agent_says(&self, chat: &str, agent_id: &str, text: &str) -> Result<(), SimError> {
+        agents::says(&mut self.shared.lock(), chat, agent_id, text)
+    }
+
+    /// Human agent `agent_id` leaves `chat`: a `ParticipantLeft` entry, then a participants
+    /// update without them.
+    pub fn agent_leaves(&self, chat: &str, agent_id: &str) -> Result<(), SimError> {
+        agents::leaves(&mut self.shared.lock(), chat, agent_id)
+    }
+
+    /// Others finish `chat` (e.g. the conferenced agent ends it): the customer is removed
+    /// (`ParticipantLeft` entry, then a participants update) and the bot's copy turns
+    /// `Completed`.
+    pub fn close_chat(&self, chat: &str) -> Result<(), SimError> {
+        agents::close(&mut self.shared.lock(), chat)
+    }
+
+    /// What human agent `agent_id` does once conferenced in (from then on; an empty list: nothing).
+    pub fn set_conference_script(&self, agent_id: &str, steps: Vec<AgentStep>) {
+        self.shared
+            .lock()
+            .conference_scripts
+            .insert(agent_id.to_owned(), steps);
     }
 
     pub fn chat(&self, id: &str) -> Option<ChatSnapshot> {
@@ -205,7 +240,7 @@ impl Control {
     }
 }
 
-/// Body of `POST /sim/chats/{id}/say`.
+/// Body of `POST /sim/chats/{id}/say` and `POST /sim/chats/{id}/agents/{agent}/say`.
 #[derive(Deserialize)]
 struct Say {
     text: String,
@@ -260,7 +295,9 @@ fn error(status: StatusCode, e: impl ToString) -> Response {
 fn sim_result(r: Result<(), SimError>) -> Response {
     match r {
         Ok(()) => Json(json!({ "ok": true })).into_response(),
-        Err(e @ SimError::UnknownChat(_)) => error(StatusCode::NOT_FOUND, e),
+        Err(e @ (SimError::UnknownChat(_) | SimError::UnknownAgent(_))) => {
+            error(StatusCode::NOT_FOUND, e)
+        }
         Err(e) => error(StatusCode::CONFLICT, e),
     }
 }
@@ -297,6 +334,37 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/sim/chats/{id}/leave",
             post(|State(s): State<Arc<Shared>>, Path(id): Path<String>| async move {
                 sim_result(control(s).customer_leaves(&id))
+            }),
+        )
+        .route(
+            "/sim/chats/{id}/close",
+            post(|State(s): State<Arc<Shared>>, Path(id): Path<String>| async move {
+                sim_result(control(s).close_chat(&id))
+            }),
+        )
+        .route(
+            "/sim/chats/{id}/agents/{agent}/join",
+            post(|State(s): State<Arc<Shared>>, Path((id, agent)): Path<(String, String)>| async move {
+                sim_result(control(s).agent_joins(&id, &agent))
+            }),
+        )
+        .route(
+            "/sim/chats/{id}/agents/{agent}/say",
+            post(|State(s): State<Arc<Shared>>, Path((id, agent)): Path<(String, String)>, Json(say): Json<Say>| async move {
+                sim_result(control(s).agent_says(&id, &agent, &say.text))
+            }),
+        )
+        .route(
+            "/sim/chats/{id}/agents/{agent}/leave",
+            post(|State(s): State<Arc<Shared>>, Path((id, agent)): Path<(String, String)>| async move {
+                sim_result(control(s).agent_leaves(&id, &agent))
+            }),
+        )
+        .route(
+            "/sim/agents/{agent}/conference_script",
+            post(|State(s): State<Arc<Shared>>, Path(agent): Path<String>, Json(steps): Json<Vec<AgentStep>>| async move {
+                control(s).set_conference_script(&agent, steps);
+                Json(json!({ "ok": true }))
             }),
         )
         .route("/sim/requests", get(|State(s): State<Arc<Shared>>| async move { Json(control(s).requests()) }))

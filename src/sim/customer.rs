@@ -1,10 +1,11 @@
 //! Customers: what they say and when they leave, by hand through [`super::Control`] or from a
-//! [`Step`] script, plus the timers that operations start (consulted agents joining, injected
-//! asynchronous failures).
+//! [`Step`] script, plus the timers and scripts that operations start (consulted agents
+//! joining, conferenced agents' scripts, injected asynchronous failures).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::agents::{self, announce};
 use super::chats::{Chat, with_chat};
 use super::ops::{self, Effect};
 use super::state::{Shared, State};
@@ -42,20 +43,21 @@ pub(crate) fn says(st: &mut State, id: &str, text: &str) -> Result<(), SimError>
 }
 
 /// The customer leaves. A chat nobody accepted yet ends as [`ChatOutcome::Abandoned`]; a live
-/// chat stays with the bot, which should finish it.
+/// chat stays with the bot, which should finish it. A live chat's bot hears of it per
+/// [`super::Readings::customer_leaves`].
 pub(crate) fn leaves(st: &mut State, id: &str) -> Result<(), SimError> {
     live_chat(st, id)?;
     with_chat(st, id, |st, chat| {
         chat.customer_present = false;
-        let entry = chat.customer_entry(st, "ParticipantLeft", None);
         match chat.state {
             ChatState::Chatting => {
-                if chat.bot_is_in() {
-                    chat.notify(st, Note::Messages(&[entry]), None);
-                    chat.notify(st, Note::Participants, None);
-                }
+                let notices = st.readings.customer_leaves;
+                announce(st, chat, notices, None, |st, chat| {
+                    chat.customer_entry(st, "ParticipantLeft", None)
+                });
             }
             ChatState::Queued | ChatState::Invited => {
+                chat.customer_entry(st, "ParticipantLeft", None);
                 chat.state = ChatState::Ended;
                 chat.outcome = Some(ChatOutcome::Abandoned);
                 chat.progress.send_modify(|p| p.ended = true);
@@ -87,12 +89,15 @@ pub(crate) fn spawn_effects(shared: &Arc<Shared>, effects: Vec<Effect>) {
             } => {
                 tokio::spawn(async move {
                     if pause(&shared, after).await {
-                        ops::consult_join(&mut shared.lock(), &chat, generation);
+                        agents::consult_join(&mut shared.lock(), &chat, generation);
                     }
                 });
             }
             Effect::Script { chat, steps } => {
                 tokio::spawn(run_script(shared, chat, steps));
+            }
+            Effect::AgentScript { chat, agent, steps } => {
+                tokio::spawn(agents::run_script(shared, chat, agent, steps));
             }
             Effect::AsyncError {
                 chat,
@@ -110,7 +115,7 @@ pub(crate) fn spawn_effects(shared: &Arc<Shared>, effects: Vec<Effect>) {
 }
 
 /// Sleeps unless the simulator shuts down first; true when the time passed.
-async fn pause(shared: &Shared, after: Duration) -> bool {
+pub(crate) async fn pause(shared: &Shared, after: Duration) -> bool {
     tokio::select! {
         () = tokio::time::sleep(after) => true,
         () = shared.shutdown.cancelled() => false,

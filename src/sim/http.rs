@@ -24,6 +24,7 @@ use serde_json::{Map, Value, json};
 use super::bayeux;
 use super::customer::spawn_effects;
 use super::ops;
+use super::readings::StatusForm;
 use super::state::{HttpSession, Shared};
 use super::types::{Fault, RecordedRequest, SimDialect, SimUser};
 use super::wire;
@@ -32,6 +33,13 @@ use super::wire;
 pub(crate) const CSRF_HEADER: &str = "X-CSRF-TOKEN";
 const CSRF_FORBIDDEN: &str = "Missing or invalid Csrf token";
 const API: &str = "/api/v2";
+/// The `interactions` operations whose replies the seed shows as `{"status":0}`.
+const SEED_STATUS_OPERATIONS: [&str; 4] = [
+    "StartChatConsultation",
+    "CompleteTransfer",
+    "CompleteConference",
+    "LeaveChatConsultation",
+];
 /// Recorded request bodies keep strings up to this many bytes.
 const MAX_RECORDED_STRING: usize = 64 * 1024;
 
@@ -40,6 +48,8 @@ pub(crate) struct Reply {
     status: StatusCode,
     headers: HeaderMap,
     body: Result<Value, String>,
+    /// The status code to record when the body does not carry it as `statusCode`.
+    code: Option<i64>,
 }
 
 impl Reply {
@@ -48,6 +58,7 @@ impl Reply {
             status: StatusCode::OK,
             headers: HeaderMap::new(),
             body: Ok(body),
+            code: None,
         }
     }
 
@@ -56,6 +67,7 @@ impl Reply {
             status,
             headers: HeaderMap::new(),
             body: Err(text.into()),
+            code: None,
         }
     }
 
@@ -74,12 +86,37 @@ impl Reply {
         self
     }
 
+    /// The seed's form of a reply (see [`StatusForm::Seed`]): `{"status":N}`, or with
+    /// `text`, `{"status":"ok"}` / `{"status":"error","errorDescription":…}`.
+    fn seed_status(code: i64, message: Option<String>, text: bool) -> Reply {
+        let mut body = match (text, code) {
+            (false, _) => json!({ "status": code }),
+            (true, 0) => json!({ "status": "ok" }),
+            (true, _) => json!({ "status": "error" }),
+        };
+        if let Some(m) = message {
+            let key = if text {
+                "errorDescription"
+            } else {
+                "statusMessage"
+            };
+            body[key] = json!(m);
+        }
+        Reply {
+            code: Some(code),
+            ..Reply::json(body)
+        }
+    }
+
+    /// The status code to record: `statusCode`, or what a seed-form reply stands for.
     fn status_code(&self) -> Option<i64> {
-        self.body
-            .as_ref()
-            .ok()
-            .and_then(|b| b.get("statusCode"))
-            .and_then(Value::as_i64)
+        self.code.or_else(|| {
+            self.body
+                .as_ref()
+                .ok()
+                .and_then(|b| b.get("statusCode"))
+                .and_then(Value::as_i64)
+        })
     }
 }
 
@@ -307,14 +344,21 @@ async fn serve(
                 object.unwrap_or(&Map::new()),
             );
             spawn_effects(shared, reply.effects);
-            let mut out = Reply::status(reply.status_code, reply.message);
-            if let (Ok(body), Some(r)) = (&mut out.body, reply.reference) {
-                body["referenceId"] = json!(r);
-            }
-            // A slow answer to an operation already carried out (the client may give up).
             let name = object
                 .and_then(|o| o.get("operationName"))
                 .and_then(Value::as_str);
+            let seed = dialect == SimDialect::Interactions
+                && shared.config.readings.status_form == StatusForm::Seed
+                && name.is_some_and(|n| SEED_STATUS_OPERATIONS.contains(&n));
+            let mut out = if seed {
+                Reply::seed_status(reply.status_code, reply.message, false)
+            } else {
+                Reply::status(reply.status_code, reply.message)
+            };
+            if let (Ok(body), Some(r), false) = (&mut out.body, reply.reference, seed) {
+                body["referenceId"] = json!(r);
+            }
+            // A slow answer to an operation already carried out (the client may give up).
             let slow = name.and_then(|n| {
                 shared
                     .lock()
@@ -435,25 +479,33 @@ fn me_operation(shared: &Shared, user: &str, sid: &str, body: &Map<String, Value
     }
 }
 
-/// `POST /api/v2/me/channels/chat`: Ready / NotReady.
+/// `POST /api/v2/me/channels/chat`: Ready / NotReady, answered in the configured form.
 fn channel_operation(shared: &Shared, user: &str, body: &Map<String, Value>) -> Reply {
+    let (code, message) = change_channel(shared, user, body);
+    match shared.config.readings.status_form {
+        StatusForm::StatusCode => Reply::status(code, message),
+        StatusForm::Seed => Reply::seed_status(code, message, true),
+    }
+}
+
+fn change_channel(shared: &Shared, user: &str, body: &Map<String, Value>) -> (i64, Option<String>) {
     let mut st = shared.lock();
     let ready = match body.get("operationName").and_then(Value::as_str) {
         Some("Ready") => true,
         Some("NotReady") => false,
-        Some(other) => return Reply::status(1, Some(format!("unknown operationName {other:?}"))),
-        None => return Reply::status(1, Some("operationName is required".into())),
+        Some(other) => return (1, Some(format!("unknown operationName {other:?}"))),
+        None => return (1, Some("operationName is required".into())),
     };
     let user_state = st.users.entry(user.to_owned()).or_default();
     if !user_state.cc_session {
-        return Reply::status(2, Some("no contact-center session was started".into()));
+        return (2, Some("no contact-center session was started".into()));
     }
     user_state.ready = ready;
     st.publish_channel_state(user, if ready { "Ready" } else { "NotReady" });
     if ready {
         st.route();
     }
-    Reply::status(0, None)
+    (0, None)
 }
 
 /// `GET /api/v2/me/interactions` or `/me/chats`: the user's offers and live chats.
@@ -500,7 +552,7 @@ fn history(shared: &Shared, user: &str, id: &str, query: Option<&str>) -> Reply 
         .transcript
         .iter()
         .filter(|e| wire::index(e) >= start)
-        .map(|e| wire::entry_json(&st, e))
+        .map(|e| wire::entry_json(&st, chat, e))
         .collect();
     Reply::json(json!({ "statusCode": 0, "messages": messages }))
 }

@@ -2,9 +2,22 @@
 //! `docs/gws-protocol.md` (§2, §6, §7 and §12) — `interactions` (the seed's
 //! `/me/interactions/{id}`) or `chats` (released GWS's `/me/chats/{id}`), chosen by
 //! [`SimConfig::dialect`] — used in-process by the demo, the integration tests and the
-//! benchmarks, and standalone by `gws-botd sim`.
+//! benchmarks, and standalone by `gws-botd sim`. It is written from those notes, never from
+//! the daemon: where the notes allow several readings, `readings` lets a test pick each.
+//!
+//! Participants carry opaque `participantId`s (16 upper-case hex digits, random, one per
+//! person per chat, never a user id), in `participants[]` and in entries' `from` alike. By
+//! default they are described in the `minimal` form (`type`, `nickname`, `participantId`:
+//! older servers, and the harder case for a client); [`ParticipantForm::Named`] adds an
+//! agent's `uri` and `path`. Joining agents are announced `participants_first` by default
+//! ([`JoinNotices`]).
+//!
+//! A consultation turned into a conference keeps the bot in: the agent joins the customer's
+//! conversation next to it, and the bot finishes its own part later (or others finish the
+//! chat); that ends as [`ChatOutcome::Conference`].
 //!
 //! - `types`: the public data types (config, chat specs, snapshots, records, events).
+//! - `readings`: the switches between readings the notes allow.
 //! - `state`: the shared state behind one mutex: sessions, users, CometD clients, routing.
 //! - `http`: `/api/v2/*` — Basic auth, `JSESSIONID`, CSRF, faults, the REST routes per dialect.
 //! - `bayeux`: the CometD long-polling server at `/api/v2/notifications`.
@@ -15,6 +28,7 @@
 //! - `ops` / `ops_chats`: the operations shared by both dialects and the `interactions` names /
 //!   the `chats` names and state rules.
 //! - `customer`: customers speaking and leaving, scripts, consultation timers.
+//! - `agents`: human agents joining, writing, leaving, conferences, chats closed by others.
 //! - `control`: the [`Control`] handle and the unauthenticated `/sim` HTTP control API.
 //!
 //! The control API, scripted customers, snapshots and records are the same in both dialects
@@ -22,6 +36,7 @@
 //!
 //! All delays use `tokio::time`, so tests may run with paused time.
 
+mod agents;
 mod bayeux;
 mod chats;
 mod clock;
@@ -30,6 +45,7 @@ mod customer;
 mod http;
 mod ops;
 mod ops_chats;
+mod readings;
 mod state;
 mod types;
 mod wire;
@@ -48,8 +64,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use control::Control;
+pub use readings::{
+    CapabilityOrder, EventIds, HandedOverState, HistoryStart, JoinNotices, Layout, Notices,
+    ParticipantForm, Readings, StatusForm,
+};
 pub use types::{
-    ChatOutcome, ChatSnapshot, ChatSpec, ChatState, Corruption, DEFAULT_CONNECT_TIMEOUT,
+    AgentStep, ChatOutcome, ChatSnapshot, ChatSpec, ChatState, Corruption, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_QUEUE_LIMIT, Delivery, Entry, Fault, RecordedRequest, SimAgent, SimConfig, SimDialect,
     SimError, SimEvent, SimUser, Step, duration_ms,
 };

@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::chats::{Chat, Consult, with_chat};
+use super::agents;
+use super::chats::{Chat, Consult, Role, with_chat};
 use super::ops_chats;
+use super::readings::HistoryStart;
 use super::state::State;
-use super::types::{ChatOutcome, ChatState, SimAgent, SimDialect, SimEvent, Step};
+use super::types::{AgentStep, ChatOutcome, ChatState, SimAgent, SimDialect, SimEvent, Step};
 use super::wire::Note;
 
 /// Operation names of the `interactions` dialect.
@@ -42,6 +44,12 @@ pub(crate) enum Effect {
     },
     /// Run the customer's script.
     Script { chat: String, steps: Vec<Step> },
+    /// Run a conferenced agent's script.
+    AgentScript {
+        chat: String,
+        agent: String,
+        steps: Vec<AgentStep>,
+    },
     /// An accepted operation fails: an `Error` notification with its `referenceId`.
     AsyncError {
         chat: String,
@@ -186,21 +194,31 @@ fn apply(
             }
         }
         "Transfer" => match (text_param(body, "agentId"), text_param(body, "skill")) {
-            (Some(agent), _) => transfer_to_agent(st, chat, agent, r),
+            (Some(agent), _) => match refuse_participant_id(st, chat, name, agent) {
+                Some(refused) => refused,
+                None => transfer_to_agent(st, chat, agent, r),
+            },
             (None, Some(skill)) => transfer_to_skill(st, chat, skill, r),
             (None, None) => OpReply::fail(1, "agentId or skill is required"),
         },
         "StopProcessing" => finish(st, chat, ChatOutcome::ClosedByBot, r),
         "RequestChatHistory" => {
-            let after = text_param(body, "eventId")
+            let at = text_param(body, "eventId")
                 .and_then(|e| chat.transcript.iter().position(|x| x.event_id == e));
-            let skip = after.map_or(0, |i| i + 1);
+            let skip = match (at, st.readings.history_start) {
+                (None, _) => 0,
+                (Some(i), HistoryStart::After) => i + 1,
+                (Some(i), HistoryStart::From) => i,
+            };
             let entries: Vec<_> = chat.transcript.iter().skip(skip).cloned().collect();
             chat.notify(st, Note::History(&entries), Some(r));
             ok(Vec::new())
         }
         "StartChatConsultation" => match text_param(body, "agentId") {
-            Some(agent) => consult(st, chat, agent),
+            Some(agent) => match refuse_participant_id(st, chat, name, agent) {
+                Some(refused) => refused,
+                None => consult(st, chat, agent),
+            },
             None => OpReply::fail(1, "agentId is required"),
         },
         "CompleteTransfer" => complete_consultation(st, chat, false, r),
@@ -222,9 +240,12 @@ pub(crate) fn accept(
     };
     chat.state = ChatState::Chatting;
     chat.nickname = Some(nick.to_owned());
+    chat.bot_pid(st);
     chat.notify(st, Note::Status, Some(r));
-    let history: Vec<_> = chat.transcript.iter().cloned().collect();
-    chat.notify(st, Note::History(&history), Some(r));
+    if st.readings.history_after_accept {
+        let history: Vec<_> = chat.transcript.iter().cloned().collect();
+        chat.notify(st, Note::History(&history), Some(r));
+    }
     let joined = chat.bot_entry(st, "ParticipantJoined", None);
     chat.notify(st, Note::Messages(&[joined]), None);
     st.emit(SimEvent::State {
@@ -263,6 +284,25 @@ pub(crate) fn send_message(
     ok(Vec::new())
 }
 
+/// The refusal (statusCode 10, and a violation) of an agent named by a `participantId` of the
+/// chat: operations name agents by their user id, never by the opaque id of the chat session.
+pub(crate) fn refuse_participant_id(
+    st: &mut State,
+    chat: &Chat,
+    name: &str,
+    agent: &str,
+) -> Option<OpReply> {
+    let person = chat.person_of(agent)?;
+    st.violation(format!(
+        "{name} on chat {} names participantId {agent} ({person:?}), not a user id",
+        chat.id
+    ));
+    Some(OpReply::fail(
+        10,
+        format!("{agent} is a participantId of the chat, not a user id"),
+    ))
+}
+
 fn greet(st: &mut State, chat: &mut Chat, agent: &SimAgent) {
     let greeting = format!(
         "Hi {}, this is {}. I'll take it from here.",
@@ -286,6 +326,7 @@ pub(crate) fn transfer_to_agent(
         ChatOutcome::TransferredToAgent(agent.id.clone()),
         Some(r),
     );
+    chat.enter(st, &agent, Role::Owner);
     chat.agent_entry(st, &agent, "ParticipantJoined", None, "All");
     greet(st, chat, &agent);
     ok(Vec::new())
@@ -334,8 +375,8 @@ pub(crate) fn joined_agent(chat: &Chat) -> Option<SimAgent> {
         .map(|c| c.agent.clone())
 }
 
-/// Hands the chat to the consulted agent who has joined, alone or (`conference`) with the bot
-/// leaving a conference behind.
+/// Hands the chat to the consulted agent who has joined (the bot's part ends), or
+/// (`conference`) brings them into the customer's conversation next to the bot.
 pub(crate) fn complete_consultation(
     st: &mut State,
     chat: &mut Chat,
@@ -346,15 +387,15 @@ pub(crate) fn complete_consultation(
         return OpReply::fail(2, "no consulted agent has joined");
     };
     if conference {
-        chat.finish(st, ChatOutcome::Conference(agent.id.clone()), Some(r));
-    } else {
-        chat.finish(
-            st,
-            ChatOutcome::TransferredToAgent(agent.id.clone()),
-            Some(r),
-        );
-        greet(st, chat, &agent);
+        return agents::conference(st, chat, &agent, r);
     }
+    chat.finish(
+        st,
+        ChatOutcome::TransferredToAgent(agent.id.clone()),
+        Some(r),
+    );
+    chat.enter(st, &agent, Role::Owner);
+    greet(st, chat, &agent);
     ok(Vec::new())
 }
 
@@ -372,23 +413,6 @@ pub(crate) fn update_user_data(
         .extend(data.iter().map(|(k, v)| (k.clone(), v.clone())));
     chat.notify(st, Note::Properties, Some(r));
     ok(Vec::new())
-}
-
-/// The consulted agent joins chat `id` if the consultation `generation` is still current.
-pub(crate) fn consult_join(st: &mut State, id: &str, generation: u64) {
-    with_chat(st, id, |st, chat| {
-        if chat.state != ChatState::Chatting || chat.consult_generation != generation {
-            return;
-        }
-        let Some(consult) = chat.consult.as_mut().filter(|c| !c.joined) else {
-            return;
-        };
-        consult.joined = true;
-        let agent = consult.agent.clone();
-        chat.notify(st, Note::Participants, None);
-        let entry = chat.agent_entry(st, &agent, "ParticipantJoined", None, "Agents");
-        chat.notify(st, Note::Messages(&[entry]), None);
-    });
 }
 
 /// Tells the owner of chat `id` that the operation with `reference` failed.

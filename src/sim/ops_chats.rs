@@ -48,13 +48,16 @@ pub(crate) fn apply(
             ok(Vec::new())
         }
         "Transfer" => transfer(st, chat, body, r),
-        "Consult" => match target(body) {
+        "Consult" => match target(st, chat, name, body) {
             Ok(agent) => ops::consult(st, chat, agent),
             Err(refused) => refused,
         },
-        "Invite" => match target(body) {
+        "Invite" => match target(st, chat, name, body) {
             Ok(agent) if ops::joined_agent(chat).is_some_and(|a| a.id == agent) => {
                 ops::complete_consultation(st, chat, true, r)
+            }
+            Ok(agent) if !st.agents.iter().any(|a| a.id == agent) => {
+                OpReply::fail(6, format!("agent {agent} not found"))
             }
             Ok(agent) => OpReply::fail(
                 2,
@@ -67,17 +70,7 @@ pub(crate) fn apply(
             let Some(text) = text_param(body, "noticeText") else {
                 return OpReply::fail(1, "noticeText is required");
             };
-            let nick = chat.nickname.clone().unwrap_or_default();
-            let pid = chat.owner.clone().unwrap_or_default();
-            let entry = chat.add_entry(
-                st,
-                "CustomNotice",
-                "Agent",
-                &nick,
-                &pid,
-                Some(text.to_owned()),
-                "Agents",
-            );
+            let entry = chat.bot_entry_to(st, "CustomNotice", Some(text.to_owned()), "Agents");
             chat.notify(st, Note::Messages(&[entry]), Some(r));
             ok(Vec::new())
         }
@@ -140,7 +133,7 @@ fn refuse(st: &mut State, chat: &Chat, name: &str) -> Option<OpReply> {
 fn transfer(st: &mut State, chat: &mut Chat, body: &Map<String, Value>, r: u64) -> OpReply {
     match (body.get("targetUri"), text_param(body, "queueName")) {
         (Some(_), Some(_)) => OpReply::fail(10, "give exactly one of targetUri, queueName"),
-        (Some(_), None) => match target(body) {
+        (Some(_), None) => match target(st, chat, "Transfer", body) {
             Ok(agent) if ops::joined_agent(chat).is_some_and(|a| a.id == agent) => {
                 ops::complete_consultation(st, chat, false, r)
             }
@@ -152,17 +145,27 @@ fn transfer(st: &mut State, chat: &mut Chat, body: &Map<String, Value>, r: u64) 
     }
 }
 
-/// The agent id named by `targetUri` (`{api}/users/{id}`).
-fn target(body: &Map<String, Value>) -> Result<&str, OpReply> {
+/// The agent id named by `targetUri` (`{api}/users/{id}`); a `participantId` of the chat in
+/// its place is refused with statusCode 10 (see [`ops::refuse_participant_id`]).
+fn target<'a>(
+    st: &mut State,
+    chat: &Chat,
+    name: &str,
+    body: &'a Map<String, Value>,
+) -> Result<&'a str, OpReply> {
     let Some(uri) = text_param(body, "targetUri") else {
         return Err(OpReply::fail(1, "targetUri is required"));
     };
-    agent_of(uri).ok_or_else(|| {
+    let agent = agent_of(uri).ok_or_else(|| {
         OpReply::fail(
             10,
             format!("targetUri {uri:?} is not an agent URI ({{api}}/users/{{id}})"),
         )
-    })
+    })?;
+    match ops::refuse_participant_id(st, chat, name, agent) {
+        Some(refused) => Err(refused),
+        None => Ok(agent),
+    }
 }
 
 /// `http(s)://host/…/users/{id}` → `id`.

@@ -2,7 +2,7 @@
 //! their queues, chats, routing of queued chats, and the bounded records (requests, deliveries,
 //! violations). Everything lives behind one mutex that is never held across an `.await`.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -13,9 +13,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::chats::{self, Chat};
+use super::readings::{JoinNotices, ParticipantForm, Readings};
 use super::types::{
-    ChatState, Corruption, Delivery, Fault, RecordedRequest, SimAgent, SimConfig, SimDialect,
-    SimEvent,
+    AgentStep, ChatState, Corruption, Delivery, Fault, RecordedRequest, SimAgent, SimConfig,
+    SimDialect, SimEvent,
 };
 use super::wire::{self, TOPIC_CHANNELS};
 
@@ -41,6 +42,10 @@ impl Shared {
         let (events, _) = broadcast::channel(1024);
         let state = State {
             dialect: config.dialect,
+            participants: config.participants,
+            join_notices: config.join_notices,
+            readings: config.readings.clone(),
+            conference_scripts: config.conference_scripts.clone(),
             api_url,
             started: Instant::now(),
             wall_start: SystemTime::now(),
@@ -155,6 +160,11 @@ impl Client {
 
 pub(crate) struct State {
     pub dialect: SimDialect,
+    pub participants: ParticipantForm,
+    pub join_notices: JoinNotices,
+    pub readings: Readings,
+    /// What each human agent does once conferenced in, by agent id.
+    pub conference_scripts: BTreeMap<String, Vec<AgentStep>>,
     /// The API root, e.g. `http://127.0.0.1:8090/api/v2`.
     pub api_url: String,
     pub started: Instant,
@@ -222,6 +232,17 @@ impl State {
         let n = self.next_number();
         let r: u64 = rand::rng().random();
         format!("{:06X}{:010X}", n & 0xFF_FFFF, r & 0xFF_FFFF_FFFF)
+    }
+
+    /// True when `id` equals or contains a configured bot user id or human agent id (in any
+    /// case): such an id would leak who a participant is.
+    pub fn names_a_user(&self, id: &str) -> bool {
+        let upper = id.to_uppercase();
+        self.user_order
+            .iter()
+            .chain(self.agents.iter().map(|a| &a.id))
+            .filter(|u| !u.is_empty())
+            .any(|u| upper.contains(&u.to_uppercase()))
     }
 
     pub fn emit(&self, event: SimEvent) {

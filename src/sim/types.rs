@@ -4,11 +4,14 @@
 //! Durations in JSON (control API) are written as milliseconds (integers); on input they may also
 //! be humantime strings such as `"2s"` or `"1500ms"`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use super::readings::{JoinNotices, ParticipantForm, Readings};
 
 /// How long a `/meta/connect` is held when nothing happens (`advice.timeout`).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -55,6 +58,15 @@ pub struct SimConfig {
     pub connect_timeout: Duration,
     /// Max queued notifications per CometD client; beyond it the oldest is dropped and counted.
     pub queue_limit: usize,
+    /// How participants are described (`minimal` by default).
+    pub participants: ParticipantForm,
+    /// How an agent joining is announced (`participants_first` by default).
+    pub join_notices: JoinNotices,
+    /// The other reading switches (section 9's readings by default).
+    pub readings: Readings,
+    /// What each human agent (by id) does once conferenced in; kept apart from [`SimAgent`]
+    /// so an agent stays a plain id, nickname and joining delay.
+    pub conference_scripts: BTreeMap<String, Vec<AgentStep>>,
 }
 
 impl Default for SimConfig {
@@ -80,6 +92,10 @@ impl Default for SimConfig {
             csrf: true,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             queue_limit: DEFAULT_QUEUE_LIMIT,
+            participants: ParticipantForm::default(),
+            join_notices: JoinNotices::default(),
+            readings: Readings::default(),
+            conference_scripts: BTreeMap::new(),
         }
     }
 }
@@ -166,6 +182,24 @@ pub enum Step {
     },
 }
 
+/// One step of a human agent's conference script. JSON: `{"say":{"after":"2s","text":"…"}}`,
+/// `{"leave":{"after":500}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStep {
+    /// Say `text` (visible to the customer); `after` counts from the previous step.
+    Say {
+        #[serde(default, with = "duration_ms")]
+        after: Duration,
+        text: String,
+    },
+    /// Leave the chat.
+    Leave {
+        #[serde(default, with = "duration_ms")]
+        after: Duration,
+    },
+}
+
 /// A chat as the simulator sees it (not the bot's view).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatSnapshot {
@@ -177,6 +211,11 @@ pub struct ChatSnapshot {
     pub owner: Option<String>,
     pub transcript: Vec<Entry>,
     pub outcome: Option<ChatOutcome>,
+    /// The human agent the bot conferenced in (`CompleteConference`, `LeaveChatConsultation`,
+    /// `Invite`); stays set after that agent leaves.
+    pub conference: Option<String>,
+    /// Ids of the human agents in the chat now, in joining order.
+    pub agents_present: Vec<String>,
 }
 
 /// Where a chat is in the contact centre.
@@ -191,11 +230,17 @@ pub enum ChatState {
 /// How a chat left the bot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChatOutcome {
-    /// `StopProcessing` (`interactions`) or `Complete` (`chats`).
+    /// `StopProcessing` (`interactions`) or `Complete` (`chats`), with no conference before.
     ClosedByBot,
     TransferredToAgent(String),
     TransferredToSkill(String),
+    /// The bot's part ended — by its own `StopProcessing` / `Complete`, or because others
+    /// finished the chat — after it had conferenced in this agent. A conference alone does
+    /// not end the bot's part: until then the outcome is `None` and
+    /// [`ChatSnapshot::conference`] names the agent.
     Conference(String),
+    /// Others finished the chat ([`super::Control::close_chat`]) with no conference before.
+    ClosedByOthers,
     Rejected,
     /// The customer left before any bot accepted the chat.
     Abandoned,
@@ -268,6 +313,14 @@ pub enum SimError {
     ChatEnded(String),
     #[error("the customer has left chat {0}")]
     CustomerLeft(String),
+    #[error("unknown agent {0}")]
+    UnknownAgent(String),
+    #[error("chat {0} has not been accepted by a bot")]
+    NotAccepted(String),
+    #[error("agent {agent} is not in chat {chat}")]
+    AgentAbsent { chat: String, agent: String },
+    #[error("agent {agent} is already in chat {chat}")]
+    AgentPresent { chat: String, agent: String },
 }
 
 /// Serde for `Duration` as milliseconds; input may also be a humantime string.

@@ -3,10 +3,12 @@
 //! notification shapes (`docs/gws-protocol.md` §6.1, §6.2 and §12). Operation names and
 //! their state rules live in `ops` / `ops_chats`.
 
+use rand::Rng;
 use serde_json::{Value, json};
 
-use super::chats::Chat;
+use super::chats::{Chat, Person};
 use super::clock::{gws_timestamp, iso8601, unix_millis};
+use super::readings::{CapabilityOrder, EventIds, HandedOverState, Layout, ParticipantForm};
 use super::state::State;
 use super::types::{ChatOutcome, ChatState, Entry, SimDialect};
 
@@ -68,11 +70,15 @@ pub(crate) fn collection(dialect: SimDialect) -> &'static str {
     }
 }
 
-/// The cursor of the `n`-th transcript position: `eventId` `e-N` or `index` `N`.
-pub(crate) fn cursor(dialect: SimDialect, n: u64) -> String {
-    match dialect {
-        SimDialect::Interactions => format!("e-{n}"),
-        SimDialect::Chats => n.to_string(),
+/// The cursor of the `n`-th transcript position: `eventId` `e-N` (or opaque, per
+/// [`EventIds`]) or `index` `N`.
+pub(crate) fn cursor(st: &State, n: u64) -> String {
+    match (st.dialect, st.readings.event_ids) {
+        (SimDialect::Interactions, EventIds::Sequential) => format!("e-{n}"),
+        (SimDialect::Interactions, EventIds::Opaque) => {
+            format!("{:016X}", rand::rng().random::<u64>())
+        }
+        (SimDialect::Chats, _) => n.to_string(),
     }
 }
 
@@ -82,44 +88,73 @@ pub(crate) fn index(entry: &Entry) -> u64 {
 }
 
 /// The state name the bot sees.
-fn state_name(dialect: SimDialect, chat: &Chat) -> &'static str {
-    match (chat.state, dialect) {
+fn state_name(st: &State, chat: &Chat) -> &'static str {
+    let handed_over = match st.readings.handed_over {
+        HandedOverState::Completed => "Completed",
+        HandedOverState::Revoked => "Revoked",
+    };
+    match (chat.state, st.dialect) {
         (ChatState::Queued, _) => "Queued",
         (ChatState::Invited, _) => "Invited",
         (ChatState::Chatting, SimDialect::Chats) if chat.bot_left => "LeftChat",
         (ChatState::Chatting, _) => "Chatting",
-        (ChatState::Ended, SimDialect::Interactions) => "Completed",
-        (ChatState::Ended, SimDialect::Chats) => match chat.outcome {
-            Some(ChatOutcome::Rejected | ChatOutcome::Abandoned) => "Revoked",
+        (ChatState::Ended, dialect) => match (&chat.outcome, dialect) {
+            (Some(ChatOutcome::TransferredToAgent(_) | ChatOutcome::TransferredToSkill(_)), _) => {
+                handed_over
+            }
+            (Some(ChatOutcome::Rejected | ChatOutcome::Abandoned), SimDialect::Chats) => "Revoked",
             _ => "Completed",
         },
     }
 }
 
-fn capabilities(dialect: SimDialect, chat: &Chat) -> Vec<&'static str> {
-    match (chat.state, dialect) {
+fn capabilities(st: &State, chat: &Chat) -> Vec<&'static str> {
+    let mut list = match (chat.state, st.dialect) {
         (ChatState::Invited, _) => OFFER_CAPABILITIES.to_vec(),
         (ChatState::Chatting, SimDialect::Interactions) => LIVE_INTERACTIONS.to_vec(),
         (ChatState::Chatting, SimDialect::Chats) if chat.bot_left => LEFT_CAPABILITIES.to_vec(),
         (ChatState::Chatting, SimDialect::Chats) => LIVE_CHATS.to_vec(),
         (ChatState::Queued | ChatState::Ended, _) => Vec::new(),
+    };
+    if st.readings.capabilities == CapabilityOrder::Reversed {
+        list.reverse();
     }
+    list
 }
 
-fn participants(chat: &Chat) -> Vec<Value> {
+/// A participant or an entry's `from`: `type`, `nickname`, `participantId`, and in the
+/// `named` form an agent's `uri` and `path`.
+fn participant(st: &State, chat: &Chat, kind: &str, nickname: &str, pid: &str) -> Value {
+    let mut p = json!({"type": kind, "nickname": nickname, "participantId": pid});
+    let user = chat.person_of(pid).and_then(Person::user_id);
+    if let (ParticipantForm::Named, "Agent", Some(user)) = (st.participants, kind, user) {
+        p["uri"] = json!(format!("{}/users/{user}", st.api_url));
+        p["path"] = json!(format!("/users/{user}"));
+    }
+    p
+}
+
+/// Who is in the chat now: the customer, the bot (once it accepted and until it leaves), then
+/// the human agents in joining order.
+fn participants(st: &State, chat: &Chat) -> Vec<Value> {
     let mut list = Vec::new();
     if chat.customer_present {
-        list.push(json!({"type": "Customer", "nickname": chat.customer, "participantId": chat.customer_id}));
-    }
-    if chat.state == ChatState::Chatting && !chat.bot_left {
-        if let (Some(owner), Some(nick)) = (&chat.owner, &chat.nickname) {
-            list.push(json!({"type": "Agent", "nickname": nick, "participantId": owner}));
+        if let Some(pid) = chat.pid_of(&Person::Customer) {
+            list.push(participant(st, chat, "Customer", &chat.customer, pid));
         }
     }
-    if let Some(c) = chat.consult.as_ref().filter(|c| c.joined) {
-        list.push(
-            json!({"type": "Agent", "nickname": c.agent.nickname, "participantId": c.agent.id}),
-        );
+    if chat.state == ChatState::Chatting && !chat.bot_left {
+        let bot = chat.owner.clone().map(Person::Bot);
+        let pid = bot.as_ref().and_then(|b| chat.pid_of(b));
+        if let (Some(pid), Some(nick)) = (pid, &chat.nickname) {
+            list.push(participant(st, chat, "Agent", nick, pid));
+        }
+    }
+    for present in &chat.agents {
+        let person = Person::Agent(present.agent.id.clone());
+        if let Some(pid) = chat.pid_of(&person) {
+            list.push(participant(st, chat, "Agent", &present.agent.nickname, pid));
+        }
     }
     list
 }
@@ -128,9 +163,9 @@ fn participants(chat: &Chat) -> Vec<Value> {
 pub(crate) fn chat_json(st: &State, chat: &Chat) -> Value {
     let mut object = json!({
         "id": chat.id,
-        "state": state_name(st.dialect, chat),
-        "capabilities": capabilities(st.dialect, chat),
-        "participants": participants(chat),
+        "state": state_name(st, chat),
+        "capabilities": capabilities(st, chat),
+        "participants": participants(st, chat),
         "userData": chat.user_data,
     });
     match st.dialect {
@@ -140,13 +175,13 @@ pub(crate) fn chat_json(st: &State, chat: &Chat) -> Value {
     object
 }
 
-/// One transcript entry as the bot sees it.
-pub(crate) fn entry_json(st: &State, e: &Entry) -> Value {
+/// One transcript entry of `chat` as the bot sees it.
+pub(crate) fn entry_json(st: &State, chat: &Chat, e: &Entry) -> Value {
     let wall = st.wall_clock(e.at);
     let mut m = json!({
         "type": e.kind,
         "visibility": e.visibility,
-        "from": {"type": e.from_type, "nickname": e.nickname, "participantId": e.participant_id},
+        "from": participant(st, chat, &e.from_type, &e.nickname, &e.participant_id),
     });
     match st.dialect {
         SimDialect::Interactions => {
@@ -218,13 +253,21 @@ fn interactions(st: &State, chat: &Chat, note: &Note<'_>) -> Value {
         Note::Properties => ("PropertiesUpdated", None),
         Note::Error(_) => ("Error", None),
     };
-    let mut data = json!({
-        "messageType": "InteractionStateMessage",
-        "notificationType": kind,
-        "interaction": chat_json(st, chat),
-    });
+    let mut data = match st.readings.layout {
+        Layout::Nested => json!({
+            "messageType": "InteractionStateMessage",
+            "notificationType": kind,
+            "interaction": chat_json(st, chat),
+        }),
+        Layout::Flat => {
+            let mut data = chat_json(st, chat);
+            data["messageTypeName"] = json!("InteractionStateMessage");
+            data["notificationType"] = json!(kind);
+            data
+        }
+    };
     if let Some(entries) = entries {
-        data["messages"] = entries.iter().map(|e| entry_json(st, e)).collect();
+        data["messages"] = entries.iter().map(|e| entry_json(st, chat, e)).collect();
     }
     data
 }
@@ -238,7 +281,7 @@ fn chats(st: &State, chat: &Chat, note: &Note<'_>) -> Option<Value> {
                 "notificationType": "NewMessages",
                 "chatUri": format!("{}/chats/{}", st.api_url, chat.id),
                 "chatPath": format!("/chats/{}", chat.id),
-                "messages": entries.iter().map(|e| entry_json(st, e)).collect::<Vec<_>>(),
+                "messages": entries.iter().map(|e| entry_json(st, chat, e)).collect::<Vec<_>>(),
             }));
         }
         Note::Offer(_) | Note::Status => "StatusChange",

@@ -331,9 +331,11 @@ async fn every_seed_operation_reaches_the_simulator_in_its_documented_form() {
         body_of(&sim, &b, "LeaveChatConsultation"),
         json!({"operationName": "LeaveChatConsultation"})
     );
+    let conferenced = sim.control().chat(&b.0).unwrap();
     assert_eq!(
-        sim.control().chat(&b.0).unwrap().outcome,
-        Some(ChatOutcome::Conference("agent-101".into()))
+        (conferenced.outcome, conferenced.conference),
+        (None, Some("agent-101".into())),
+        "a conference keeps the bot in"
     );
 
     // Single-step transfers and finishing.
@@ -517,9 +519,11 @@ async fn every_chats_operation_reaches_the_simulator_in_its_documented_form() {
         body_of(&sim, &b, "Invite"),
         json!({"operationName": "Invite", "targetUri": user("agent-101")})
     );
+    let conferenced = sim.control().chat(&b.0).unwrap();
     assert_eq!(
-        sim.control().chat(&b.0).unwrap().outcome,
-        Some(ChatOutcome::Conference("agent-101".into()))
+        (conferenced.outcome, conferenced.conference),
+        (None, Some("agent-101".into())),
+        "a conference keeps the bot in"
     );
 
     // Single-step transfers, and finishing: Leave, then Complete.

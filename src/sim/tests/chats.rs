@@ -188,7 +188,9 @@ async fn consulted_agent_joins_after_delay_then_transfer_completes() {
         .filter(|p| p["type"] == "Agent")
         .collect();
     assert_eq!(agents.len(), 2);
-    assert!(agents.iter().any(|p| p["participantId"] == "agent-101"));
+    let sam = agents.iter().find(|p| p["nickname"] == "Sam").unwrap();
+    let sam_pid = sam["participantId"].as_str().unwrap().to_owned();
+    assert!(is_opaque(&sam_pid), "{sam_pid}");
     let notes = if kinds(&notes).iter().filter(|k| *k == "NewMessages").count() > 0 {
         notes
     } else {
@@ -197,7 +199,7 @@ async fn consulted_agent_joins_after_delay_then_transfer_completes() {
     let joined = notes
         .iter()
         .flat_map(|d| d["messages"].as_array().cloned().unwrap_or_default())
-        .find(|m| m["type"] == "ParticipantJoined" && m["from"]["participantId"] == "agent-101")
+        .find(|m| m["type"] == "ParticipantJoined" && m["from"]["participantId"] == sam_pid)
         .unwrap();
     assert_eq!(joined["visibility"], "Agents");
     assert_eq!(
@@ -471,6 +473,16 @@ async fn reject_transfers_conference_and_user_data() {
     assert_eq!(
         bot.op(&id, json!({"operationName":"LeaveChatConsultation"}))
             .await,
+        0
+    );
+    let chat = control.chat(&id).unwrap();
+    assert_eq!(
+        (chat.state, chat.outcome, chat.conference),
+        (ChatState::Chatting, None, Some("agent-102".into())),
+        "a conference keeps the bot in"
+    );
+    assert_eq!(
+        bot.op(&id, json!({"operationName":"StopProcessing"})).await,
         0
     );
     assert_eq!(

@@ -426,12 +426,20 @@ async fn consult_then_transfer_or_invite_and_single_step_transfers() {
         .find(|d| d["notificationType"] == "ParticipantsUpdated")
         .unwrap();
     assert_eq!(update["messageType"], "ChatStateChangeMessage");
-    assert!(
-        update["chat"]["participants"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["participantId"] == "agent-101")
+    let sam_pid = update["chat"]["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["nickname"] == "Sam")
+        .and_then(|p| p["participantId"].as_str())
+        .unwrap()
+        .to_owned();
+    assert!(is_opaque(&sam_pid), "{sam_pid}");
+    let by_pid = json!({"operationName":"Invite","targetUri":agent_uri(&sim, &sam_pid)});
+    assert_eq!(
+        bot.cop(&id, by_pid).await,
+        10,
+        "a participantId is no user id"
     );
     let notes = if log_entries(&notes).is_empty() {
         bot.until("NewMessages").await
@@ -455,7 +463,7 @@ async fn consult_then_transfer_or_invite_and_single_step_transfers() {
     let sam_entries: Vec<(&str, &str)> = chat
         .transcript
         .iter()
-        .filter(|e| e.participant_id == "agent-101")
+        .filter(|e| e.participant_id == sam_pid)
         .map(|e| (e.kind.as_str(), e.visibility.as_str()))
         .collect();
     assert_eq!(
@@ -474,6 +482,14 @@ async fn consult_then_transfer_or_invite_and_single_step_transfers() {
     bot.until("ParticipantsUpdated").await;
     let invite = json!({"operationName":"Invite","targetUri":kim_uri});
     assert_eq!(bot.cop(&id, invite).await, 0);
+    let chat = control.chat(&id).unwrap();
+    assert_eq!(
+        (chat.state, chat.outcome, chat.conference),
+        (ChatState::Chatting, None, Some("agent-102".into())),
+        "a conference keeps the bot in"
+    );
+    assert_eq!(bot.cop(&id, json!({"operationName":"Leave"})).await, 0);
+    assert_eq!(bot.cop(&id, json!({"operationName":"Complete"})).await, 0);
     assert_eq!(
         control.chat(&id).unwrap().outcome,
         Some(ChatOutcome::Conference("agent-102".into()))
@@ -506,8 +522,10 @@ async fn consult_then_transfer_or_invite_and_single_step_transfers() {
             .any(|e| e.nickname == "Lee" && e.kind == "ParticipantJoined" && e.visibility == "All")
     );
     let violations = control.violations();
-    assert_eq!(violations.len(), 1, "{violations:?}");
-    assert!(violations[0].starts_with("Invite on completed chat"));
+    assert_eq!(violations.len(), 2, "{violations:?}");
+    assert!(violations[0].starts_with("Invite on chat"));
+    assert!(violations[0].contains("names participantId"));
+    assert!(violations[1].starts_with("Invite on completed chat"));
 }
 
 #[tokio::test(start_paused = true)]

@@ -2,12 +2,15 @@
 //! proving the wire rules of the brief. This file holds the test client; `wire` covers auth,
 //! CSRF and CometD, `chats` the interaction operations and customers, `faults` the fault
 //! switches, recovery and the control API, all in the `interactions` dialect; `dialect_chats`
-//! and `dialect_faults` cover the `chats` dialect and what differs between the two.
+//! and `dialect_faults` cover the `chats` dialect and what differs between the two; `agents`
+//! covers participants and human agents and `readings` the reading switches, in both.
 
+mod agents;
 mod chats;
 mod dialect_chats;
 mod dialect_faults;
 mod faults;
+mod readings;
 mod wire;
 
 use std::net::SocketAddr;
@@ -275,6 +278,15 @@ impl Bot {
         );
         (id, self.until("ChatHistory").await)
     }
+}
+
+/// An opaque `participantId`: 16 upper-case hex digits.
+fn is_opaque(id: &str) -> bool {
+    id.len() == 16
+        && id
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        && u64::from_str_radix(id, 16).is_ok()
 }
 
 fn kinds(notes: &[Value]) -> Vec<String> {
