@@ -11,7 +11,6 @@ use std::time::Duration;
 use gws_botd::config::EscalationTexts;
 use gws_botd::sim::{
     ChatOutcome, ChatSnapshot, JoinNotices, ParticipantForm, SimAgent, SimConfig, SimDialect,
-    Step,
 };
 
 use crate::support::*;
@@ -195,7 +194,11 @@ async fn an_agent_who_was_not_consulted_changes_nothing(d: SimDialect, form: Par
         assert!(early.is_empty(), "{early:?}");
         assert_eq!(h.count(h.wire("CompleteTransfer")), 1);
     }
-    assert!(h.control.violations().is_empty(), "{:?}", h.control.violations());
+    assert!(
+        h.control.violations().is_empty(),
+        "{:?}",
+        h.control.violations()
+    );
 }
 
 async fn the_bots_own_participant_never_counts(d: SimDialect, form: ParticipantForm) {
@@ -210,7 +213,10 @@ async fn the_bots_own_participant_never_counts(d: SimDialect, form: ParticipantF
         chat.outcome,
         Some(ChatOutcome::TransferredToSkill("Billing".into()))
     );
-    assert_eq!(h.count(h.wire("CompleteTransfer")) - skill_transfers(&h, d), 0);
+    assert_eq!(
+        h.count(h.wire("CompleteTransfer")) - skill_transfers(&h, d),
+        0
+    );
 }
 
 /// `Transfer` to a queue counts as `CompleteTransfer`'s wire name in `chats`.
@@ -221,7 +227,9 @@ fn skill_transfers(h: &Harness, d: SimDialect) -> usize {
             .control
             .requests()
             .iter()
-            .filter(|r| r.operation.as_deref() == Some("Transfer") && r.body.get("queueName").is_some())
+            .filter(|r| {
+                r.operation.as_deref() == Some("Transfer") && r.body.get("queueName").is_some()
+            })
             .count(),
     }
 }
@@ -265,8 +273,10 @@ impl BotTexts for Harness {
 
 /// Wait until the chat has `n` bot texts.
 async fn bot_says(h: &Harness, id: &str, n: usize) {
-    h.wait_chat(id, &format!("{n} bot texts"), |c| h.bot_texts_in(c).len() >= n)
-        .await;
+    h.wait_chat(id, &format!("{n} bot texts"), |c| {
+        h.bot_texts_in(c).len() >= n
+    })
+    .await;
 }
 
 /// Into a conference with agent-101 (Sam); returns the chat id.
@@ -291,7 +301,10 @@ async fn a_conference_keeps_the_bot_silent_and_resumes_after_the_agent(
         SimDialect::Interactions => {
             // The seed's CompleteConference body.
             let done = h.request("LeaveChatConsultation");
-            assert_eq!(done.body, serde_json::json!({"operationName": "LeaveChatConsultation"}));
+            assert_eq!(
+                done.body,
+                serde_json::json!({"operationName": "LeaveChatConsultation"})
+            );
         }
         SimDialect::Chats => {
             let agent = format!("{}/users/agent-101", h.config.gws.api_url);
@@ -299,13 +312,20 @@ async fn a_conference_keeps_the_bot_silent_and_resumes_after_the_agent(
             // The agent got a hand-over summary only agents see.
             let note = h.request("SendCustomNoticeToAgents");
             let text = note.body["noticeText"].as_str().unwrap();
-            assert!(text.contains("Pat") && text.contains("team orders"), "{text}");
+            assert!(
+                text.contains("Pat") && text.contains("team orders"),
+                "{text}"
+            );
         }
     }
     // The agent and the customer talk; the bot says nothing, not even to a question it knows.
-    h.control.agent_says(&id, "agent-101", "Hi Pat, Sam here.").unwrap();
+    h.control
+        .agent_says(&id, "agent-101", "Hi Pat, Sam here.")
+        .unwrap();
     h.control.customer_says(&id, "when are you open").unwrap();
-    h.control.agent_says(&id, "agent-101", "We open at 8.").unwrap();
+    h.control
+        .agent_says(&id, "agent-101", "We open at 8.")
+        .unwrap();
     h.control.agent_leaves(&id, "agent-101").unwrap();
     // With `resume = true` the bot answers again, but only what is said after.
     h.control.customer_says(&id, "when are you open").unwrap();
@@ -323,7 +343,11 @@ async fn a_conference_keeps_the_bot_silent_and_resumes_after_the_agent(
             "We're open 8 to 18.".into(),
         ]
     );
-    assert!(h.control.violations().is_empty(), "{:?}", h.control.violations());
+    assert!(
+        h.control.violations().is_empty(),
+        "{:?}",
+        h.control.violations()
+    );
 }
 
 async fn a_conference_without_resume_closes_politely_after_the_agent(
@@ -335,13 +359,18 @@ async fn a_conference_without_resume_closes_politely_after_the_agent(
     h.control.customer_says(&id, "thanks").unwrap();
     h.control.agent_leaves(&id, "agent-101").unwrap();
     let chat = h.wait_outcome(&id).await;
-    assert_eq!(chat.outcome, Some(ChatOutcome::Conference("agent-101".into())));
-    let texts = EscalationTexts::default();
     assert_eq!(
-        h.bot_texts_in(&chat).last(),
-        Some(&texts.conference_ended)
+        chat.outcome,
+        Some(ChatOutcome::Conference("agent-101".into()))
     );
-    assert_eq!(h.bot_texts_in(&chat).len(), 5, "{:?}", h.bot_texts_in(&chat));
+    let texts = EscalationTexts::default();
+    assert_eq!(h.bot_texts_in(&chat).last(), Some(&texts.conference_ended));
+    assert_eq!(
+        h.bot_texts_in(&chat).len(),
+        5,
+        "{:?}",
+        h.bot_texts_in(&chat)
+    );
 }
 
 async fn a_conference_finished_by_others_ends_the_bots_part(d: SimDialect, form: ParticipantForm) {
@@ -350,7 +379,10 @@ async fn a_conference_finished_by_others_ends_the_bots_part(d: SimDialect, form:
     let before = h.operations(&id).len();
     h.control.close_chat(&id).unwrap();
     let chat = h.wait_outcome(&id).await;
-    assert_eq!(chat.outcome, Some(ChatOutcome::Conference("agent-101".into())));
+    assert_eq!(
+        chat.outcome,
+        Some(ChatOutcome::Conference("agent-101".into()))
+    );
     // Nothing is said after the conference.
     assert_eq!(h.bot_texts_in(&chat).len(), 4);
     wait_until("the chat's end is counted", || {
@@ -358,10 +390,7 @@ async fn a_conference_finished_by_others_ends_the_bots_part(d: SimDialect, form:
     })
     .await;
     let after: Vec<String> = h.operations(&id)[before..].to_vec();
-    assert!(
-        !after.iter().any(|op| op == "SendMessage"),
-        "{after:?}"
-    );
+    assert!(!after.iter().any(|op| op == "SendMessage"), "{after:?}");
 }
 
 async fn a_hand_over_cut_by_a_restart_after_the_join_is_finished(
