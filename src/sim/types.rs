@@ -249,14 +249,15 @@ pub enum ChatOutcome {
 /// One transcript entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
-    /// The cursor the bot sees, as a string: `e-N` (`interactions` `eventId`) or the decimal
-    /// `index` (`chats`).
+    /// The cursor the bot sees, as a string: the `interactions` `eventId` (`e-N`, or opaque
+    /// per [`super::Readings::event_ids`]) or the decimal `index` (`chats`).
     pub event_id: String,
     /// `Text`, `ParticipantJoined`, `ParticipantLeft`, `CustomNotice`, …
     pub kind: String,
     /// `Customer` or `Agent`.
     pub from_type: String,
     pub nickname: String,
+    /// The opaque `participantId` (16 upper-case hex digits), never a user id.
     pub participant_id: String,
     /// The text, or a notice's `noticeText`.
     pub text: Option<String>,

@@ -3,10 +3,12 @@
 //! CSRF and CometD, `chats` the interaction operations and customers, `faults` the fault
 //! switches, recovery and the control API, all in the `interactions` dialect; `dialect_chats`
 //! and `dialect_faults` cover the `chats` dialect and what differs between the two; `agents`
-//! covers participants and human agents and `readings` the reading switches, in both.
+//! covers participants and human agents, `conference` conferences and chats closed by others,
+//! and `readings` the reading switches, all in both dialects.
 
 mod agents;
 mod chats;
+mod conference;
 mod dialect_chats;
 mod dialect_faults;
 mod faults;
