@@ -1,5 +1,5 @@
 //! The chaos run at full size: 1,000 chats, 12 SIGKILLs, 40 faults (env CHATS, KILLS,
-//! FAULTS, SEED, RAMP_SECS to change; DIALECT=chats for the released chat API). Prints the counts and exits 1 if an invariant broke.
+//! FAULTS, SEED, RAMP_SECS to change; DIALECT=chats for the released chat API; PARTICIPANTS=named for participants that name their user). Prints the counts and exits 1 if an invariant broke.
 //!
 //! `cargo bench --bench chaos`
 
@@ -33,6 +33,12 @@ async fn main() {
         params.dialect = match d.as_str() {
             "chats" => gws_botd::sim::SimDialect::Chats,
             _ => gws_botd::sim::SimDialect::Interactions,
+        };
+    }
+    if let Ok(form) = std::env::var("PARTICIPANTS") {
+        params.participants = match form.as_str() {
+            "named" => gws_botd::sim::ParticipantForm::Named,
+            _ => gws_botd::sim::ParticipantForm::Minimal,
         };
     }
     let work = std::env::temp_dir().join(format!("gws-botd-chaos-{}", std::process::id()));

@@ -19,7 +19,8 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::sim::{
-    ChatOutcome, ChatSnapshot, ChatSpec, Control, Fault, Sim, SimAgent, SimConfig, SimDialect, Step,
+    ChatOutcome, ChatSnapshot, ChatSpec, Control, Fault, ParticipantForm, Sim, SimAgent, SimConfig,
+    SimDialect, Step,
 };
 
 /// The rules the daemon runs with: one answer per message, a `once` rule, an escalation.
@@ -94,6 +95,8 @@ pub struct Params {
     pub sim_restarts: bool,
     /// The API dialect the simulator speaks (the daemon finds it out with `auto`).
     pub dialect: SimDialect,
+    /// How the simulator describes participants (opaque ids in both forms).
+    pub participants: ParticipantForm,
 }
 
 impl Params {
@@ -108,6 +111,7 @@ impl Params {
             seed: 4,
             sim_restarts: true,
             dialect: SimDialect::Interactions,
+            participants: ParticipantForm::Minimal,
         }
     }
 }
@@ -442,6 +446,7 @@ pub async fn run(binary: &Path, work: &Path, params: &Params) -> anyhow::Result<
     std::fs::write(work.join("rules").join("rules.toml"), RULES)?;
     let sim_config = SimConfig {
         dialect: params.dialect,
+        participants: params.participants,
         connect_timeout: Duration::from_secs(5),
         queue_limit: 100_000,
         agents: vec![SimAgent {

@@ -1,7 +1,8 @@
-//! `gws-botd demo`: the embedded simulator and the real daemon in one process, with five
+//! `gws-botd demo`: the embedded simulator and the real daemon in one process, with six
 //! scripted customers that show what the bot does — a greeting, an FAQ answer, a refund handed to
-//! a human who joins, a sale nobody answers (falls back to a skill transfer), and a customer who
-//! leaves mid-chat. Live transcripts go to stdout; the demo checks each chat ended as expected.
+//! a human who joins, an order question where a human joins next to the bot and hands the
+//! customer back (a conference), a sale nobody answers (falls back to a skill transfer), and a
+//! customer who leaves mid-chat. Live transcripts go to stdout; the demo checks each chat ended as expected.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,7 +40,7 @@ fn say(after_ms: u64, text: &str) -> Step {
     }
 }
 
-/// The five scenarios, matching the shipped `rules/` and the simulator's default agents.
+/// The six scenarios, matching the shipped `rules/` and the simulator's default agents.
 pub fn scenarios() -> Vec<Scenario> {
     let spec = |customer: &str, script: Vec<Step>| ChatSpec {
         customer: customer.into(),
@@ -79,6 +80,21 @@ pub fn scenarios() -> Vec<Scenario> {
                 )
             },
             expected: ChatOutcome::TransferredToAgent("agent-101".into()),
+        },
+        Scenario {
+            title: "an order question: conference, hand-back",
+            spec: spec(
+                "Casey",
+                vec![
+                    Step::AwaitReply,
+                    say(1000, "Where is my order?"),
+                    Step::AwaitAgentLeft,
+                    say(800, "When are you open on Saturday?"),
+                    Step::AwaitReply,
+                    say(1200, "Great, thank you"),
+                ],
+            ),
+            expected: ChatOutcome::Conference("agent-301".into()),
         },
         Scenario {
             title: "a sale nobody answers: skill transfer",

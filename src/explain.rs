@@ -169,8 +169,17 @@ fn describe(record: &Record) -> Vec<String> {
         } => vec![format!("GWS refused {operation}: {error}")],
         Decision::Gws { operation, .. } => match operation.as_str() {
             // Told by other records already.
-            "accept" | "send_message" | "typing_started" | "typing_stopped"
-            | "update_user_data" | "start_consultation" | "complete_transfer" => Vec::new(),
+            "accept"
+            | "send_message"
+            | "typing_started"
+            | "typing_stopped"
+            | "update_user_data"
+            | "start_consultation"
+            | "complete_transfer"
+            | "complete_conference" => Vec::new(),
+            "note_to_agents" => {
+                vec!["GWS: the hand-over summary went to the agent (agents only)".into()]
+            }
             "stop_processing" => vec!["GWS: the bot's part in the chat is finished".into()],
             "transfer_skill" => vec!["GWS: transfer to the skill accepted".into()],
             "request_chat_history" => vec!["GWS: asked for the transcript (catch-up)".into()],

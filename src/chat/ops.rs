@@ -16,6 +16,15 @@ const RELOGIN_WAIT: Duration = Duration::from_secs(60);
 /// offered again.
 const REOFFER_WAIT: Duration = Duration::from_secs(60);
 
+/// Before a retry: take the chat back if it was offered again meanwhile; no retry when it
+/// was not offered back in time after a re-login showed it was not the bot's.
+#[async_trait::async_trait]
+impl gws::Recheck for Chat {
+    async fn still_valid(&mut self) -> bool {
+        self.back_in_hand().await
+    }
+}
+
 /// The decision-log record of a GWS operation's result.
 fn gws_result(op: &Operation, error: Option<&gws::Error>) -> Decision {
     Decision::Gws {
@@ -41,10 +50,19 @@ impl Chat {
         // that a re-login found not to be the bot's waits for its re-offer, so that nothing is
         // sent on a chat that is only queued or an invitation now. (Not offered again in time:
         // the request goes out and GWS's answer decides.)
-        if !matches!(op, Operation::Accept { .. }) {
+        let accept = matches!(op, Operation::Accept { .. });
+        if !accept {
             self.back_in_hand().await;
         }
-        let err = match self.ctx.gws.execute(&self.id, op).await {
+        // The same holds before a retry after a transient failure: the chat may have been
+        // queued again and offered back during the back-off.
+        let (gws, id) = (self.ctx.gws.clone(), self.id.clone());
+        let first = if accept {
+            gws.execute(&id, op).await
+        } else {
+            gws.execute_checked(&id, op, self).await
+        };
+        let err = match first {
             Ok(_) => return Ok(()),
             Err(e) => e,
         };

@@ -93,6 +93,24 @@ pub struct Ack {
     pub reference_id: Option<u64>,
 }
 
+/// Asked before a request is retried after a transient failure: does it still make sense?
+/// (A chat may have been queued again and offered back during the back-off; the chat takes it
+/// back first, or says no.)
+#[async_trait::async_trait]
+pub trait Recheck: Send {
+    async fn still_valid(&mut self) -> bool;
+}
+
+/// Every retry still makes sense.
+pub struct Always;
+
+#[async_trait::async_trait]
+impl Recheck for Always {
+    async fn still_valid(&mut self) -> bool {
+        true
+    }
+}
+
 /// The REST client. Cheap to clone; clones share the HTTP client, cookies and CSRF token.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -197,7 +215,7 @@ impl Client {
     pub async fn login(&self) -> Result<Me, Error> {
         let span = info_span!("gws_request", operation = "login");
         let me = self
-            .retrying("login", true, || self.inner.transport.get_me())
+            .retrying("login", true, &mut Always, || self.inner.transport.get_me())
             .instrument(span)
             .await?;
         info!(user_id = %me.id, user_name = %me.user_name, "logged in to GWS");
@@ -223,7 +241,7 @@ impl Client {
         let timeout = self.inner.request_timeout;
         let span = info_span!("gws_request", operation = "probe_dialect");
         let answer = self
-            .retrying("probe_dialect", true, || async {
+            .retrying("probe_dialect", true, &mut Always, || async {
                 match self.inner.transport.get_json(&url, timeout).await {
                     Ok(body) => Ok(Some(body)),
                     Err(e) if e.is_transient() || matches!(e, Error::Unauthorized) => Err(e),
@@ -254,7 +272,7 @@ impl Client {
             .session_request(self.inner.transport.api_url(), op);
         let span = info_span!("gws_request", operation);
         // Session operations set a state: repeating them is harmless.
-        self.post(operation, &url, &body, true)
+        self.post(operation, &url, &body, true, &mut Always)
             .instrument(span)
             .await?;
         Ok(())
@@ -264,6 +282,18 @@ impl Client {
     /// (see [`Operation::is_idempotent`]) is not repeated after an ambiguous failure (timeout,
     /// reset): the error is returned, so that a reply never reaches the customer twice.
     pub async fn execute(&self, chat: &ChatId, op: &Operation) -> Result<Ack, Error> {
+        self.execute_checked(chat, op, &mut Always).await
+    }
+
+    /// [`Client::execute`], asking `still_valid` before each retry after a transient failure
+    /// whether the request still makes sense (the chat may have been taken away and offered
+    /// again during the back-off: the chat takes it back first). False returns the failure.
+    pub async fn execute_checked(
+        &self,
+        chat: &ChatId,
+        op: &Operation,
+        still_valid: &mut dyn Recheck,
+    ) -> Result<Ack, Error> {
         let operation = op.label();
         let plan = self
             .dialect()
@@ -272,9 +302,14 @@ impl Client {
         async {
             let idempotent = op.is_idempotent();
             match plan {
-                Plan::Post(post) => self.post_op(chat, op, operation, &post, idempotent).await,
+                Plan::Post(post) => {
+                    self.post_op(chat, op, operation, &post, idempotent, still_valid)
+                        .await
+                }
                 Plan::PostThenTranscript { post, transcript } => {
-                    let ack = self.post_op(chat, op, operation, &post, idempotent).await?;
+                    let ack = self
+                        .post_op(chat, op, operation, &post, idempotent, still_valid)
+                        .await?;
                     // Accepted: the chat asks again if the transcript does not come.
                     if let Err(e) = self.fetch_transcript(chat, &transcript).await {
                         warn!(error = %e, "could not read the transcript after the operation");
@@ -282,7 +317,10 @@ impl Client {
                     Ok(ack)
                 }
                 Plan::LeaveThenComplete { leave, complete } => {
-                    match self.post_op(chat, op, "leave", &leave, idempotent).await {
+                    match self
+                        .post_op(chat, op, "leave", &leave, idempotent, still_valid)
+                        .await
+                    {
                         Ok(_) => {}
                         // Not a participant any more: the bot has left already.
                         Err(Error::Status { code: 2, .. }) => {
@@ -290,7 +328,7 @@ impl Client {
                         }
                         Err(e) => return Err(e),
                     }
-                    self.post_op(chat, op, "complete", &complete, idempotent)
+                    self.post_op(chat, op, "complete", &complete, idempotent, still_valid)
                         .await
                 }
                 Plan::Transcript { url } => {
@@ -311,9 +349,10 @@ impl Client {
         operation: &'static str,
         post: &Post,
         idempotent: bool,
+        still_valid: &mut dyn Recheck,
     ) -> Result<Ack, Error> {
         let ack = self
-            .post(operation, &post.url, &post.body, idempotent)
+            .post(operation, &post.url, &post.body, idempotent, still_valid)
             .await?;
         if let Some(reference_id) = ack.reference_id {
             self.references().remember(
@@ -332,7 +371,7 @@ impl Client {
     async fn fetch_transcript(&self, chat: &ChatId, url: &str) -> Result<(), Error> {
         let timeout = self.inner.request_timeout;
         let body = self
-            .retrying("chat_history", true, || async {
+            .retrying("chat_history", true, &mut Always, || async {
                 let body = self.inner.transport.get_json(url, timeout).await?;
                 parse_reply("chat_history", &body)?;
                 Ok(body)
@@ -400,7 +439,7 @@ impl Client {
         let timeout = self.inner.request_timeout;
         let span = info_span!("gws_request", operation = "list_chats");
         let body = self
-            .retrying("list_chats", true, || async {
+            .retrying("list_chats", true, &mut Always, || async {
                 let body = self.inner.transport.get_json(&url, timeout).await?;
                 parse_reply("list_chats", &body)?;
                 Ok(body)
@@ -427,7 +466,13 @@ impl Client {
         };
         let span = info_span!("gws_request", operation = "complete", chat_id = %chat.id);
         let done = self
-            .post("complete", &complete.url, &complete.body, false)
+            .post(
+                "complete",
+                &complete.url,
+                &complete.body,
+                false,
+                &mut Always,
+            )
             .instrument(span)
             .await;
         match done {
@@ -448,10 +493,22 @@ impl Client {
         url: &str,
         body: &Value,
         idempotent: bool,
+        still_valid: &mut dyn Recheck,
     ) -> Result<Ack, Error> {
         debug!(body = %body, "GWS request");
         let timeout = self.inner.request_timeout;
-        self.retrying(operation, idempotent, || async {
+        let session = self.inner.transport.sessions();
+        self.retrying(operation, idempotent, still_valid, || async {
+            // A retry after GWS opened a new session (a server restart, a re-login meanwhile)
+            // is not sent blindly: the chat may be only an invitation again. The caller
+            // re-syncs with the new session first.
+            if self.inner.transport.sessions() != session {
+                warn!(
+                    operation,
+                    "GWS opened a new session since the first attempt; not repeating the request"
+                );
+                return Err(Error::NotAuthenticated);
+            }
             let reply = self.inner.transport.post_json(url, body, timeout).await?;
             debug!(reply = %reply, "GWS reply");
             parse_reply(operation, &reply)
@@ -466,6 +523,7 @@ impl Client {
         &self,
         operation: &'static str,
         idempotent: bool,
+        still_valid: &mut dyn Recheck,
         mut attempt: F,
     ) -> Result<T, Error>
     where
@@ -512,6 +570,13 @@ impl Client {
             warn!(operation, attempt = tried, gws_status_code, http_status, error = %err,
                 delay = ?delay, "GWS request failed, retrying");
             tokio::time::sleep(delay).await;
+            if !still_valid.still_valid().await {
+                debug!(
+                    operation,
+                    "not retrying: the request no longer fits the chat"
+                );
+                return Err(err);
+            }
             tried += 1;
         }
     }
@@ -700,6 +765,41 @@ mod tests {
             started.elapsed() >= Duration::from_millis(100),
             "backed off"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_request_is_not_retried_under_a_session_opened_meanwhile() {
+        // The first POST fails with 503; before the retry, another task's GET me opens a new
+        // session (GWS restarted and may offer the chat again): no blind retry.
+        let fake = Fake::start(|req| match req.method.as_str() {
+            "GET" => Reply::json(
+                200,
+                json!({"statusCode":0,"user":{"id":"u-7","userName":"b"}}),
+            )
+            .header("Set-Cookie", "JSESSIONID=s2; Path=/"),
+            _ => Reply::text(503, "restarting"),
+        })
+        .await;
+        let client = Client::new(config(&fake.api_url(), 3)).unwrap();
+        let send = tokio::spawn({
+            let client = client.clone();
+            async move {
+                client
+                    .execute(
+                        &ChatId::from("c"),
+                        &Operation::SendMessage { text: "Hi".into() },
+                    )
+                    .await
+            }
+        });
+        while fake.requests().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        client.transport().get_me().await.unwrap();
+        let err = send.await.unwrap().unwrap_err();
+        assert!(err.needs_login(), "{err:?}");
+        let methods: Vec<_> = fake.requests().iter().map(|r| r.method.clone()).collect();
+        assert_eq!(methods, ["POST", "GET"], "the POST is not repeated");
     }
 
     #[tokio::test(start_paused = true)]

@@ -68,7 +68,7 @@ pub struct Transport {
     api_url: Arc<str>,
     credentials: Arc<Credentials>,
     csrf: Arc<RwLock<Option<CsrfPair>>>,
-    /// Counts the HTTP sessions GWS opened for us (a `GET me` that set a new `JSESSIONID`):
+    /// Counts the HTTP sessions GWS opened for us (any response that set a new `JSESSIONID`):
     /// a request that failed under an older one must not be repeated blindly.
     sessions: Arc<AtomicU64>,
     me_timeout: Duration,
@@ -147,6 +147,11 @@ impl Transport {
         })
     }
 
+    /// How many HTTP sessions GWS has opened for us so far.
+    pub(crate) fn sessions(&self) -> u64 {
+        self.sessions.load(Ordering::SeqCst)
+    }
+
     /// The API root, without a trailing `/`.
     pub fn api_url(&self) -> &str {
         &self.api_url
@@ -159,24 +164,15 @@ impl Transport {
     }
 
     /// `GET {api}/me`: refreshes the session cookie and the CSRF pair, returns the user.
-    /// When the server opens a new HTTP session (it sets a fresh `JSESSIONID`: the old one,
-    /// and the server state tied to it, is gone), the transport's session count moves on.
     pub async fn get_me(&self) -> Result<Me, Error> {
         let url = format!("{}/me", self.api_url);
         let (status, headers, text) = self.send(Method::GET, &url, None, self.me_timeout).await?;
-        let new_session = headers
-            .get_all(reqwest::header::SET_COOKIE)
-            .iter()
-            .any(|v| v.as_bytes().starts_with(b"JSESSIONID="));
         if status == StatusCode::FORBIDDEN {
             // Not a CSRF problem (GET carries no token): reporting `Csrf` here would send the
             // caller into a log-in loop.
             return Err(Error::http(status.as_u16(), &text));
         }
         check_status(status, &text)?;
-        if new_session {
-            self.sessions.fetch_add(1, Ordering::SeqCst);
-        }
         self.store_csrf(&headers);
         let body = parse_body("the GET me response", &text)?;
         super::client::parse_reply("get_me", &body)?;
@@ -260,6 +256,16 @@ impl Transport {
         let resp = req.send().await.map_err(|e| transport_error(&e, timeout))?;
         let status = resp.status();
         let headers = resp.headers().clone();
+        // A fresh `JSESSIONID` on any response (a `GET me`, a CometD handshake after a server
+        // restart) means the server opened a new HTTP session: the old one, and the server
+        // state tied to it, is gone. The session count moves on.
+        if headers
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .any(|v| v.as_bytes().starts_with(b"JSESSIONID="))
+        {
+            self.sessions.fetch_add(1, Ordering::SeqCst);
+        }
         let text = resp
             .text()
             .await

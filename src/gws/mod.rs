@@ -18,7 +18,7 @@ pub mod operation;
 pub mod pacer;
 pub mod references;
 
-pub use client::{Ack, Client, ClientConfig};
+pub use client::{Ack, Always, Client, ClientConfig, Recheck};
 pub use dialect::{Choice, Dialect, OperationNames, Parsed};
 pub use error::Error;
 pub use http::{Credentials, Me, TlsOptions, Transport};

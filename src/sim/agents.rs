@@ -185,6 +185,7 @@ pub(crate) fn leaves(st: &mut State, id: &str, agent: &str) -> Result<(), SimErr
             .ok_or_else(|| absent(chat, &agent.id))?
             .role;
         chat.agents.retain(|a| a.agent.id != agent.id);
+        chat.progress.send_modify(|p| p.agents_left += 1);
         if chat
             .consult
             .as_ref()

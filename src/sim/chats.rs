@@ -22,6 +22,8 @@ const MAX_TRANSCRIPT: usize = 10_000;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Progress {
     pub bot_texts: u64,
+    /// Human agents who have left the chat so far.
+    pub agents_left: u64,
     pub ended: bool,
 }
 

@@ -132,7 +132,7 @@ async fn run_script(shared: Arc<Shared>, chat: String, steps: Vec<Step>) {
     else {
         return;
     };
-    let mut mark = progress.borrow().bot_texts;
+    let mut mark = *progress.borrow();
     for step in steps {
         if progress.borrow().ended {
             return;
@@ -146,7 +146,17 @@ async fn run_script(shared: Arc<Shared>, chat: String, steps: Vec<Step>) {
             }
             Step::AwaitReply => {
                 let ended = tokio::select! {
-                    r = progress.wait_for(|p| p.bot_texts > mark || p.ended) => r.map(|p| p.ended).unwrap_or(true),
+                    r = progress.wait_for(|p| p.bot_texts > mark.bot_texts || p.ended) => r.map(|p| p.ended).unwrap_or(true),
+                    () = shared.shutdown.cancelled() => true,
+                };
+                if ended {
+                    return;
+                }
+                Ok(())
+            }
+            Step::AwaitAgentLeft => {
+                let ended = tokio::select! {
+                    r = progress.wait_for(|p| p.agents_left > mark.agents_left || p.ended) => r.map(|p| p.ended).unwrap_or(true),
                     () = shared.shutdown.cancelled() => true,
                 };
                 if ended {
@@ -165,6 +175,6 @@ async fn run_script(shared: Arc<Shared>, chat: String, steps: Vec<Step>) {
             tracing::debug!(chat = %chat, error = %e, "customer script stopped");
             return;
         }
-        mark = progress.borrow().bot_texts;
+        mark = *progress.borrow();
     }
 }

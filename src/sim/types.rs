@@ -87,6 +87,7 @@ impl Default for SimConfig {
                 agent("agent-101", "Sam", Some(Duration::from_secs(2))),
                 agent("agent-102", "Kim", Some(Duration::from_secs(2))),
                 agent("agent-201", "Lee", None),
+                agent("agent-301", "Ana", Some(Duration::from_secs(2))),
             ],
             skills: vec!["Billing".into(), "Sales".into(), "Support".into()],
             csrf: true,
@@ -95,7 +96,21 @@ impl Default for SimConfig {
             participants: ParticipantForm::default(),
             join_notices: JoinNotices::default(),
             readings: Readings::default(),
-            conference_scripts: BTreeMap::new(),
+            // The orders desk of the shipped rules: Ana answers, then hands the customer back.
+            conference_scripts: BTreeMap::from([(
+                "agent-301".to_owned(),
+                vec![
+                    AgentStep::Say {
+                        after: Duration::from_millis(1000),
+                        text: "Hi, I'm Ana from the orders desk. Your parcel left our \
+                               warehouse this morning and arrives tomorrow."
+                            .into(),
+                    },
+                    AgentStep::Leave {
+                        after: Duration::from_millis(1500),
+                    },
+                ],
+            )]),
         }
     }
 }
@@ -175,6 +190,9 @@ pub enum Step {
     },
     /// Wait until a bot `Text` arrives after the previous step.
     AwaitReply,
+    /// Wait until a human agent leaves the chat after the previous step (the end of a
+    /// conference).
+    AwaitAgentLeft,
     /// Leave the chat.
     Leave {
         #[serde(default, with = "duration_ms")]

@@ -1,23 +1,34 @@
 //! The chaos test at a size for the test suite: the real binary killed with SIGKILL and
 //! restarted while faults are injected; every chat must end well. The full size (1,000 chats,
-//! 12 kills) runs with `cargo bench --bench chaos`.
+//! 12 kills) runs with `cargo bench --bench chaos`, where a random seed can be given.
+//!
+//! The suite runs fixed seeds only: a new random seed every run made CI a lottery. Every seed
+//! that ever failed is added to `SEEDS`.
 
 use std::time::Duration;
 
 use gws_botd::chaos::{self, Params};
-use gws_botd::sim::SimDialect;
+use gws_botd::sim::{ParticipantForm, SimDialect};
+
+/// Seeds the suite runs, in both dialects: 16928772949591916846 gave a duplicate answer on a
+/// loaded machine; 1 and 2 are the ordinary runs.
+const SEEDS: [u64; 3] = [1, 2, 16928772949591916846];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chats_survive_kills_and_faults() {
-    survive(SimDialect::Interactions).await;
+    for seed in SEEDS {
+        survive(SimDialect::Interactions, ParticipantForm::Minimal, seed).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chats_survive_kills_and_faults_in_the_chats_dialect() {
-    survive(SimDialect::Chats).await;
+    for seed in SEEDS {
+        survive(SimDialect::Chats, ParticipantForm::Named, seed).await;
+    }
 }
 
-async fn survive(dialect: SimDialect) {
+async fn survive(dialect: SimDialect, participants: ParticipantForm, seed: u64) {
     let work = std::env::temp_dir().join(format!("gws-botd-chaos-{}", rand::random::<u64>()));
     let params = Params {
         chats: 60,
@@ -25,9 +36,10 @@ async fn survive(dialect: SimDialect) {
         faults: 12,
         ramp: Duration::from_secs(12),
         deadline: Duration::from_secs(90),
-        seed: rand::random(),
+        seed,
         sim_restarts: true,
         dialect,
+        participants,
     };
     let report = chaos::run(env!("CARGO_BIN_EXE_gws-botd").as_ref(), &work, &params)
         .await

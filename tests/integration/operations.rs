@@ -118,14 +118,15 @@ impl Agent {
         ChatId(id)
     }
 
-    /// Wait until `agent_id` has joined chat `id`.
-    async fn joined(&mut self, id: &ChatId, agent_id: &str) {
-        let (wanted, agent_id) = (id.clone(), agent_id.to_owned());
+    /// Wait until the agent shown as `nickname` has joined chat `id` (its participantId is
+    /// opaque: docs/gws-protocol.md §12).
+    async fn joined(&mut self, id: &ChatId, nickname: &str) {
+        let (wanted, nickname) = (id.clone(), nickname.to_owned());
         self.event("agent joined", move |u| {
             u.id == wanted
                 && u.participants.as_ref().is_some_and(|p| {
                     p.iter()
-                        .any(|p| p.participant_id.as_deref() == Some(agent_id.as_str()))
+                        .any(|p| p.nickname.as_deref() == Some(nickname.as_str()))
                 })
         })
         .await;
@@ -265,10 +266,9 @@ async fn every_seed_operation_reaches_the_simulator_in_its_documented_form() {
     agent
         .event("agent joined", move |u| {
             u.id == wanted
-                && u.participants.as_ref().is_some_and(|p| {
-                    p.iter()
-                        .any(|p| p.participant_id.as_deref() == Some("agent-101"))
-                })
+                && u.participants
+                    .as_ref()
+                    .is_some_and(|p| p.iter().any(|p| p.nickname.as_deref() == Some("Sam")))
         })
         .await;
     gws.execute(
@@ -313,10 +313,9 @@ async fn every_seed_operation_reaches_the_simulator_in_its_documented_form() {
     agent
         .event("agent joined", move |u| {
             u.id == wanted
-                && u.participants.as_ref().is_some_and(|p| {
-                    p.iter()
-                        .any(|p| p.participant_id.as_deref() == Some("agent-101"))
-                })
+                && u.participants
+                    .as_ref()
+                    .is_some_and(|p| p.iter().any(|p| p.nickname.as_deref() == Some("Sam")))
         })
         .await;
     gws.execute(
@@ -482,7 +481,7 @@ async fn every_chats_operation_reaches_the_simulator_in_its_documented_form() {
         body_of(&sim, &a, "Consult"),
         json!({"operationName": "Consult", "targetUri": user("agent-101")})
     );
-    agent.joined(&a, "agent-101").await;
+    agent.joined(&a, "Sam").await;
     gws.execute(
         &a,
         &Operation::CompleteTransfer {
@@ -506,7 +505,7 @@ async fn every_chats_operation_reaches_the_simulator_in_its_documented_form() {
     )
     .await
     .unwrap();
-    agent.joined(&b, "agent-101").await;
+    agent.joined(&b, "Sam").await;
     gws.execute(
         &b,
         &Operation::CompleteConference {

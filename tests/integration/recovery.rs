@@ -462,7 +462,70 @@ async fn a_second_sigterm_exits_at_once_and_leaves_the_state_readable() {
     std::fs::remove_file(&config).ok();
 }
 
+/// An answer refused with 503 is tried again after a back-off. When GWS restarted meanwhile
+/// and offered the chat again, the chat is taken back before the retry: a retry never lands
+/// on an invitation (chaos seed 16928772949591916846 found it).
+async fn a_retry_after_a_server_restart_takes_the_chat_back_first(d: SimDialect) {
+    let h = Harness::start_in(d).await;
+    let id = greeted(&h).await;
+    h.control.fail_operation("SendMessage", 1, Fault::Http(503));
+    let sends = h.count("SendMessage");
+    h.control.customer_says(&id, "when are you open").unwrap();
+    wait_until("the refused answer", || {
+        (h.count("SendMessage") > sends).then_some(())
+    })
+    .await;
+    h.control.restart();
+    wait_texts(&h, &id, 2).await;
+    h.control.customer_says(&id, "bye").unwrap();
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
+    assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Goodbye!"]);
+    assert!(
+        h.control.violations().is_empty(),
+        "{:?}",
+        h.control.violations()
+    );
+}
+
+/// GWS offers the chat again while a refused answer waits for its retry (the session stayed):
+/// the chat takes the offer first, then retries.
+#[tokio::test]
+async fn a_re_offer_during_a_retry_back_off_is_taken_before_the_retry() {
+    let h = Harness::start().await;
+    let id = greeted(&h).await;
+    h.control.fail_operation("SendMessage", 1, Fault::Http(503));
+    let before = h.operations(&id).len();
+    h.control.customer_says(&id, "when are you open").unwrap();
+    wait_until("the refused answer", || {
+        h.operations(&id)[before..]
+            .iter()
+            .any(|op| op == "SendMessage")
+            .then_some(())
+    })
+    .await;
+    h.control.inject(
+        "bot01",
+        "/v2/me/interactions",
+        serde_json::json!({
+            "messageType": "InteractionStateMessage",
+            "notificationType": "NewInteraction",
+            "interaction": {"id": id, "channel": "chat", "state": "Invited",
+                "capabilities": ["Accept", "Reject"]},
+        }),
+    );
+    wait_texts(&h, &id, 2).await;
+    let ops = h.operations(&id)[before..].to_vec();
+    assert_eq!(
+        ops[..3],
+        ["SendMessage", "Accept", "SendMessage"],
+        "{ops:?}"
+    );
+    assert_eq!(h.bot_texts(&id), [GREETING, HOURS]);
+}
+
 per_dialect!(
+    a_retry_after_a_server_restart_takes_the_chat_back_first,
     a_restarted_daemon_answers_what_came_in_meanwhile_without_greeting_again,
     an_answer_sent_just_before_a_crash_is_not_sent_again,
     a_greeting_cut_by_a_crash_is_given_after_the_restart,

@@ -291,7 +291,12 @@ fn shipped_rules_load_and_behave() {
         RuleSet::load_dir(&dir).unwrap_or_else(|e| panic!("shipped rules do not load:\n{e}"));
     assert_eq!(
         rules.summary().to_string(),
-        "4 files, 13 rules, 2 teams, 1 schedule, 9 tests passed"
+        "4 files, 14 rules, 3 teams, 1 schedule, 10 tests passed"
+    );
+    let orders = rules.team("orders").unwrap();
+    assert_eq!(
+        (orders.mode, orders.resume),
+        (crate::responder::TeamMode::Conference, true)
     );
     let billing = rules.team("billing").unwrap();
     assert_eq!(billing.agents, ["agent-101", "agent-102"]);
