@@ -32,6 +32,7 @@ mod chaos;
 mod cli;
 mod conversation;
 mod escalation;
+mod fuzz_corpus;
 mod interop;
 mod lifecycle;
 mod notify;
