@@ -33,6 +33,7 @@ mod cli;
 mod conversation;
 mod escalation;
 mod fuzz_corpus;
+mod hardening;
 mod interop;
 mod lifecycle;
 mod notify;

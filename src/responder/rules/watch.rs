@@ -208,6 +208,20 @@ pub fn relevant(dir: &Path, path: &Path) -> bool {
     name.ends_with(".toml") || name.starts_with("..")
 }
 
+/// The path that makes `event` relevant ([`relevant`]), if any. Reads (opening a file or the
+/// directory, as every reload's own listing does) change nothing and never count; closing a
+/// file written to does.
+fn relevant_event(dir: &Path, event: &notify::Event) -> Option<PathBuf> {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode};
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => {}
+        EventKind::Access(_) => return None,
+        _ => {}
+    }
+    event.paths.iter().find(|p| relevant(dir, p)).cloned()
+}
+
 impl Reloader {
     /// What the watcher has seen so far; changes as events arrive.
     pub fn watch_state(&self) -> tokio::sync::watch::Receiver<WatchState> {
@@ -228,11 +242,7 @@ pub async fn run(reloader: Arc<Reloader>, debounce: Duration, shutdown: Cancella
         let path = match &event {
             // An error of the watcher: check the directory, which is cheap when nothing changed.
             Err(_) => Some(filter_dir.clone()),
-            Ok(event) => event
-                .paths
-                .iter()
-                .find(|p| relevant(&filter_dir, p))
-                .cloned(),
+            Ok(event) => relevant_event(&filter_dir, event),
         };
         match path {
             Some(path) => {
@@ -358,6 +368,20 @@ mod tests {
         assert!(!relevant(d, Path::new("/etc/gws-botd/bot.log")));
         assert!(!relevant(d, Path::new("/etc/gws-botd/other.toml")));
         assert!(!relevant(d, &d.join("sub").join("x.toml")));
+        // The reloader's own listing opens the directory: that must not count, or every
+        // reload would ask for the next one.
+        use notify::event::{AccessKind, AccessMode, CreateKind};
+        let open = notify::Event::new(notify::EventKind::Access(AccessKind::Open(AccessMode::Any)))
+            .add_path(d.to_owned());
+        assert_eq!(relevant_event(d, &open), None);
+        let written = notify::Event::new(notify::EventKind::Access(AccessKind::Close(
+            AccessMode::Write,
+        )))
+        .add_path(d.join("r.toml"));
+        assert_eq!(relevant_event(d, &written), Some(d.join("r.toml")));
+        let created = notify::Event::new(notify::EventKind::Create(CreateKind::File))
+            .add_path(d.join("x.log"));
+        assert_eq!(relevant_event(d, &created), None);
     }
 
     /// A log file written next to the rules directory and inside it, line after line (what
@@ -392,7 +416,9 @@ mod tests {
             writeln!(inside, "TRACE notify::inotify: event {n}").unwrap();
         }
         drop((beside, inside));
-        std::fs::write(rules.join("r.toml"), rule("two")).unwrap();
+        // Saved as editors do (write aside, rename over): one event, one reload.
+        std::fs::write(rules.join("r.toml.new"), rule("two")).unwrap();
+        std::fs::rename(rules.join("r.toml.new"), rules.join("r.toml")).unwrap();
 
         // inotify delivers events in order: when the rule file's event arrives, every event of
         // the log writes before it has been seen.
