@@ -1,6 +1,6 @@
 //! The `rules` responder: answers from rule files written by supervisors.
 //!
-//! A rules directory (`*.toml`, in name order; see `/work/shared/rules-format.md`) is loaded
+//! A rules directory (`*.toml`, in name order; see `docs/rules.md`) is loaded
 //! into a [`RuleSet`]: `raw` reads the TOML with spans, `validate` checks the values and
 //! compiles everything (keywords, regexes, templates, teams), and every problem in every file
 //! is reported at once as [`Problems`], each with file:line:column. The `[[test]]` blocks of
