@@ -69,6 +69,9 @@ pub fn run(config_path: &Path) -> u8 {
         Err(code) => return code,
     };
     info!(rules = %rules.summary(), config = %config_path.display(), "configuration loaded");
+    for warning in &config.warnings {
+        warn!("{warning}");
+    }
     block_on(async move {
         let mut signals = match Signals::new() {
             Ok(s) => s,
@@ -79,6 +82,7 @@ pub fn run(config_path: &Path) -> u8 {
         };
         let stats = Arc::new(Stats::default());
         stats.rules_loaded();
+        stats.set_tls_verification_disabled(config.gws.danger_accept_invalid_certs);
         let http_stop = CancellationToken::new();
         if let Some(addr) = config.http.listen {
             match crate::http_server::Server::bind(addr, stats.clone()).await {
@@ -183,6 +187,11 @@ pub fn check(config_path: &Path, rules_dir: Option<&Path>, offline: bool) -> u8 
             }
         },
     };
+    if let Some(config) = &loaded {
+        for line in check_warnings(config) {
+            eprintln!("WARNING: {line}");
+        }
+    }
     match rules {
         Ok(rules) => {
             println!("{config_line}; rules: {}", rules.summary());
@@ -199,6 +208,21 @@ pub fn check(config_path: &Path, rules_dir: Option<&Path>, offline: bool) -> u8 
             EXIT_CONFIG
         }
     }
+}
+
+/// What `check` warns about in a valid configuration: the configuration's own warnings, and
+/// TLS certificate verification turned off.
+fn check_warnings(config: &Config) -> Vec<String> {
+    let mut lines = config.warnings.clone();
+    if config.gws.danger_accept_invalid_certs {
+        lines.push(
+            "gws.danger_accept_invalid_certs = true: TLS certificate verification is OFF; any \
+             server can pose as GWS and read the agent's password (metric \
+             gws_botd_tls_verification_disabled = 1)"
+                .into(),
+        );
+    }
+    lines
 }
 
 /// How long `check` waits for GWS to tell its dialect.

@@ -35,6 +35,8 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/gws-botd";
 pub const DEFAULT_DECISION_LOG_MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
 /// Decision log files kept, the active one included.
 pub const DEFAULT_DECISION_LOG_MAX_FILES: u32 = 5;
+/// REST and CometD response bodies larger than this are refused unless configured otherwise.
+pub const DEFAULT_MAX_RESPONSE_SIZE: u64 = 16 * 1024 * 1024;
 /// The file name looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
 pub const CREDENTIAL_NAME: &str = "gws-password";
 
@@ -48,6 +50,9 @@ pub struct Config {
     pub responders: Vec<ResponderConfig>,
     pub http: Http,
     pub decision_log: DecisionLog,
+    /// Things that work but an operator should know about (a world-readable password file,
+    /// plain HTTP allowed to a remote host): logged at WARN by `run`, printed by `check`.
+    pub warnings: Vec<String>,
 }
 
 /// `[http]`: the metrics and health endpoints.
@@ -100,6 +105,12 @@ pub struct Gws {
     pub tls_ca_file: Option<PathBuf>,
     /// Turns TLS verification off. Only for lab setups; logged loudly.
     pub danger_accept_invalid_certs: bool,
+    /// Allows `http://` to a host that is not a loopback address (the password then crosses
+    /// the network in clear text with every request); warned about at every start.
+    pub allow_plain_http: bool,
+    /// REST and CometD response bodies larger than this many bytes are an error for that
+    /// request, so a broken or hostile server cannot exhaust the daemon's memory.
+    pub max_response_size: u64,
 }
 
 /// `[bot]`: who the bot is and how much it takes on.
@@ -212,6 +223,11 @@ impl Config {
                     file.display()
                 )]));
             }
+            if let Ok(text) = std::fs::read_to_string(file)
+                && let Some(problem) = syntax_problem(file, &text)
+            {
+                return Err(Problems(vec![problem]));
+            }
             builder = builder.add_source(File::from(file.as_path()).format(FileFormat::Toml));
         }
         let env = Environment::with_prefix(ENV_PREFIX)
@@ -226,7 +242,7 @@ impl Config {
         let root = builder
             .build()
             .and_then(|c| c.try_deserialize::<config::Map<String, Value>>())
-            .map_err(|e| Problems(vec![e.to_string()]))?;
+            .map_err(|e| Problems(vec![without_snippets(&e.to_string())]))?;
         let credentials_dir = sources
             .credentials_dir
             .clone()
@@ -457,6 +473,158 @@ fn parse_size(text: &str) -> Option<u64> {
     n.checked_mul(factor)
 }
 
+/// Key names whose values are secrets (matched case-insensitively anywhere in a key or table
+/// name): such a value never appears in a message.
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "credential",
+    "apikey",
+    "api_key",
+    "private",
+];
+
+/// Whether a key or table name is named like a secret.
+fn secret_like(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|w| name.contains(w))
+}
+
+/// A TOML syntax error in `text`, as `file:line:column: message` with the offending line, or
+/// instead of it the key it belongs to when the line may hold a secret (a key or table named
+/// like one, a line inside a multi-line string, a line that is no `key = value`).
+fn syntax_problem(file: &Path, text: &str) -> Option<String> {
+    let error = toml::from_str::<toml::Table>(text).err()?;
+    let mut offset = error.span().map_or(0, |s| s.start).min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line_no = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    let line = text[line_start..].lines().next().unwrap_or_default();
+    let earlier = &text[..line_start];
+    let in_multiline =
+        earlier.matches("\"\"\"").count() % 2 == 1 || earlier.matches("'''").count() % 2 == 1;
+    let table = earlier
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .unwrap_or_default();
+    let trimmed = line.trim();
+    let key = trimmed
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches(['"', '\'']).to_owned());
+    let hidden = "   (the line is not shown: it may hold a secret)".to_owned();
+    let shown = if in_multiline || secret_like(table) {
+        hidden
+    } else if trimmed.starts_with('[') {
+        if secret_like(trimmed) {
+            hidden
+        } else {
+            format!("   | {line}")
+        }
+    } else {
+        match key {
+            Some(key) if secret_like(&key) => {
+                format!("   | {key} = … (the value of `{key}` is not shown)")
+            }
+            Some(_) => format!("   | {line}"),
+            None => hidden,
+        }
+    };
+    Some(format!(
+        "{}:{line_no}:{column}: not valid TOML: {}\n{shown}",
+        file.display(),
+        error.message()
+    ))
+}
+
+/// An error text without the source lines a parser quotes (`12 | password = …`).
+fn without_snippets(text: &str) -> String {
+    text.lines()
+        .filter(|l| {
+            let l = l.trim_start();
+            let digits = l.chars().take_while(char::is_ascii_digit).count();
+            !(l.starts_with('|') || (digits > 0 && l[digits..].trim_start().starts_with('|')))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `url` with any `user:password@` replaced by `***@`, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return match url.rfind('@') {
+            Some(at) => format!("***@{}", &url[at + 1..]),
+            None => url.to_owned(),
+        };
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &url[..scheme_end], &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+/// Whether `url` names a host that is this machine: `localhost` or a loopback address.
+fn loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Check `gws.api_url`: http(s), no user info, and plain HTTP only to this machine unless
+/// allowed (then the warning to give). Messages never show user info.
+fn check_api_url(url: &str, allow_plain_http: bool, problems: &mut Vec<String>) -> Option<String> {
+    let shown = redact_url(url);
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        problems.push(format!(
+            "gws.api_url: \"{shown}\" must start with http:// or https:// and include /api/v2"
+        ));
+        return None;
+    }
+    let parsed = match reqwest::Url::parse(url) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            problems.push(format!("gws.api_url: \"{shown}\" is not a URL ({e})"));
+            return None;
+        }
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        problems.push(
+            "gws.api_url: must not contain a user name or password (`user:password@`); give \
+             them in gws.username and gws.password_file (the URL is not shown here)"
+                .into(),
+        );
+        return None;
+    }
+    if parsed.scheme() == "http" && !loopback(&parsed) {
+        let host = parsed.host_str().unwrap_or_default();
+        if !allow_plain_http {
+            problems.push(format!(
+                "gws.api_url: plain http:// to {host} would send the agent's password in clear \
+                 text with every request; use https://, or set gws.allow_plain_http = true on a \
+                 network you trust"
+            ));
+            return None;
+        }
+        return Some(format!(
+            "gws.allow_plain_http = true: the agent's password goes to {host} in clear text \
+             (http://) with every request; use https:// unless the network is trusted"
+        ));
+    }
+    None
+}
+
 fn origin(v: &Value) -> String {
     match v.origin() {
         Some(o) => format!(" (from {o})"),
@@ -500,6 +668,8 @@ const GWS_KEYS: &[&str] = &[
     "retry_attempts",
     "tls_ca_file",
     "danger_accept_invalid_certs",
+    "allow_plain_http",
+    "max_response_size",
 ];
 const BOT_KEYS: &[&str] = &[
     "nickname",
@@ -540,15 +710,13 @@ fn check(
     credentials_dir: Option<&Path>,
 ) -> Result<Config, Problems> {
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
 
     let mut r = Reader::new(&mut root, "gws", &mut problems);
-    let api_url = r.required_string("api_url", "\"http://gws.example:8080/api/v2\"");
-    if let Some(url) = &api_url
-        && !(url.starts_with("http://") || url.starts_with("https://"))
-    {
-        r.problems.push(format!(
-            "gws.api_url: \"{url}\" must start with http:// or https:// and include /api/v2"
-        ));
+    let api_url = r.required_string("api_url", "\"https://gws.example:8443/api/v2\"");
+    let allow_plain_http = r.boolean("allow_plain_http");
+    if let Some(url) = &api_url {
+        warnings.extend(check_api_url(url, allow_plain_http, r.problems));
     }
     let username = r.required_string("username", "\"bot01\"");
     let password = r.string("password");
@@ -572,8 +740,15 @@ fn check(
     let retry_attempts = r.uint("retry_attempts", 3, 1, 10) as u32;
     let tls_ca_file = r.string("tls_ca_file").map(PathBuf::from);
     let danger_accept_invalid_certs = r.boolean("danger_accept_invalid_certs");
+    let max_response_size = r.size("max_response_size", DEFAULT_MAX_RESPONSE_SIZE, 64 * 1024);
     r.finish(GWS_KEYS);
-    let password = resolve_password(password, password_file, credentials_dir, &mut problems);
+    let password = resolve_password(
+        password,
+        password_file,
+        credentials_dir,
+        &mut problems,
+        &mut warnings,
+    );
 
     let mut r = Reader::new(&mut root, "bot", &mut problems);
     let nickname = r.required_string("nickname", "\"Ava\"");
@@ -697,6 +872,8 @@ fn check(
             retry_attempts,
             tls_ca_file,
             danger_accept_invalid_certs,
+            allow_plain_http,
+            max_response_size,
         },
         bot: Bot {
             nickname,
@@ -712,6 +889,7 @@ fn check(
         responders,
         http,
         decision_log,
+        warnings,
     })
 }
 
@@ -722,6 +900,7 @@ fn resolve_password(
     password_file: Option<String>,
     credentials_dir: Option<&Path>,
     problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
 ) -> Option<SecretString> {
     match (password, password_file) {
         (Some(_), Some(_)) => {
@@ -733,7 +912,11 @@ fn resolve_password(
             None
         }
         (Some(p), None) => Some(SecretString::from(p)),
-        (None, Some(file)) => read_password_file(Path::new(&file), "gws.password_file", problems),
+        (None, Some(file)) => {
+            let path = Path::new(&file);
+            warnings.extend(readable_by_others(path, "gws.password_file"));
+            read_password_file(path, "gws.password_file", problems)
+        }
         (None, None) => {
             let credential = credentials_dir.map(|d| d.join(CREDENTIAL_NAME));
             match credential {
@@ -753,6 +936,25 @@ fn resolve_password(
     }
 }
 
+/// A warning when the file at `path` may be read by its group or by others.
+fn readable_by_others(path: &Path, what: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o044 != 0).then(|| {
+        format!(
+            "{what}: {} is readable by {} (mode {mode:04o}); make it readable by the bot's user \
+             alone (chmod 600), or use a systemd credential",
+            path.display(),
+            if mode & 0o004 != 0 {
+                "everyone"
+            } else {
+                "its group"
+            }
+        )
+    })
+}
+
+/// Read a password file; problems name the file, never its content.
 fn read_password_file(path: &Path, what: &str, problems: &mut Vec<String>) -> Option<SecretString> {
     match std::fs::read_to_string(path) {
         Ok(s) => {
@@ -907,13 +1109,19 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(CREDENTIAL_NAME), "from-credential\n").unwrap();
         let mut problems = Vec::new();
-        let p = resolve_password(None, None, Some(&dir), &mut problems).unwrap();
+        let p = resolve_password(None, None, Some(&dir), &mut problems, &mut Vec::new()).unwrap();
         assert_eq!(p.expose_secret(), "from-credential");
         let file = dir.join(CREDENTIAL_NAME).display().to_string();
-        let p = resolve_password(None, Some(file), None, &mut problems).unwrap();
+        let p = resolve_password(None, Some(file), None, &mut problems, &mut Vec::new()).unwrap();
         assert_eq!(p.expose_secret(), "from-credential");
         assert!(problems.is_empty());
-        resolve_password(Some("a".into()), Some("b".into()), None, &mut problems);
+        resolve_password(
+            Some("a".into()),
+            Some("b".into()),
+            None,
+            &mut problems,
+            &mut Vec::new(),
+        );
         assert_eq!(problems.len(), 1);
         std::fs::remove_dir_all(&dir).ok();
     }
@@ -952,6 +1160,112 @@ mod tests {
         assert!(all.contains("decision_log.max_file_size"), "{all}");
         assert!(all.contains("decision_log.max_files"), "{all}");
         assert!(all.contains("decision_log.keep: unknown key"), "{all}");
+    }
+
+    /// A syntax error on a line holding a secret names the key, never the value; elsewhere
+    /// the line is shown.
+    #[test]
+    fn syntax_errors_never_show_a_secret() {
+        for (toml, key) in [
+            ("[gws]\npassword = \"Pw-77ab\n", Some("password")),
+            ("[gws]\npassword = Pw-77ab\n", Some("password")),
+            ("[gws]\napi_token = \"Pw-77ab\\q\"\n", Some("api_token")),
+            ("[gws.secrets]\nfoo = Pw-77ab\n", None),
+            ("[gws]\npassword = \"\"\"\nPw-77ab\n\"\"\" x\n", None),
+            ("[gws]\nPw-77ab\n", None),
+        ] {
+            let problems = load(toml, &[]).unwrap_err().0.join("\n");
+            assert!(!problems.contains("Pw-77ab"), "{toml:?}: {problems}");
+            assert!(problems.contains("not valid TOML"), "{problems}");
+            if let Some(key) = key {
+                assert!(
+                    problems.contains(&format!("value of `{key}` is not shown")),
+                    "{problems}"
+                );
+            } else {
+                assert!(problems.contains("not shown"), "{problems}");
+            }
+        }
+        let problems = load("[bot]\nnickname = Ava\n", &[])
+            .unwrap_err()
+            .0
+            .join("\n");
+        assert!(problems.contains(":2:12: not valid TOML"), "{problems}");
+        assert!(problems.contains("| nickname = Ava"), "{problems}");
+    }
+
+    #[test]
+    fn api_urls_with_user_info_are_refused_without_echo() {
+        let text = GOOD.replace("http://127.0.0.1:8090", "https://bot01:Pw-77ab@gws.example");
+        let problems = load(&text, &[]).unwrap_err().0.join("\n");
+        assert!(
+            problems.contains("must not contain a user name or password"),
+            "{problems}"
+        );
+        assert!(!problems.contains("Pw-77ab"), "{problems}");
+        let text = GOOD.replace("http://127.0.0.1:8090", "bot01:Pw-77ab@gws.example");
+        let problems = load(&text, &[]).unwrap_err().0.join("\n");
+        assert!(!problems.contains("Pw-77ab"), "{problems}");
+        assert_eq!(redact_url("https://u:p@h:1/x@y"), "https://***@h:1/x@y");
+    }
+
+    #[test]
+    fn plain_http_goes_to_this_machine_only_unless_allowed() {
+        for local in [
+            "http://127.0.0.1:8090",
+            "http://localhost:8090",
+            "http://[::1]:8090",
+        ] {
+            let c = load(&GOOD.replace("http://127.0.0.1:8090", local), &[]).unwrap();
+            assert!(c.warnings.is_empty(), "{local}: {:?}", c.warnings);
+        }
+        let remote = GOOD.replace("http://127.0.0.1:8090", "http://gws.example:8080");
+        let problems = load(&remote, &[]).unwrap_err().0.join("\n");
+        assert!(
+            problems.contains("plain http:// to gws.example"),
+            "{problems}"
+        );
+        assert!(problems.contains("gws.allow_plain_http"), "{problems}");
+        let allowed = remote.replace("username", "allow_plain_http = true\nusername");
+        let c = load(&allowed, &[]).unwrap();
+        assert!(c.gws.allow_plain_http);
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("clear text"), "{:?}", c.warnings);
+        let https = GOOD.replace("http://127.0.0.1:8090", "https://gws.example");
+        assert!(load(&https, &[]).unwrap().warnings.is_empty());
+    }
+
+    #[test]
+    fn a_password_file_readable_by_others_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("gws-botd-pwmode-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("password");
+        std::fs::write(&file, "Pw-77ab\n").unwrap();
+        let text = GOOD.replace(
+            "password = \"s3cret\"",
+            &format!("password_file = \"{}\"", file.display()),
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let c = load(&text, &[]).unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("(mode 0644)"), "{:?}", c.warnings);
+        assert!(!c.warnings[0].contains("Pw-77ab"));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(load(&text, &[]).unwrap().warnings[0].contains("its group (mode 0640)"));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(load(&text, &[]).unwrap().warnings.is_empty());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_response_size_limit_takes_human_sizes() {
+        assert_eq!(load(GOOD, &[]).unwrap().gws.max_response_size, 16 << 20);
+        let text = GOOD.replace("username", "max_response_size = \"4MiB\"\nusername");
+        assert_eq!(load(&text, &[]).unwrap().gws.max_response_size, 4 << 20);
+        let text = GOOD.replace("username", "max_response_size = \"1kB\"\nusername");
+        let problems = load(&text, &[]).unwrap_err().0.join("\n");
+        assert!(problems.contains("gws.max_response_size"), "{problems}");
     }
 
     #[test]

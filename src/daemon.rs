@@ -436,6 +436,10 @@ struct Resync {
     chats: mpsc::Sender<()>,
 }
 
+/// How many unknown notification types are remembered for "logged once per type": a server
+/// (or an attacker) inventing a new type per message cannot grow the set without bound.
+pub const MAX_UNKNOWN_TYPES: usize = 256;
+
 /// Turn raw notifications into domain events. Unknown message types are logged once each;
 /// `Error` notifications are matched with the request that failed.
 async fn pump(
@@ -446,6 +450,7 @@ async fn pump(
     resync: Resync,
 ) {
     let mut unknown_types = HashSet::new();
+    let mut unknown_types_full = false;
     while let Some(notification) = notifications.recv().await {
         let event = match notification {
             Notification::Connected { .. } => {
@@ -475,8 +480,16 @@ async fn pump(
                     }
                     Parsed::Unknown { message_type } => {
                         stats.notification_unknown();
-                        if unknown_types.insert(message_type.clone()) {
-                            warn!(channel = %channel, message_type = %message_type, "unknown notification type (logged once per type)");
+                        if unknown_types.len() < MAX_UNKNOWN_TYPES {
+                            if unknown_types.insert(message_type.clone()) {
+                                warn!(channel = %channel, message_type = %message_type, "unknown notification type (logged once per type)");
+                            }
+                        } else if !unknown_types.contains(&message_type) && !unknown_types_full {
+                            unknown_types_full = true;
+                            warn!(
+                                limit = MAX_UNKNOWN_TYPES,
+                                "more unknown notification types than remembered: further new ones are counted, not logged"
+                            );
                         }
                         debug!(raw = %data, "unknown notification");
                         continue;
@@ -514,5 +527,6 @@ pub fn client_config(config: &Config) -> gws::ClientConfig {
         },
         observer: None,
         max_requests_per_second: config.bot.max_requests_per_second,
+        max_response_size: config.gws.max_response_size,
     }
 }

@@ -4,15 +4,18 @@
 //! answer (`gws-botd explain <chat-id>`, see [`crate::explain`]).
 //!
 //! The file is rotated by size (`decisions.jsonl.1` is the newest old file) and only
-//! `max_files` files are kept. What customers wrote is recorded only when
-//! `include_customer_text` is on; otherwise only its length. Credentials never reach this file:
-//! nothing here sees them.
+//! `max_files` files are kept. Customer data is recorded only when `include_customer_text` is
+//! on: otherwise a customer message is its length, the customer's nickname is left out, and
+//! the bot's replies (rendered from templates that may quote the customer, their name or
+//! attached data) are their lengths, next to the names of the rules that sent them. The
+//! directory is 0700 and the files 0600. Credentials never reach this file: nothing here sees
+//! them.
 //!
 //! A record is written with one `write` on an append-only file when it is made, like a log
 //! line, so it is on disk when the chat task goes on. A failing disk is reported once at ERROR
 //! and never stops a chat.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -41,7 +44,8 @@ pub struct Record {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Decision {
-    /// A chat was offered and the bot took it on.
+    /// A chat was offered and the bot took it on. The customer's nickname only with
+    /// `include_customer_text`.
     Offered { customer: Option<String> },
     /// The offer was turned down without trying (full or stopping).
     Rejected { reason: String },
@@ -62,8 +66,11 @@ pub enum Decision {
         rules: Vec<String>,
         /// For a message: whether a `message` rule matched (false: a `no_match` rule answered).
         matched: bool,
-        /// What the bot says, in order.
+        /// What the bot says, in order; empty without `include_customer_text`.
         replies: Vec<String>,
+        /// Without `include_customer_text`: the length in characters of each reply, in order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reply_chars: Vec<usize>,
         /// Attached-data keys the bot sets.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         attached: Vec<String>,
@@ -126,7 +133,7 @@ impl DecisionLog {
         if !config.enabled {
             return Ok(DecisionLog::default());
         }
-        fs::create_dir_all(state_dir)?;
+        crate::state::create_private_dir(state_dir)?;
         let (file, size) = open_active(state_dir)?;
         info!(file = %state_dir.join(FILE_NAME).display(), "decision log open");
         Ok(DecisionLog {
@@ -170,9 +177,14 @@ impl DecisionLog {
         self.record(chat, decision);
     }
 
-    /// Append one record.
+    /// Append one record, without customer data unless `include_customer_text` is on.
     pub fn record(&self, chat: &ChatId, decision: Decision) {
         let Some(inner) = &self.inner else { return };
+        let decision = if inner.include_customer_text {
+            decision
+        } else {
+            without_customer_data(decision)
+        };
         let record = Record {
             ts: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             chat_id: chat.to_string(),
@@ -187,6 +199,37 @@ impl DecisionLog {
         };
         line.push('\n');
         inner.write(line.as_bytes());
+    }
+}
+
+/// `decision` without what may identify or quote the customer: their nickname, and the
+/// rendered replies (kept as lengths).
+fn without_customer_data(decision: Decision) -> Decision {
+    match decision {
+        Decision::Offered { .. } => Decision::Offered { customer: None },
+        Decision::Responded {
+            trigger,
+            rules,
+            matched,
+            replies,
+            attached,
+            then,
+            ..
+        } => Decision::Responded {
+            trigger,
+            rules,
+            matched,
+            reply_chars: replies.iter().map(|r| r.chars().count()).collect(),
+            replies: Vec::new(),
+            attached,
+            then,
+        },
+        Decision::CustomerSaid { turn, chars, .. } => Decision::CustomerSaid {
+            turn,
+            chars,
+            text: None,
+        },
+        other => other,
     }
 }
 
@@ -231,11 +274,17 @@ impl Inner {
 }
 
 fn open_active(dir: &Path) -> io::Result<(File, u64)> {
-    let file = OpenOptions::new()
+    use std::os::unix::fs::PermissionsExt as _;
+    let file = crate::state::private_file()
         .create(true)
         .append(true)
         .open(dir.join(FILE_NAME))?;
-    let size = file.metadata()?.len();
+    let meta = file.metadata()?;
+    // A file from before the log was private: make it so.
+    if meta.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    let size = meta.len();
     Ok((file, size))
 }
 
@@ -324,6 +373,7 @@ pub fn read_chat(dir: &Path, chat_id: &str) -> io::Result<Found> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     fn temp_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("gws-botd-dl-{}", rand::random::<u64>()));
@@ -374,6 +424,78 @@ mod tests {
             Decision::CustomerSaid { text: Some(t), .. } if t == "hello"
         ));
         fs::remove_dir_all(&dir).ok();
+    }
+
+    fn responded() -> Decision {
+        Decision::Responded {
+            trigger: "accepted".into(),
+            rules: vec!["greeting".into()],
+            matched: false,
+            replies: vec!["Hi Pat-4711, I'm Ava.".into()],
+            reply_chars: vec![],
+            attached: vec!["Segment".into()],
+            then: "stay".into(),
+        }
+    }
+
+    /// Without `include_customer_text` neither the nickname nor a rendered reply is written;
+    /// the rule, the reply's length and the attached keys are. With it, everything is.
+    #[test]
+    fn customer_data_stays_out_of_the_log_unless_asked_for() {
+        let dir = temp_dir();
+        let chat = ChatId::from("c-2");
+        let log = DecisionLog::open(&config(1 << 20, 3, false), &dir).unwrap();
+        log.record(
+            &chat,
+            Decision::Offered {
+                customer: Some("Pat-4711".into()),
+            },
+        );
+        log.record(&chat, responded());
+        let raw = fs::read_to_string(dir.join(FILE_NAME)).unwrap();
+        assert!(!raw.contains("Pat-4711"), "{raw}");
+        let found = read_chat(&dir, "c-2").unwrap();
+        assert_eq!(
+            found.records[0].decision,
+            Decision::Offered { customer: None }
+        );
+        assert!(
+            matches!(
+                &found.records[1].decision,
+                Decision::Responded { rules, replies, reply_chars, attached, .. }
+                    if rules == &["greeting"] && replies.is_empty() && reply_chars == &[21]
+                        && attached == &["Segment"]
+            ),
+            "{:?}",
+            found.records[1]
+        );
+
+        let log = DecisionLog::open(&config(1 << 20, 3, true), &dir).unwrap();
+        log.record(&chat, responded());
+        let found = read_chat(&dir, "c-2").unwrap();
+        assert_eq!(found.records[2].decision, responded());
+        fs::remove_dir_all(&dir).ok();
+    }
+
+    /// The state directory is created 0700 and the log 0600 under a permissive umask, and a
+    /// log file left world-readable by an older version is made private when opened.
+    #[test]
+    fn the_directory_and_the_log_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = std::env::temp_dir()
+            .join(format!("gws-botd-dl-{}", rand::random::<u64>()))
+            .join("state");
+        let log = DecisionLog::open(&config(1 << 20, 3, false), &dir).unwrap();
+        log.record(&ChatId::from("c-3"), Decision::Accepted);
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(dir.parent().unwrap()), 0o700);
+        assert_eq!(mode(&dir.join(FILE_NAME)), 0o600);
+        drop(log);
+        fs::set_permissions(dir.join(FILE_NAME), fs::Permissions::from_mode(0o644)).unwrap();
+        let _log = DecisionLog::open(&config(1 << 20, 3, false), &dir).unwrap();
+        assert_eq!(mode(&dir.join(FILE_NAME)), 0o600);
+        fs::remove_dir_all(dir.parent().unwrap()).ok();
     }
 
     #[test]

@@ -147,6 +147,8 @@ pub fn daemon_config(sim: &Sim, sim_config: &SimConfig, rules_dir: &Path) -> Con
             retry_attempts: 3,
             tls_ca_file: None,
             danger_accept_invalid_certs: false,
+            allow_plain_http: false,
+            max_response_size: config::DEFAULT_MAX_RESPONSE_SIZE,
         },
         bot: config::Bot {
             nickname: "Ava".into(),
@@ -167,6 +169,7 @@ pub fn daemon_config(sim: &Sim, sim_config: &SimConfig, rules_dir: &Path) -> Con
         responders: vec![ResponderConfig::Rules],
         http: config::Http::default(),
         decision_log: config::DecisionLog::default(),
+        warnings: Vec::new(),
     }
 }
 

@@ -97,6 +97,7 @@ fn describe(record: &Record) -> Vec<String> {
             rules,
             matched,
             replies,
+            reply_chars,
             attached,
             then,
         } => {
@@ -112,6 +113,9 @@ fn describe(record: &Record) -> Vec<String> {
             };
             let mut lines = vec![head];
             lines.extend(replies.iter().map(|r| format!("  bot says: {}", quoted(r))));
+            lines.extend(reply_chars.iter().map(|n| {
+                format!("  bot says a reply of {n} characters (from the rule's template; text not recorded)")
+            }));
             if !attached.is_empty() {
                 lines.push(format!("  attaches data: {}", attached.join(", ")));
             }
@@ -246,6 +250,7 @@ mod tests {
                         rules: vec!["refund".into()],
                         matched: true,
                         replies: vec!["Let me get billing.".into()],
+                        reply_chars: vec![],
                         attached: vec![],
                         then: "escalate to team billing".into(),
                     },
@@ -287,6 +292,42 @@ Chat c-1 with customer Alex — 2025-03-01 (times in UTC)
                   then: escalate to team billing
   10:00:02.300  team billing: agent joined: agent-101
   10:00:02.500  chat ended: handed over to agent agent-101
+";
+        assert_eq!(story, expected);
+    }
+
+    /// Without customer text the story names the rules and the lengths of their replies.
+    #[test]
+    fn a_story_without_customer_data_names_rules_and_lengths() {
+        let found = Found {
+            records: vec![
+                record(
+                    "2025-03-01T10:00:00.000Z",
+                    Decision::Offered { customer: None },
+                ),
+                record(
+                    "2025-03-01T10:00:00.010Z",
+                    Decision::Responded {
+                        trigger: "accepted".into(),
+                        rules: vec!["greeting".into()],
+                        matched: false,
+                        replies: vec![],
+                        reply_chars: vec![27],
+                        attached: vec![],
+                        then: "stay".into(),
+                    },
+                ),
+            ],
+            files: vec![],
+            unreadable: 0,
+        };
+        let story = render("c-1", &found);
+        let expected = "\
+Chat c-1 — 2025-03-01 (times in UTC)
+  10:00:00.000  offered to the bot; the bot takes it
+  10:00:00.010  on accepting, rule \"greeting\" acted
+                  bot says a reply of 27 characters (from the rule's template; text not recorded)
+                  then: stays in the chat
 ";
         assert_eq!(story, expected);
     }

@@ -5,6 +5,12 @@
 //! or `$INVOCATION_ID` is set — and text otherwise. In the journal every span and event field
 //! becomes an upper-case field without prefix, so `journalctl CHAT_ID=… RULE=greeting` and
 //! `journalctl GWS_STATUS_CODE=2` work. `RUST_LOG` filters in every format.
+//!
+//! Dependencies stay quiet under any filter: `RUST_LOG=trace` means the daemon's own trace,
+//! while the crates in [`CAPPED_CRATES`] log at most at [`DEPENDENCY_LEVEL`] unless `RUST_LOG`
+//! names the crate itself (`RUST_LOG=trace,hyper=trace`). Their trace output (one line per
+//! inotify event, per socket readiness, per HTTP frame) can otherwise feed on itself: a log
+//! file in a watched directory made a line per write, and the log grew by gigabytes.
 
 use std::io::IsTerminal;
 
@@ -32,8 +38,12 @@ pub enum Format {
 /// Install the global subscriber, filtered by `RUST_LOG` or else `default_filter`. Returns the
 /// format in use (the journal falls back to text when its socket cannot be opened).
 pub fn init(format: Format, default_filter: &str) -> Format {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let wanted_filter = std::env::var(EnvFilter::DEFAULT_ENV)
+        .ok()
+        .filter(|f| !f.trim().is_empty());
+    let user = wanted_filter.as_deref().unwrap_or(default_filter);
+    let filter = EnvFilter::try_new(directives(user))
+        .unwrap_or_else(|_| EnvFilter::new(directives(default_filter)));
     let wanted = match format {
         Format::Auto if started_by_systemd() => Format::Journald,
         Format::Auto => Format::Pretty,
@@ -61,6 +71,51 @@ pub fn init(format: Format, default_filter: &str) -> Format {
         tracing::warn!(error = %e, "cannot write to the systemd journal; logging to stderr");
     }
     used
+}
+
+/// Crates whose events are capped at [`DEPENDENCY_LEVEL`] unless the filter names them.
+pub const CAPPED_CRATES: &[&str] = &[
+    "notify",
+    "inotify",
+    "mio",
+    "hyper",
+    "hyper_util",
+    "reqwest",
+    "rustls",
+    "h2",
+    "tower",
+    "axum",
+    "want",
+    "cookie_store",
+];
+
+/// The most a capped dependency logs when the filter does not name it.
+pub const DEPENDENCY_LEVEL: &str = "info";
+
+/// The filter directives for `user` (`RUST_LOG` or the default): `user`, then a cap for every
+/// crate in [`CAPPED_CRATES`] that `user` does not name. A directive for a target is more
+/// specific than a bare level, so `trace,notify=info` logs notify at info.
+pub fn directives(user: &str) -> String {
+    let named: Vec<&str> = user
+        .split(',')
+        .filter_map(|d| {
+            let target = d.trim().split(['=', '[']).next()?.trim();
+            (!target.is_empty()).then_some(target)
+        })
+        .collect();
+    let mut out = user.trim().to_owned();
+    for krate in CAPPED_CRATES {
+        let mentioned = named
+            .iter()
+            .any(|t| t == krate || t.strip_prefix(krate).is_some_and(|r| r.starts_with("::")));
+        if !mentioned {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(&format!("{krate}={DEPENDENCY_LEVEL}"));
+        }
+    }
+    out
 }
 
 fn pretty() -> Box<dyn Layer<Registry> + Send + Sync> {
@@ -141,6 +196,46 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn dependencies_are_capped_unless_named() {
+        let all = directives("trace");
+        assert!(all.starts_with("trace,"), "{all}");
+        assert!(
+            all.contains("notify=info") && all.contains("hyper=info"),
+            "{all}"
+        );
+        let named = directives("trace,notify::inotify=trace,hyper=debug");
+        let parts: Vec<&str> = named.split(',').collect();
+        assert!(!parts.contains(&"notify=info"), "{named}");
+        assert!(!parts.contains(&"hyper=info"), "{named}");
+        assert!(parts.contains(&"reqwest=info"), "{named}");
+        assert!(directives("").starts_with("notify=info"));
+    }
+
+    /// Under `trace` for everything, a dependency's trace events are dropped and the daemon's
+    /// are kept.
+    #[test]
+    fn a_trace_filter_keeps_dependency_trace_out() {
+        let buffer = Buffer::default();
+        let sink = buffer.clone();
+        let filter = EnvFilter::try_new(directives("trace")).unwrap();
+        let layer = fmt::layer()
+            .with_writer(move || sink.clone())
+            .with_filter(filter);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "notify::inotify", "inotify event: Event {{ .. }}");
+            tracing::trace!(target: "mio::poll", "registering event source");
+            tracing::info!(target: "notify::inotify", "watching a directory");
+            tracing::trace!(target: "gws_botd::cometd", "polling");
+        });
+        let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(!out.contains("inotify event"), "{out}");
+        assert!(!out.contains("registering"), "{out}");
+        assert!(out.contains("watching a directory"), "{out}");
+        assert!(out.contains("polling"), "{out}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CON
 
 /// A stable, low-cardinality label for a failed GWS request: `http_503`, `status_2` (a GWS
 /// `statusCode`), `unauthorized`, `csrf`, `not_authenticated`, `transport`, `unsent` (could not connect),
-/// `decode`, `setup`.
+/// `decode`, `setup`, `too_large` (body over `gws.max_response_size`), `refused` (not sent).
 pub fn error_code(error: &gws::Error) -> String {
     match error {
         gws::Error::Unauthorized => "unauthorized".into(),
@@ -34,6 +34,8 @@ pub fn error_code(error: &gws::Error) -> String {
         gws::Error::Unsent(_) => "unsent".into(),
         gws::Error::Decode { .. } => "decode".into(),
         gws::Error::Setup(_) => "setup".into(),
+        gws::Error::TooLarge { .. } => "too_large".into(),
+        gws::Error::Refused(_) => "refused".into(),
     }
 }
 
@@ -232,6 +234,12 @@ impl Collector for Exporter {
             "Rule sets loaded since start (changes on every successful reload).",
             s.rules_version as i64,
         )?;
+        gauge(
+            e,
+            "gws_botd_tls_verification_disabled",
+            "1 when gws.danger_accept_invalid_certs turns TLS certificate verification off.",
+            i64::from(s.tls_verification_disabled),
+        )?;
         let health = self.0.health();
         let flags = [
             (
@@ -267,6 +275,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn disabled_tls_verification_shows_in_a_gauge() {
+        let stats = Arc::new(Stats::default());
+        stats.set_tls_verification_disabled(true);
+        let text = encode(&registry(stats));
+        assert!(
+            text.lines()
+                .any(|l| l == "gws_botd_tls_verification_disabled 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn every_metric_is_exposed_with_its_labels() {
         let stats = Arc::new(Stats::default());
         stats.chat_offered();
@@ -288,6 +308,7 @@ mod tests {
             "gws_botd_rule_reloads_total{result=\"failed\"} 0",
             "gws_botd_rules_version 1",
             "gws_botd_ready 0",
+            "gws_botd_tls_verification_disabled 0",
             "# TYPE gws_botd_escalation_wait_seconds histogram",
         ] {
             assert!(

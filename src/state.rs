@@ -8,6 +8,10 @@
 //! slower under load): after a power cut or an OS crash the last records may be old or
 //! unreadable. Unreadable records are logged and treated as absent: the transcript then decides
 //! (see [`crate::chat`]), which errs on the side of not repeating anything to the customer.
+//!
+//! The state directory holds customer data: every directory the daemon creates in it is 0700
+//! and every file it writes 0600, whatever the umask ([`create_private_dir`],
+//! [`private_file`]).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -123,7 +127,7 @@ impl Store {
             dir: dir.display().to_string(),
             source,
         };
-        fs::create_dir_all(&chats).map_err(fail)?;
+        create_private_dir(&chats).map_err(fail)?;
         // Leftovers of writes interrupted by a crash.
         if let Ok(entries) = fs::read_dir(&chats) {
             for entry in entries.flatten() {
@@ -133,7 +137,12 @@ impl Store {
             }
         }
         let probe = chats.join(".probe.tmp");
-        fs::write(&probe, b"").map_err(fail)?;
+        private_file()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&probe)
+            .map_err(fail)?;
         let _ = fs::remove_file(probe);
         Ok(Store { dir: Some(chats) })
     }
@@ -251,10 +260,32 @@ impl Store {
 fn write_atomic(path: &Path, record: &Record) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     let bytes = serde_json::to_vec(record).map_err(std::io::Error::other)?;
-    let mut file = fs::File::create(&tmp)?;
+    let mut file = private_file()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)?;
     file.write_all(&bytes)?;
     drop(file);
     fs::rename(&tmp, path)
+}
+
+/// Create `dir` and any missing parents, each readable by the daemon's user alone (0700).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Options that create files readable and writable by the daemon's user alone (0600); add
+/// the access mode.
+pub fn private_file() -> fs::OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut options = fs::OpenOptions::new();
+    options.mode(0o600);
+    options
 }
 
 /// Kept in file names: letters, digits, `-` and `_` (no `.`, so never `..`).
@@ -283,6 +314,30 @@ mod tests {
 
     fn temp() -> PathBuf {
         std::env::temp_dir().join(format!("gws-botd-state-{}", rand::random::<u64>()))
+    }
+
+    /// The store's directories are 0700 and every record 0600, as is the override file.
+    #[test]
+    fn state_files_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = temp();
+        let store = Store::open(&dir).unwrap();
+        let id = ChatId::from("c-1");
+        store.save(&id, &Record::default());
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("chats")), 0o700);
+        assert_eq!(mode(&dir.join("chats").join("c-1.json")), 0o600);
+        let o = crate::overrides::Override {
+            until: jiff::Timestamp::UNIX_EPOCH,
+            schedule: None,
+            message: None,
+            set_at: jiff::Timestamp::UNIX_EPOCH,
+        };
+        crate::overrides::write(&dir.join("fresh"), &o).unwrap();
+        assert_eq!(mode(&dir.join("fresh")), 0o700);
+        assert_eq!(mode(&crate::overrides::path(&dir.join("fresh"))), 0o600);
+        fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

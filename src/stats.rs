@@ -41,6 +41,7 @@ pub struct Stats {
     rule_reloads_ok: AtomicU64,
     rule_reloads_failed: AtomicU64,
     rules_version: AtomicU64,
+    tls_verification_disabled: std::sync::atomic::AtomicBool,
     labelled: Mutex<Labelled>,
     /// Seconds from the start of an escalation to its end, by outcome.
     pub(crate) escalation_wait: Histograms,
@@ -78,6 +79,8 @@ pub struct Snapshot {
     pub rule_reloads_failed: u64,
     /// Successful rule loads since start, the first included: changes on every reload.
     pub rules_version: u64,
+    /// `gws.danger_accept_invalid_certs` is on: any server can pose as GWS.
+    pub tls_verification_disabled: bool,
     /// Ended chats by [`crate::chat::End::label`].
     pub chats_ended: BTreeMap<String, u64>,
     /// Ended escalations by outcome (`agent`, `skill`, `failed`, `ended`).
@@ -124,6 +127,7 @@ impl Default for Stats {
             rule_reloads_ok: AtomicU64::default(),
             rule_reloads_failed: AtomicU64::default(),
             rules_version: AtomicU64::default(),
+            tls_verification_disabled: Default::default(),
             labelled: Mutex::default(),
             // 0.5 s … ~4.3 min: consultations wait seconds to minutes.
             escalation_wait: histograms(|| Histogram::new(exponential_buckets(0.5, 2.0, 10))),
@@ -171,6 +175,11 @@ impl Stats {
     }
     pub fn reconnect(&self) {
         bump(&self.reconnects);
+    }
+    /// Whether TLS certificate verification is off (`gws.danger_accept_invalid_certs`).
+    pub fn set_tls_verification_disabled(&self, disabled: bool) {
+        self.tls_verification_disabled
+            .store(disabled, Ordering::Relaxed);
     }
     /// A rule set was loaded and swapped in (at start or on reload).
     pub fn rules_loaded(&self) {
@@ -265,6 +274,7 @@ impl Stats {
             rule_reloads_ok: read(&self.rule_reloads_ok),
             rule_reloads_failed: read(&self.rule_reloads_failed),
             rules_version: read(&self.rules_version),
+            tls_verification_disabled: self.tls_verification_disabled.load(Ordering::Relaxed),
             chats_ended: labelled.chats_ended,
             escalations_ended: labelled.escalations_ended,
             rule_hits: labelled.rule_hits,

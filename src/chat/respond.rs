@@ -47,6 +47,7 @@ fn responded(trigger: &Trigger, response: &Response) -> Decision {
         rules: response.acted.clone(),
         matched: response.matched,
         replies,
+        reply_chars: Vec::new(),
         attached,
         then,
     }

@@ -51,6 +51,8 @@ pub struct ClientConfig {
     pub observer: Option<Arc<dyn Observer>>,
     /// Ceiling of REST requests per second (0: none). CometD polls are not counted.
     pub max_requests_per_second: u32,
+    /// REST and CometD response bodies larger than this many bytes fail their request.
+    pub max_response_size: u64,
 }
 
 /// Watches every REST request attempt: its operation, duration and error, if any.
@@ -76,6 +78,7 @@ impl ClientConfig {
             tls: TlsOptions::default(),
             observer: None,
             max_requests_per_second: 0,
+            max_response_size: crate::config::DEFAULT_MAX_RESPONSE_SIZE,
         }
     }
 
@@ -147,7 +150,8 @@ impl Client {
             config.credentials,
             &config.tls,
             config.request_timeout,
-        )?;
+        )?
+        .with_max_response_size(config.max_response_size);
         let dialect = OnceLock::new();
         if let Choice::Fixed(d) = config.dialect {
             let _ = dialect.set(d);

@@ -46,6 +46,14 @@ pub enum Error {
     /// A 2xx response whose body could not be understood; the body is logged at DEBUG.
     #[error("could not decode {what}")]
     Decode { what: String },
+    /// The response body was larger than `gws.max_response_size`; it was not read further.
+    /// The server may have carried the request out.
+    #[error("the response is larger than gws.max_response_size ({limit} bytes); not read")]
+    TooLarge { limit: u64 },
+    /// The request was not sent: its URL would not reach what it names (a chat id `.` or
+    /// `..` as a path segment, which URL normalisation removes).
+    #[error("not sent: {0}")]
+    Refused(String),
     /// The HTTP client could not be built (unreadable CA file, TLS backend).
     #[error("cannot set up the HTTP client: {0}")]
     Setup(String),

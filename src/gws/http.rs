@@ -72,6 +72,8 @@ pub struct Transport {
     /// a request that failed under an older one must not be repeated blindly.
     sessions: Arc<AtomicU64>,
     me_timeout: Duration,
+    /// Response bodies larger than this are refused ([`Error::TooLarge`]).
+    max_response_size: u64,
 }
 
 impl fmt::Debug for Transport {
@@ -144,12 +146,19 @@ impl Transport {
             csrf: Arc::new(RwLock::new(None)),
             sessions: Arc::new(AtomicU64::new(0)),
             me_timeout,
+            max_response_size: crate::config::DEFAULT_MAX_RESPONSE_SIZE,
         })
     }
 
     /// How many HTTP sessions GWS has opened for us so far.
     pub(crate) fn sessions(&self) -> u64 {
         self.sessions.load(Ordering::SeqCst)
+    }
+
+    /// The same transport, refusing response bodies larger than `bytes`.
+    pub fn with_max_response_size(mut self, bytes: u64) -> Self {
+        self.max_response_size = bytes;
+        self
     }
 
     /// The API root, without a trailing `/`.
@@ -236,6 +245,12 @@ impl Transport {
         body: Option<&Value>,
         timeout: Duration,
     ) -> Result<(StatusCode, HeaderMap, String), Error> {
+        if let Some(segment) = dot_segment(url) {
+            warn!(%method, url, "a path segment is {segment:?}: the request is not sent");
+            return Err(Error::Refused(format!(
+                "the URL path has a {segment:?} segment (a chat id that cannot be named in a URL)"
+            )));
+        }
         let mut req = self
             .client
             .request(method.clone(), url)
@@ -253,7 +268,7 @@ impl Transport {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req.send().await.map_err(|e| transport_error(&e, timeout))?;
+        let mut resp = req.send().await.map_err(|e| transport_error(&e, timeout))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         // A fresh `JSESSIONID` on any response (a `GET me`, a CometD handshake after a server
@@ -266,12 +281,32 @@ impl Transport {
         {
             self.sessions.fetch_add(1, Ordering::SeqCst);
         }
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| transport_error(&e, timeout))?;
+        let limit = self.max_response_size;
+        let mut body = Vec::new();
+        let mut too_large = resp.content_length().is_some_and(|n| n > limit);
+        while !too_large
+            && let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| transport_error(&e, timeout))?
+        {
+            too_large = (body.len() + chunk.len()) as u64 > limit;
+            if !too_large {
+                body.extend_from_slice(&chunk);
+            }
+        }
         debug!(%method, url, status = status.as_u16(), "GWS HTTP exchange");
-        Ok((status, headers, text))
+        if too_large {
+            warn!(%method, url, status = status.as_u16(), limit,
+                "GWS response larger than gws.max_response_size: not read; the request failed");
+            if status.is_success() {
+                return Err(Error::TooLarge { limit });
+            }
+            // An error status stays that error (a 503 is retried), without its body.
+            body.clear();
+        }
+        // As reqwest's `Response::text()` without the `charset` feature: lossy UTF-8.
+        Ok((status, headers, String::from_utf8_lossy(&body).into_owned()))
     }
 
     fn store_csrf(&self, headers: &HeaderMap) {
@@ -293,6 +328,21 @@ impl Transport {
         }
         *self.csrf.write().unwrap_or_else(|e| e.into_inner()) = pair;
     }
+}
+
+/// The first path segment of `url` that is `.` or `..` (also percent-encoded), which URL
+/// normalisation would remove: the request would reach another resource than it names.
+fn dot_segment(url: &str) -> Option<&'static str> {
+    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let path = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    path.split('/').find_map(|segment| {
+        match segment.to_ascii_lowercase().replace("%2e", ".").as_str() {
+            "." => Some("."),
+            ".." => Some(".."),
+            _ => None,
+        }
+    })
 }
 
 /// Map an HTTP status to an error: 401 → `Unauthorized`, 403 → `Csrf`, other non-2xx → `Http`.
@@ -630,6 +680,58 @@ mod tests {
         assert_eq!(get("d").await.unwrap(), Value::Null);
         let err = get("zz").await.unwrap_err();
         assert!(matches!(err, Error::Http { status: 404, .. }), "{err:?}");
+    }
+
+    /// A body over the limit fails its request alone, whatever its status: the next request
+    /// works, and an error status keeps its meaning (a 503 stays retryable).
+    #[tokio::test]
+    async fn bodies_over_the_limit_fail_their_request_only() {
+        let big = "x".repeat(300_000);
+        let fake = Fake::start(move |req| match req.path.as_str() {
+            "/api/v2/big" => Reply::json(200, json!({ "blob": big.clone() })),
+            "/api/v2/big503" => Reply::text(503, &big),
+            _ => Reply::json(200, json!({"statusCode": 0})),
+        })
+        .await;
+        let t = transport(&fake.api_url()).with_max_response_size(100_000);
+        let get = |p: &str| {
+            let url = format!("{}/{p}", fake.api_url());
+            let t = t.clone();
+            async move { t.get_json(&url, Duration::from_secs(5)).await }
+        };
+        let err = get("big").await.unwrap_err();
+        assert!(matches!(err, Error::TooLarge { limit: 100_000 }), "{err:?}");
+        assert!(!err.is_transient());
+        assert!(
+            matches!(get("big503").await, Err(Error::Http { status: 503, body }) if body.is_empty())
+        );
+        assert_eq!(get("small").await.unwrap(), json!({"statusCode": 0}));
+        let t = transport(&fake.api_url());
+        let url = format!("{}/big", fake.api_url());
+        assert!(
+            t.get_json(&url, Duration::from_secs(5)).await.is_ok(),
+            "the default limit is 16 MiB"
+        );
+    }
+
+    /// A chat id `.` or `..` would be removed from the URL by normalisation (and `%2E%2E` too),
+    /// so the request would reach the parent resource: it is not sent.
+    #[tokio::test]
+    async fn dot_segments_are_never_sent() {
+        let fake = Fake::start(|_| Reply::json(200, json!({"statusCode": 0}))).await;
+        let t = transport(&fake.api_url());
+        for id in ["..", ".", "%2E%2e", "%2e"] {
+            let url = format!("{}/me/interactions/{id}", fake.api_url());
+            let err = t
+                .post_json(&url, &json!({}), Duration::from_secs(5))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, Error::Refused(_)), "{id}: {err:?}");
+        }
+        assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+        assert_eq!(dot_segment("http://h/api/v2/me/chats/..?x=1"), Some(".."));
+        assert_eq!(dot_segment("http://h/api/v2/me/chats/a..b"), None);
+        assert_eq!(dot_segment("http://h/api/v2/me/chats/%2E%2E%2E"), None);
     }
 
     #[tokio::test]

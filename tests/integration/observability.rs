@@ -255,12 +255,13 @@ async fn explain_tells_a_chat_from_a_run_without_secrets_or_customer_text(d: Sim
     let printed = String::from_utf8(out.stdout).unwrap();
     assert_eq!(printed, story);
     let lines: Vec<&str> = printed.lines().collect();
+    // Without include_customer_text: no nickname, replies as lengths next to their rules.
+    assert!(!printed.contains("Alex"), "{printed}");
     let expected_in_order = [
-        "with customer Alex",
         "offered to the bot",
         "accepted the chat",
         "on accepting, rule \"greeting\" acted",
-        "bot says: \"Hi Alex, I'm Ava. How can I help?\"",
+        "bot says a reply of 33 characters (from the rule's template; text not recorded)",
         "customer wrote message 1 (20 characters; text not recorded)",
         "no message rule matched; \"rephrase\" answered",
         "customer wrote message 2 (15 characters; text not recorded)",
@@ -282,6 +283,7 @@ async fn explain_tells_a_chat_from_a_run_without_secrets_or_customer_text(d: Sim
 
     let raw = std::fs::read_to_string(dir.join(gws_botd::decision_log::FILE_NAME)).unwrap();
     assert!(!raw.contains("4111"), "customer text redacted: {raw}");
+    assert!(!raw.contains("Alex"), "customer nickname redacted: {raw}");
     assert!(
         !raw.contains("I need a refund"),
         "customer text redacted: {raw}"

@@ -14,8 +14,9 @@ use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 /// Compiled size limit of one regex, so a supervisor's pattern cannot exhaust memory.
 pub(super) const REGEX_SIZE_LIMIT: usize = 1 << 20;
-/// Compiled size limit of the set of all of a rule set's regexes.
-const REGEX_SET_SIZE_LIMIT: usize = 256 << 20;
+/// Compiled size limit of the set of all of a rule set's `match.regex` patterns: a larger set
+/// is refused when the rules load.
+pub(super) const REGEX_SET_SIZE_LIMIT: usize = 32 << 20;
 
 /// A customer message prepared for matching.
 pub(super) struct Text<'a> {
@@ -138,8 +139,8 @@ pub(super) struct Index {
 #[derive(Debug, Clone)]
 enum Regexes {
     Set(RegexSet),
-    /// The set would be too large: each regex on its own.
-    Each(Vec<Regex>),
+    /// The set would be larger than [`REGEX_SET_SIZE_LIMIT`]: the rule set is refused.
+    TooLarge,
 }
 
 impl Index {
@@ -177,7 +178,7 @@ impl Index {
             .build();
         let regexes = match set {
             Ok(set) => Regexes::Set(set),
-            Err(_) => Regexes::Each(regexes),
+            Err(_) => Regexes::TooLarge,
         };
         Index {
             keywords,
@@ -187,6 +188,12 @@ impl Index {
             regexes,
             regex_rule,
         }
+    }
+
+    /// Whether the regexes did not fit into one set within [`REGEX_SET_SIZE_LIMIT`] (such a
+    /// rule set is refused at load).
+    pub fn too_large(&self) -> bool {
+        matches!(self.regexes, Regexes::TooLarge)
     }
 
     /// The indexed rules `text` matches, in rule order. The work is one automaton pass for
@@ -208,13 +215,7 @@ impl Index {
                 .iter()
                 .map(|i| self.regex_rule[i])
                 .collect(),
-            Regexes::Set(_) => Vec::new(),
-            Regexes::Each(all) => all
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.is_match(text.raw))
-                .map(|(i, _)| self.regex_rule[i])
-                .collect(),
+            Regexes::Set(_) | Regexes::TooLarge => Vec::new(),
         };
         let mut candidates: Vec<usize> = keyword_hits.iter().chain(&regex_hits).copied().collect();
         candidates.sort_unstable();

@@ -36,6 +36,10 @@ pub use validate::{RuleTest, parse_time as parse_test_time};
 
 /// Rule files larger than this are refused (a rule directory is a few kilobytes).
 pub const MAX_FILE_SIZE: u64 = 1 << 20;
+/// A rules directory with more rule files than this is refused.
+pub const MAX_FILES: usize = 1_000;
+/// A rule set with more rules than this is refused.
+pub const MAX_RULES: usize = 100_000;
 
 /// A checked, compiled set of rules and teams, ready to evaluate.
 #[derive(Debug)]
@@ -139,6 +143,8 @@ impl RuleSet {
         })?;
         let mut problems = Vec::new();
         let mut paths = Vec::new();
+        // Symbolic links must stay inside the directory (as Kubernetes ConfigMap links do).
+        let inside = std::fs::canonicalize(dir).ok();
         for entry in entries {
             match entry {
                 Ok(entry) => {
@@ -146,9 +152,18 @@ impl RuleSet {
                     let wanted = name.ends_with(".toml")
                         && !name.starts_with("README")
                         && !name.starts_with('.');
+                    if !wanted {
+                        continue;
+                    }
+                    let path = entry.path();
+                    let link = entry.file_type().is_ok_and(|t| t.is_symlink());
+                    if link && !link_stays_inside(&path, inside.as_deref()) {
+                        problems.push(outside_link(&path));
+                        continue;
+                    }
                     // `metadata` follows symlinks: a linked rule file counts, a directory does not.
-                    if wanted && std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
-                        paths.push(entry.path());
+                    if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+                        paths.push(path);
                     }
                 }
                 Err(e) => problems.push(Problem::whole(
@@ -158,6 +173,9 @@ impl RuleSet {
             }
         }
         paths.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+        if paths.len() > MAX_FILES {
+            return Err(Problems(vec![too_many_files(dir, paths.len())]));
+        }
         if paths.is_empty() && problems.is_empty() {
             let problem = Problem::whole(dir, format!("no rule files in {}", dir.display()))
                 .with_hint("rule files end in `.toml`, for example `10-greeting.toml`");
@@ -174,7 +192,7 @@ impl RuleSet {
             .iter()
             .map(|(p, t)| (p.as_path(), t.as_str()))
             .collect();
-        validate::check(&sources, problems)
+        within_limits(dir, validate::check(&sources, problems)?)
     }
 
     /// Check rule files given as (path, text), in the order given. The paths are only used
@@ -182,6 +200,13 @@ impl RuleSet {
     pub fn from_sources(files: &[(PathBuf, String)]) -> Result<RuleSet, Problems> {
         let mut problems = Vec::new();
         let mut sources = Vec::with_capacity(files.len());
+        let dir = files
+            .first()
+            .and_then(|(p, _)| p.parent())
+            .unwrap_or(Path::new("."));
+        if files.len() > MAX_FILES {
+            return Err(Problems(vec![too_many_files(dir, files.len())]));
+        }
         for (path, text) in files {
             if text.len() as u64 > MAX_FILE_SIZE {
                 problems.push(too_large(path, text.len() as u64));
@@ -189,7 +214,7 @@ impl RuleSet {
                 sources.push((path.as_path(), text.as_str()));
             }
         }
-        validate::check(&sources, problems)
+        within_limits(dir, validate::check(&sources, problems)?)
     }
 
     /// Decide what the rules do about `trigger` in `chat` (no override in force).
@@ -369,6 +394,62 @@ fn run(
             break;
         }
     }
+}
+
+/// Whether the symbolic link at `path` resolves to a place inside the directory whose
+/// canonical path is `inside`.
+fn link_stays_inside(path: &Path, inside: Option<&Path>) -> bool {
+    match (std::fs::canonicalize(path), inside) {
+        (Ok(target), Some(inside)) => target.starts_with(inside),
+        _ => false,
+    }
+}
+
+/// A rule-file link that leads out of the rules directory. Neither the target nor its
+/// content is shown: the link may point at a credential.
+fn outside_link(path: &Path) -> Problem {
+    Problem::whole(
+        path,
+        "this symbolic link leads outside the rules directory (or nowhere); it is not read",
+    )
+    .with_hint(
+        "copy the rule file into the rules directory, or link only to files inside it \
+         (as Kubernetes ConfigMap volumes do)",
+    )
+}
+
+fn too_many_files(dir: &Path, n: usize) -> Problem {
+    Problem::whole(
+        dir,
+        format!("{n} rule files; a rules directory may hold at most {MAX_FILES}"),
+    )
+    .with_hint("merge rules into fewer files")
+}
+
+/// A loaded set within the limits on rules and regular expressions, or the problem.
+fn within_limits(dir: &Path, set: RuleSet) -> Result<RuleSet, Problems> {
+    let rules = set.summary().rules;
+    if rules > MAX_RULES {
+        let problem = Problem::whole(
+            dir,
+            format!("{rules} rules; a rule set may have at most {MAX_RULES}"),
+        )
+        .with_hint("remove rules that never act (`gws-botd check` reports shadowed ones)");
+        return Err(Problems(vec![problem]));
+    }
+    if set.index.too_large() {
+        let problem = Problem::whole(
+            dir,
+            format!(
+                "the `match.regex` patterns of all message rules together compile to more than \
+                 {} MiB",
+                matcher::REGEX_SET_SIZE_LIMIT >> 20
+            ),
+        )
+        .with_hint("use keywords where they do, or simpler patterns (fewer `\\w{n}` repetitions)");
+        return Err(Problems(vec![problem]));
+    }
+    Ok(set)
 }
 
 fn too_large(path: &Path, size: u64) -> Problem {

@@ -6,8 +6,9 @@
 //! tests run ([`RuleSet::load_dir`]) before it is swapped in atomically; on failure the
 //! old set stays active and the problems are logged once: the same problems again (a
 //! half-written file saved twice, a second event for the same change) are not logged again.
-//! A fingerprint of the files (names, sizes, modification times) skips reloads when nothing
-//! changed, e.g. for events about other files next to the rules directory.
+//! Only events about rule files (and the directory itself) count; events about other files in
+//! the directory (a log file, an editor's swap file) are dropped as they arrive. A fingerprint
+//! of the files (names, sizes, modification times) skips reloads when nothing changed.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -52,6 +53,8 @@ pub struct Reloader {
     state: Mutex<State>,
     /// Counts reloads for the metrics, when given.
     stats: Option<Arc<crate::stats::Stats>>,
+    /// What the file watcher saw ([`run`]).
+    watch: Arc<tokio::sync::watch::Sender<WatchState>>,
 }
 
 #[derive(Default)]
@@ -78,6 +81,7 @@ impl Reloader {
                 ..State::default()
             }),
             stats: None,
+            watch: Arc::new(tokio::sync::watch::Sender::new(WatchState::default())),
         }
     }
 
@@ -128,6 +132,8 @@ impl Reloader {
                 self.active.store(Arc::new(set));
                 state.last_failure = None;
                 state.reloads += 1;
+                let reloads = state.reloads;
+                self.watch.send_modify(|w| w.reloads = reloads);
                 info!(rules = %summary, trigger = why, "rules reloaded");
                 Ok(summary)
             }
@@ -160,13 +166,94 @@ impl Reloader {
     }
 }
 
+/// What the watcher has seen, for tests and diagnostics ([`Reloader::watch_state`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatchState {
+    /// What is watched now.
+    pub watching: Watching,
+    /// File events about the rules (rule files, ConfigMap links, the directory itself).
+    pub relevant: u64,
+    /// File events about anything else in a watched directory, dropped before anything is
+    /// logged or reloaded (a log file written next to the rules, an editor's swap file).
+    pub ignored: u64,
+    /// The path of the last relevant event.
+    pub last_relevant: Option<PathBuf>,
+    /// Successful reloads, whatever asked for them.
+    pub reloads: u64,
+}
+
+/// What the watcher watches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Watching {
+    /// Not yet started, or no watch could be set up.
+    #[default]
+    Nothing,
+    /// The rules directory itself.
+    Directory,
+    /// The directory is missing: its parent, for the directory to appear again.
+    Parent,
+}
+
+/// Whether a file event about `path` concerns the rules in `dir`: a rule file (`*.toml`) or a
+/// Kubernetes ConfigMap link (`..data`, `..2024_…`) in `dir`, or `dir` itself. Everything else
+/// in `dir` or its parent (a log file, an editor's swap file) is dropped.
+pub fn relevant(dir: &Path, path: &Path) -> bool {
+    if path == dir {
+        return true;
+    }
+    if path.parent() != Some(dir) {
+        return false;
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    name.ends_with(".toml") || name.starts_with("..")
+}
+
+/// The path that makes `event` relevant ([`relevant`]), if any. Reads (opening a file or the
+/// directory, as every reload's own listing does) change nothing and never count; closing a
+/// file written to does.
+fn relevant_event(dir: &Path, event: &notify::Event) -> Option<PathBuf> {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode};
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => {}
+        EventKind::Access(_) => return None,
+        _ => {}
+    }
+    event.paths.iter().find(|p| relevant(dir, p)).cloned()
+}
+
+impl Reloader {
+    /// What the watcher has seen so far; changes as events arrive.
+    pub fn watch_state(&self) -> tokio::sync::watch::Receiver<WatchState> {
+        self.watch.subscribe()
+    }
+}
+
 /// Watch the rules directory until `shutdown`, reloading through `reloader` once changes
-/// have settled for `debounce`. The directory's parent is watched too, so a directory that
-/// is removed and created again is noticed.
+/// have settled for `debounce`. Only the directory itself is watched; while it is missing its
+/// parent is, until it appears again. Events about other files are dropped in the watcher's
+/// callback, before anything is logged.
 pub async fn run(reloader: Arc<Reloader>, debounce: Duration, shutdown: CancellationToken) {
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let dir = reloader.dir.clone();
+    let counts = reloader.watch.clone();
+    let filter_dir = dir.clone();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let _ = tx.send(event.is_ok());
+        let path = match &event {
+            // An error of the watcher: check the directory, which is cheap when nothing changed.
+            Err(_) => Some(filter_dir.clone()),
+            Ok(event) => relevant_event(&filter_dir, event),
+        };
+        match path {
+            Some(path) => {
+                counts.send_modify(|c| {
+                    c.relevant += 1;
+                    c.last_relevant = Some(path);
+                });
+                let _ = tx.send(());
+            }
+            None => counts.send_modify(|c| c.ignored += 1),
+        }
     });
     let mut watcher = match watcher {
         Ok(w) => w,
@@ -175,15 +262,35 @@ pub async fn run(reloader: Arc<Reloader>, debounce: Duration, shutdown: Cancella
             return;
         }
     };
-    let dir = reloader.dir.clone();
-    let watch = |watcher: &mut notify::RecommendedWatcher| {
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            let _ = watcher.watch(parent, RecursiveMode::NonRecursive);
+    let mut watching = Watching::Nothing;
+    let rewatch = |watcher: &mut notify::RecommendedWatcher, watching: &mut Watching| {
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+        if *watching != Watching::Directory
+            && watcher.watch(&dir, RecursiveMode::NonRecursive).is_ok()
+        {
+            if *watching == Watching::Parent
+                && let Some(parent) = parent
+            {
+                let _ = watcher.unwatch(parent);
+            }
+            *watching = Watching::Directory;
+        } else if *watching == Watching::Directory && !dir.is_dir() {
+            // The directory was removed (its watch with it): wait for it in the parent.
+            let _ = watcher.unwatch(&dir);
+            *watching = match parent.map(|p| watcher.watch(p, RecursiveMode::NonRecursive)) {
+                Some(Ok(())) => Watching::Parent,
+                _ => Watching::Nothing,
+            };
+        } else if *watching == Watching::Nothing
+            && let Some(Ok(())) = parent.map(|p| watcher.watch(p, RecursiveMode::NonRecursive))
+        {
+            *watching = Watching::Parent;
         }
-        watcher.watch(&dir, RecursiveMode::NonRecursive)
+        reloader.watch.send_modify(|c| c.watching = *watching);
     };
-    if let Err(e) = watch(&mut watcher) {
-        warn!(error = %e, dir = %reloader.dir.display(), "cannot watch the rules directory; reload with SIGHUP");
+    rewatch(&mut watcher, &mut watching);
+    if watching != Watching::Directory {
+        warn!(dir = %reloader.dir.display(), "cannot watch the rules directory; reload with SIGHUP");
     }
     loop {
         tokio::select! {
@@ -198,8 +305,8 @@ pub async fn run(reloader: Arc<Reloader>, debounce: Duration, shutdown: Cancella
                 event = rx.recv() => if event.is_none() { return },
             }
         }
-        // The directory may have been created again: watching it twice is harmless.
-        let _ = watch(&mut watcher);
+        // The directory may have gone or come back.
+        rewatch(&mut watcher, &mut watching);
         reloader.reload_if_changed().await;
     }
 }
@@ -247,5 +354,95 @@ mod tests {
         assert!(reloader.reload("test").await.is_ok());
         assert_eq!(reloader.reloads(), 1);
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn only_rule_files_and_configmap_links_are_relevant() {
+        let d = Path::new("/etc/gws-botd/rules");
+        assert!(relevant(d, d));
+        assert!(relevant(d, &d.join("10-greeting.toml")));
+        assert!(relevant(d, &d.join("..data")));
+        assert!(relevant(d, &d.join("..2024_06_01_10_00_00.123")));
+        assert!(!relevant(d, &d.join("bot.log")));
+        assert!(!relevant(d, &d.join(".10-greeting.toml.swp")));
+        assert!(!relevant(d, Path::new("/etc/gws-botd/bot.log")));
+        assert!(!relevant(d, Path::new("/etc/gws-botd/other.toml")));
+        assert!(!relevant(d, &d.join("sub").join("x.toml")));
+        // The reloader's own listing opens the directory: that must not count, or every
+        // reload would ask for the next one.
+        use notify::event::{AccessKind, AccessMode, CreateKind};
+        let open = notify::Event::new(notify::EventKind::Access(AccessKind::Open(AccessMode::Any)))
+            .add_path(d.to_owned());
+        assert_eq!(relevant_event(d, &open), None);
+        let written = notify::Event::new(notify::EventKind::Access(AccessKind::Close(
+            AccessMode::Write,
+        )))
+        .add_path(d.join("r.toml"));
+        assert_eq!(relevant_event(d, &written), Some(d.join("r.toml")));
+        let created = notify::Event::new(notify::EventKind::Create(CreateKind::File))
+            .add_path(d.join("x.log"));
+        assert_eq!(relevant_event(d, &created), None);
+    }
+
+    /// A log file written next to the rules directory and inside it, line after line (what
+    /// `gws-botd run > ./bot.log` does at RUST_LOG=trace), makes no relevant event: only the
+    /// rule file written afterwards does, and the reload follows it alone.
+    #[tokio::test]
+    async fn writes_to_other_files_are_dropped_before_anything_happens() {
+        use std::io::Write as _;
+        const WAIT: Duration = Duration::from_secs(20);
+        let base = dir("noise");
+        let rules = base.join("rules");
+        std::fs::create_dir_all(&rules).unwrap();
+        std::fs::write(rules.join("r.toml"), rule("one")).unwrap();
+        let active = Arc::new(ArcSwap::from_pointee(RuleSet::load_dir(&rules).unwrap()));
+        let reloader = Arc::new(Reloader::new(&rules, active.clone()));
+        let mut state = reloader.watch_state();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(
+            reloader.clone(),
+            Duration::from_millis(20),
+            stop.clone(),
+        ));
+        tokio::time::timeout(WAIT, state.wait_for(|s| s.watching == Watching::Directory))
+            .await
+            .expect("the watcher starts")
+            .unwrap();
+
+        let mut beside = std::fs::File::create(base.join("bot.log")).unwrap();
+        let mut inside = std::fs::File::create(rules.join("bot.log")).unwrap();
+        for n in 0..500 {
+            writeln!(beside, "TRACE notify::inotify: event {n}").unwrap();
+            writeln!(inside, "TRACE notify::inotify: event {n}").unwrap();
+        }
+        drop((beside, inside));
+        // Saved as editors do (write aside, rename over): one event, one reload.
+        std::fs::write(rules.join("r.toml.new"), rule("two")).unwrap();
+        std::fs::rename(rules.join("r.toml.new"), rules.join("r.toml")).unwrap();
+
+        // inotify delivers events in order: when the rule file's event arrives, every event of
+        // the log writes before it has been seen.
+        let seen = tokio::time::timeout(WAIT, state.wait_for(|s| s.relevant > 0))
+            .await
+            .expect("the rule file's event arrives")
+            .unwrap()
+            .clone();
+        assert_eq!(seen.last_relevant, Some(rules.join("r.toml")), "{seen:?}");
+        assert!(
+            seen.ignored > 0,
+            "the log inside the directory was seen and dropped"
+        );
+        tokio::time::timeout(WAIT, state.wait_for(|s| s.reloads > 0))
+            .await
+            .expect("the change is reloaded")
+            .unwrap();
+        assert_eq!(reloader.reloads(), 1);
+        assert_eq!(
+            reloader.watch_state().borrow().last_relevant,
+            Some(rules.join("r.toml"))
+        );
+        stop.cancel();
+        task.await.unwrap();
+        let _ = std::fs::remove_dir_all(&base);
     }
 }
