@@ -1,16 +1,17 @@
-//! The readings of the protocol notes the simulator can produce, where the notes (or the seed
-//! page) allow more than one. Each switch names the sentence that allows it, so a test can run
-//! the daemon against every reading instead of the one the daemon happens to expect.
+//! The readings of the protocol notes (`docs/gws-protocol.md`, §13 lists them) the simulator
+//! can produce, where the notes (or the seed page) allow more than one. Each switch names the
+//! sentence that allows it, so a test can run the daemon against every reading instead of the
+//! one the daemon happens to expect.
 //!
 //! Two switches sit directly on [`super::SimConfig`] because they matter most for hand-overs:
 //! [`ParticipantForm`] (`participants`) and [`Notices`] (`join_notices`). The rest are grouped
-//! in [`Readings`] (`readings`). Every default is the reading of section 9 of the notes.
+//! in [`Readings`] (`readings`). Every default is the reading of §12 of docs/gws-protocol.md.
 
 use serde::{Deserialize, Serialize};
 
 /// How participants are described, in `participants[]` and in entries' `from`.
 ///
-/// Section 9: "Later servers add `"uri":"{api}/users/{userId}"` (and `path`) to participants
+/// §12: "Later servers add `"uri":"{api}/users/{userId}"` (and `path`) to participants
 /// and to `from`; older ones give only `type`, `nickname`, `participantId`."
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -28,14 +29,14 @@ pub enum ParticipantForm {
 /// chat update, by a `ParticipantJoined` / `ParticipantLeft` transcript entry, or both in
 /// either order.
 ///
-/// Section 9 shows a joining agent as "`ParticipantsUpdated` with an extra `Agent` participant
+/// §12 shows a joining agent as "`ParticipantsUpdated` with an extra `Agent` participant
 /// and a `ParticipantJoined` entry", and the customer leaving as "a `ParticipantLeft` entry from
 /// the `Customer` and/or `ParticipantsUpdated` without a customer"; the order of two
 /// notifications is not fixed anywhere.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Notices {
-    /// The participants update, then the entry (section 5's "then").
+    /// The participants update, then the entry (§7's "then").
     #[default]
     ParticipantsFirst,
     /// The entry, then the participants update.
@@ -65,7 +66,7 @@ pub type JoinNotices = Notices;
 /// The form of the `interactions` dialect's `eventId` cursor (the `chats` `index` is always an
 /// integer, per the `chats` contract).
 ///
-/// Section 4.2: "the cursor is `eventId`", a string [S]; `"e-17"` is only the notes' example.
+/// §6.2: "the cursor is `eventId`", a string [S]; `"e-17"` is only the notes' example.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum EventIds {
@@ -78,9 +79,9 @@ pub enum EventIds {
 
 /// Where `RequestChatHistory` with a known `eventId` starts.
 ///
-/// Section 9: "returns the entries *after* that eventId"; the seed describes the parameter as
+/// §12: "returns the entries *after* that eventId"; the seed describes the parameter as
 /// "event-id-from-which-to-start-chat-history", which also reads as *from* it, inclusive.
-/// Section 9: "Deduplication by cursor makes either safe."
+/// §12: "Deduplication by cursor makes either safe."
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HistoryStart {
@@ -93,7 +94,7 @@ pub enum HistoryStart {
 
 /// The order of a chat's `capabilities`.
 ///
-/// Section 4.1: "Decide by capabilities, not by state names" — a set; no order is promised.
+/// §6.1: "Decide by capabilities, not by state names" — a set; no order is promised.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CapabilityOrder {
@@ -106,7 +107,7 @@ pub enum CapabilityOrder {
 
 /// How the `interactions` dialect lays out a notification's `data`.
 ///
-/// Section 4.2: "Older builds put the fields at the top level of `data` and name the type
+/// §6.2: "Older builds put the fields at the top level of `data` and name the type
 /// `messageTypeName`: accept both."
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -120,8 +121,8 @@ pub enum Layout {
 
 /// How operation replies are written.
 ///
-/// Section 5: "The seed shows `{"status":0}` for consultation operations: accept `statusCode`
-/// or `status` (number, or `"ok"`/`"error"` with `errorDescription`)"; section 2 step 4:
+/// §7: "The seed shows `{"status":0}` for consultation operations: accept `statusCode`
+/// or `status` (number, or `"ok"`/`"error"` with `errorDescription`)"; §4 step 4:
 /// `Ready`/`NotReady` may answer "the older `{"status":"ok"}` /
 /// `{"status":"error","errorDescription":"…"}` — accept all".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,11 +140,11 @@ pub enum StatusForm {
 /// The state the bot's copy of a chat shows once it handed the chat to someone else
 /// (`Transfer`, `CompleteTransfer`).
 ///
-/// Section 8: "the agent's own notifications after a transfer (`Completed` vs `Revoked`)" are
-/// not known; section 4.1: "`Completed`/`Revoked` or gone from the list → finished".
+/// §11: "the agent's own notifications after a transfer (`Completed` vs `Revoked`)" are
+/// not known; §6.1: "`Completed`/`Revoked` or gone from the list → finished".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HandedOverState {
-    /// Section 9's reading.
+    /// §12's reading.
     #[default]
     Completed,
     Revoked,
@@ -158,13 +159,13 @@ pub struct Readings {
     pub event_ids: EventIds,
     /// Where `RequestChatHistory` with a known `eventId` starts.
     pub history_start: HistoryStart,
-    /// `interactions`: push a `ChatHistory` after Accept. Section 9 and the seed ("a cometD
+    /// `interactions`: push a `ChatHistory` after Accept. §12 and the seed ("a cometD
     /// notification will come with complete chat history") both say it is pushed, so `false`
     /// is outside the notes: a robustness variant of a server that loses that notification,
-    /// which the client can make up for with `RequestChatHistory` (section 7's catch-up).
+    /// which the client can make up for with `RequestChatHistory` (§10's catch-up).
     pub history_after_accept: bool,
-    /// How the customer's leaving is announced (section 9: entry "and/or" participants
-    /// update). The default, [`Notices::EntryFirst`], is the order of section 9's sentence.
+    /// How the customer's leaving is announced (§12: entry "and/or" participants
+    /// update). The default, [`Notices::EntryFirst`], is the order of §12's sentence.
     pub customer_leaves: Notices,
     /// The order of capabilities.
     pub capabilities: CapabilityOrder,
@@ -177,7 +178,7 @@ pub struct Readings {
 }
 
 impl Default for Readings {
-    /// Section 9's readings.
+    /// §12's readings.
     fn default() -> Readings {
         Readings {
             event_ids: EventIds::default(),

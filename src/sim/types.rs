@@ -62,7 +62,7 @@ pub struct SimConfig {
     pub participants: ParticipantForm,
     /// How an agent joining is announced (`participants_first` by default).
     pub join_notices: JoinNotices,
-    /// The other reading switches (section 9's readings by default).
+    /// The other reading switches (§12's readings by default).
     pub readings: Readings,
     /// What each human agent (by id) does once conferenced in; kept apart from [`SimAgent`]
     /// so an agent stays a plain id, nickname and joining delay.

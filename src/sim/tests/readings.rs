@@ -1,5 +1,5 @@
 //! The reading switches of [`Readings`]: each produces the form its doc promises, and the
-//! defaults stay section 9's readings.
+//! defaults stay §12's readings.
 
 use super::*;
 
