@@ -418,6 +418,17 @@ async fn a_hand_over_cut_by_a_restart_after_the_join_is_finished(
         Some(ChatOutcome::TransferredToAgent("agent-101".into()))
     );
     assert_eq!(h.count(h.wire("StartChatConsultation")), 1);
+    // Nothing the customer was told is told again.
+    let texts = EscalationTexts::default();
+    assert_eq!(
+        h.bot_texts(&id),
+        [
+            "Hi Pat!".to_string(),
+            "Let me get a colleague.".into(),
+            texts.consulting,
+            texts.connected
+        ]
+    );
 }
 
 per_reading!(

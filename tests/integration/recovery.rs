@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use gws_botd::config::EscalationTexts;
-use gws_botd::sim::{ChatOutcome, Fault, SimAgent};
+use gws_botd::sim::{ChatOutcome, Fault};
 
 use gws_botd::sim::SimDialect;
 
@@ -126,46 +126,6 @@ async fn a_greeting_cut_by_a_crash_is_given_after_the_restart(d: SimDialect) {
     h.control.customer_says(&id, "bye").unwrap();
     h.wait_outcome(&id).await;
     assert_eq!(h.bot_texts(&id), [GREETING, "Goodbye!"]);
-}
-
-async fn a_hand_over_cut_by_a_restart_is_finished(d: SimDialect) {
-    let mut sim = sim_config_in(d);
-    sim.agents[0] = SimAgent {
-        id: "agent-101".into(),
-        nickname: "Sam".into(),
-        join_after: Some(Duration::from_millis(800)),
-    };
-    let mut h = Harness::start_with(sim, RULES, |_| {}).await;
-    let id = greeted(&h).await;
-    h.control.customer_says(&id, "I want a refund").unwrap();
-    h.wait_for_request("consultation", |r| {
-        r.operation.as_deref() == Some(h.wire("StartChatConsultation"))
-    })
-    .await;
-    h.kill().await;
-    // The agent joins while the bot is away.
-    h.wait_chat(&id, "the agent joined", |c| {
-        c.transcript
-            .iter()
-            .any(|e| e.kind == "ParticipantJoined" && e.nickname == "Sam")
-    })
-    .await;
-    h.restart();
-    let chat = h.wait_outcome(&id).await;
-    assert_eq!(
-        chat.outcome,
-        Some(ChatOutcome::TransferredToAgent("agent-101".into()))
-    );
-    let texts = EscalationTexts::default();
-    assert_eq!(
-        h.bot_texts(&id),
-        [
-            GREETING.to_string(),
-            "Let me get billing.".into(),
-            texts.consulting,
-            texts.connected
-        ]
-    );
 }
 
 /// A session-loss fault on the answer: the daemon logs in again and answers exactly once.
@@ -530,7 +490,6 @@ per_dialect!(
     an_answer_sent_just_before_a_crash_is_not_sent_again,
     a_greeting_cut_by_a_crash_is_given_after_the_restart,
     a_simulator_restart_before_an_answer_waits_for_the_re_offer,
-    a_hand_over_cut_by_a_restart_is_finished,
     after_a_simulator_restart_the_bot_takes_its_chats_back,
     a_send_that_timed_out_is_checked_in_the_transcript_not_repeated,
     at_the_shutdown_deadline_open_chats_go_to_the_fallback_skill,
