@@ -145,6 +145,21 @@ fn simulate_runs_a_transcript_from_stdin() {
 }
 
 #[test]
+fn simulate_tells_a_conference_team_apart() {
+    let out = run(
+        bin()
+            .args(["simulate", "--rules"])
+            .arg(shipped())
+            .args(["--at", "2026-11-24T10:00[Europe/Berlin]"]),
+        "where is my order?\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = text(&out.stdout);
+    let expected = "→ escalate to team \"orders\": consult agent-301 (waits 20s); the first who joins comes into the conversation next to the bot (conference); the bot stays silent while they are there, and answers again once they have left; if nobody joins, transfer to skill \"Support\"";
+    assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+}
+
+#[test]
 fn simulate_after_hours_and_with_an_override() {
     let out = run(
         bin()
