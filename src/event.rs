@@ -208,15 +208,61 @@ pub struct Message {
 }
 
 impl Message {
-    /// A human agent joined (a `ParticipantJoined` entry from an agent who is not the bot).
-    pub fn is_agent_joining(&self, me: &Me) -> bool {
-        self.kind == MessageKind::ParticipantJoined && self.from.is_human_agent(me)
-    }
-
     /// A customer's text that everyone can see: the only kind of entry the bot answers.
     pub fn is_customer_text(&self) -> bool {
         self.kind == MessageKind::Text
             && self.visibility == Visibility::All
             && self.from.kind == ParticipantKind::Customer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(pid: &str, nick: &str, user: Option<&str>) -> Participant {
+        Participant {
+            kind: ParticipantKind::Agent,
+            nickname: Some(nick.into()),
+            participant_id: Some(pid.into()),
+            user: user.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn the_bot_is_known_by_its_user_where_named_else_by_its_nickname() {
+        let me = Me {
+            nickname: "Ava".into(),
+            user: Some("bot01".into()),
+        };
+        assert!(agent("00AF", "Ava", None).is_me(&me));
+        assert!(agent("00AF", "Ava", Some("bot01")).is_me(&me));
+        assert!(agent("00AF", "Bot", Some("bot01")).is_me(&me));
+        // A human who happens to share the nickname, but is named as somebody else.
+        assert!(!agent("00B0", "Ava", Some("agent-7")).is_me(&me));
+        let customer = Participant {
+            kind: ParticipantKind::Customer,
+            ..agent("00B1", "Ava", None)
+        };
+        assert!(!customer.is_me(&me) && !customer.is_human_agent(&me));
+    }
+
+    #[test]
+    fn the_consulted_agent_is_a_newcomer_and_where_named_the_consulted_user() {
+        let me = Me {
+            nickname: "Ava".into(),
+            user: Some("bot01".into()),
+        };
+        let before = vec!["00C0".to_owned()];
+        // Servers that name nobody: any human newcomer.
+        assert!(agent("00C1", "Sam", None).may_be("agent-7", &me, &before));
+        assert!(!agent("00C0", "Sue", None).may_be("agent-7", &me, &before));
+        assert!(!agent("00C2", "Ava", None).may_be("agent-7", &me, &before));
+        // Servers that name users: only the consulted one.
+        assert!(agent("00C3", "Sam", Some("agent-7")).may_be("agent-7", &me, &before));
+        assert!(!agent("00C4", "Lee", Some("agent-8")).may_be("agent-7", &me, &before));
+        assert!(!agent("00C5", "Ava", Some("bot01")).may_be("bot01", &me, &before));
+        // The participantId is never compared with the user id.
+        assert!(!agent("agent-7", "X", Some("agent-8")).may_be("agent-7", &me, &before));
     }
 }
