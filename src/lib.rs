@@ -7,11 +7,13 @@
 //!   about chats.
 //! - [`event`] holds the dialect-free domain events the rest of the daemon works with.
 //! - [`dispatch`] routes chat events by interaction id to one task per chat over bounded channels.
-//! - [`chat`] is one chat's state machine: accept, converse, escalate, finish.
+//! - [`chat`] is one chat's state machine: accept, converse, escalate, stay silent in a
+//!   conference, finish.
 //! - [`responder`] is the chain of plugins (rules, …) that decide what the bot says and does.
 //! - [`schedule`] evaluates opening hours, holidays and the next opening in IANA time zones.
 //! - [`overrides`] is the emergency "closed until …" switch kept in the state directory.
-//! - [`escalation`] runs consultation → transfer → skill fallback for a chat.
+//! - [`escalation`] runs consultation → transfer or conference → skill fallback for a chat; who
+//!   has joined is read as real servers show it (opaque participant ids).
 //! - [`daemon`] wires it together: login, notifications, Ready/NotReady, shutdown.
 //! - [`config`] loads and validates the daemon's configuration.
 //! - [`stats`] counts what happened, for reports and metrics; [`health`] holds what readiness

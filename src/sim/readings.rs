@@ -66,7 +66,7 @@ pub type JoinNotices = Notices;
 /// The form of the `interactions` dialect's `eventId` cursor (the `chats` `index` is always an
 /// integer, per the `chats` contract).
 ///
-/// §6.2: "the cursor is `eventId`", a string [S]; `"e-17"` is only the notes' example.
+/// §6.2: "the cursor is `eventId`", a string (stated by the seed); `"e-17"` is only the notes' example.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum EventIds {
