@@ -25,6 +25,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use crate::chat::{self, Context, End, Input};
 use crate::decision_log::Decision;
 use crate::event::{ChatId, ChatUpdate, Event};
+use crate::gws::Capability;
 use crate::gws::{Operation, SessionOperation};
 
 /// How many updates may wait for one chat; beyond it updates for that chat are dropped and
@@ -179,7 +180,7 @@ impl Dispatcher {
     async fn route_update(&mut self, update: ChatUpdate) {
         if let Some(inbox) = self.chats.get(&update.id) {
             let id = update.id.clone();
-            if update.has_capability("Accept") {
+            if update.has_capability(Capability::Accept) {
                 self.requeued.remove(&id);
             }
             match inbox.try_send(Input::Update(Box::new(update))) {
@@ -205,7 +206,7 @@ impl Dispatcher {
             self.ctx.stats.notification_ignored();
             return;
         }
-        if !update.has_capability("Accept") {
+        if !update.has_capability(Capability::Accept) {
             debug!(chat_id = %update.id, kind = ?update.kind, "update for a chat the bot does not hold");
             self.ctx.stats.notification_ignored();
             return;
@@ -249,7 +250,7 @@ impl Dispatcher {
             // Listed and not an offer: the bot holds it (live, or left and being finished).
             let live: HashSet<&ChatId> = chats
                 .iter()
-                .filter(|c| !c.has_capability("Accept"))
+                .filter(|c| !c.has_capability(Capability::Accept))
                 .map(|c| &c.id)
                 .collect();
             for (id, inbox) in &self.chats {
@@ -281,11 +282,12 @@ impl Dispatcher {
                 // again and now offered, without a notification of the offer so far, gets the
                 // listing's offer (the notification may have been lost) and accepts it; a
                 // late copy of the offer is then refused harmlessly.
-                let input = if chat.has_capability("Accept") && self.requeued.remove(&chat.id) {
-                    Input::Update(Box::new(chat))
-                } else {
-                    Input::CatchUp
-                };
+                let input =
+                    if chat.has_capability(Capability::Accept) && self.requeued.remove(&chat.id) {
+                        Input::Update(Box::new(chat))
+                    } else {
+                        Input::CatchUp
+                    };
                 if inbox.try_send(input).is_err() {
                     debug!("chat inbox full or closed; skipping its catch-up");
                 }
@@ -304,9 +306,9 @@ impl Dispatcher {
                         store.remove(&chat.id);
                     }
                 });
-            } else if chat.has_capability("Accept") {
+            } else if chat.has_capability(Capability::Accept) {
                 self.route_update(chat).await;
-            } else if chat.has_capability("SendMessage") {
+            } else if chat.has_capability(Capability::SendMessage) {
                 adopted += 1;
                 self.start(chat);
             }

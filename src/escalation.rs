@@ -244,7 +244,7 @@ async fn consult_and_hand(
 
 /// `statusCode` 2 on completing a consultation: GWS sees nobody to hand the chat to yet.
 fn is_not_yet(e: &gws::Error) -> bool {
-    matches!(e, gws::Error::Status { code: 2, .. })
+    e.status() == Some(gws::Status::InvalidState)
 }
 
 /// Turn the consultation with `id` into a transfer or a conference, as the team says.

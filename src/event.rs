@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::gws::Capability;
+
 /// An interaction (chat) id as GWS assigns it.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChatId(pub String);
@@ -92,11 +94,11 @@ impl ChatUpdate {
         }
     }
 
-    /// True when the server lists `cap` among the chat's capabilities.
-    pub fn has_capability(&self, cap: &str) -> bool {
+    /// True when the server lists `cap` among the chat's capabilities (any letter case).
+    pub fn has_capability(&self, cap: Capability) -> bool {
         self.capabilities
             .as_ref()
-            .is_some_and(|caps| caps.iter().any(|c| c.eq_ignore_ascii_case(cap)))
+            .is_some_and(|caps| caps.iter().any(|c| c.eq_ignore_ascii_case(cap.name())))
     }
 }
 

@@ -26,6 +26,7 @@ use tracing::{debug, info, warn};
 use crate::config::EscalationTexts;
 use crate::decision_log::{Decision, DecisionLog};
 use crate::event::{ChatId, ChatUpdate, Me};
+use crate::gws::Capability;
 use crate::gws::{self, Operation};
 use crate::responder::{Chain, Trigger};
 use crate::schedule::Clock;
@@ -168,8 +169,8 @@ pub async fn run(ctx: Arc<Context>, offer: ChatUpdate, inbox: mpsc::Receiver<Inp
 
 impl Chat {
     async fn converse(&mut self, offer: ChatUpdate) -> End {
-        let adopt = !offer.has_capability("Accept");
-        if adopt && !offer.has_capability("SendMessage") {
+        let adopt = !offer.has_capability(Capability::Accept);
+        if adopt && !offer.has_capability(Capability::SendMessage) {
             return End::NotAccepted {
                 reason: "the chat allows neither Accept nor SendMessage".into(),
             };
@@ -344,7 +345,7 @@ impl Chat {
         };
         match input {
             Some(Input::Update(update)) => {
-                if update.has_capability("Accept") {
+                if update.has_capability(Capability::Accept) {
                     self.accept_again().await;
                 }
                 Next::Input(Input::Update(update))

@@ -8,7 +8,7 @@ use tracing::{debug, info, warn};
 
 use super::{Chat, Input};
 use crate::decision_log::Decision;
-use crate::gws::{self, Operation};
+use crate::gws::{self, Capability, Operation, Status};
 
 /// How long a chat waits for the daemon to log in again after its session was lost.
 const RELOGIN_WAIT: Duration = Duration::from_secs(60);
@@ -77,12 +77,12 @@ impl Chat {
                 _ = hand_over.cancelled() => false,
             };
             renewed && self.back_in_hand().await
-        } else if matches!(err, gws::Error::Status { code: 2, .. })
+        } else if err.status() == Some(Status::InvalidState)
             && !matches!(op, Operation::Accept { .. })
             && self.reoffered().await
         {
             true
-        } else if matches!(err, gws::Error::Status { code: 6, .. })
+        } else if err.status() == Some(Status::NotFound)
             && !matches!(op, Operation::Accept { .. })
             && self.chat_unknown().await
         {
@@ -121,7 +121,7 @@ impl Chat {
         }
         for input in pending {
             match input {
-                Input::Update(mut update) if update.has_capability("Accept") => {
+                Input::Update(mut update) if update.has_capability(Capability::Accept) => {
                     reoffered = true;
                     update.capabilities = None;
                     self.stash.push_back(Input::Update(update));
@@ -175,7 +175,7 @@ impl Chat {
             Ok(chats) => {
                 let offered = chats
                     .iter()
-                    .any(|c| c.id == self.id && c.has_capability("Accept"));
+                    .any(|c| c.id == self.id && c.has_capability(Capability::Accept));
                 if offered {
                     self.accept_again().await;
                 }
@@ -194,10 +194,11 @@ impl Chat {
         let probe = Operation::RequestChatHistory {
             event_id: self.memory.cursor.clone(),
         };
-        matches!(
-            self.ctx.gws.execute(&self.id, &probe).await,
-            Err(gws::Error::Status { code: 6, .. })
-        )
+        self.ctx
+            .gws
+            .execute(&self.id, &probe)
+            .await
+            .is_err_and(|e| e.status() == Some(Status::NotFound))
     }
 
     /// Wait until the chat is offered again, keeping every other input for later. True when
@@ -211,7 +212,9 @@ impl Chat {
                 r = tokio::time::timeout_at(deadline, self.inbox.recv()) => r,
             };
             match received {
-                Ok(Some(Input::Update(mut update))) if update.has_capability("Accept") => {
+                Ok(Some(Input::Update(mut update)))
+                    if update.has_capability(Capability::Accept) =>
+                {
                     self.accept_again().await;
                     // Accepted: the rest of the offer is still news, its Accept is not.
                     update.capabilities = None;

@@ -23,6 +23,7 @@ use super::http::{Credentials, Me, TlsOptions, Transport};
 use super::operation::{Operation, SessionOperation};
 use super::pacer::Pacer;
 use super::references::{References, Request};
+use super::status::Status;
 use crate::backoff::Backoff;
 use crate::event::{ChatId, ChatUpdate, Event, UpdateKind};
 
@@ -327,7 +328,7 @@ impl Client {
                     {
                         Ok(_) => {}
                         // Not a participant any more: the bot has left already.
-                        Err(Error::Status { code: 2, .. }) => {
+                        Err(e) if e.status() == Some(Status::InvalidState) => {
                             debug!("Leave refused as not valid now; the bot has left already")
                         }
                         Err(e) => return Err(e),
@@ -621,14 +622,14 @@ pub fn parse_reply(operation: &'static str, body: &Value) -> Result<Ack, Error> 
             });
         }
     };
-    match code {
-        0 => Ok(ack),
-        7 => {
+    match Status::from_code(code) {
+        Status::Success => Ok(ack),
+        Status::PartialSuccess => {
             warn!(operation, message = %message, "GWS reports partial success (statusCode 7)");
             Ok(ack)
         }
-        20 => Err(Error::NotAuthenticated),
-        code => Err(Error::Status {
+        Status::NotAuthenticated => Err(Error::NotAuthenticated),
+        _ => Err(Error::Status {
             operation,
             code,
             message,

@@ -4,6 +4,8 @@
 //! No variant carries credentials, the Authorization header or a CSRF token; raw response
 //! bodies go to DEBUG logs, and only a truncated body is kept for plain HTTP errors.
 
+use super::status::Status;
+
 /// How many characters of an error response body [`Error::Http`] keeps.
 pub const MAX_ERROR_BODY_CHARS: usize = 300;
 
@@ -66,7 +68,7 @@ impl Error {
         match self {
             Error::Http { status, .. } => *status >= 500 || *status == 429,
             Error::Transport(_) | Error::Unsent(_) => true,
-            Error::Status { code, .. } => matches!(code, 4 | 9),
+            Error::Status { code, .. } => Status::from_code(*code).is_transient(),
             _ => false,
         }
     }
@@ -81,10 +83,16 @@ impl Error {
     /// handshake, `StartContactCenterSession`). HTTP 401 is *not* such a case: it means bad
     /// credentials, and logging in again would only repeat it.
     pub fn needs_login(&self) -> bool {
-        matches!(
-            self,
-            Error::NotAuthenticated | Error::Csrf | Error::Status { code: 20, .. }
-        )
+        matches!(self, Error::NotAuthenticated | Error::Csrf)
+            || self.status() == Some(Status::NotAuthenticated)
+    }
+
+    /// The `statusCode` GWS refused the request with, if that is what happened.
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            Error::Status { code, .. } => Some(Status::from_code(*code)),
+            _ => None,
+        }
     }
 
     /// Build an [`Error::Http`], truncating the body.
@@ -107,31 +115,7 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
 
 /// What a GWS `statusCode` means (`docs/gws-protocol.md` §9).
 pub fn status_meaning(code: i64) -> &'static str {
-    match code {
-        0 => "success",
-        1 => "required parameter missing",
-        2 => "parameter not valid for the current state",
-        3 => "operation forbidden",
-        4 => "internal error",
-        5 => "no permission",
-        6 => "resource not found",
-        7 => "partial success",
-        8 => "password change demanded",
-        9 => "processing incomplete",
-        10 => "value out of range",
-        11 => "read-only property",
-        12 => "unable to retrieve resource",
-        13 => "unable to create resource",
-        14 => "unable to delete resource",
-        15 => "unable to update resource",
-        16 => "unable to assign",
-        17 => "unable to unassign",
-        18 => "already exists",
-        19 => "already in use",
-        20 => "not authenticated",
-        -1 => "error reported without a code",
-        _ => "unknown status code",
-    }
+    Status::from_code(code).meaning()
 }
 
 #[cfg(test)]

@@ -17,9 +17,11 @@ pub mod http;
 pub mod operation;
 pub mod pacer;
 pub mod references;
+pub mod status;
 
 pub use client::{Ack, Always, Client, ClientConfig, Recheck};
 pub use dialect::{Choice, Dialect, OperationNames, Parsed};
 pub use error::Error;
 pub use http::{Credentials, Me, TlsOptions, Transport};
 pub use operation::{Operation, SessionOperation};
+pub use status::{Capability, Status};

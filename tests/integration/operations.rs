@@ -6,6 +6,7 @@ use std::time::Duration;
 use gws_botd::backoff::Backoff;
 use gws_botd::cometd::{self, Notification};
 use gws_botd::event::{ChatId, Event};
+use gws_botd::gws::Capability;
 use gws_botd::gws::{self, Operation, Parsed, SessionOperation};
 use gws_botd::sim::{ChatOutcome, ChatSpec, Sim, SimDialect};
 use serde_json::{Value, json};
@@ -112,7 +113,7 @@ impl Agent {
         });
         let wanted = id.clone();
         self.event("offer", move |u| {
-            u.id.0 == wanted && u.has_capability("Accept")
+            u.id.0 == wanted && u.has_capability(Capability::Accept)
         })
         .await;
         ChatId(id)

@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Plan, Post, encode_segment};
 use crate::event::{ChatId, ChatUpdate};
+use crate::gws::Capability;
 use crate::gws::Operation;
 
 /// `{api}/me/chats/{id}`.
@@ -43,9 +44,9 @@ fn target_uri(api: &str, agent_id: &str) -> String {
 /// capabilities: a finish cut between `Leave` and `Complete`, e.g. by a restart), the
 /// `Complete` that ends it.
 pub(super) fn completion_of_left(api: &str, chat: &ChatUpdate) -> Option<Post> {
-    let left = chat.has_capability("Complete")
-        && !chat.has_capability("SendMessage")
-        && !chat.has_capability("Accept");
+    let left = chat.has_capability(Capability::Complete)
+        && !chat.has_capability(Capability::SendMessage)
+        && !chat.has_capability(Capability::Accept);
     left.then(|| Post {
         url: operation_path(api, &chat.id),
         body: json!({"operationName": "Complete"}),

@@ -125,6 +125,7 @@ fn id_from_paths(data: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use crate::event::{MessageKind, ParticipantKind, Visibility};
+    use crate::gws::Capability;
     use serde_json::json;
 
     fn chat(parsed: Parsed) -> ChatUpdate {
@@ -147,7 +148,7 @@ mod tests {
         assert_eq!(u.kind, UpdateKind::StatusChange);
         assert_eq!(u.reference_id, Some(17));
         assert_eq!(u.state.as_deref(), Some("Chatting"));
-        assert!(u.has_capability("SendMessage") && !u.has_capability("Accept"));
+        assert!(u.has_capability(Capability::SendMessage) && !u.has_capability(Capability::Accept));
         let ps = u.participants.as_ref().unwrap();
         assert_eq!(ps[0].kind, ParticipantKind::Customer);
         assert_eq!(ps[0].nickname.as_deref(), Some("Pat"));
@@ -163,7 +164,7 @@ mod tests {
         let data = json!({"messageType":"ChatStateChangeMessage","notificationType":"StatusChange",
             "chat":{"id":"c1","state":"Invited","capabilities":["Accept","Reject"]}});
         let u = chat(parse_chats(CHATS_TOPIC, &data));
-        assert!(u.has_capability("Accept"));
+        assert!(u.has_capability(Capability::Accept));
         for (kind, expected) in [
             ("ParticipantsUpdated", UpdateKind::ParticipantsUpdated),
             ("PropertiesUpdated", UpdateKind::PropertiesUpdated),
@@ -295,7 +296,7 @@ mod tests {
         let ids: Vec<_> = chats.iter().map(|c| c.id.0.as_str()).collect();
         assert_eq!(ids, ["c1", "c2"]);
         assert!(chats.iter().all(|c| c.kind == UpdateKind::StatusChange));
-        assert!(chats[1].has_capability("Accept"));
+        assert!(chats[1].has_capability(Capability::Accept));
         assert!(parse_listing(&json!({"statusCode":0})).is_empty());
         assert_eq!(parse_listing(&json!([{"id":"c3"}])).len(), 1);
 

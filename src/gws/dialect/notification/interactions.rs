@@ -112,6 +112,7 @@ fn chat_update(
 mod tests {
     use super::*;
     use crate::event::{MessageKind, ParticipantKind, Visibility};
+    use crate::gws::Capability;
     use serde_json::json;
 
     fn chat(parsed: Parsed) -> ChatUpdate {
@@ -137,7 +138,7 @@ mod tests {
         assert_eq!(u.kind, UpdateKind::NewInteraction);
         assert_eq!(u.reference_id, Some(4));
         assert_eq!(u.state.as_deref(), Some("Invited"));
-        assert!(u.has_capability("accept"));
+        assert!(u.has_capability(Capability::Accept));
         let ps = u.participants.as_ref().unwrap();
         assert_eq!(ps.len(), 1);
         assert_eq!(ps[0].kind, ParticipantKind::Customer);
@@ -161,7 +162,7 @@ mod tests {
         assert_eq!(u.id, ChatId::from("77"));
         assert_eq!(u.kind, UpdateKind::StatusChange);
         assert_eq!(u.reference_id, Some(12));
-        assert!(u.has_capability("SendMessage"));
+        assert!(u.has_capability(Capability::SendMessage));
         assert_eq!(u.participants, None, "absent means unchanged");
         assert_eq!(u.user_data, None);
         assert!(u.messages.is_empty());
@@ -307,7 +308,7 @@ mod tests {
         let ids: Vec<_> = chats.iter().map(|c| c.id.0.as_str()).collect();
         assert_eq!(ids, ["c1", "c2"]);
         assert!(chats.iter().all(|c| c.kind == UpdateKind::StatusChange));
-        assert!(chats[1].has_capability("Accept"));
+        assert!(chats[1].has_capability(Capability::Accept));
         assert_eq!(
             parse_listing(&json!([{"id":"c3"}]), "interactions").len(),
             1
