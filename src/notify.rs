@@ -44,6 +44,8 @@ struct Inner {
     watchdog: Option<Duration>,
     /// The last `STATUS=` sent, so an unchanged one is not repeated.
     last_status: Mutex<String>,
+    /// How many beats the main loop has made ([`Notifier::beats`]).
+    beats: tokio::sync::watch::Sender<u64>,
 }
 
 impl fmt::Debug for Notifier {
@@ -73,6 +75,7 @@ impl Notifier {
                 sink,
                 watchdog: watchdog.filter(|w| !w.is_zero()),
                 last_status: Mutex::new(String::new()),
+                beats: tokio::sync::watch::Sender::new(0),
             }),
         }
     }
@@ -168,6 +171,14 @@ impl Notifier {
         if !states.is_empty() {
             self.send(&states);
         }
+        self.inner.beats.send_modify(|n| *n += 1);
+    }
+
+    /// How many beats ([`Notifier::beat`]) the main loop has made, whether or not they sent
+    /// anything: a beat that sent nothing is otherwise invisible. Changes after each beat's
+    /// notification was handed on.
+    pub fn beats(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.beats.subscribe()
     }
 
     /// The timer the main loop awaits between beats: half the watchdog period (as systemd

@@ -298,10 +298,26 @@ async fn dropped_receiver_stops_the_client() {
         on_handshake: Box::new(|_| None),
         on_connect: Box::new(|_| idle_connect()),
     };
-    let (_fake, client) = start(script).await;
+    let (fake, client) = start(script).await;
+    let link = crate::health::Flag::default();
+    let client = client.report_link(link.clone());
     let (tx, rx) = mpsc::channel(16);
     drop(rx);
-    client.run(tx, CancellationToken::new()).await.unwrap();
+    // Nobody to hand notifications to: the client stops on its own, without being cancelled,
+    // as soon as it has something to hand over (here: that it is connected).
+    let result = tokio::time::timeout(
+        Duration::from_secs(60),
+        client.run(tx, CancellationToken::new()),
+    )
+    .await
+    .expect("the client stops without a receiver");
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        channels(&fake.requests()),
+        ["/meta/handshake", "/meta/subscribe"],
+        "no long poll is opened for nobody"
+    );
+    assert!(!link.get(), "a stopped client does not report a live link");
 }
 
 #[tokio::test(start_paused = true)]

@@ -797,9 +797,7 @@ mod tests {
                     .await
             }
         });
-        while fake.requests().is_empty() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        fake.received(1).await;
         client.transport().get_me().await.unwrap();
         let err = send.await.unwrap().unwrap_err();
         assert!(err.needs_login(), "{err:?}");

@@ -74,12 +74,15 @@ type Script = dyn Fn(&Recorded) -> Reply + Send + Sync;
 struct Shared {
     script: Arc<Script>,
     log: Arc<Mutex<Vec<Recorded>>>,
+    /// How many requests `log` holds, for [`Fake::received`].
+    count: Arc<tokio::sync::watch::Sender<usize>>,
 }
 
 /// A running fake; the server stops when this is dropped.
 pub(crate) struct Fake {
     addr: std::net::SocketAddr,
     log: Arc<Mutex<Vec<Recorded>>>,
+    count: Arc<tokio::sync::watch::Sender<usize>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -87,9 +90,11 @@ impl Fake {
     /// Start a server answering every request with `script(request)`.
     pub async fn start(script: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Fake {
         let log = Arc::new(Mutex::new(Vec::new()));
+        let count = Arc::new(tokio::sync::watch::Sender::new(0));
         let shared = Shared {
             script: Arc::new(script),
             log: log.clone(),
+            count: count.clone(),
         };
         let router = Router::new().fallback(handle).with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -99,7 +104,12 @@ impl Fake {
         let task = tokio::spawn(async move {
             axum::serve(listener, router).await.expect("fake server");
         });
-        Fake { addr, log, task }
+        Fake {
+            addr,
+            log,
+            count,
+            task,
+        }
     }
 
     /// `http://127.0.0.1:port/api/v2`.
@@ -110,6 +120,14 @@ impl Fake {
     /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<Recorded> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Wait until at least `n` requests have arrived (they are recorded before the script
+    /// answers them).
+    pub async fn received(&self, n: usize) {
+        let mut count = self.count.subscribe();
+        // The sender lives in `self`: the wait ends only when the count is reached.
+        let _ = count.wait_for(|c| *c >= n).await;
     }
 }
 
@@ -133,7 +151,12 @@ async fn handle(
         headers,
         body,
     };
-    shared.log.lock().unwrap().push(rec.clone());
+    let received = {
+        let mut log = shared.log.lock().unwrap();
+        log.push(rec.clone());
+        log.len()
+    };
+    shared.count.send_replace(received);
     let reply = (shared.script)(&rec);
     if let Some(delay) = reply.delay {
         tokio::time::sleep(delay).await;

@@ -628,9 +628,7 @@ mod tests {
             async move { t.post_json(&url, &json!({}), Duration::from_secs(5)).await }
         });
         // Another task logs in again while the POST is in flight (GWS restarted).
-        while fake.requests().is_empty() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        fake.received(1).await;
         t.get_me().await.unwrap();
         let err = post.await.unwrap().unwrap_err();
         assert!(matches!(err, Error::NotAuthenticated), "{err:?}");

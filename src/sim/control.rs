@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use super::state::Shared;
 use super::types::{
@@ -113,8 +113,31 @@ impl Control {
         self.shared.lock().dropped_notifications
     }
 
+    /// What happens to chats from now on (entries, state changes, ends), as it happens.
     pub fn subscribe(&self) -> broadcast::Receiver<SimEvent> {
         self.shared.lock().events.subscribe()
+    }
+
+    /// A counter that moves whenever a request is recorded (on arrival and again when it is
+    /// answered), a notification is delivered, a violation is noted or a chat changes (each
+    /// [`Control::subscribe`] event): a cue to look at the records again.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.shared.lock().changes.subscribe()
+    }
+
+    /// Waits until `probe`, run now and again after each of [`Control::changes`], returns
+    /// `Some`. No polling and no deadline: callers put their own timeout around it.
+    pub async fn wait_for<T>(&self, mut probe: impl FnMut(&Control) -> Option<T>) -> T {
+        let mut changes = self.changes();
+        loop {
+            // Marked seen before the probe, so a change during the probe wakes the next wait.
+            changes.borrow_and_update();
+            if let Some(found) = probe(self) {
+                return found;
+            }
+            // The sender lives in the state this handle keeps alive: it cannot close.
+            let _ = changes.changed().await;
+        }
     }
 
     /// Adds or changes a human agent (by id); running consultations keep their old timing.

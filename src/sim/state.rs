@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use rand::Rng;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +50,7 @@ impl Shared {
             started: Instant::now(),
             wall_start: SystemTime::now(),
             events,
+            changes: watch::Sender::new(0),
             queue_limit: config.queue_limit.max(1),
             agents: config.agents.clone(),
             skills: config.skills.clone(),
@@ -170,6 +171,8 @@ pub(crate) struct State {
     pub started: Instant,
     wall_start: SystemTime,
     pub events: broadcast::Sender<SimEvent>,
+    /// Bumped by [`State::changed`] whenever something a test may wait for is recorded.
+    pub changes: watch::Sender<u64>,
     pub queue_limit: usize,
     pub agents: Vec<SimAgent>,
     pub skills: Vec<String>,
@@ -247,6 +250,12 @@ impl State {
 
     pub fn emit(&self, event: SimEvent) {
         let _ = self.events.send(event);
+        self.changed();
+    }
+
+    /// Tells [`super::Control::changes`] watchers that the records or a chat changed.
+    pub fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn violation(&mut self, text: String) {
@@ -255,6 +264,7 @@ impl State {
             self.violations.pop_front();
         }
         self.violations.push_back(text);
+        self.changed();
     }
 
     /// Records a request at arrival; returns its sequence number for [`State::finish_request`].
@@ -264,6 +274,7 @@ impl State {
             self.first_request_seq += 1;
         }
         self.requests.push_back(request);
+        self.changed();
         self.first_request_seq + self.requests.len() as u64 - 1
     }
 
@@ -278,6 +289,7 @@ impl State {
             r.http_status = http_status;
             r.status_code = status_code;
         }
+        self.changed();
     }
 
     pub fn record_delivery(&mut self, delivery: Delivery) {
@@ -285,6 +297,7 @@ impl State {
             self.deliveries.pop_front();
         }
         self.deliveries.push_back(delivery);
+        self.changed();
     }
 
     /// Registers a new CometD client of `user` and returns its id. Clients of that user that

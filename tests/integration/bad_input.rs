@@ -14,9 +14,8 @@ async fn a_wrong_password_backs_off_instead_of_looping() {
         c.gws.password = secrecy::SecretString::from("wrong".to_owned());
     })
     .await;
-    let attempts = wait_until("three refused logins", || {
-        let refused: Vec<_> = h
-            .control
+    let attempts = wait_sim(&h.control, "three refused logins", |c| {
+        let refused: Vec<_> = c
             .requests()
             .into_iter()
             .filter(|r| r.method == "GET" && r.http_status == 401)
@@ -95,6 +94,8 @@ async fn connection_refused_at_start_is_retried_until_gws_is_up() {
         &std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(rules)),
     );
     let shutdown = tokio_util::sync::CancellationToken::new();
+    // The daemon runs on this test's thread, so its log lines come here.
+    let mut log = LogCapture::start("gws_botd=warn");
     let daemon = tokio::spawn(gws_botd::daemon::run(
         config,
         chain,
@@ -102,13 +103,16 @@ async fn connection_refused_at_start_is_retried_until_gws_is_up() {
         Default::default(),
         shutdown.clone(),
     ));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Refused, and tried again after the back-off: still running.
+    for _ in 0..2 {
+        let line = log.next_with("cannot reach GWS to log in").await;
+        assert!(line.contains("retry_in"), "{line}");
+    }
     assert!(!daemon.is_finished());
     let sim = Sim::start(sim_config(), addr).await.unwrap();
     let control = sim.control();
-    wait_until("Ready", || {
-        control
-            .requests()
+    wait_sim(&control, "Ready", |c| {
+        c.requests()
             .into_iter()
             .find(|r| r.operation.as_deref() == Some("Ready"))
     })

@@ -45,6 +45,7 @@ async fn ready_status_and_watchdog_follow_the_connection() {
     config.gws.retry_attempts = 1;
     let rules = Arc::new(ArcSwap::from_pointee(RuleSet::load_dir(&dir).unwrap()));
     let (notifier, mut rx) = Notifier::channel(Some(Duration::from_millis(200)));
+    let mut beats = notifier.beats();
     let stats = Arc::new(Stats::default());
     stats.rules_loaded();
     let shutdown = CancellationToken::new();
@@ -81,9 +82,13 @@ async fn ready_status_and_watchdog_follow_the_connection() {
     // The server goes away: the status says so and the watchdog pings stop.
     sim.shutdown().await;
     next_with(&mut rx, "notifications reconnecting").await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    while rx.try_recv().is_ok() {}
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Eight more beats of the main loop (four watchdog periods), each of which would have
+    // pinged with the link up; what they sent is in the channel before the count moves.
+    let from = *beats.borrow_and_update();
+    tokio::time::timeout(WAIT, beats.wait_for(|n| *n >= from + 8))
+        .await
+        .expect("the main loop keeps beating")
+        .expect("the notifier is alive");
     let after: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
     assert!(
         after.iter().all(|m| !m.contains("WATCHDOG")),

@@ -1,23 +1,23 @@
 //! Responders that fail, panic or are slow: the chat they hit is handed on, the others go on.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use gws_botd::config::EscalationTexts;
 use gws_botd::responder::{Action, ChatView, Outcome, Responder, Response, Then, Trigger};
 use gws_botd::sim::{ChatOutcome, Step};
+use tokio_util::sync::CancellationToken;
 
 use gws_botd::sim::SimDialect;
 
 use crate::support::*;
 
 /// The mock responder set: each greets on accept, then misbehaves on messages as named.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Mock {
     Error,
     Panic,
-    /// Waits before answering when the message says "slow".
-    Slow,
+    /// Answers a message that says "slow" only once the test opens the gate (cancels the
+    /// token): as slow as the test needs, whatever the machine's speed.
+    Slow(CancellationToken),
 }
 
 #[async_trait]
@@ -35,9 +35,9 @@ impl Responder for Mock {
         match self {
             Mock::Error => anyhow::bail!("the knowledge base is down"),
             Mock::Panic => panic!("bug in a responder"),
-            Mock::Slow => {
+            Mock::Slow(gate) => {
                 if text.contains("slow") {
-                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    gate.cancelled().await;
                 }
                 Ok(reply(&format!("re: {text}")))
             }
@@ -96,7 +96,9 @@ async fn without_a_fallback_skill_a_failing_chat_is_closed_politely(d: SimDialec
 }
 
 async fn a_slow_answer_in_one_chat_does_not_hold_up_another(d: SimDialect) {
-    let h = Harness::start_with_responders(d, vec![Box::new(Mock::Slow)], |_| {}).await;
+    let gate = CancellationToken::new();
+    let h =
+        Harness::start_with_responders(d, vec![Box::new(Mock::Slow(gate.clone()))], |_| {}).await;
     let slow = h.chat("Slo", vec![Step::AwaitReply, say(0, "slow please")]);
     h.wait_chat(&slow, "greeting", |c| texts_from(c, "Agent").len() == 1)
         .await;
@@ -107,31 +109,45 @@ async fn a_slow_answer_in_one_chat_does_not_hold_up_another(d: SimDialect) {
     .await;
     // The quick chat was answered while the slow one was still thinking.
     assert_eq!(h.bot_texts(&slow).len(), 1);
+    gate.cancel();
     h.wait_chat(&slow, "slow answer", |c| texts_from(c, "Agent").len() == 2)
         .await;
 }
 
 async fn a_flooded_slow_chat_does_not_hold_up_new_chats(d: SimDialect) {
-    let h = Harness::start_with_responders(d, vec![Box::new(Mock::Slow)], |_| {}).await;
+    // The gate stays shut: the flooded chat's first message is never answered, so a new chat
+    // that waited for it would never be answered either.
+    let gate = CancellationToken::new();
+    let h =
+        Harness::start_with_responders(d, vec![Box::new(Mock::Slow(gate.clone()))], |_| {}).await;
     let flooded = h.chat("Flo", vec![]);
     h.wait_chat(&flooded, "greeting", |c| texts_from(c, "Agent").len() == 1)
         .await;
-    // More messages than the chat's inbox holds, each taking the responder 2 s.
+    // More messages than the chat's inbox holds, the first of them stuck in the responder.
     for i in 0..400 {
         h.control
             .customer_says(&flooded, &format!("slow {i}"))
             .unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let started = tokio::time::Instant::now();
+    // Messages reach the bot in order: once the last one is delivered, all of them were.
+    wait_sim(&h.control, "the flood delivered to the bot", |c| {
+        c.deliveries()
+            .iter()
+            .any(|n| n.data.to_string().contains("\"slow 399\""))
+            .then_some(())
+    })
+    .await;
     let other = h.chat("Gil", vec![say(0, "quick")]);
     h.wait_chat(&other, "answer", |c| texts_from(c, "Agent").len() == 2)
         .await;
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "the new chat waited {:?}",
-        started.elapsed()
+    assert_eq!(h.bot_texts(&other), ["hello", "re: quick"]);
+    assert_eq!(
+        h.bot_texts(&flooded),
+        ["hello"],
+        "the flooded chat is still stuck"
     );
+    // The new chat's offer came after the flood: by its answer, the overflow was dropped.
+    assert!(h.stats.snapshot().notifications_ignored > 0);
 }
 
 per_dialect!(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gws_botd::config::EscalationTexts;
-use gws_botd::responder::rules::watch::{self, Reloader};
+use gws_botd::responder::rules::watch::{self, Reloader, WatchState, Watching};
 use gws_botd::sim::{ChatOutcome, Step};
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +39,18 @@ async fn wait_reply(h: &Harness, id: &str, text: &str) {
     .await;
 }
 
+/// Wait until what the rules watcher has seen satisfies `pred`.
+async fn wait_watch(
+    seen: &mut tokio::sync::watch::Receiver<WatchState>,
+    what: &str,
+    pred: impl FnMut(&WatchState) -> bool,
+) {
+    tokio::time::timeout(WAIT, seen.wait_for(pred))
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+        .expect("the reloader is alive");
+}
+
 async fn ask(h: &Harness, id: &str, expected: &str) {
     let before = h.bot_texts(id).len();
     h.control.customer_says(id, "ping").unwrap();
@@ -50,6 +62,7 @@ async fn ask(h: &Harness, id: &str, expected: &str) {
 async fn rule_files_changed_under_a_running_daemon_valid_broken_valid(d: SimDialect) {
     let h = Harness::start_with(sim_config_in(d), &ping_rules("v1"), |_| {}).await;
     let reloader = Arc::new(Reloader::new(&h.config.bot.rules, h.rules.clone()));
+    let mut seen = reloader.watch_state();
     let stop = CancellationToken::new();
     let watching = tokio::spawn(watch::run(
         reloader.clone(),
@@ -57,8 +70,11 @@ async fn rule_files_changed_under_a_running_daemon_valid_broken_valid(d: SimDial
         stop.clone(),
     ));
     let file = h.config.bot.rules.join("rules.toml");
-    // Give the watcher a moment to register before the first change.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The first change must find the watch in place.
+    wait_watch(&mut seen, "the watch on the rules directory", |s| {
+        s.watching == Watching::Directory
+    })
+    .await;
 
     let ann = h.chat("Ann", vec![]);
     wait_reply(&h, &ann, "Hi Ann.").await;
@@ -66,7 +82,7 @@ async fn rule_files_changed_under_a_running_daemon_valid_broken_valid(d: SimDial
 
     // A valid change: the running chat and a new one get the new answer.
     std::fs::write(&file, ping_rules("v2")).unwrap();
-    wait_until("the reload", || (reloader.reloads() == 1).then_some(())).await;
+    wait_watch(&mut seen, "the reload", |s| s.reloads == 1).await;
     ask(&h, &ann, "pong v2").await;
     let bob = h.chat("Bob", vec![]);
     wait_reply(&h, &bob, "Hi Bob.").await;
@@ -75,12 +91,14 @@ async fn rule_files_changed_under_a_running_daemon_valid_broken_valid(d: SimDial
     // A broken change, saved twice as an editor would: logged once, old answers stay.
     let half = &ping_rules("v3")[..60];
     std::fs::write(&file, half).unwrap();
-    wait_until("the failed reload", || {
-        (reloader.failures_logged() == 1).then_some(())
+    wait_watch(&mut seen, "the failed reload", |s| s.failed == 1).await;
+    assert_eq!(reloader.failures_logged(), 1);
+    let before = seen.borrow().relevant;
+    std::fs::write(&file, half).unwrap();
+    wait_watch(&mut seen, "the second save to be acted on", |s| {
+        s.checked > before && s.checked == s.relevant
     })
     .await;
-    std::fs::write(&file, half).unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
         reloader.failures_logged(),
         1,
@@ -91,10 +109,7 @@ async fn rule_files_changed_under_a_running_daemon_valid_broken_valid(d: SimDial
 
     // Fixed: the new answers arrive, and no chat was lost on the way.
     std::fs::write(&file, ping_rules("v3")).unwrap();
-    wait_until("the second reload", || {
-        (reloader.reloads() == 2).then_some(())
-    })
-    .await;
+    wait_watch(&mut seen, "the second reload", |s| s.reloads == 2).await;
     ask(&h, &ann, "pong v3").await;
     ask(&h, &bob, "pong v3").await;
     for id in [&ann, &bob] {

@@ -301,7 +301,7 @@ impl Harness {
         what: &str,
         pred: impl Fn(&ChatSnapshot) -> bool,
     ) -> ChatSnapshot {
-        wait_until(what, || self.control.chat(id).filter(|c| pred(c))).await
+        wait_sim(&self.control, what, |c| c.chat(id).filter(|c| pred(c))).await
     }
 
     /// Wait until the chat has an outcome.
@@ -316,8 +316,8 @@ impl Harness {
         what: &str,
         pred: impl Fn(&RecordedRequest) -> bool,
     ) -> RecordedRequest {
-        wait_until(what, || {
-            self.control.requests().into_iter().find(|r| pred(r))
+        wait_sim(&self.control, what, |c| {
+            c.requests().into_iter().find(|r| pred(r))
         })
         .await
     }
@@ -387,10 +387,12 @@ impl Harness {
     pub async fn kill(&mut self) {
         self.daemon.take().expect("daemon running");
         if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
+            // Returns once every task of the daemon has been dropped, and with them its
+            // sockets: the simulator sees the connections cut before the next step.
+            tokio::task::spawn_blocking(move || runtime.shutdown_timeout(WAIT))
+                .await
+                .expect("the daemon's runtime shuts down");
         }
-        // Let the cut connections settle on the simulator's side.
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     /// Start a new daemon with the same configuration (and state directory).
@@ -436,7 +438,27 @@ pub fn texts_from(chat: &ChatSnapshot, from_type: &str) -> Vec<(String, String)>
         .collect()
 }
 
+/// Wait until `probe`, run against the simulator's records now and after each change there
+/// ([`Control::wait_for`]), returns Some; panic with `what` after `WAIT`.
+pub async fn wait_sim<T>(
+    control: &Control,
+    what: &str,
+    probe: impl FnMut(&Control) -> Option<T>,
+) -> T {
+    tokio::time::timeout(WAIT, control.wait_for(probe))
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
 /// Poll `probe` every 20 ms until it returns Some, for at most `WAIT`.
+///
+/// The one polling wait, for state that announces no change: the daemon's counters
+/// ([`Stats`] is plain atomics), files it writes (the decision log, the state directory) and
+/// lines read from a child's stderr by a thread. Whatever the simulator records is awaited
+/// with [`wait_sim`] instead, rule reloads with [`Reloader::watch_state`], log lines of the
+/// in-process daemon with [`LogCapture`], sd_notify messages on their channel.
+///
+/// [`Reloader::watch_state`]: gws_botd::responder::rules::watch::Reloader::watch_state
 pub async fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -455,5 +477,62 @@ pub fn say(after_ms: u64, text: &str) -> Step {
     Step::Say {
         after: Duration::from_millis(after_ms),
         text: text.into(),
+    }
+}
+
+/// Log lines written on this thread while the capture lives, as they are written.
+/// `#[tokio::test]` runs the test and every task it spawns with `tokio::spawn` on one thread,
+/// so a daemon spawned that way logs here (a [`Harness`] daemon has a runtime of its own and
+/// does not).
+pub struct LogCapture {
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl LogCapture {
+    /// Capture what `filter` (an `EnvFilter` directive such as `gws_botd=warn`) lets through.
+    pub fn start(filter: &str) -> LogCapture {
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || LineWriter(tx.clone()))
+            .finish();
+        LogCapture {
+            lines,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    /// The next line containing `needle` (others are skipped); panic after `WAIT`.
+    pub async fn next_with(&mut self, needle: &str) -> String {
+        let found = tokio::time::timeout(WAIT, async {
+            while let Some(line) = self.lines.recv().await {
+                if line.contains(needle) {
+                    return Some(line);
+                }
+            }
+            None
+        });
+        match found.await {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!("the log capture closed while waiting for {needle:?}"),
+            Err(_) => panic!("no log line with {needle:?} within {WAIT:?}"),
+        }
+    }
+}
+
+/// Hands each formatted event (one `write` per event) to a [`LogCapture`].
+struct LineWriter(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl std::io::Write for LineWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = self.0.send(String::from_utf8_lossy(buf).into_owned());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

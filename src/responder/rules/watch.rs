@@ -138,6 +138,7 @@ impl Reloader {
                 Ok(summary)
             }
             Err(problems) => {
+                self.watch.send_modify(|w| w.failed += 1);
                 let text = problems.to_string();
                 if state.last_failure.as_deref() == Some(text.as_str()) {
                     debug!(trigger = why, "rules still have the same problems");
@@ -178,8 +179,15 @@ pub struct WatchState {
     pub ignored: u64,
     /// The path of the last relevant event.
     pub last_relevant: Option<PathBuf>,
+    /// How many of the `relevant` events had arrived when the directory was last checked
+    /// (and reloaded if it had changed): equal to `relevant` once every change seen so far
+    /// has been acted on.
+    pub checked: u64,
     /// Successful reloads, whatever asked for them.
     pub reloads: u64,
+    /// Failed reloads, whatever asked for them: each one, also when its problems were the
+    /// same as the last one's and so were not logged again.
+    pub failed: u64,
 }
 
 /// What the watcher watches.
@@ -307,7 +315,9 @@ pub async fn run(reloader: Arc<Reloader>, debounce: Duration, shutdown: Cancella
         }
         // The directory may have gone or come back.
         rewatch(&mut watcher, &mut watching);
+        let upto = reloader.watch.borrow().relevant;
         reloader.reload_if_changed().await;
+        reloader.watch.send_modify(|c| c.checked = upto);
     }
 }
 

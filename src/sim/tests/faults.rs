@@ -142,13 +142,14 @@ async fn shutdown_releases_held_connects() {
     let mut bot = Bot::login(&sim).await;
     bot.handshake().await;
     let held = tokio::spawn(async move { bot.connect_raw().await });
-    while !control
-        .requests()
-        .iter()
-        .any(|r| r.operation.as_deref() == Some("/meta/connect"))
-    {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    control
+        .wait_for(|c| {
+            c.requests()
+                .iter()
+                .any(|r| r.operation.as_deref() == Some("/meta/connect"))
+                .then_some(())
+        })
+        .await;
     tokio::time::timeout(Duration::from_secs(1), sim.shutdown())
         .await
         .expect("shutdown is prompt");

@@ -167,13 +167,14 @@ async fn concurrent_connect_releases_the_first_and_is_recorded() {
             )
         })
     };
-    while !control
-        .requests()
-        .iter()
-        .any(|r| r.operation.as_deref() == Some("/meta/connect"))
-    {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    control
+        .wait_for(|c| {
+            c.requests()
+                .iter()
+                .any(|r| r.operation.as_deref() == Some("/meta/connect"))
+                .then_some(())
+        })
+        .await;
     let t0 = tokio::time::Instant::now();
     let second = tokio::spawn(async move { bot.connect().await });
     let (answered, reply) = first.await.unwrap();
