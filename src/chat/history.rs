@@ -55,6 +55,10 @@ impl Chat {
                 }
                 Next::Timeout => {
                     warn!("no transcript after asking; going on without it");
+                    // A later transcript (a catch-up) tells whether the message being
+                    // answered when the bot stopped was answered.
+                    let answering = self.record.answering.clone();
+                    self.memory.judge_later(answering, &self.ctx.nickname);
                     return Ok((texts, self.record.greeted));
                 }
                 Next::Closed => return Err(End::Abandoned),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use gws_botd::config::EscalationTexts;
-use gws_botd::sim::{ChatOutcome, Fault, SimAgent};
+use gws_botd::sim::{ChatOutcome, ChatSpec, Fault, SimAgent};
 
 use gws_botd::sim::SimDialect;
 
@@ -242,6 +242,41 @@ async fn a_refused_handshake_starts_the_session_over() {
     let next = h.chat("Pat", vec![]);
     wait_texts(&h, &next, 1).await;
     assert_eq!(h.count("StartContactCenterSession"), 2);
+}
+
+/// The chaos test's duplicate answer (seed 16928772949591916846 on a loaded machine): a chat
+/// resumed after a crash knows the transcript from its saved cursor on; GWS then restarts and
+/// offers the chat again, and the offer shows the customer's first message, answered before
+/// the crash. It is not answered again.
+async fn a_re_offer_after_a_crash_does_not_answer_the_first_message_again(d: SimDialect) {
+    let mut h = Harness::start_in(d).await;
+    let id = h.control.create_chat(ChatSpec {
+        customer: "Pat".into(),
+        user_data: serde_json::Map::new(),
+        first_message: Some("when are you open".into()),
+        script: vec![],
+    });
+    wait_texts(&h, &id, 2).await;
+    h.kill().await;
+    h.restart();
+    // Answered by the restarted daemon: the chat has been resumed.
+    h.control.customer_says(&id, "vip").unwrap();
+    wait_texts(&h, &id, 3).await;
+    let accepts = h.count("Accept");
+    h.control.restart();
+    wait_until("the re-offer accepted", || {
+        (h.count("Accept") > accepts).then_some(())
+    })
+    .await;
+    h.control.customer_says(&id, "bye").unwrap();
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
+    assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Noted.", "Goodbye!"]);
+    assert!(
+        h.control.violations().is_empty(),
+        "{:?}",
+        h.control.violations()
+    );
 }
 
 async fn after_a_simulator_restart_the_bot_takes_its_chats_back(d: SimDialect) {
@@ -525,6 +560,7 @@ async fn a_re_offer_during_a_retry_back_off_is_taken_before_the_retry() {
 }
 
 per_dialect!(
+    a_re_offer_after_a_crash_does_not_answer_the_first_message_again,
     a_retry_after_a_server_restart_takes_the_chat_back_first,
     a_restarted_daemon_answers_what_came_in_meanwhile_without_greeting_again,
     an_answer_sent_just_before_a_crash_is_not_sent_again,
