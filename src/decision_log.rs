@@ -54,6 +54,10 @@ pub enum Decision {
     /// A customer message. `text` only with `include_customer_text`.
     CustomerSaid {
         turn: u32,
+        /// The message's id in the transcript (`eventId` in `interactions`, `index` in
+        /// `chats`): not customer data, and what ties an answer to the message it answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
         chars: usize,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         text: Option<String>,
@@ -62,6 +66,10 @@ pub enum Decision {
     Responded {
         /// `accepted` or `message`.
         trigger: String,
+        /// For a message: the transcript id of the customer message answered (see
+        /// [`Decision::CustomerSaid`]), so that two answers to one message show in the log.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
         /// Rules (or other named decisions) that acted, in order.
         rules: Vec<String>,
         /// For a message: whether a `message` rule matched (false: a `no_match` rule answered).
@@ -78,7 +86,12 @@ pub enum Decision {
         then: String,
     },
     /// No responder acted.
-    NoAnswer { trigger: String },
+    NoAnswer {
+        trigger: String,
+        /// For a message: the transcript id of the message left unanswered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+    },
     /// The responder failed or panicked; the chat is handed on.
     ResponderFailed { error: String },
     /// A step of a hand-over to a human.
@@ -166,11 +179,13 @@ impl DecisionLog {
         self.inner.is_some()
     }
 
-    /// Record what a customer wrote, redacted unless `include_customer_text` is on.
-    pub fn customer_said(&self, chat: &ChatId, turn: u32, text: &str) {
+    /// Record what a customer wrote in the transcript entry `message_id`, redacted unless
+    /// `include_customer_text` is on (the id is kept either way).
+    pub fn customer_said(&self, chat: &ChatId, turn: u32, message_id: Option<&str>, text: &str) {
         let Some(inner) = &self.inner else { return };
         let decision = Decision::CustomerSaid {
             turn,
+            message_id: message_id.map(str::to_owned),
             chars: text.chars().count(),
             text: inner.include_customer_text.then(|| text.to_owned()),
         };
@@ -209,6 +224,7 @@ fn without_customer_data(decision: Decision) -> Decision {
         Decision::Offered { .. } => Decision::Offered { customer: None },
         Decision::Responded {
             trigger,
+            message_id,
             rules,
             matched,
             replies,
@@ -217,6 +233,7 @@ fn without_customer_data(decision: Decision) -> Decision {
             ..
         } => Decision::Responded {
             trigger,
+            message_id,
             rules,
             matched,
             reply_chars: replies.iter().map(|r| r.chars().count()).collect(),
@@ -224,8 +241,14 @@ fn without_customer_data(decision: Decision) -> Decision {
             attached,
             then,
         },
-        Decision::CustomerSaid { turn, chars, .. } => Decision::CustomerSaid {
+        Decision::CustomerSaid {
             turn,
+            message_id,
+            chars,
+            ..
+        } => Decision::CustomerSaid {
+            turn,
+            message_id,
             chars,
             text: None,
         },
@@ -401,7 +424,7 @@ mod tests {
                 customer: Some("Pat".into()),
             },
         );
-        log.customer_said(&chat, 1, "my card number is 4111");
+        log.customer_said(&chat, 1, Some("e-17"), "my card number is 4111");
         log.record(&ChatId::from("other"), Decision::Accepted);
         let found = read_chat(&dir, "c-1").unwrap();
         assert_eq!(found.records.len(), 2);
@@ -409,19 +432,22 @@ mod tests {
             found.records[1].decision,
             Decision::CustomerSaid {
                 turn: 1,
+                message_id: Some("e-17".into()),
                 chars: 22,
                 text: None
             }
         );
         let raw = fs::read_to_string(dir.join(FILE_NAME)).unwrap();
         assert!(!raw.contains("4111"), "{raw}");
+        assert!(raw.contains(r#""message_id":"e-17""#), "{raw}");
 
         let log = DecisionLog::open(&config(1 << 20, 3, true), &dir).unwrap();
-        log.customer_said(&chat, 2, "hello");
+        log.customer_said(&chat, 2, Some("3"), "hello");
         let found = read_chat(&dir, "c-1").unwrap();
         assert!(matches!(
             &found.records[2].decision,
-            Decision::CustomerSaid { text: Some(t), .. } if t == "hello"
+            Decision::CustomerSaid { text: Some(t), message_id: Some(id), .. }
+                if t == "hello" && id == "3"
         ));
         fs::remove_dir_all(&dir).ok();
     }
@@ -429,6 +455,7 @@ mod tests {
     fn responded() -> Decision {
         Decision::Responded {
             trigger: "accepted".into(),
+            message_id: None,
             rules: vec!["greeting".into()],
             matched: false,
             replies: vec!["Hi Pat-4711, I'm Ava.".into()],
@@ -477,6 +504,76 @@ mod tests {
         fs::remove_dir_all(&dir).ok();
     }
 
+    /// An answer and a silence keep the id of the message they belong to with or without
+    /// customer text; records written before ids were recorded still read (without one).
+    #[test]
+    fn answers_name_the_message_they_belong_to() {
+        let dir = temp_dir();
+        let chat = ChatId::from("c-4");
+        let answer = |id: &str| Decision::Responded {
+            trigger: "message".into(),
+            message_id: Some(id.into()),
+            rules: vec!["refund".into()],
+            matched: true,
+            replies: vec!["Let me get billing.".into()],
+            reply_chars: vec![],
+            attached: vec![],
+            then: "stay".into(),
+        };
+        let silence = Decision::NoAnswer {
+            trigger: "message".into(),
+            message_id: Some("e-9".into()),
+        };
+        for text in [false, true] {
+            let log = DecisionLog::open(&config(1 << 20, 3, text), &dir).unwrap();
+            log.record(&chat, answer("e-7"));
+            log.record(&chat, silence.clone());
+        }
+        let found = read_chat(&dir, "c-4").unwrap();
+        let ids: Vec<_> = found
+            .records
+            .iter()
+            .map(|r| match &r.decision {
+                Decision::Responded { message_id, .. } | Decision::NoAnswer { message_id, .. } => {
+                    message_id.as_deref()
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids, [Some("e-7"), Some("e-9"), Some("e-7"), Some("e-9")]);
+        assert!(matches!(
+            &found.records[0].decision,
+            Decision::Responded { replies, reply_chars, .. } if replies.is_empty() && reply_chars == &[19]
+        ));
+
+        let old = concat!(
+            r#"{"ts":"2025-03-01T10:00:02.000Z","chat_id":"c-5","event":"customer_said","turn":1,"chars":5}"#,
+            "\n",
+            r#"{"ts":"2025-03-01T10:00:02.010Z","chat_id":"c-5","event":"no_answer","trigger":"message"}"#,
+            "\n"
+        );
+        fs::write(dir.join(FILE_NAME), old).unwrap();
+        let found = read_chat(&dir, "c-5").unwrap();
+        assert_eq!(found.unreadable, 0);
+        assert_eq!(
+            found.records[0].decision,
+            Decision::CustomerSaid {
+                turn: 1,
+                message_id: None,
+                chars: 5,
+                text: None
+            }
+        );
+        assert_eq!(
+            found.records[1].decision,
+            Decision::NoAnswer {
+                trigger: "message".into(),
+                message_id: None
+            }
+        );
+        fs::remove_dir_all(&dir).ok();
+    }
+
     /// The state directory is created 0700 and the log 0600 under a permissive umask, and a
     /// log file left world-readable by an older version is made private when opened.
     #[test]
@@ -504,7 +601,7 @@ mod tests {
         let log = DecisionLog::open(&config(300, 3, false), &dir).unwrap();
         let chat = ChatId::from("c-9");
         for turn in 0..40 {
-            log.customer_said(&chat, turn, "x");
+            log.customer_said(&chat, turn, None, "x");
         }
         let files = files(&dir).unwrap();
         assert_eq!(files.len(), 3, "{files:?}");

@@ -1,7 +1,10 @@
 //! `gws-botd explain <chat-id>`: one chat's story from the decision log, told for a supervisor
 //! — who the customer was, what they wrote (or how much, when text is not recorded), which
 //! rules acted and what the bot said, each hand-over step, what GWS refused, how it ended.
+//! Each customer message is named by its transcript id (`message 2 [e-17]`) and so is each
+//! answer, so that two answers to one message stand out.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -45,8 +48,9 @@ pub fn render(chat_id: &str, found: &Found) -> String {
             .map(|c| format!(" with customer {c}"))
             .unwrap_or_default()
     );
+    let mut messages = Messages::default();
     for record in &found.records {
-        for (i, line) in describe(record).into_iter().enumerate() {
+        for (i, line) in describe(record, &mut messages).into_iter().enumerate() {
             let time = if i == 0 { clock(&record.ts) } else { "" };
             let _ = writeln!(out, "  {time:<12}  {line}");
         }
@@ -70,30 +74,74 @@ fn quoted(text: &str) -> String {
     format!("\"{}\"", text.replace('\n', " "))
 }
 
+/// The customer messages told so far, by transcript id: the turn each came as and when it was
+/// first answered.
+#[derive(Debug, Default)]
+struct Messages {
+    turns: HashMap<String, u32>,
+    answered: HashMap<String, String>,
+}
+
+impl Messages {
+    /// `message 2 [e-17]`, or `message [e-17]` for a message not told (in a rotated-away file).
+    fn name(&self, id: &str) -> String {
+        match self.turns.get(id) {
+            Some(turn) => format!("message {turn} [{id}]"),
+            None => format!("message [{id}]"),
+        }
+    }
+
+    /// Note that `id` was answered at `ts`; when it already was, the line that says so.
+    fn answer(&mut self, id: &str, ts: &str) -> Option<String> {
+        match self.answered.get(id) {
+            Some(first) => Some(format!(
+                "  a second answer to {}: it was answered at {} already",
+                self.name(id),
+                clock(first)
+            )),
+            None => {
+                self.answered.insert(id.to_owned(), ts.to_owned());
+                None
+            }
+        }
+    }
+}
+
 /// What one record says, as lines (empty: nothing worth telling).
-fn describe(record: &Record) -> Vec<String> {
+fn describe(record: &Record, messages: &mut Messages) -> Vec<String> {
     match &record.decision {
         Decision::Offered { .. } => vec!["offered to the bot; the bot takes it".into()],
         Decision::Rejected { reason } => vec![format!("offer rejected: {reason}")],
         Decision::Accepted => vec!["accepted the chat".into()],
         Decision::CustomerSaid {
             turn,
+            message_id,
             chars,
-            text: Some(text),
-        } => vec![format!(
-            "customer wrote (message {turn}, {chars} characters): {}",
-            quoted(text)
-        )],
-        Decision::CustomerSaid {
-            turn, chars, text, ..
+            text,
         } => {
-            debug_assert!(text.is_none());
-            vec![format!(
-                "customer wrote message {turn} ({chars} characters; text not recorded)"
-            )]
+            let (id, again) = match message_id {
+                Some(id) => {
+                    let again = messages.turns.insert(id.clone(), *turn).map(|before| {
+                        format!("  the same transcript entry as message {before}: seen again")
+                    });
+                    (format!(" [{id}]"), again)
+                }
+                None => (String::new(), None),
+            };
+            let head = match text {
+                Some(text) => format!(
+                    "customer wrote message {turn}{id} ({chars} characters): {}",
+                    quoted(text)
+                ),
+                None => format!(
+                    "customer wrote message {turn}{id} ({chars} characters; text not recorded)"
+                ),
+            };
+            std::iter::once(head).chain(again).collect()
         }
         Decision::Responded {
             trigger,
+            message_id,
             rules,
             matched,
             replies,
@@ -106,12 +154,21 @@ fn describe(record: &Record) -> Vec<String> {
                 .map(|r| format!("\"{r}\""))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let message = message_id
+                .as_deref()
+                .map_or_else(|| "the message".to_owned(), |id| messages.name(id));
             let head = match (trigger.as_str(), matched) {
                 ("accepted", _) => format!("on accepting, rule {names} acted"),
-                (_, true) => format!("rule {names} matched the message"),
-                (_, false) => format!("no message rule matched; {names} answered"),
+                (_, true) => format!("rule {names} matched {message}"),
+                (_, false) => match message_id {
+                    Some(_) => format!("no message rule matched {message}; {names} answered"),
+                    None => format!("no message rule matched; {names} answered"),
+                },
             };
             let mut lines = vec![head];
+            if let Some(id) = message_id {
+                lines.extend(messages.answer(id, &record.ts));
+            }
             lines.extend(replies.iter().map(|r| format!("  bot says: {}", quoted(r))));
             lines.extend(reply_chars.iter().map(|n| {
                 format!("  bot says a reply of {n} characters (from the rule's template; text not recorded)")
@@ -129,11 +186,14 @@ fn describe(record: &Record) -> Vec<String> {
             ));
             lines
         }
-        Decision::NoAnswer { trigger } if trigger == "accepted" => {
+        Decision::NoAnswer { trigger, .. } if trigger == "accepted" => {
             vec!["no rule acted on accepting (no greeting)".into()]
         }
-        Decision::NoAnswer { .. } => {
-            vec!["no rule acted on the message; the bot stayed silent".into()]
+        Decision::NoAnswer { message_id, .. } => {
+            let message = message_id
+                .as_deref()
+                .map_or_else(|| "the message".to_owned(), |id| messages.name(id));
+            vec![format!("no rule acted on {message}; the bot stayed silent")]
         }
         Decision::ResponderFailed { error } => vec![format!(
             "the bot's responder failed ({error}); handing the chat on"
@@ -239,6 +299,7 @@ mod tests {
                     "2025-03-01T10:00:02.000Z",
                     Decision::CustomerSaid {
                         turn: 1,
+                        message_id: Some("e-17".into()),
                         chars: 18,
                         text: None,
                     },
@@ -247,6 +308,7 @@ mod tests {
                     "2025-03-01T10:00:02.010Z",
                     Decision::Responded {
                         trigger: "message".into(),
+                        message_id: Some("e-17".into()),
                         rules: vec!["refund".into()],
                         matched: true,
                         replies: vec!["Let me get billing.".into()],
@@ -286,8 +348,8 @@ mod tests {
 Chat c-1 with customer Alex — 2025-03-01 (times in UTC)
   10:00:00.000  offered to the bot; the bot takes it
   10:00:00.100  accepted the chat
-  10:00:02.000  customer wrote message 1 (18 characters; text not recorded)
-  10:00:02.010  rule \"refund\" matched the message
+  10:00:02.000  customer wrote message 1 [e-17] (18 characters; text not recorded)
+  10:00:02.010  rule \"refund\" matched message 1 [e-17]
                   bot says: \"Let me get billing.\"
                   then: escalate to team billing
   10:00:02.300  team billing: agent joined: agent-101
@@ -309,6 +371,7 @@ Chat c-1 with customer Alex — 2025-03-01 (times in UTC)
                     "2025-03-01T10:00:00.010Z",
                     Decision::Responded {
                         trigger: "accepted".into(),
+                        message_id: None,
                         rules: vec!["greeting".into()],
                         matched: false,
                         replies: vec![],
@@ -327,6 +390,83 @@ Chat c-1 — 2025-03-01 (times in UTC)
   10:00:00.000  offered to the bot; the bot takes it
   10:00:00.010  on accepting, rule \"greeting\" acted
                   bot says a reply of 27 characters (from the rule's template; text not recorded)
+                  then: stays in the chat
+";
+        assert_eq!(story, expected);
+    }
+
+    fn said(turn: u32, id: Option<&str>, text: Option<&str>) -> Decision {
+        Decision::CustomerSaid {
+            turn,
+            message_id: id.map(Into::into),
+            chars: 5,
+            text: text.map(Into::into),
+        }
+    }
+
+    fn answered(id: Option<&str>, matched: bool) -> Decision {
+        Decision::Responded {
+            trigger: "message".into(),
+            message_id: id.map(Into::into),
+            rules: vec![if matched { "hours" } else { "rephrase" }.into()],
+            matched,
+            replies: vec![],
+            reply_chars: vec![20],
+            attached: vec![],
+            then: "stay".into(),
+        }
+    }
+
+    /// Every message and every answer names its transcript id, so that a second answer to one
+    /// message (here after a restart that saw it again) shows in the story; a silence names
+    /// its message too. Records from before ids were kept read as they did.
+    #[test]
+    fn answers_name_their_message_and_a_second_answer_stands_out() {
+        let found = Found {
+            records: vec![
+                record(
+                    "2025-03-01T10:00:01.000Z",
+                    said(1, Some("e-3"), Some("hello")),
+                ),
+                record("2025-03-01T10:00:01.010Z", answered(Some("e-3"), false)),
+                record("2025-03-01T10:00:02.000Z", said(2, Some("7"), None)),
+                record(
+                    "2025-03-01T10:00:02.010Z",
+                    Decision::NoAnswer {
+                        trigger: "message".into(),
+                        message_id: Some("7".into()),
+                    },
+                ),
+                record("2025-03-01T10:00:05.000Z", said(3, Some("e-3"), None)),
+                record("2025-03-01T10:00:05.010Z", answered(Some("e-3"), false)),
+                record("2025-03-01T10:00:06.000Z", answered(Some("e-9"), true)),
+                record("2025-03-01T10:00:07.000Z", said(4, None, None)),
+                record("2025-03-01T10:00:07.010Z", answered(None, true)),
+            ],
+            files: vec![],
+            unreadable: 0,
+        };
+        let story = render("c-1", &found);
+        let expected = "\
+Chat c-1 — 2025-03-01 (times in UTC)
+  10:00:01.000  customer wrote message 1 [e-3] (5 characters): \"hello\"
+  10:00:01.010  no message rule matched message 1 [e-3]; \"rephrase\" answered
+                  bot says a reply of 20 characters (from the rule's template; text not recorded)
+                  then: stays in the chat
+  10:00:02.000  customer wrote message 2 [7] (5 characters; text not recorded)
+  10:00:02.010  no rule acted on message 2 [7]; the bot stayed silent
+  10:00:05.000  customer wrote message 3 [e-3] (5 characters; text not recorded)
+                  the same transcript entry as message 1: seen again
+  10:00:05.010  no message rule matched message 3 [e-3]; \"rephrase\" answered
+                  a second answer to message 3 [e-3]: it was answered at 10:00:01.010 already
+                  bot says a reply of 20 characters (from the rule's template; text not recorded)
+                  then: stays in the chat
+  10:00:06.000  rule \"hours\" matched message [e-9]
+                  bot says a reply of 20 characters (from the rule's template; text not recorded)
+                  then: stays in the chat
+  10:00:07.000  customer wrote message 4 (5 characters; text not recorded)
+  10:00:07.010  rule \"hours\" matched the message
+                  bot says a reply of 20 characters (from the rule's template; text not recorded)
                   then: stays in the chat
 ";
         assert_eq!(story, expected);

@@ -55,6 +55,10 @@ impl Chat {
                 }
                 Next::Timeout => {
                     warn!("no transcript after asking; going on without it");
+                    // A later transcript (a catch-up) tells whether the message being
+                    // answered when the bot stopped was answered.
+                    let answering = self.record.answering.clone();
+                    self.memory.judge_later(answering, &self.ctx.nickname);
                     return Ok((texts, self.record.greeted));
                 }
                 Next::Closed => return Err(End::Abandoned),
@@ -115,6 +119,10 @@ impl Chat {
         // What the transcript showed as handled is saved at once: answering the next message
         // overwrites `answering`, and a crash after that must not make this one look
         // unanswered again.
+        // So is a greeting the transcript shows: the next resume reads the transcript after the
+        // cursor only, where the greeting is not, and would greet again.
+        let newly_greeted = r.greeted && !self.record.greeted;
+        self.record.greeted |= r.greeted;
         if let Some(id) = r
             .handled_through
             .and_then(|i| history.messages[i].event_id.clone())
@@ -124,6 +132,8 @@ impl Chat {
             }
             self.memory.handled_through(Some(id.clone()));
             self.record.cursor = Some(id);
+            self.save();
+        } else if newly_greeted {
             self.save();
         }
         if self.resumed || r.greeted {

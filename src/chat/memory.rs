@@ -23,6 +23,9 @@ pub struct Observed {
     pub customer_left: bool,
     /// GWS says the bot's part in the chat is over.
     pub finished: bool,
+    /// The message the bot was answering when it stopped, which this update showed answered
+    /// (see [`Memory::judge_later`]): handled now, to be saved as such.
+    pub answered: Option<String>,
 }
 
 /// Cut `text` to at most `max` characters, so that absurd messages never reach the rules.
@@ -50,6 +53,9 @@ pub struct Memory {
     pub(super) cursor: Option<String>,
     /// The saved cursor: it and every entry before it are handled.
     handled_through: Option<String>,
+    /// The message the bot was answering when it stopped, not yet judged against a transcript,
+    /// and the bot's nickname (see [`Memory::judge_later`]).
+    unjudged: Option<(String, String)>,
 }
 
 impl Memory {
@@ -67,6 +73,16 @@ impl Memory {
         if id.is_some() {
             self.handled_through = id;
         }
+    }
+
+    /// The transcript that would have told whether the message `answering` (saved as being
+    /// answered when the bot stopped) was answered did not come. The first update that shows
+    /// it decides instead, as [`crate::resume`] would have: a text of the bot (`bot`) after it
+    /// proves the answer went out, and it and what precedes it are handled; else it is new.
+    /// Without this a later catch-up, holding the message after the saved cursor, has it
+    /// answered twice.
+    pub fn judge_later(&mut self, answering: Option<String>, bot: &str) {
+        self.unjudged = answering.map(|id| (id, bot.to_owned()));
     }
 
     /// Take in what an update says about the chat, and return what is new.
@@ -96,11 +112,28 @@ impl Memory {
         // A transcript is in order: in a replay (the whole history after a re-offer, a
         // catch-up), the saved cursor and what precedes it are old. (Entries before one seen
         // already may be new: a customer can write while nobody receives notifications.)
-        let old = update
+        let mut old = update
             .messages
             .iter()
             .rposition(|m| m.event_id.is_some() && m.event_id == self.handled_through)
             .map_or(0, |i| i + 1);
+        if let Some((id, bot)) = &self.unjudged {
+            let at = update
+                .messages
+                .iter()
+                .position(|m| m.event_id.as_deref() == Some(id.as_str()));
+            if let Some(at) = at {
+                if update.messages[at + 1..]
+                    .iter()
+                    .any(|m| crate::resume::is_bot_text(m, bot))
+                {
+                    old = old.max(at + 1);
+                    self.handled_through = Some(id.clone());
+                    seen.answered = Some(id.clone());
+                }
+                self.unjudged = None;
+            }
+        }
         for message in &update.messages[..old] {
             self.first_sight(message);
         }
@@ -230,6 +263,45 @@ mod tests {
         // The same entry again, as a catch-up would deliver it: nothing new.
         let again = m.absorb(&update(UpdateKind::ChatHistory, vec![hello]));
         assert!(again.texts.is_empty());
+    }
+
+    /// The chaos test's duplicate answer with seed 2 on a loaded machine: the daemon died
+    /// after sending an answer and before saving it; the transcript asked for on restart never
+    /// came; the catch-up after the next reconnect brought the whole transcript. The message
+    /// was answered twice.
+    #[test]
+    fn a_message_answered_before_a_crash_is_judged_by_the_first_transcript_showing_it() {
+        let customer = person(ParticipantKind::Customer, "p-1");
+        let mut bot = person(ParticipantKind::Agent, "p-2");
+        bot.nickname = Some("Ava".into());
+        let said = |id: &str| entry(id, MessageKind::Text, customer.clone(), id);
+        let answer = |id: &str| entry(id, MessageKind::Text, bot.clone(), "answer");
+        let texts = |o: &Observed| o.texts.iter().map(|s| s.text.clone()).collect::<Vec<_>>();
+        let transcript = update(
+            UpdateKind::ChatHistory,
+            vec![said("1"), answer("2"), said("3"), answer("4"), said("5")],
+        );
+        let mut m = Memory::resumed_at(Some("2".into()));
+        m.judge_later(Some("3".into()), "Ava");
+        let seen = m.absorb(&transcript);
+        assert_eq!(texts(&seen), ["5"]);
+        assert_eq!(seen.answered.as_deref(), Some("3"));
+        // Judged once: the next replay goes by the cursor, now past 3.
+        let mut m2 = Memory::resumed_at(Some("2".into()));
+        m2.judge_later(Some("3".into()), "Ava");
+        m2.absorb(&update(UpdateKind::NewMessages, vec![said("5")]));
+        let seen = m2.absorb(&transcript);
+        assert!(texts(&seen).is_empty(), "{:?}", texts(&seen));
+        // No answer after it: the answer never went out, and the message is answered now.
+        let mut m = Memory::resumed_at(Some("2".into()));
+        m.judge_later(Some("3".into()), "Ava");
+        let cut = update(
+            UpdateKind::ChatHistory,
+            vec![said("1"), answer("2"), said("3")],
+        );
+        let seen = m.absorb(&cut);
+        assert_eq!(texts(&seen), ["3"]);
+        assert_eq!(seen.answered, None);
     }
 
     #[test]

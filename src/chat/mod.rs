@@ -344,8 +344,9 @@ impl Chat {
             }
         };
         match input {
-            Some(Input::Update(update)) => {
+            Some(Input::Update(mut update)) => {
                 if update.has_capability(Capability::Accept) {
+                    ops::drop_transcript_excerpt(&mut update);
                     self.accept_again().await;
                 }
                 Next::Input(Input::Update(update))

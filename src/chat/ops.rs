@@ -8,6 +8,7 @@ use tracing::{debug, info, warn};
 
 use super::{Chat, Input};
 use crate::decision_log::Decision;
+use crate::event::ChatUpdate;
 use crate::gws::{self, Capability, Operation, Status};
 
 /// How long a chat waits for the daemon to log in again after its session was lost.
@@ -23,6 +24,15 @@ impl gws::Recheck for Chat {
     async fn still_valid(&mut self) -> bool {
         self.back_in_hand().await
     }
+}
+
+/// Take the transcript entries out of a re-offer. An offer shows part of the transcript (the
+/// customer's first message, in `interactions`), and for a chat the bot held before, those may
+/// be entries it has answered: after a restart of the daemon it knows the transcript only from
+/// its saved cursor on, and an opaque id does not tell whether an entry comes before the
+/// cursor. The transcript after Accept and the catch-up from the cursor tell what is new.
+pub(super) fn drop_transcript_excerpt(offer: &mut ChatUpdate) {
+    offer.messages.clear();
 }
 
 /// The decision-log record of a GWS operation's result.
@@ -97,14 +107,19 @@ impl Chat {
         self.ctx.gws.execute(&self.id, op).await.map(|_| ())
     }
 
-    /// The chat was offered again: take it back. A refusal (it is ours already, a stale or
+    /// The chat was offered again: take it back, and read the transcript after the cursor
+    /// next (what the customer wrote while the chat was queued; the offer's own entries are
+    /// dropped, see [`drop_transcript_excerpt`]). A refusal (it is ours already, a stale or
     /// repeated notification) is harmless.
     pub(super) async fn accept_again(&mut self) {
         let accept = Operation::Accept {
             nickname: self.ctx.nickname.clone(),
         };
         match self.ctx.gws.execute(&self.id, &accept).await {
-            Ok(_) => info!("chat offered again; accepted it again"),
+            Ok(_) => {
+                info!("chat offered again; accepted it again");
+                self.stash.push_back(Input::CatchUp);
+            }
             Err(e) => debug!(error = %e, "re-offer not taken (already ours or stale)"),
         }
     }
@@ -112,7 +127,7 @@ impl Chat {
     /// Sort what waits (the stash, kept while the chat waited for something else, then the
     /// inbox): tell whether the chat was offered again and whether a re-login found it not to
     /// be the bot's. Everything else stays in the stash, an offer too but without its Accept
-    /// (the caller accepts it; the rest of the offer is still news).
+    /// and its transcript excerpt (the caller accepts it; the rest of the offer is still news).
     fn sort_pending(&mut self) -> (bool, bool) {
         let (mut reoffered, mut unlisted) = (false, false);
         let mut pending = std::mem::take(&mut self.stash);
@@ -124,6 +139,7 @@ impl Chat {
                 Input::Update(mut update) if update.has_capability(Capability::Accept) => {
                     reoffered = true;
                     update.capabilities = None;
+                    drop_transcript_excerpt(&mut update);
                     self.stash.push_back(Input::Update(update));
                 }
                 Input::Unlisted => unlisted = true,
@@ -215,10 +231,12 @@ impl Chat {
                 Ok(Some(Input::Update(mut update)))
                     if update.has_capability(Capability::Accept) =>
                 {
-                    self.accept_again().await;
-                    // Accepted: the rest of the offer is still news, its Accept is not.
+                    // The rest of the offer is still news, its Accept and excerpt are not; it
+                    // goes before the catch-up that accepting asks for.
                     update.capabilities = None;
+                    drop_transcript_excerpt(&mut update);
                     self.stash.push_back(Input::Update(update));
+                    self.accept_again().await;
                     return true;
                 }
                 Ok(Some(input)) => self.stash.push_back(input),

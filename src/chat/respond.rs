@@ -22,8 +22,9 @@ fn trigger_name(trigger: &Trigger) -> &'static str {
     }
 }
 
-/// The decision-log record of a response about to be carried out.
-fn responded(trigger: &Trigger, response: &Response) -> Decision {
+/// The decision-log record of a response about to be carried out; `message_id` is the
+/// transcript id of the customer message it answers.
+fn responded(trigger: &Trigger, message_id: Option<&str>, response: &Response) -> Decision {
     let mut replies = Vec::new();
     let mut attached = Vec::new();
     for action in &response.actions {
@@ -44,6 +45,7 @@ fn responded(trigger: &Trigger, response: &Response) -> Decision {
     };
     Decision::Responded {
         trigger: trigger_name(trigger).into(),
+        message_id: message_id.map(str::to_owned),
         rules: response.acted.clone(),
         matched: response.matched,
         replies,
@@ -63,6 +65,9 @@ impl Chat {
             );
         }
         let seen = self.absorb(update);
+        if let Some(id) = seen.answered {
+            self.handled(Some(id));
+        }
         if seen.finished {
             return Some(End::Gone);
         }
@@ -82,13 +87,18 @@ impl Chat {
         self.activity();
         self.ctx.stats.message_in();
         let text = limit_text(said.text, self.ctx.max_message_chars);
-        self.ctx.decisions.customer_said(&self.id, self.turn, &text);
-        debug!(turn = self.turn, text = %text, "customer says");
+        self.ctx
+            .decisions
+            .customer_said(&self.id, self.turn, said.id.as_deref(), &text);
+        debug!(turn = self.turn, message_id = said.id.as_deref().unwrap_or(""), text = %text,
+            "customer says");
         // Write-ahead: if the daemon dies while answering, the transcript shows on restart
         // whether the answer went out. Saved with the response, before anything is sent
         // (`apply`); nothing needs saving before the responders have decided.
         self.record.answering = said.id.clone();
-        let end = self.respond(Trigger::Message { text }).await;
+        let end = self
+            .respond_to(Trigger::Message { text }, said.id.as_deref())
+            .await;
         if end.is_none() {
             self.handled(said.id);
         }
@@ -113,9 +123,16 @@ impl Chat {
         self.ctx.store.save(&self.id, &self.record);
     }
 
-    /// Ask the responder chain and carry out its answer. A failing or panicking responder
-    /// hands the chat on instead of leaving the customer waiting.
+    /// Ask the responder chain about a trigger that is not a customer message and carry out
+    /// its answer.
     pub(super) async fn respond(&mut self, trigger: Trigger) -> Option<End> {
+        self.respond_to(trigger, None).await
+    }
+
+    /// Ask the responder chain and carry out its answer; `message_id` is the transcript id of
+    /// the customer message the trigger carries, for the decision log. A failing or panicking
+    /// responder hands the chat on instead of leaving the customer waiting.
+    async fn respond_to(&mut self, trigger: Trigger, message_id: Option<&str>) -> Option<End> {
         let view = ChatView {
             id: &self.id,
             customer: self.memory.customer(),
@@ -139,6 +156,7 @@ impl Chat {
                 }
                 self.note(Decision::NoAnswer {
                     trigger: trigger_name(&trigger).into(),
+                    message_id: message_id.map(str::to_owned),
                 });
                 return None;
             }
@@ -170,7 +188,7 @@ impl Chat {
                 self.unanswered + 1
             };
         }
-        self.note(responded(&trigger, &response));
+        self.note(responded(&trigger, message_id, &response));
         self.apply(response).await
     }
 

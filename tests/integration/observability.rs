@@ -257,24 +257,37 @@ async fn explain_tells_a_chat_from_a_run_without_secrets_or_customer_text(d: Sim
     let lines: Vec<&str> = printed.lines().collect();
     // Without include_customer_text: no nickname, replies as lengths next to their rules.
     assert!(!printed.contains("Alex"), "{printed}");
+    // Each message and each answer is named by the message's transcript id (eventId or index).
+    let transcript = h.control.chat(&id).unwrap().transcript;
+    let id_of = |text: &str| {
+        transcript
+            .iter()
+            .find(|e| e.text.as_deref() == Some(text))
+            .map(|e| e.event_id.clone())
+            .unwrap()
+    };
+    let (card, refund) = (id_of("my card is 4111 1111"), id_of("I need a refund"));
+    assert_ne!(card, refund);
     let expected_in_order = [
-        "offered to the bot",
-        "accepted the chat",
-        "on accepting, rule \"greeting\" acted",
-        "bot says a reply of 33 characters (from the rule's template; text not recorded)",
-        "customer wrote message 1 (20 characters; text not recorded)",
-        "no message rule matched; \"rephrase\" answered",
-        "customer wrote message 2 (15 characters; text not recorded)",
-        "rule \"refund\" matched the message",
-        "then: escalate to team billing",
-        "team billing: hand-over started: agents to consult: agent-101",
-        "team billing: consulting: agent-101",
-        "team billing: agent joined: agent-101",
-        "chat ended: handed over to agent agent-101",
+        "offered to the bot".to_owned(),
+        "accepted the chat".to_owned(),
+        "on accepting, rule \"greeting\" acted".to_owned(),
+        "bot says a reply of 33 characters (from the rule's template; text not recorded)"
+            .to_owned(),
+        format!("customer wrote message 1 [{card}] (20 characters; text not recorded)"),
+        format!("no message rule matched message 1 [{card}]; \"rephrase\" answered"),
+        format!("customer wrote message 2 [{refund}] (15 characters; text not recorded)"),
+        format!("rule \"refund\" matched message 2 [{refund}]"),
+        "then: escalate to team billing".to_owned(),
+        "team billing: hand-over started: agents to consult: agent-101".to_owned(),
+        "team billing: consulting: agent-101".to_owned(),
+        "team billing: agent joined: agent-101".to_owned(),
+        "chat ended: handed over to agent agent-101".to_owned(),
     ];
+    assert!(!printed.contains("a second answer"), "{printed}");
     let mut at = 0;
     for want in expected_in_order {
-        let found = lines[at..].iter().position(|l| l.contains(want));
+        let found = lines[at..].iter().position(|l| l.contains(&want));
         let Some(i) = found else {
             panic!("{want:?} missing after line {at} in:\n{printed}");
         };
@@ -283,6 +296,17 @@ async fn explain_tells_a_chat_from_a_run_without_secrets_or_customer_text(d: Sim
 
     let raw = std::fs::read_to_string(dir.join(gws_botd::decision_log::FILE_NAME)).unwrap();
     assert!(!raw.contains("4111"), "customer text redacted: {raw}");
+    for message in [&card, &refund] {
+        let named = format!(
+            r#""message_id":{}"#,
+            serde_json::to_string(message).unwrap()
+        );
+        assert_eq!(
+            raw.matches(&named).count(),
+            2,
+            "{named} said and answered: {raw}"
+        );
+    }
     assert!(!raw.contains("Alex"), "customer nickname redacted: {raw}");
     assert!(
         !raw.contains("I need a refund"),

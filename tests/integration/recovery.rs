@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use gws_botd::config::EscalationTexts;
-use gws_botd::sim::{ChatOutcome, Fault};
+use gws_botd::sim::{ChatOutcome, ChatSpec, Fault};
 
 use gws_botd::sim::SimDialect;
 
@@ -99,6 +99,40 @@ async fn an_answer_sent_just_before_a_crash_is_not_sent_again(d: SimDialect) {
         (saved["cursor"].is_string() && saved["answering"].is_null()).then_some(())
     })
     .await;
+    h.control.customer_says(&id, "bye").unwrap();
+    h.wait_outcome(&id).await;
+    assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Goodbye!"]);
+}
+
+/// The chaos test's double greeting (seed 16928772949591916846, `chats`, on a loaded machine):
+/// the daemon dies after greeting and before saving it; the restarted daemon sees the greeting
+/// in the transcript and does not greet, and must save that, because after a second crash it
+/// reads the transcript from the saved cursor on, where the greeting is not.
+async fn a_greeting_seen_in_the_transcript_is_saved_for_the_next_restart(d: SimDialect) {
+    let mut h = Harness::start_in(d).await;
+    let id = greeted(&h).await;
+    h.kill().await;
+    let file = h
+        .config
+        .bot
+        .state_dir
+        .join("chats")
+        .join(format!("{id}.json"));
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("state saved")).unwrap();
+    record["greeted"] = false.into();
+    record["cursor"] = serde_json::Value::Null;
+    std::fs::write(&file, serde_json::to_vec(&record).unwrap()).unwrap();
+    h.restart();
+    wait_until("the transcript's cursor saved", || {
+        let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).ok()?).ok()?;
+        saved["cursor"].is_string().then_some(())
+    })
+    .await;
+    h.kill().await;
+    h.control.customer_says(&id, "when are you open").unwrap();
+    h.restart();
+    wait_texts(&h, &id, 2).await;
     h.control.customer_says(&id, "bye").unwrap();
     h.wait_outcome(&id).await;
     assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Goodbye!"]);
@@ -204,6 +238,41 @@ async fn a_refused_handshake_starts_the_session_over() {
     assert_eq!(h.count("StartContactCenterSession"), 2);
 }
 
+/// The chaos test's duplicate answer (seed 16928772949591916846 on a loaded machine): a chat
+/// resumed after a crash knows the transcript from its saved cursor on; GWS then restarts and
+/// offers the chat again, and the offer shows the customer's first message, answered before
+/// the crash. It is not answered again.
+async fn a_re_offer_after_a_crash_does_not_answer_the_first_message_again(d: SimDialect) {
+    let mut h = Harness::start_in(d).await;
+    let id = h.control.create_chat(ChatSpec {
+        customer: "Pat".into(),
+        user_data: serde_json::Map::new(),
+        first_message: Some("when are you open".into()),
+        script: vec![],
+    });
+    wait_texts(&h, &id, 2).await;
+    h.kill().await;
+    h.restart();
+    // Answered by the restarted daemon: the chat has been resumed.
+    h.control.customer_says(&id, "vip").unwrap();
+    wait_texts(&h, &id, 3).await;
+    let accepts = h.count("Accept");
+    h.control.restart();
+    wait_until("the re-offer accepted", || {
+        (h.count("Accept") > accepts).then_some(())
+    })
+    .await;
+    h.control.customer_says(&id, "bye").unwrap();
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
+    assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Noted.", "Goodbye!"]);
+    assert!(
+        h.control.violations().is_empty(),
+        "{:?}",
+        h.control.violations()
+    );
+}
+
 async fn after_a_simulator_restart_the_bot_takes_its_chats_back(d: SimDialect) {
     let h = Harness::start_in(d).await;
     let id = greeted(&h).await;
@@ -247,8 +316,13 @@ async fn a_simulator_restart_before_an_answer_waits_for_the_re_offer(d: SimDiale
     assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Goodbye!"]);
     // After the typing indicator nothing reaches the chat (it is only queued, then an
     // invitation; the answer that found the session gone is refused before it is read)
-    // until it has been accepted again.
-    let ops = h.operations(&id);
+    // until it has been accepted again. (Once accepted, the chat also reads the transcript
+    // after its cursor: what the customer wrote while it was queued.)
+    let ops: Vec<String> = h
+        .operations(&id)
+        .into_iter()
+        .filter(|op| op != "RequestChatHistory")
+        .collect();
     let typed = ops
         .iter()
         .rposition(|op| op == typing)
@@ -485,6 +559,8 @@ async fn a_re_offer_during_a_retry_back_off_is_taken_before_the_retry() {
 }
 
 per_dialect!(
+    a_greeting_seen_in_the_transcript_is_saved_for_the_next_restart,
+    a_re_offer_after_a_crash_does_not_answer_the_first_message_again,
     a_retry_after_a_server_restart_takes_the_chat_back_first,
     a_restarted_daemon_answers_what_came_in_meanwhile_without_greeting_again,
     an_answer_sent_just_before_a_crash_is_not_sent_again,
