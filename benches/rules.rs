@@ -4,9 +4,12 @@
 //! Reports
 //! - load + validate 10,000 rules (10 files of 1,000 `message` rules, each with keywords and
 //!   an example), read from a directory like the daemon does;
+//! - load + validate 1,000 regex rules (median of 5);
 //! - median time to evaluate one message against 10,000 keyword rules and against 1,000
-//!   regex rules (all rules are indexed together: one Aho-Corasick pass and one `RegexSet`
-//!   per message), with the same at 1,000 and 100 rules to show how the cost grows.
+//!   regex rules (all rules are indexed together: one Aho-Corasick pass over the keywords, one
+//!   over the regexes' prefix literals, then only the regexes whose literal occurs), with the
+//!   same at 1,000 and 100 rules to show how the cost grows. Every message is new to the
+//!   matcher (no warm-up pass), as a customer's message is.
 //!
 //! Run with `cargo bench --bench rules`. Bounded: fixed sizes, a few seconds in all.
 
@@ -119,10 +122,19 @@ fn main() {
         keyword_set.summary(),
         median(loads)
     );
-    let start = Instant::now();
-    let regex_set =
-        RuleSet::from_sources(&files(1_000, regex_rule)).unwrap_or_else(|e| panic!("{e}"));
-    println!("load + validate 1,000 regex rules: {:.1?}", start.elapsed());
+    let regex_files = files(1_000, regex_rule);
+    let mut loads = Vec::new();
+    let mut set = None;
+    for _ in 0..5 {
+        let start = Instant::now();
+        set = Some(RuleSet::from_sources(&regex_files).unwrap_or_else(|e| panic!("{e}")));
+        loads.push(start.elapsed());
+    }
+    let regex_set = set.unwrap();
+    println!(
+        "load + validate 1,000 regex rules: median {:.1?} of 5",
+        median(loads)
+    );
 
     println!("\nmedian time to evaluate one message ({MESSAGES} messages, 2/3 match a rule):");
     for rules in [100, 1_000, 10_000] {

@@ -6,11 +6,14 @@
 //! evaluation ([`Text`]) and shared by every rule.
 //!
 //! A rule set matches a message against all its `message` rules at once ([`Index`]): every
-//! keyword of every rule goes into one Aho-Corasick automaton and every regex into one
-//! `RegexSet`, so the cost per message does not grow rule by rule.
+//! keyword of every rule goes into one Aho-Corasick automaton and the regexes into
+//! [`Patterns`] (their literals into another), so the cost per message does not grow rule by
+//! rule.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::{Regex, RegexBuilder};
+
+use super::pattern::{Pattern, Patterns};
 
 /// Compiled size limit of one regex, so a supervisor's pattern cannot exhaust memory.
 pub(super) const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -73,6 +76,11 @@ fn fold_into(text: &str, out: &mut String) {
     }
 }
 
+/// Compile a supervisor's `match.regex` with the size limit.
+pub(super) fn compile_pattern(pattern: &str) -> Result<Pattern, regex::Error> {
+    Pattern::new(pattern, REGEX_SIZE_LIMIT)
+}
+
 /// Compile a supervisor's regex with the size limit.
 pub(super) fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
     RegexBuilder::new(pattern)
@@ -87,12 +95,24 @@ pub(super) fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
 pub(super) struct Matcher {
     /// Folded phrases, each with a space at both ends.
     keywords: Vec<String>,
-    regex: Option<Regex>,
+    regex: Option<Pattern>,
 }
 
 impl Matcher {
     /// A matcher from already folded, non-empty phrases and an optional compiled regex.
+    #[cfg(test)]
     pub fn new(folded_keywords: impl IntoIterator<Item = String>, regex: Option<Regex>) -> Self {
+        let regex = regex.map(|r| {
+            compile_pattern(r.as_str()).expect("a regex that compiled compiles as a pattern")
+        });
+        Self::with_pattern(folded_keywords, regex)
+    }
+
+    /// A matcher from already folded, non-empty phrases and an optional compiled pattern.
+    pub fn with_pattern(
+        folded_keywords: impl IntoIterator<Item = String>,
+        regex: Option<Pattern>,
+    ) -> Self {
         let keywords = folded_keywords
             .into_iter()
             .map(|k| format!(" {k} "))
@@ -106,7 +126,7 @@ impl Matcher {
     }
 
     /// The regex, if any.
-    pub fn regex(&self) -> Option<&Regex> {
+    pub fn regex(&self) -> Option<&Pattern> {
         self.regex.as_ref()
     }
 
@@ -131,16 +151,11 @@ pub(super) struct Index {
     has_keywords: Vec<bool>,
     /// Rules with a regex.
     has_regex: Vec<bool>,
-    regexes: Regexes,
+    /// The regexes; `None` when together they would be larger than [`REGEX_SET_SIZE_LIMIT`]
+    /// (the rule set is refused).
+    regexes: Option<Patterns>,
     /// Regex `i` belongs to rule `regex_rule[i]`.
     regex_rule: Vec<usize>,
-}
-
-#[derive(Debug, Clone)]
-enum Regexes {
-    Set(RegexSet),
-    /// The set would be larger than [`REGEX_SET_SIZE_LIMIT`]: the rule set is refused.
-    TooLarge,
 }
 
 impl Index {
@@ -160,7 +175,7 @@ impl Index {
             }
             if let Some(r) = &m.regex {
                 has_regex[i] = true;
-                regexes.push(r.clone());
+                regexes.push(r);
                 regex_rule.push(i);
             }
         }
@@ -172,14 +187,7 @@ impl Index {
                     .ok()
             })
             .flatten();
-        let set = RegexSetBuilder::new(regexes.iter().map(Regex::as_str))
-            .size_limit(REGEX_SET_SIZE_LIMIT)
-            .dfa_size_limit(REGEX_SET_SIZE_LIMIT)
-            .build();
-        let regexes = match set {
-            Ok(set) => Regexes::Set(set),
-            Err(_) => Regexes::TooLarge,
-        };
+        let regexes = Patterns::new(&regexes, REGEX_SET_SIZE_LIMIT).ok();
         Index {
             keywords,
             keyword_rule,
@@ -193,12 +201,12 @@ impl Index {
     /// Whether the regexes did not fit into one set within [`REGEX_SET_SIZE_LIMIT`] (such a
     /// rule set is refused at load).
     pub fn too_large(&self) -> bool {
-        matches!(self.regexes, Regexes::TooLarge)
+        self.regexes.is_none()
     }
 
     /// The indexed rules `text` matches, in rule order. The work is one automaton pass for
-    /// the keywords and one `RegexSet` pass, plus a little per rule that matched; rules that
-    /// do not match cost nothing.
+    /// the keywords and one for the regexes' literals, plus a little per rule whose literal
+    /// occurs or that matched; other rules cost nothing.
     pub fn matches(&self, text: &Text<'_>) -> Vec<usize> {
         let mut keyword_hits: Vec<usize> = match &self.keywords {
             Some(ac) => ac
@@ -210,12 +218,12 @@ impl Index {
         keyword_hits.sort_unstable();
         keyword_hits.dedup();
         let regex_hits: Vec<usize> = match &self.regexes {
-            Regexes::Set(set) if !self.regex_rule.is_empty() => set
+            Some(patterns) if !self.regex_rule.is_empty() => patterns
                 .matches(text.raw)
-                .iter()
+                .into_iter()
                 .map(|i| self.regex_rule[i])
                 .collect(),
-            Regexes::Set(_) | Regexes::TooLarge => Vec::new(),
+            Some(_) | None => Vec::new(),
         };
         let mut candidates: Vec<usize> = keyword_hits.iter().chain(&regex_hits).copied().collect();
         candidates.sort_unstable();
@@ -298,6 +306,81 @@ mod tests {
             assert_eq!(index.matches(&text), each, "{message}");
         }
         assert!(Index::new(&[]).matches(&Text::new("x")).is_empty());
+    }
+
+    /// Patterns of every shape the index treats differently: with prefix literals (exact,
+    /// case-insensitive, Unicode, alternations), with short or no literals, anchored, with
+    /// look-arounds, and a literal whose first occurrence does not match but a later one does.
+    fn varied_pattern(i: usize) -> String {
+        match i % 12 {
+            0 => format!(r"(?i)\border[- ]?{i}\b|\bref{i}x\d+"),
+            1 => format!(r"invoice {i}"),
+            2 => format!(r"(?i)straße{i}|STRASSE{i}"),
+            3 => format!(r"\d{{{}}}", i % 7 + 1),
+            4 => format!(r"^hello {}", i % 10),
+            5 => format!(r"ab{}$", i % 10),
+            6 => format!(r"(?i)\bcafé{}\b", i % 20),
+            7 => format!(r"x{}.*y", i % 10),
+            8 => format!(r"[a-z]+@{i}\.example"),
+            9 => format!(r"(?m)^line{}$", i % 10),
+            10 => format!(r"(?:refund|money back) {}", i % 50),
+            _ => format!(r"\bcode(?:{i}|-{i})\b"),
+        }
+    }
+
+    #[test]
+    fn large_regex_set_agrees_with_one_by_one_matching() {
+        let patterns: Vec<String> = (0..1_200).map(varied_pattern).collect();
+        let naive: Vec<Regex> = patterns.iter().map(|p| compile_regex(p).unwrap()).collect();
+        let matchers: Vec<Matcher> = patterns
+            .iter()
+            .map(|p| Matcher::with_pattern([], Some(compile_pattern(p).unwrap())))
+            .collect();
+        let refs: Vec<&Matcher> = matchers.iter().collect();
+        let index = Index::new(&refs);
+        assert!(!index.too_large());
+        let mut messages = vec![
+            "Where is my ORDER-12? and order 1200".to_owned(),
+            "order 24 please, ref36x2025".to_owned(),
+            "order x order 48".to_owned(),
+            "invoice 1 and invoice 1189".to_owned(),
+            "Straße2 STRASSE14 strasse26".to_owned(),
+            "hello 4 is not at the start: hello 5".to_owned(),
+            "hello 4, and it ends in ab5".to_owned(),
+            "Le CAFÉ6 et café18!".to_owned(),
+            "x3 then y, x9 but no why".to_owned(),
+            "mail kim@8.example or bo@20.example".to_owned(),
+            "first\nline9\nline3 end".to_owned(),
+            "I want a refund 10 or money back 34".to_owned(),
+            "code11 code-23 code35x".to_owned(),
+            "1234567 digits".to_owned(),
+            "ünïcödé ÖRDER-12 order-١٢".to_owned(),
+            String::new(),
+        ];
+        messages.extend((0..200).map(|k| {
+            let i = (k * 7919) % 1_200;
+            format!("about ORDER {i}: invoice {i}, code-{i}, {i}@{i}.example, hello {i}")
+        }));
+        for message in &messages {
+            let text = Text::new(message);
+            let each: Vec<usize> = (0..naive.len())
+                .filter(|&i| naive[i].is_match(message))
+                .collect();
+            assert_eq!(index.matches(&text), each, "{message:?}");
+            // The first matching rule wins: the index's first hit is the naive first match.
+            assert_eq!(index.matches(&text).first(), each.first(), "{message:?}");
+        }
+    }
+
+    #[test]
+    fn regexes_over_the_set_limit_are_refused() {
+        let patterns: Vec<String> = (0..100).map(|i| format!(r"a{i}\w{{20}}")).collect();
+        let matchers: Vec<Matcher> = patterns
+            .iter()
+            .map(|p| Matcher::with_pattern([], Some(compile_pattern(p).unwrap())))
+            .collect();
+        let refs: Vec<&Matcher> = matchers.iter().collect();
+        assert!(Index::new(&refs).too_large());
     }
 
     #[test]

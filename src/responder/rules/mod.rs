@@ -10,6 +10,7 @@
 
 pub mod conversation;
 mod matcher;
+mod pattern;
 mod problem;
 mod raw;
 mod rule;

@@ -5,7 +5,7 @@ use std::ops::Range;
 use crate::event::UserData;
 use crate::responder::Then;
 
-use super::super::matcher::{Matcher, Text as Message, compile_regex, fold};
+use super::super::matcher::{Matcher, Text as Message, compile_pattern, compile_regex, fold};
 use super::super::problem::{Source, closest, did_you_mean};
 use super::super::raw::{RawBounds, RawCondition, RawRule, RawThen, Text};
 use super::super::rule::{Bounds, Condition, On, Rule, ScheduleCondition};
@@ -295,7 +295,7 @@ fn message_matcher(source: &mut Source<'_>, raw: &RawRule, label: &str) -> Optio
     let regex = raw
         .regex
         .as_ref()
-        .and_then(|r| match compile_regex(r.get_ref()) {
+        .and_then(|r| match compile_pattern(r.get_ref()) {
             Ok(regex) => Some(regex),
             Err(e) => {
                 regex_problem(source, r, &e, label);
@@ -305,7 +305,7 @@ fn message_matcher(source: &mut Source<'_>, raw: &RawRule, label: &str) -> Optio
     if source.count() != before {
         return None;
     }
-    let matcher = Matcher::new(keywords, regex);
+    let matcher = Matcher::with_pattern(keywords, regex);
     for (examples, should) in [(&raw.examples_match, true), (&raw.examples_no_match, false)] {
         for example in examples {
             if matcher.is_match(&Message::new(example.get_ref())) == should {
