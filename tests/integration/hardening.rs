@@ -212,7 +212,7 @@ fn rule_sets_have_limits() {
     // Each pattern is within the limit of one regex; together they exceed the set's 32 MiB.
     let big = dir.join("big");
     std::fs::create_dir_all(&big).unwrap();
-    let rules: String = (0..80)
+    let rules: String = (0..200)
         .map(|n| {
             format!(
                 "[[rule]]\nname = \"r{n}\"\non = \"message\"\nmatch.regex = 'x{n}\\w{{20}}'\nreply = \"ok\"\n\n"
