@@ -21,7 +21,7 @@
 //! The simulator is always ours. Env: LEVELS (e.g. `1,16`), CHATS_PER_LEVEL (default 8 per
 //! customer, 200 to 1,500), IDLE_CHATS (0 skips), LOAD_LOG (the daemon's RUST_LOG).
 //!
-//! Bounded: every level gives up after 90 s, every wait after 120 s, every HTTP request after
+//! Bounded: every level gives up after 60 s, every wait after 120 s, every HTTP request after
 //! 10 s; at most 1,500 chats per level and 10,000 idle chats.
 
 use std::collections::HashMap;
@@ -52,7 +52,7 @@ on = "no_match"
 reply = "Sorry?"
 "#;
 
-const LEVEL_TIMEOUT: Duration = Duration::from_secs(90);
+const LEVEL_TIMEOUT: Duration = Duration::from_secs(60);
 const WAIT_TIMEOUT: Duration = Duration::from_secs(120);
 const MAX_IDLE_CHATS: usize = 10_000;
 
@@ -332,6 +332,21 @@ async fn closed_loop(bot: &Path, customers: usize, total: usize) -> Level {
             }
         }
         tokio::time::sleep(Duration::from_millis(if customers == 1 { 5 } else { 100 })).await;
+    }
+    if !complete {
+        // Say where the unfinished chats stopped, with the last transcript entry.
+        for chat in run.chats().await.iter().filter(|c| !done(c)).take(3) {
+            let last = chat["transcript"]
+                .as_array()
+                .and_then(|t| t.last())
+                .cloned();
+            eprintln!(
+                "unfinished chat {} in state {}: last entry {}",
+                chat["id"],
+                chat["state"],
+                last.unwrap_or(Value::Null)
+            );
+        }
     }
     let wall = start.elapsed().as_secs_f64();
     let (cpu, sim, writes) = (
