@@ -34,6 +34,10 @@ use regex_syntax::hir::literal::{ExtractKind, Extractor};
 /// matched with the overlapping set instead.
 const MIN_LITERAL_LEN: usize = 3;
 
+/// Below this fraction of the size limit, forward NFAs are small enough that their reverse
+/// ones (at most ~3x larger) fit the limit too, and are not built to check.
+const REVERSE_CHECK_FACTOR: usize = 8;
+
 /// One supervisor's regex, compiled.
 #[derive(Clone)]
 pub(super) struct Pattern {
@@ -228,9 +232,26 @@ impl Patterns {
     /// Index `patterns`. Their compiled size together may be at most `size_limit` bytes, as
     /// for one `RegexSet` of them all.
     pub fn new(patterns: &[&Pattern], size_limit: usize) -> Result<Patterns, TooLarge> {
-        let total: usize = patterns.iter().map(|p| p.nfa.memory_usage()).sum();
-        if total > size_limit {
+        let forward: usize = patterns.iter().map(|p| p.nfa.memory_usage()).sum();
+        if forward > size_limit {
             return Err(TooLarge);
+        }
+        // A `RegexSet` also built a reverse NFA under the same limit, and refused sets whose
+        // reverse NFA alone was too large (Unicode classes grow up to ~3x reversed). Keep that
+        // refusal: when the forward NFAs are large enough for it to matter, compile the
+        // reverse one as the set did, only to measure it.
+        if forward > size_limit / REVERSE_CHECK_FACTOR {
+            let hirs: Vec<&Hir> = patterns.iter().map(|p| p.hir.as_ref()).collect();
+            thompson::Compiler::new()
+                .configure(
+                    thompson::Config::new()
+                        .nfa_size_limit(Some(size_limit))
+                        .which_captures(WhichCaptures::None)
+                        .reverse(true)
+                        .shrink(false),
+                )
+                .build_many_from_hir(&hirs)
+                .map_err(|_| TooLarge)?;
         }
         let mut literal_ids = HashMap::<Vec<u8>, usize>::new();
         let mut literal_list = Vec::new();
