@@ -5,7 +5,11 @@
 
 use std::time::Duration;
 
-use gws_botd::chaos::{self, Params};
+#[allow(dead_code)]
+#[path = "../tests/kit/mod.rs"]
+mod kit;
+
+use kit::chaos::{self, Params};
 
 fn env(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())

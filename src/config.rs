@@ -1019,7 +1019,7 @@ mod tests {
         assert_eq!(c.bot.max_chats, DEFAULT_MAX_CHATS);
         assert_eq!(
             c.bot.state_dir,
-            PathBuf::from(crate::state::DEFAULT_STATE_DIR)
+            PathBuf::from(crate::store::state::DEFAULT_STATE_DIR)
         );
         assert_eq!(c.bot.max_message_chars, DEFAULT_MAX_MESSAGE_CHARS);
         assert_eq!(

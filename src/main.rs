@@ -5,14 +5,19 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use gws_botd::cli::{Cli, Command};
-use gws_botd::{app, logging};
+use gws_botd::cli as commands;
+use gws_botd::cli::args::{Cli, Command};
+use gws_botd::telemetry::logging;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { app::EXIT_USAGE } else { 0 };
+            let code = if e.use_stderr() {
+                commands::EXIT_USAGE
+            } else {
+                0
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -28,23 +33,25 @@ fn main() -> ExitCode {
         logging::init(cli.log_format, default_filter);
     }
     let code = match cli.command {
-        Command::Run => app::run(&cli.config),
-        Command::Check { rules, offline } => app::check(&cli.config, rules.as_deref(), offline),
+        Command::Run => commands::run(&cli.config),
+        Command::Check { rules, offline } => {
+            commands::check(&cli.config, rules.as_deref(), offline)
+        }
         Command::Demo {
             forever,
             rules,
             dialect,
-        } => app::demo(&rules, forever, dialect),
+        } => commands::demo(&rules, forever, dialect),
         Command::Explain { chat_id, state_dir } => {
-            app::explain(&cli.config, &chat_id, state_dir.as_deref())
+            commands::explain(&cli.config, &chat_id, state_dir.as_deref())
         }
         Command::Sim {
             listen,
             dialect,
             participants,
             join_notices,
-        } => app::sim(listen, dialect, participants, join_notices),
-        Command::Generate { what, out } => app::generate(what, &out),
+        } => commands::sim(listen, dialect, participants, join_notices),
+        Command::Generate { what, out } => commands::generate(what, &out),
         Command::Simulate {
             rules,
             at,
@@ -53,7 +60,7 @@ fn main() -> ExitCode {
             customer,
             state_dir,
             transcript,
-        } => gws_botd::simulate::command(&gws_botd::simulate::Options {
+        } => gws_botd::cli::simulate::command(&gws_botd::cli::simulate::Options {
             rules,
             at,
             user_data,
@@ -63,9 +70,9 @@ fn main() -> ExitCode {
             transcript,
         }),
         Command::Override { state_dir, action } => {
-            use gws_botd::override_cli::Request;
+            use gws_botd::cli::override_cmd::Request;
             let request = match action {
-                gws_botd::cli::OverrideAction::Closed {
+                gws_botd::cli::args::OverrideAction::Closed {
                     until,
                     schedule,
                     message,
@@ -74,10 +81,10 @@ fn main() -> ExitCode {
                     schedule,
                     message,
                 },
-                gws_botd::cli::OverrideAction::Clear => Request::Clear,
-                gws_botd::cli::OverrideAction::Show => Request::Show,
+                gws_botd::cli::args::OverrideAction::Clear => Request::Clear,
+                gws_botd::cli::args::OverrideAction::Show => Request::Show,
             };
-            app::override_command(&cli.config, state_dir.as_deref(), &request)
+            commands::override_command(&cli.config, state_dir.as_deref(), &request)
         }
     };
     ExitCode::from(code)

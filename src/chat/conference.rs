@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::{Chat, End, Input, Next};
-use crate::escalation::step;
+use crate::chat::escalation::step;
 use crate::responder::Team;
 
 impl Chat {
@@ -88,7 +88,7 @@ impl Chat {
             "the agent left the conference; closing the chat"
         );
         step(self, &team.name, "conference_ended", Some(agent.to_owned()));
-        self.record.finish = Some(crate::state::Finish::Close);
+        self.record.finish = Some(crate::store::state::Finish::Close);
         self.save();
         let goodbye = self.ctx.texts.conference_ended.clone();
         if let Err(e) = self.say(&goodbye).await {

@@ -11,7 +11,7 @@ use tracing::{error, info, warn};
 use super::{Chat, End};
 use crate::gws::{self, Operation};
 use crate::responder::{Action, ChatView, Outcome, Trigger};
-use crate::state::Finish;
+use crate::store::state::Finish;
 
 /// After an ambiguous send that the transcript does not show: wait this long and look again.
 const SECOND_LOOK: Duration = Duration::from_secs(1);

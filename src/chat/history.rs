@@ -8,9 +8,9 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::{Chat, End, Input, Next, Said};
+use crate::chat::resume::resume;
 use crate::event::{ChatUpdate, UpdateKind};
 use crate::gws::Operation;
-use crate::resume::resume;
 
 impl Chat {
     /// After Accept (or the history request of a resumed chat) the server sends the transcript
@@ -111,7 +111,7 @@ impl Chat {
                 .record
                 .escalation
                 .as_ref()
-                .is_some_and(|e| e.stage == crate::state::Stage::Decided)
+                .is_some_and(|e| e.stage == crate::store::state::Stage::Decided)
             {
                 self.record.escalation = None;
             }
@@ -176,7 +176,7 @@ impl Chat {
             match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
                 Ok(Some(Input::Update(update))) if update.kind == UpdateKind::ChatHistory => {
                     let sent = update.messages.iter().any(|m| {
-                        crate::resume::is_bot_text(m, &self.ctx.nickname)
+                        crate::chat::resume::is_bot_text(m, &self.ctx.nickname)
                             && m.text.as_deref() == Some(text)
                             && !self.memory.has_seen(m)
                     });

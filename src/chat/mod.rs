@@ -9,10 +9,12 @@
 
 mod conference;
 mod end;
+pub mod escalation;
 mod history;
 mod memory;
 mod ops;
 mod respond;
+pub mod resume;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -24,15 +26,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::EscalationTexts;
-use crate::decision_log::{Decision, DecisionLog};
 use crate::event::{ChatId, ChatUpdate, Me};
 use crate::gws::Capability;
 use crate::gws::{self, Operation};
 use crate::responder::{Chain, Trigger};
+use crate::runtime::session;
 use crate::schedule::Clock;
-use crate::session;
-use crate::state::{Finish, Record, Store};
-use crate::stats::Stats;
+use crate::store::decision_log::{Decision, DecisionLog};
+use crate::store::state::{Finish, Record, Store};
+use crate::telemetry::stats::Stats;
 
 pub use memory::{Memory, Observed, Said, limit_text};
 
@@ -231,7 +233,7 @@ impl Chat {
         }
         let mut pending = pending;
         if let Some(step) = self.record.escalation.clone() {
-            if let Some(end) = crate::escalation::resume(self, step).await {
+            if let Some(end) = crate::chat::escalation::resume(self, step).await {
                 return end;
             }
             // Back from a conference: what the customer said meanwhile was the human's.

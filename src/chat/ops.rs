@@ -7,9 +7,9 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::{Chat, Input};
-use crate::decision_log::Decision;
 use crate::event::ChatUpdate;
 use crate::gws::{self, Capability, Operation, Status};
+use crate::store::decision_log::Decision;
 
 /// How long a chat waits for the daemon to log in again after its session was lost.
 const RELOGIN_WAIT: Duration = Duration::from_secs(60);

@@ -7,11 +7,11 @@ use futures::FutureExt;
 use tracing::{debug, error, info, warn};
 
 use super::{Chat, End, Said, limit_text};
-use crate::decision_log::Decision;
 use crate::event::{ChatUpdate, UpdateKind};
 use crate::gws::Operation;
 use crate::responder::{Action, ChatView, Outcome, Response, Then, Trigger};
-use crate::state::Finish;
+use crate::store::decision_log::Decision;
+use crate::store::state::Finish;
 
 fn trigger_name(trigger: &Trigger) -> &'static str {
     match trigger {
@@ -204,7 +204,13 @@ impl Chat {
             Then::Close => self.record.finish = Some(Finish::Close),
             Then::Transfer(skill) => self.record.finish = Some(Finish::Transfer(skill.clone())),
             Then::Escalate(team) => {
-                crate::escalation::mark(self, team, 0, crate::state::Stage::Decided, &[]);
+                crate::chat::escalation::mark(
+                    self,
+                    team,
+                    0,
+                    crate::store::state::Stage::Decided,
+                    &[],
+                );
             }
         }
         self.save();
@@ -234,7 +240,7 @@ impl Chat {
         match response.then {
             Then::Stay => None,
             Then::Close => Some(self.close("a rule closed the chat").await),
-            Then::Escalate(team) => crate::escalation::run(self, &team).await,
+            Then::Escalate(team) => crate::chat::escalation::run(self, &team).await,
             Then::Transfer(skill) => Some(self.transfer_to_skill(&skill).await),
         }
     }

@@ -17,7 +17,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::backoff::{Backoff, Delays};
 use crate::gws::{self, Transport};
-use crate::health::Flag;
+use crate::telemetry::health::Flag;
 use decide::{Next, Phase, Wait};
 use message::{Advice, Reply};
 

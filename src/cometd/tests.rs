@@ -299,7 +299,7 @@ async fn dropped_receiver_stops_the_client() {
         on_connect: Box::new(|_| idle_connect()),
     };
     let (fake, client) = start(script).await;
-    let link = crate::health::Flag::default();
+    let link = crate::telemetry::health::Flag::default();
     let client = client.report_link(link.clone());
     let (tx, rx) = mpsc::channel(16);
     drop(rx);

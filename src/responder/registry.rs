@@ -25,7 +25,7 @@ pub struct BuildContext {
     /// The active rule set; swapped atomically on reload.
     pub rules: Arc<ArcSwap<RuleSet>>,
     /// The emergency override file, when the daemon has a state directory.
-    pub overrides: Option<Arc<crate::overrides::Watch>>,
+    pub overrides: Option<Arc<crate::schedule::overrides::Watch>>,
 }
 
 impl ResponderConfig {

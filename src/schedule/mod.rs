@@ -7,6 +7,7 @@
 //! `closed` entries → `open` entries → otherwise closed. The current time is always passed in
 //! (see [`Clock`]), never read here, so every case is testable.
 
+pub mod overrides;
 mod spec;
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use jiff::{Timestamp, Zoned};
 
 pub use spec::{Closure, SpecError, Weekly, overlaps, parse_closure, parse_weekly};
 
-use crate::overrides::Override;
+use crate::schedule::overrides::Override;
 
 /// How far ahead [`Schedule::next_open`] looks before giving up.
 pub const NEXT_OPEN_HORIZON_DAYS: i32 = 400;

@@ -85,18 +85,18 @@ async fn connection_refused_at_start_is_retried_until_gws_is_up() {
         .await
         .unwrap();
     let dir = rules_dir(RULES);
-    let mut config = gws_botd::demo::daemon_config(&placeholder, &sim_config(), &dir);
+    let mut config = gws_botd::cli::demo::daemon_config(&placeholder, &sim_config(), &dir);
     config.gws.api_url = format!("http://{addr}/api/v2");
     placeholder.shutdown().await;
     let rules = gws_botd::responder::rules::RuleSet::load_dir(&dir).unwrap();
-    let chain = gws_botd::daemon::build_chain(
+    let chain = gws_botd::runtime::daemon::build_chain(
         &config,
         &std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(rules)),
     );
     let shutdown = tokio_util::sync::CancellationToken::new();
     // The daemon runs on this test's thread, so its log lines come here.
     let mut log = LogCapture::start("gws_botd=warn");
-    let daemon = tokio::spawn(gws_botd::daemon::run(
+    let daemon = tokio::spawn(gws_botd::runtime::daemon::run(
         config,
         chain,
         tuning(),

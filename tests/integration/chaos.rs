@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use gws_botd::chaos::{self, Params};
+use crate::kit::chaos::{self, Params};
 use gws_botd::sim::{ParticipantForm, SimDialect};
 
 /// Seeds the suite runs, in both dialects: 16928772949591916846 and 2 gave duplicate answers

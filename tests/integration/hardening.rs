@@ -9,9 +9,9 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use gws_botd::daemon;
+use gws_botd::runtime::daemon;
 use gws_botd::sim::{Sim, SimConfig};
-use gws_botd::stats::Stats;
+use gws_botd::telemetry::stats::Stats;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -245,7 +245,7 @@ async fn unknown_notification_types_are_remembered_up_to_a_bound() {
         .unwrap();
     let control = sim.control();
     let dir = rules_dir(RULES);
-    let config = gws_botd::demo::daemon_config(&sim, &sim_config, &dir);
+    let config = gws_botd::cli::demo::daemon_config(&sim, &sim_config, &dir);
     let rules = Arc::new(ArcSwap::from_pointee(daemon::load_rules(&config).unwrap()));
     let stats = Arc::new(Stats::default());
     let stop = CancellationToken::new();

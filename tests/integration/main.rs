@@ -61,6 +61,9 @@ mod fuzz_corpus;
 mod handover;
 mod hardening;
 mod interop;
+#[allow(dead_code)] // the benches use parts of the kit the tests do not
+#[path = "../kit/mod.rs"]
+mod kit;
 mod lifecycle;
 mod notify;
 mod observability;

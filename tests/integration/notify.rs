@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use gws_botd::daemon;
-use gws_botd::demo;
-use gws_botd::notify::Notifier;
+use gws_botd::cli::demo;
 use gws_botd::responder::rules::RuleSet;
+use gws_botd::runtime::daemon;
 use gws_botd::sim::{ChatSpec, Sim, SimConfig};
-use gws_botd::stats::Stats;
+use gws_botd::telemetry::notify::Notifier;
+use gws_botd::telemetry::stats::Stats;
 use tokio::net::UnixDatagram;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use gws_botd::daemon;
-use gws_botd::demo;
-use gws_botd::http_server::Server;
+use gws_botd::cli::demo;
 use gws_botd::responder::rules::RuleSet;
+use gws_botd::runtime::daemon;
 use gws_botd::sim::{ChatOutcome, Fault, Sim, Step};
-use gws_botd::stats::Stats;
+use gws_botd::telemetry::http_server::Server;
+use gws_botd::telemetry::stats::Stats;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
@@ -239,7 +239,7 @@ async fn explain_tells_a_chat_from_a_run_without_secrets_or_customer_text(d: Sim
     h.wait_outcome(&id).await;
     let dir = h.config.bot.state_dir.clone();
     let story = wait_until("the chat's end in the decision log", || {
-        gws_botd::explain::story(&dir, &id)
+        gws_botd::cli::explain::story(&dir, &id)
             .ok()
             .filter(|s| s.contains("chat ended"))
     })
@@ -294,7 +294,7 @@ async fn explain_tells_a_chat_from_a_run_without_secrets_or_customer_text(d: Sim
         at += i + 1;
     }
 
-    let raw = std::fs::read_to_string(dir.join(gws_botd::decision_log::FILE_NAME)).unwrap();
+    let raw = std::fs::read_to_string(dir.join(gws_botd::store::decision_log::FILE_NAME)).unwrap();
     assert!(!raw.contains("4111"), "customer text redacted: {raw}");
     for message in [&card, &refund] {
         let named = format!(

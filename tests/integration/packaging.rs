@@ -106,7 +106,7 @@ fn every_packaged_file_exists() {
 #[test]
 fn the_alert_rules_use_metrics_the_daemon_exports() {
     // One of each labelled series, so that every family shows up in the exposition.
-    let stats = std::sync::Arc::new(gws_botd::stats::Stats::default());
+    let stats = std::sync::Arc::new(gws_botd::telemetry::stats::Stats::default());
     stats.chat_ended("stuck");
     stats.escalation_ended("failed", std::time::Duration::from_secs(3));
     stats.rules_reloaded(false);
@@ -116,7 +116,8 @@ fn the_alert_rules_use_metrics_the_daemon_exports() {
         std::time::Duration::from_millis(5),
         Some(&gws_botd::gws::Error::Unauthorized),
     );
-    let exposition = gws_botd::metrics::encode(&gws_botd::metrics::registry(stats));
+    let exposition =
+        gws_botd::telemetry::metrics::encode(&gws_botd::telemetry::metrics::registry(stats));
     let alerts = std::fs::read_to_string(Path::new(ROOT).join("packaging/alerts.yml")).unwrap();
     let names = regex::Regex::new(r"gws_botd_[a-z_]+").unwrap();
     let mut checked = 0;

@@ -6,15 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use gws_botd::cli::demo;
 use gws_botd::config::Config;
-use gws_botd::daemon::{self, Tuning};
-use gws_botd::demo;
 use gws_botd::responder::rules::RuleSet;
 use gws_botd::responder::{Chain, Responder};
+use gws_botd::runtime::daemon::{self, Tuning};
 use gws_botd::sim::{
     ChatSnapshot, ChatSpec, Control, RecordedRequest, Sim, SimAgent, SimConfig, SimDialect, Step,
 };
-use gws_botd::stats::Stats;
+use gws_botd::telemetry::stats::Stats;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::event::{ChatId, UserData};
-use crate::overrides::Override;
 use crate::responder::{Action, ChatView, Outcome, Then, Trigger};
+use crate::schedule::overrides::Override;
 
 use super::{RuleSet, RuleTest, Tried};
 

@@ -28,8 +28,8 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 
 use super::{ChatView, Outcome, Responder, Response, Team, Then, Trigger};
-use crate::overrides::{self, Override};
 use crate::schedule::Schedule;
+use crate::schedule::overrides::{self, Override};
 use matcher::{Index, Text};
 pub use problem::{Problem, Problems};
 use rule::{Env, On, Rule, Try};

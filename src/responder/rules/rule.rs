@@ -8,8 +8,8 @@ use jiff::Timestamp;
 use regex::Regex;
 
 use crate::event::UserData;
-use crate::overrides::Override;
 use crate::responder::{Action, ChatView, Then};
+use crate::schedule::overrides::Override;
 use crate::schedule::{Closed, Schedule, State};
 
 use super::matcher::Matcher;

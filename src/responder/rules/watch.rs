@@ -52,7 +52,7 @@ pub struct Reloader {
     active: Arc<ArcSwap<RuleSet>>,
     state: Mutex<State>,
     /// Counts reloads for the metrics, when given.
-    stats: Option<Arc<crate::stats::Stats>>,
+    stats: Option<Arc<crate::telemetry::stats::Stats>>,
     /// What the file watcher saw ([`run`]).
     watch: Arc<tokio::sync::watch::Sender<WatchState>>,
 }
@@ -86,7 +86,7 @@ impl Reloader {
     }
 
     /// Also count each reload (ok or failed) in `stats`.
-    pub fn with_stats(mut self, stats: Arc<crate::stats::Stats>) -> Self {
+    pub fn with_stats(mut self, stats: Arc<crate::telemetry::stats::Stats>) -> Self {
         self.stats = Some(stats);
         self
     }

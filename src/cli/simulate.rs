@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
-use crate::app::{EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use crate::cli::{EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use crate::event::UserData;
-use crate::overrides;
 use crate::responder::rules::conversation::{Conversation, Line, Step};
 use crate::responder::rules::{RuleSet, Tried};
 use crate::responder::{Action, TeamMode, Then};
+use crate::schedule::overrides;
 
 /// What `simulate` was asked to do.
 #[derive(Debug, Clone, Default)]

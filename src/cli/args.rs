@@ -48,7 +48,7 @@ pub struct Cli {
         env = "GWS_BOTD_LOG_FORMAT",
         default_value = "auto"
     )]
-    pub log_format: crate::logging::Format,
+    pub log_format: crate::telemetry::logging::Format,
 
     #[command(subcommand)]
     pub command: Command,

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Interval, MissedTickBehavior};
 use tracing::debug;
 
-use crate::stats::Snapshot;
+use crate::telemetry::stats::Snapshot;
 
 /// How often `STATUS=` is refreshed when no watchdog asks for more frequent beats.
 pub const STATUS_INTERVAL: Duration = Duration::from_secs(5);
@@ -198,7 +198,7 @@ impl Notifier {
         }
     }
 
-    /// "42 chats, rules v7" (the rule-set version from [`Stats`](crate::stats::Stats)), plus
+    /// "42 chats, rules v7" (the rule-set version from [`Stats`](crate::telemetry::stats::Stats)), plus
     /// what is wrong if anything.
     fn status(&self, stats: &Snapshot, link_up: bool) -> String {
         let mut status = format!(

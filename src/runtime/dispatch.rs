@@ -23,10 +23,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::chat::{self, Context, End, Input};
-use crate::decision_log::Decision;
 use crate::event::{ChatId, ChatUpdate, Event};
 use crate::gws::Capability;
 use crate::gws::{Operation, SessionOperation};
+use crate::store::decision_log::Decision;
 
 /// How many updates may wait for one chat; beyond it updates for that chat are dropped and
 /// the chat catches up from the transcript.

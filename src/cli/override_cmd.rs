@@ -1,12 +1,12 @@
 //! `gws-botd override closed|clear|show`: set, end or show the emergency override (see
-//! [`crate::overrides`]) in the daemon's state directory.
+//! [`crate::schedule::overrides`]) in the daemon's state directory.
 
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
-use crate::app::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
-use crate::overrides::{self, Override};
+use crate::cli::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use crate::schedule::overrides::{self, Override};
 
 /// Longest message an override may carry.
 pub const MAX_MESSAGE: usize = 4096;
@@ -42,7 +42,7 @@ pub fn parse_until(text: &str, now: Timestamp) -> Result<Timestamp, String> {
         let span = jiff::SignedDuration::try_from(d).map_err(|e| e.to_string())?;
         return now.checked_add(span).map_err(|e| e.to_string());
     }
-    crate::simulate::parse_time(text)
+    crate::cli::simulate::parse_time(text)
 }
 
 /// Run `override` against `dir`; prints what it did.

@@ -2,7 +2,7 @@
 //! `/healthz` (the process is alive and serving) and `/readyz` (logged in, CometD connected,
 //! Ready for chats; 503 with the reasons otherwise).
 //!
-//! The server only reads [`Stats`]; it is started beside the daemon (`app::run`, tests), so
+//! The server only reads [`Stats`]; it is started beside the daemon (`cli::run`, tests), so
 //! the daemon knows nothing about it.
 
 use std::net::SocketAddr;
@@ -18,8 +18,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::metrics;
-use crate::stats::Stats;
+use crate::telemetry::metrics;
+use crate::telemetry::stats::Stats;
 
 /// A bound, not yet serving, metrics and health server.
 pub struct Server {

@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::sim::{
+use gws_botd::sim::{
     ChatOutcome, ChatSnapshot, ChatSpec, Control, Fault, ParticipantForm, Sim, SimAgent, SimConfig,
     SimDialect, Step,
 };
@@ -369,13 +369,13 @@ fn check(chat: &ChatSnapshot, report: &mut Report) {
     };
     *report.outcomes.entry(outcome.clone()).or_default() += 1;
     // Entries the customer saw: texts for everyone, the customer's leaving.
-    let seen: Vec<&crate::sim::Entry> = chat
+    let seen: Vec<&gws_botd::sim::Entry> = chat
         .transcript
         .iter()
         .filter(|e| e.visibility == "All" && (e.kind == "Text" || e.kind == "ParticipantLeft"))
         .collect();
     let is_bot =
-        |e: &crate::sim::Entry| e.kind == "Text" && e.from_type == "Agent" && e.nickname == BOT;
+        |e: &gws_botd::sim::Entry| e.kind == "Text" && e.from_type == "Agent" && e.nickname == BOT;
     let customer_left = seen
         .iter()
         .any(|e| e.kind == "ParticipantLeft" && e.from_type == "Customer");
@@ -564,7 +564,7 @@ pub async fn run(binary: &Path, work: &Path, params: &Params) -> anyhow::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::{ChatState, Entry};
+    use gws_botd::sim::{ChatState, Entry};
 
     fn entry(from: &str, nick: &str, text: &str) -> Entry {
         Entry {

@@ -15,13 +15,13 @@ use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, EscalationTexts};
-use crate::daemon::{self, Tuning};
 use crate::responder::ResponderConfig;
 use crate::responder::rules::RuleSet;
+use crate::runtime::daemon::{self, Tuning};
 use crate::sim::{
     ChatOutcome, ChatSpec, Control, Entry, Sim, SimConfig, SimDialect, SimEvent, Step,
 };
-use crate::stats::Stats;
+use crate::telemetry::stats::Stats;
 
 /// How long the scripted chats may take before the demo gives up.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
@@ -280,7 +280,9 @@ pub async fn run(
     sim.shutdown().await;
     println!(
         "\ndecision log: {}",
-        state_dir.join(crate::decision_log::FILE_NAME).display()
+        state_dir
+            .join(crate::store::decision_log::FILE_NAME)
+            .display()
     );
     if let Some(id) = ids.get(2) {
         println!(

@@ -1,7 +1,7 @@
 //! The decision log: for every chat event, what the bot decided and why — which rules acted and
 //! what they said, escalation steps, GWS results, how the chat ended — as JSON lines in
 //! `{state_dir}/decisions.jsonl`, so that "why did the bot say that to this customer?" has an
-//! answer (`gws-botd explain <chat-id>`, see [`crate::explain`]).
+//! answer (`gws-botd explain <chat-id>`, see [`mod@crate::cli::explain`]).
 //!
 //! The file is rotated by size (`decisions.jsonl.1` is the newest old file) and only
 //! `max_files` files are kept. Customer data is recorded only when `include_customer_text` is
@@ -146,7 +146,7 @@ impl DecisionLog {
         if !config.enabled {
             return Ok(DecisionLog::default());
         }
-        crate::state::create_private_dir(state_dir)?;
+        crate::store::state::create_private_dir(state_dir)?;
         let (file, size) = open_active(state_dir)?;
         info!(file = %state_dir.join(FILE_NAME).display(), "decision log open");
         Ok(DecisionLog {
@@ -298,7 +298,7 @@ impl Inner {
 
 fn open_active(dir: &Path) -> io::Result<(File, u64)> {
     use std::os::unix::fs::PermissionsExt as _;
-    let file = crate::state::private_file()
+    let file = crate::store::state::private_file()
         .create(true)
         .append(true)
         .open(dir.join(FILE_NAME))?;

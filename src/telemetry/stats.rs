@@ -1,5 +1,5 @@
 //! Counters of what the daemon did and what went wrong, shared by all tasks: the one source of
-//! truth behind `/metrics` (see [`crate::metrics`]), the demo's summary and the tests.
+//! truth behind `/metrics` (see [`crate::telemetry::metrics`]), the demo's summary and the tests.
 //!
 //! Every recovered problem (malformed notification, GWS error, reconnect) bumps a counter here
 //! besides its log line, so an operator can see trends without reading logs. Plain counters are
@@ -16,7 +16,7 @@ use std::time::Duration;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
-use crate::health::Health;
+use crate::telemetry::health::Health;
 
 /// Label set of the histograms: one `(name, value)` pair.
 pub(crate) type Label = [(&'static str, &'static str); 1];
@@ -87,7 +87,7 @@ pub struct Snapshot {
     pub escalations_ended: BTreeMap<String, u64>,
     /// How often each rule acted.
     pub rule_hits: BTreeMap<String, u64>,
-    /// Failed GWS request attempts by (operation, code); see [`crate::metrics::error_code`].
+    /// Failed GWS request attempts by (operation, code); see [`crate::telemetry::metrics::error_code`].
     pub gws_errors: BTreeMap<(String, String), u64>,
 }
 
@@ -214,7 +214,7 @@ impl Stats {
         });
     }
     /// One GWS request attempt took `elapsed` and failed with `error` (a code from
-    /// [`crate::metrics::error_code`]) or succeeded (`None`).
+    /// [`crate::telemetry::metrics::error_code`]) or succeeded (`None`).
     pub fn gws_request(&self, operation: &'static str, elapsed: Duration, error: Option<&str>) {
         self.gws_latency
             .get_or_create(&[("operation", operation)])

@@ -20,10 +20,10 @@ use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::chat::{Chat, End, Input, Next};
-use crate::decision_log::Decision;
 use crate::gws::{self, Operation};
 use crate::responder::{Team, TeamMode};
-use crate::state::{self, Stage};
+use crate::store::decision_log::Decision;
+use crate::store::state::{self, Stage};
 
 /// Run the escalation for `chat` to `team` until the chat is handed over or closed; `None`
 /// when the bot goes on answering (a conference whose human left, with `resume = true`).

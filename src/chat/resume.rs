@@ -9,7 +9,7 @@
 //! prefer a missing answer over a repeated one only where the transcript cannot tell.
 
 use crate::event::{Message, MessageKind, ParticipantKind, Visibility};
-use crate::state::Record;
+use crate::store::state::Record;
 
 /// What the transcript tells about a chat being resumed.
 #[derive(Debug, Clone, PartialEq, Eq)]

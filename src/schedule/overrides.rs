@@ -72,7 +72,7 @@ pub fn path(state_dir: &Path) -> PathBuf {
 
 /// Write the override atomically (temporary file, then rename), creating the directory.
 pub fn write(state_dir: &Path, o: &Override) -> std::io::Result<()> {
-    crate::state::create_private_dir(state_dir)?;
+    crate::store::state::create_private_dir(state_dir)?;
     let file = OverrideFile {
         until: o.until.to_string(),
         schedule: o.schedule.clone(),
@@ -82,7 +82,7 @@ pub fn write(state_dir: &Path, o: &Override) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(&file).map_err(std::io::Error::other)?;
     let tmp = state_dir.join(format!(".{FILE_NAME}.tmp"));
     std::io::Write::write_all(
-        &mut crate::state::private_file()
+        &mut crate::store::state::private_file()
             .write(true)
             .create(true)
             .truncate(true)

@@ -24,17 +24,17 @@ use crate::backoff::Backoff;
 use crate::chat::{self, Context};
 use crate::cometd::{self, Notification};
 use crate::config::Config;
-use crate::decision_log::DecisionLog;
-use crate::dispatch::{Command, Dispatcher};
 use crate::event::Event;
 use crate::gws::{self, Parsed, SessionOperation};
-use crate::notify::Notifier;
 use crate::responder::Chain;
 use crate::responder::registry::BuildContext;
 use crate::responder::rules::{Problems, RuleSet};
-use crate::session;
-use crate::state::Store;
-use crate::stats::Stats;
+use crate::runtime::dispatch::{Command, Dispatcher};
+use crate::runtime::session;
+use crate::store::decision_log::DecisionLog;
+use crate::store::state::Store;
+use crate::telemetry::notify::Notifier;
+use crate::telemetry::stats::Stats;
 
 /// Knobs that operators rarely touch and tests shorten.
 #[derive(Debug, Clone)]
@@ -92,7 +92,7 @@ pub fn load_rules(config: &Config) -> Result<RuleSet, Problems> {
 pub fn build_chain(config: &Config, rules: &Arc<ArcSwap<RuleSet>>) -> Chain {
     let ctx = BuildContext {
         rules: rules.clone(),
-        overrides: Some(Arc::new(crate::overrides::Watch::new(
+        overrides: Some(Arc::new(crate::schedule::overrides::Watch::new(
             &config.bot.state_dir,
         ))),
     };

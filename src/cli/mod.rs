@@ -1,5 +1,14 @@
-//! The commands behind the CLI, each returning a sysexits-style exit code. `main.rs` only
-//! parses arguments and calls these.
+//! The commands behind the CLI, each returning a sysexits-style exit code (defined here, in one
+//! place). `main.rs` only parses arguments ([`args`]) and calls these.
+//!
+//! Owns: the command-line definition, `run`, `check`, `demo`, `sim`, `simulate`, `explain`,
+//! `override` and `generate`. May call every other layer; nothing below calls it.
+
+pub mod args;
+pub mod demo;
+pub mod explain;
+pub mod override_cmd;
+pub mod simulate;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -10,12 +19,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::daemon::{self, Tuning};
-use crate::notify::Notifier;
 use crate::responder::rules::RuleSet;
 use crate::responder::rules::watch::{self, Reloader};
-use crate::signal::{Signal, Signals};
-use crate::stats::Stats;
+use crate::runtime::daemon::{self, Tuning};
+use crate::runtime::signal::{Signal, Signals};
+use crate::telemetry::notify::Notifier;
+use crate::telemetry::stats::Stats;
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -85,7 +94,7 @@ pub fn run(config_path: &Path) -> u8 {
         stats.set_tls_verification_disabled(config.gws.danger_accept_invalid_certs);
         let http_stop = CancellationToken::new();
         if let Some(addr) = config.http.listen {
-            match crate::http_server::Server::bind(addr, stats.clone()).await {
+            match crate::telemetry::http_server::Server::bind(addr, stats.clone()).await {
                 Ok(server) => {
                     tokio::spawn(server.run(http_stop.clone()));
                 }
@@ -277,7 +286,7 @@ pub fn explain(config_path: &Path, chat_id: &str, state_dir: Option<&Path>) -> u
         Some(dir) => dir.to_owned(),
         None => crate::config::state_dir_of(config_path),
     };
-    match crate::explain::story(&dir, chat_id) {
+    match crate::cli::explain::story(&dir, chat_id) {
         Ok(story) => {
             print!("{story}");
             EXIT_OK
@@ -294,9 +303,9 @@ pub fn explain(config_path: &Path, chat_id: &str, state_dir: Option<&Path>) -> u
 pub fn override_command(
     config_path: &Path,
     state_dir: Option<&Path>,
-    request: &crate::override_cli::Request,
+    request: &crate::cli::override_cmd::Request,
 ) -> u8 {
-    use crate::override_cli::{self, Request};
+    use crate::cli::override_cmd::{self, Request};
     if let Request::Closed {
         schedule: Some(name),
         ..
@@ -313,8 +322,8 @@ pub fn override_command(
         );
         return EXIT_USAGE;
     }
-    let dir = override_cli::state_dir(state_dir, config_path);
-    override_cli::run(request, &dir, jiff::Timestamp::now())
+    let dir = override_cmd::state_dir(state_dir, config_path);
+    override_cmd::run(request, &dir, jiff::Timestamp::now())
 }
 
 /// `gws-botd demo [--dialect interactions|chats]`
@@ -327,7 +336,7 @@ pub fn demo(rules_dir: &Path, forever: bool, dialect: crate::sim::SimDialect) ->
         }
     };
     block_on(async move {
-        match crate::demo::run(rules_dir, rules, forever, dialect).await {
+        match crate::cli::demo::run(rules_dir, rules, forever, dialect).await {
             Ok(true) => EXIT_OK,
             Ok(false) => EXIT_FAILURE,
             Err(e) => {
@@ -375,8 +384,8 @@ pub fn sim(
 }
 
 /// `gws-botd generate man|completions --out DIR` (for packaging)
-pub fn generate(what: crate::cli::Generated, out: &Path) -> u8 {
-    match crate::cli::generate(what, out) {
+pub fn generate(what: crate::cli::args::Generated, out: &Path) -> u8 {
+    match crate::cli::args::generate(what, out) {
         Ok(files) => {
             for file in files {
                 println!("{}", file.display());

@@ -328,15 +328,18 @@ mod tests {
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("chats")), 0o700);
         assert_eq!(mode(&dir.join("chats").join("c-1.json")), 0o600);
-        let o = crate::overrides::Override {
+        let o = crate::schedule::overrides::Override {
             until: jiff::Timestamp::UNIX_EPOCH,
             schedule: None,
             message: None,
             set_at: jiff::Timestamp::UNIX_EPOCH,
         };
-        crate::overrides::write(&dir.join("fresh"), &o).unwrap();
+        crate::schedule::overrides::write(&dir.join("fresh"), &o).unwrap();
         assert_eq!(mode(&dir.join("fresh")), 0o700);
-        assert_eq!(mode(&crate::overrides::path(&dir.join("fresh"))), 0o600);
+        assert_eq!(
+            mode(&crate::schedule::overrides::path(&dir.join("fresh"))),
+            0o600
+        );
         fs::remove_dir_all(&dir).ok();
     }
 

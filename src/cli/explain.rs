@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::decision_log::{self, Decision, Found, Record};
+use crate::store::decision_log::{self, Decision, Found, Record};
 
 /// The story of `chat_id` from the log in `dir`, or why there is none.
 pub fn story(dir: &Path, chat_id: &str) -> Result<String, String> {
