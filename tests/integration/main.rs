@@ -64,6 +64,7 @@ mod interop;
 #[allow(dead_code)] // the benches use parts of the kit the tests do not
 #[path = "../kit/mod.rs"]
 mod kit;
+mod layout;
 mod lifecycle;
 mod notify;
 mod observability;
