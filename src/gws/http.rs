@@ -408,29 +408,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// The CometD client posts through this transport, sharing its cookies, login and CSRF pair.
-#[async_trait::async_trait]
-impl crate::cometd::Transport for Transport {
-    async fn post_json(
-        &self,
-        url: &str,
-        body: &Value,
-        timeout: Duration,
-    ) -> Result<Value, crate::cometd::PostError> {
-        use crate::cometd::{Failure, PostError};
-        Transport::post_json(self, url, body, timeout)
-            .await
-            .map_err(|e| {
-                let failure = match e {
-                    Error::Unauthorized => Failure::Unauthorized,
-                    Error::Http { status, .. } => Failure::Status(status),
-                    _ => Failure::Other,
-                };
-                PostError::new(failure, e.to_string())
-            })
-    }
-}
-
 mod body;
 
 pub use body::decode_body;

@@ -282,40 +282,8 @@ impl Dispatcher {
         }
         let mut adopted = 0;
         for chat in chats {
-            if let Some(inbox) = self.chats.get(&chat.id) {
-                // Running chats catch up (a notification may have been lost). One queued
-                // again and now offered, without a notification of the offer so far, gets the
-                // listing's offer (the notification may have been lost) and accepts it; a
-                // late copy of the offer is then refused harmlessly.
-                let input =
-                    if chat.has_capability(Capability::Accept) && self.requeued.remove(&chat.id) {
-                        Input::Update(Box::new(chat))
-                    } else {
-                        Input::CatchUp
-                    };
-                if inbox.try_send(input).is_err() {
-                    debug!("chat inbox full or closed; skipping its catch-up");
-                }
-                continue;
-            }
-            if self.ended_at.get(&chat.id).is_some_and(|t| *t >= listed_at) {
-                debug!(chat_id = %chat.id, "listed chat ended since the listing");
-                continue;
-            }
-            if self.agent.has_left(&chat) {
-                // A finish cut between Leave and Complete (`chats`), by a crash or a failing
-                // Complete: no task is finishing it, so finish it here.
-                let (agent, store) = (self.agent.clone(), self.ctx.store.clone());
-                self.tracker.spawn(async move {
-                    if agent.finish_left(&chat).await {
-                        store.remove(&chat.id);
-                    }
-                });
-            } else if chat.has_capability(Capability::Accept) {
-                self.route_update(chat).await;
-            } else if chat.has_capability(Capability::SendMessage) {
+            if self.take_listed(chat, listed_at).await {
                 adopted += 1;
-                self.start(chat);
             }
         }
         if adopted > 0 || set_ready {
@@ -326,6 +294,48 @@ impl Dispatcher {
             );
         }
         self.settle_after_recovery(set_ready).await;
+    }
+
+    /// One chat of a listing: a running one catches up, one that ended since the listing is
+    /// skipped, one the bot left is finished, an offer is routed, a live one without a task is
+    /// adopted (true).
+    async fn take_listed(&mut self, chat: ChatUpdate, listed_at: Instant) -> bool {
+        if let Some(inbox) = self.chats.get(&chat.id) {
+            // Running chats catch up (a notification may have been lost). One queued
+            // again and now offered, without a notification of the offer so far, gets the
+            // listing's offer (the notification may have been lost) and accepts it; a
+            // late copy of the offer is then refused harmlessly.
+            let input = if chat.has_capability(Capability::Accept) && self.requeued.remove(&chat.id)
+            {
+                Input::Update(Box::new(chat))
+            } else {
+                Input::CatchUp
+            };
+            if inbox.try_send(input).is_err() {
+                debug!("chat inbox full or closed; skipping its catch-up");
+            }
+            return false;
+        }
+        if self.ended_at.get(&chat.id).is_some_and(|t| *t >= listed_at) {
+            debug!(chat_id = %chat.id, "listed chat ended since the listing");
+            return false;
+        }
+        if self.agent.has_left(&chat) {
+            // A finish cut between Leave and Complete (`chats`), by a crash or a failing
+            // Complete: no task is finishing it, so finish it here.
+            let (agent, store) = (self.agent.clone(), self.ctx.store.clone());
+            self.tracker.spawn(async move {
+                if agent.finish_left(&chat).await {
+                    store.remove(&chat.id);
+                }
+            });
+        } else if chat.has_capability(Capability::Accept) {
+            self.route_update(chat).await;
+        } else if chat.has_capability(Capability::SendMessage) {
+            self.start(chat);
+            return true;
+        }
+        false
     }
 
     /// After a recovery: with `set_ready` go Ready (or NotReady when full; nothing when

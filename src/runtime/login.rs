@@ -1,16 +1,19 @@
 //! Keeping the session with GWS: log in (with separate back-offs for network and credential
 //! failures), start the contact-centre session, list and recover the agent's chats, log in
-//! again when the session was lost, and keep the CometD client running.
+//! again when the session was lost, and keep the CometD client running (posting through the
+//! REST client's transport).
 
 use std::time::Duration;
+
+use serde_json::Value;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
-use super::daemon::Tuning;
 use super::dispatch::Command;
+use super::tuning::Tuning;
 use crate::backoff::Backoff;
 use crate::cometd::{self, Notification};
 use crate::config::Config;
@@ -150,5 +153,28 @@ pub(super) async fn login(
             _ = shutdown.cancelled() => return None,
             _ = tokio::time::sleep(delay) => {}
         }
+    }
+}
+
+/// The CometD client posts through this transport, sharing its cookies, login and CSRF pair.
+#[async_trait::async_trait]
+impl cometd::Transport for gws::Transport {
+    async fn post_json(
+        &self,
+        url: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Value, cometd::PostError> {
+        use cometd::{Failure, PostError};
+        gws::Transport::post_json(self, url, body, timeout)
+            .await
+            .map_err(|e| {
+                let failure = match e {
+                    gws::Error::Unauthorized => Failure::Unauthorized,
+                    gws::Error::Http { status, .. } => Failure::Status(status),
+                    _ => Failure::Other,
+                };
+                PostError::new(failure, e.to_string())
+            })
     }
 }

@@ -5,7 +5,7 @@
 //! the contact-centre session, recovery, re-login, keeping CometD running), [`pump`] (the one
 //! way in for events: notifications and fetched transcripts), [`dispatch`] (one task per
 //! chat), [`agent`] (the dispatcher's handle on the session: Ready/NotReady, reject, finish),
-//! [`signal`] (SIGTERM/SIGINT/SIGHUP as requests). May call `gws`, `cometd`, `chat`,
+//! [`signal`] (SIGTERM/SIGINT/SIGHUP as requests), [`tuning`] (the knobs tests shorten). May call `gws`, `cometd`, `chat`,
 //! `responder`, `store` and `telemetry`; only `cli` calls it.
 
 pub mod agent;
@@ -14,3 +14,4 @@ pub mod dispatch;
 pub mod login;
 pub mod pump;
 pub mod signal;
+pub mod tuning;
