@@ -142,3 +142,88 @@ fn notification(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ChatId, ChatUpdate, UpdateKind};
+    use serde_json::json;
+
+    fn client() -> gws::Client {
+        let credentials = gws::Credentials {
+            username: "bot".into(),
+            password: secrecy::SecretString::from("pw".to_owned()),
+        };
+        gws::Client::new(gws::ClientConfig::new(
+            "http://127.0.0.1:1/api/v2",
+            credentials,
+        ))
+        .unwrap()
+    }
+
+    /// Notifications and fetched transcripts leave through the one events channel; a new
+    /// connection asks for a session renewal; the pump ends once both inputs are closed.
+    #[tokio::test(start_paused = true)]
+    async fn notifications_and_transcripts_come_out_as_one_stream() {
+        let (notify_tx, notifications) = mpsc::channel(4);
+        let (transcript_tx, transcripts) = mpsc::channel(4);
+        let (events_tx, mut events) = mpsc::channel(4);
+        let (session, mut renewals) = mpsc::channel(1);
+        let (chats, _listings) = mpsc::channel(1);
+        let stats = Arc::new(Stats::default());
+        let pump = tokio::spawn(run(
+            client(),
+            Inbound {
+                notifications,
+                transcripts,
+            },
+            events_tx,
+            stats.clone(),
+            Resync { session, chats },
+        ));
+
+        let offer = json!({"messageType":"InteractionStateMessage",
+            "notificationType":"NewInteraction",
+            "interaction":{"id":"c1","capabilities":["Accept","Reject"]}});
+        notify_tx
+            .send(Notification::Message {
+                channel: "/v2/me/interactions".into(),
+                data: offer,
+            })
+            .await
+            .unwrap();
+        let Some(Event::Chat(update)) = events.recv().await else {
+            panic!("no offer")
+        };
+        assert_eq!(
+            (update.id, update.kind),
+            (ChatId::from("c1"), UpdateKind::NewInteraction)
+        );
+
+        let history = ChatUpdate::new(ChatId::from("c1"), UpdateKind::ChatHistory);
+        transcript_tx.send(Event::Chat(history)).await.unwrap();
+        let Some(Event::Chat(update)) = events.recv().await else {
+            panic!("no transcript")
+        };
+        assert_eq!(update.kind, UpdateKind::ChatHistory);
+
+        notify_tx
+            .send(Notification::Connected { first: false })
+            .await
+            .unwrap();
+        renewals.recv().await.expect("a renewal is asked for");
+        assert_eq!(stats.snapshot().notifications, 1);
+        assert_eq!(stats.snapshot().reconnects, 1);
+
+        drop(notify_tx);
+        let late = ChatUpdate::new(ChatId::from("c2"), UpdateKind::ChatHistory);
+        transcript_tx.send(Event::Chat(late)).await.unwrap();
+        assert!(
+            matches!(events.recv().await, Some(Event::Chat(u)) if u.id == ChatId::from("c2")),
+            "transcripts still pass once notifications have ended"
+        );
+        drop(transcript_tx);
+        pump.await.unwrap();
+        assert!(events.recv().await.is_none(), "the pump is the only sender");
+    }
+}
