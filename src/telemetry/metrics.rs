@@ -142,6 +142,21 @@ impl EncodeMetric for Computed {
     }
 }
 
+/// A family exposed with its `# HELP` and `# TYPE` lines before its first sample too (the
+/// registry leaves out empty families), as `/metrics` has always listed every metric.
+#[derive(Debug)]
+struct Described<M>(M);
+
+impl<M: EncodeMetric> EncodeMetric for Described<M> {
+    fn encode(&self, encoder: MetricEncoder) -> std::fmt::Result {
+        self.0.encode(encoder)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
+    }
+}
+
 fn histograms(buckets: fn() -> Histogram) -> Histograms {
     Family::new_with_constructor(buckets)
 }
@@ -251,7 +266,7 @@ impl Metrics {
             i64::try_from(open).unwrap_or(i64::MAX)
         });
         r.register("gws_botd_chats_open", "Chats the bot holds now", open);
-        let ended = self.chats_ended.family.clone();
+        let ended = Described(self.chats_ended.family.clone());
         r.register("gws_botd_chats_ended", "Chats ended, by outcome", ended);
         let (messages_in, messages_out) = (self.messages_in.clone(), self.messages_out.clone());
         r.register(
@@ -264,7 +279,7 @@ impl Metrics {
             "Messages the bot sent",
             messages_out,
         );
-        let hits = self.rule_hits.family.clone();
+        let hits = Described(self.rule_hits.family.clone());
         r.register("gws_botd_rule_hits", "Times each rule acted", hits);
         let no_match = "Customer messages no message rule matched";
         r.register("gws_botd_no_match", no_match, self.no_matches.clone());
@@ -283,22 +298,22 @@ impl Metrics {
         r.register(
             "gws_botd_escalations_ended",
             "Escalations ended, by outcome (agent, skill, failed, ended)",
-            self.escalations_ended.family.clone(),
+            Described(self.escalations_ended.family.clone()),
         );
         r.register(
             "gws_botd_escalation_wait_seconds",
             "Time from the start of an escalation to its end, by outcome",
-            self.escalation_wait.clone(),
+            Described(self.escalation_wait.clone()),
         );
         r.register(
             "gws_botd_gws_request_duration_seconds",
             "Duration of each GWS REST request attempt, by operation",
-            self.gws_latency.clone(),
+            Described(self.gws_latency.clone()),
         );
         r.register(
             "gws_botd_gws_request_errors",
             "Failed GWS REST request attempts, by operation and code",
-            self.gws_errors.family.clone(),
+            Described(self.gws_errors.family.clone()),
         );
     }
 
@@ -408,6 +423,38 @@ mod tests {
                 "{line} missing in:\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn each_family_is_registered_once() {
+        let text = encode(&Stats::default());
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        let unique: BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(names.len(), unique.len(), "{text}");
+        assert_eq!(names.len(), 26, "README.md lists 26 metrics:\n{text}");
+    }
+
+    #[test]
+    fn computed_gauges_are_read_at_scrape_time() {
+        let stats = Stats::default();
+        let shows = |line: &str| encode(&stats).lines().any(|l| l == line);
+        for _ in 0..3 {
+            stats.chat_offered();
+        }
+        stats.chat_rejected();
+        stats.chat_ended("closed");
+        assert!(shows("gws_botd_chats_open 1"));
+        let health = stats.health();
+        health.logged_in.set(true);
+        health.cometd_connected.set(true);
+        assert!(shows("gws_botd_logged_in 1") && shows("gws_botd_agent_ready 0"));
+        assert!(shows("gws_botd_ready 0"));
+        health.agent_ready.set(true);
+        assert!(shows("gws_botd_ready 1"));
     }
 
     #[test]
