@@ -71,6 +71,7 @@ mod operations;
 mod packaging;
 mod recovery;
 mod responders;
+mod rules_await;
 mod rules_live;
 mod secrets;
 mod support;

@@ -2,9 +2,9 @@
 
 use jiff::tz::TimeZone;
 
-use crate::schedule::{self, Schedule, SpecError};
+use crate::schedule::{self, LANGUAGE_CODES, Language, Schedule, SpecError};
 
-use super::super::problem::{Source, closest};
+use super::super::problem::{Source, closest, did_you_mean};
 use super::super::raw::{RawSchedule, Text};
 use super::rule::offset_in_string;
 
@@ -87,6 +87,7 @@ pub(super) fn check_schedule(source: &mut Source<'_>, raw: &RawSchedule) -> Opti
             Err(e) => report_in(source, entry, e, &header),
         }
     }
+    let language = language(source, raw, &header);
     let tz = tz?;
     (source.count() == before).then(|| {
         Schedule::new(
@@ -97,5 +98,27 @@ pub(super) fn check_schedule(source: &mut Source<'_>, raw: &RawSchedule) -> Opti
                 .collect(),
             closed,
         )
+        .with_language(language.unwrap_or_default())
     })
+}
+
+/// The schedule's `language` (English when not given).
+fn language(source: &mut Source<'_>, raw: &RawSchedule, header: &str) -> Option<Language> {
+    let Some(code) = &raw.language else {
+        return Some(Language::default());
+    };
+    let language = Language::from_code(code.get_ref());
+    if language.is_none() {
+        let hint = did_you_mean(
+            code.get_ref(),
+            LANGUAGE_CODES,
+            "languages `{next_open…}` speaks",
+        );
+        source.report(
+            code.span().start,
+            format!("unknown language {:?} in {header}", code.get_ref()),
+            Some(hint),
+        );
+    }
+    language
 }
