@@ -124,38 +124,7 @@ fn simulate(
     out: &mut dyn Write,
     interactive: bool,
 ) -> std::io::Result<()> {
-    let failing: Vec<&str> = rules
-        .tests()
-        .iter()
-        .filter(|t| run_test(rules, t).is_err())
-        .map(|t| t.name.as_str())
-        .collect();
-    let summary = Summary {
-        tested: failing.is_empty(),
-        ..rules.summary()
-    };
-    writeln!(out, "rules: {summary} from {}", options.rules.display())?;
-    if !failing.is_empty() {
-        writeln!(
-            out,
-            "failing tests (simulated anyway; `gws-botd check` says why): {failing:?}"
-        )?;
-    }
-    writeln!(out, "time: {now}")?;
-    if let Some(o) = &active {
-        writeln!(out, "emergency override: {o}")?;
-    }
-    for schedule in rules.schedules() {
-        let local = now.to_zoned(schedule.tz.clone());
-        writeln!(
-            out,
-            "schedule {}: {} at {} {}",
-            schedule.name,
-            schedule.state(now, active.as_ref()),
-            local.strftime("%a %Y-%m-%d %H:%M"),
-            schedule.tz.iana_name().unwrap_or("")
-        )?;
-    }
+    print_header(rules, options, now, active.as_ref(), out)?;
     let mut chat = Conversation::new(rules, now, user_data);
     chat.customer = options.customer.clone();
     chat.active = active;
@@ -211,6 +180,49 @@ fn simulate(
         Some(Then::Close) => writeln!(out, "\n[chat over: the bot closed it]")?,
         Some(_) => writeln!(out, "\n[chat over: handed on]")?,
         None => writeln!(out, "\n[end of input; the chat is still open]")?,
+    }
+    Ok(())
+}
+
+/// The rule set (and its failing tests), the time, the override and each schedule's state.
+fn print_header(
+    rules: &RuleSet,
+    options: &Options,
+    now: Timestamp,
+    active: Option<&overrides::Override>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let failing: Vec<&str> = rules
+        .tests()
+        .iter()
+        .filter(|t| run_test(rules, t).is_err())
+        .map(|t| t.name.as_str())
+        .collect();
+    let summary = Summary {
+        tested: failing.is_empty(),
+        ..rules.summary()
+    };
+    writeln!(out, "rules: {summary} from {}", options.rules.display())?;
+    if !failing.is_empty() {
+        writeln!(
+            out,
+            "failing tests (simulated anyway; `gws-botd check` says why): {failing:?}"
+        )?;
+    }
+    writeln!(out, "time: {now}")?;
+    if let Some(o) = active {
+        writeln!(out, "emergency override: {o}")?;
+    }
+    for schedule in rules.schedules() {
+        let local = now.to_zoned(schedule.tz.clone());
+        writeln!(
+            out,
+            "schedule {}: {} at {} {}",
+            schedule.name,
+            schedule.state(now, active),
+            local.strftime("%a %Y-%m-%d %H:%M"),
+            schedule.tz.iana_name().unwrap_or("")
+        )?;
     }
     Ok(())
 }

@@ -372,18 +372,7 @@ fn check_team(source: &mut Source<'_>, raw: &RawTeam) -> Option<Team> {
             wait?
         }
     };
-    let mode = match raw.mode.as_ref().map(|m| (m, m.get_ref().trim())) {
-        None | Some((_, "transfer")) => Some(TeamMode::Transfer),
-        Some((_, "conference")) => Some(TeamMode::Conference),
-        Some((text, other)) => {
-            source.report(
-                text.span().start,
-                format!("[team.{name}] has an unknown `mode` {other:?}"),
-                Some("write `mode = \"transfer\"` (the agent takes the chat) or `mode = \"conference\"` (the agent joins next to the bot)".into()),
-            );
-            None
-        }
-    };
+    let mode = team_mode(source, raw);
     let resume = raw.resume.as_ref().is_some_and(|r| *r.get_ref());
     if let Some(flag) = &raw.resume
         && mode == Some(TeamMode::Transfer)
@@ -402,4 +391,21 @@ fn check_team(source: &mut Source<'_>, raw: &RawTeam) -> Option<Team> {
         mode: mode.unwrap_or_default(),
         resume,
     })
+}
+
+/// A team's `mode`: `"transfer"` (the default) or `"conference"`.
+fn team_mode(source: &mut Source<'_>, raw: &RawTeam) -> Option<TeamMode> {
+    let name = raw.name.get_ref();
+    match raw.mode.as_ref().map(|m| (m, m.get_ref().trim())) {
+        None | Some((_, "transfer")) => Some(TeamMode::Transfer),
+        Some((_, "conference")) => Some(TeamMode::Conference),
+        Some((text, other)) => {
+            source.report(
+                text.span().start,
+                format!("[team.{name}] has an unknown `mode` {other:?}"),
+                Some("write `mode = \"transfer\"` (the agent takes the chat) or `mode = \"conference\"` (the agent joins next to the bot)".into()),
+            );
+            None
+        }
+    }
 }

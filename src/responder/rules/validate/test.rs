@@ -71,41 +71,10 @@ pub(super) fn check_test(
         }
     };
     let label = format!("test {name:?}");
-    let at = match &raw.time {
-        Some(text) => parse_time(text.get_ref()).or_else(|| {
-            source.report(
-                text.span().start,
-                format!("`at` {:?} of {label} is not a point in time", text.get_ref()),
-                Some("write it with its UTC offset, like \"2026-11-24T10:00:00+01:00\", or with a time zone, like \"2026-11-24T10:00[Europe/Berlin]\"".into()),
-            );
-            None
-        }),
-        None => {
-            if !raw.damaged {
-                let hint = Some("add `at = \"2026-11-24T10:00:00+01:00\"`: the test's fixed clock".into());
-                source.report(raw.at.start, format!("{label} has no `at`"), hint);
-            }
-            None
-        }
-    };
+    let at = time(source, raw, &label);
     let say = list(&raw.say);
     let expect = list(&raw.expect);
-    if raw.expect.is_none() && !raw.damaged {
-        let hint = Some("add `expect = [\"rule-name\", …]`: the rules that act, in order".into());
-        source.report(raw.at.start, format!("{label} has no `expect`"), hint);
-    }
-    let rules = names.rules;
-    for name in raw.expect.iter().flat_map(|l| l.get_ref()) {
-        // With a file that could not be read, its rules are unknown here: no follow-ons.
-        if names.complete && !rules.contains_key(name.get_ref()) {
-            let hint = did_you_mean(name.get_ref(), rules.keys().map(String::as_str), "rules");
-            source.report(
-                name.span().start,
-                format!("{label} expects the unknown rule {:?}", name.get_ref()),
-                Some(hint),
-            );
-        }
-    }
+    check_expect(source, raw, names, &label);
     let user_data = raw
         .user_data
         .iter()
@@ -138,6 +107,47 @@ pub(super) fn check_test(
         expect,
         replies,
     })
+}
+
+/// The test's `at`, a point in time.
+fn time(source: &mut Source<'_>, raw: &RawTest, label: &str) -> Option<Timestamp> {
+    match &raw.time {
+        Some(text) => parse_time(text.get_ref()).or_else(|| {
+            source.report(
+                text.span().start,
+                format!("`at` {:?} of {label} is not a point in time", text.get_ref()),
+                Some("write it with its UTC offset, like \"2026-11-24T10:00:00+01:00\", or with a time zone, like \"2026-11-24T10:00[Europe/Berlin]\"".into()),
+            );
+            None
+        }),
+        None => {
+            if !raw.damaged {
+                let hint = Some("add `at = \"2026-11-24T10:00:00+01:00\"`: the test's fixed clock".into());
+                source.report(raw.at.start, format!("{label} has no `at`"), hint);
+            }
+            None
+        }
+    }
+}
+
+/// `expect` must be there and name rules that exist (when every rule's name is known).
+fn check_expect(source: &mut Source<'_>, raw: &RawTest, names: &Names<'_>, label: &str) {
+    if raw.expect.is_none() && !raw.damaged {
+        let hint = Some("add `expect = [\"rule-name\", …]`: the rules that act, in order".into());
+        source.report(raw.at.start, format!("{label} has no `expect`"), hint);
+    }
+    let rules = names.rules;
+    for name in raw.expect.iter().flat_map(|l| l.get_ref()) {
+        // With a file that could not be read, its rules are unknown here: no follow-ons.
+        if names.complete && !rules.contains_key(name.get_ref()) {
+            let hint = did_you_mean(name.get_ref(), rules.keys().map(String::as_str), "rules");
+            source.report(
+                name.span().start,
+                format!("{label} expects the unknown rule {:?}", name.get_ref()),
+                Some(hint),
+            );
+        }
+    }
 }
 
 fn list(raw: &Option<toml::Spanned<Vec<Text>>>) -> Vec<String> {
