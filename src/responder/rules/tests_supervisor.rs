@@ -231,6 +231,19 @@ then = "close"
 }
 
 #[test]
+fn an_unreadable_await_does_not_make_its_answer_rule_an_orphan() {
+    let p = problem(
+        "[[rule]]\nname = \"ask\"\non = \"accept\"\nreply = \"Number?\"\nawait = 5\n\n[[rule]]\nname = \"take\"\non = \"message\"\nwhen.awaiting = \"n\"\nmatch.regex = '\\d+'\n",
+    );
+    assert_at(
+        &p,
+        5,
+        9,
+        "`await` must be text in quotes, not a whole number",
+    );
+}
+
+#[test]
 fn match_groups_must_exist_in_the_rules_own_regex() {
     let p = problem(
         "[[rule]]\nname = \"o\"\non = \"message\"\nmatch.regex = '(?P<order>\\d+)'\nreply = \"Order {match.ordr}\"\n",

@@ -38,21 +38,36 @@ pub(super) fn explain(text: &str, offset: usize, message: &str) -> Explained {
         };
     }
     let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
-    let line = &text[line_start..line_end];
-    let hint = line.contains(CURLY_QUOTES).then(|| {
-        "this line has curly quotes (“ ” or ‘ ’), as word processors and some editors type \
-         them: write straight quotes `\"` or `'` instead"
-            .to_owned()
-    });
-    let curly = line
-        .char_indices()
-        .find(|(_, c)| CURLY_QUOTES.contains(c))
-        .map(|(i, _)| line_start + i);
+    let curly = curly_outside_strings(&text[line_start..line_end]).map(|i| line_start + i);
     Explained {
-        offset: curly.filter(|_| hint.is_some()).unwrap_or(offset),
+        offset: curly.unwrap_or(offset),
         message: format!("this is not valid TOML: {message}"),
-        hint,
+        hint: curly.map(|_| {
+            "this value is in curly quotes (“ ” or ‘ ’), as word processors and some \
+             editors type them: write straight quotes `\"` or `'` instead"
+                .to_owned()
+        }),
     }
+}
+
+/// The byte offset in `line` of the first curly quote that stands where TOML expects a
+/// straight one (outside any straight-quoted string).
+fn curly_outside_strings(line: &str) -> Option<usize> {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match quote {
+            Some('"') if escaped => escaped = false,
+            Some('"') if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '#' => return None,
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if CURLY_QUOTES.contains(&c) => return Some(i),
+            None => {}
+        }
+    }
+    None
 }
 
 /// The last characters of `text`, at most `chars` of them.
@@ -192,6 +207,10 @@ mod tests {
         let text = "[[rule]]\nname = ‘x’\n";
         let e = explain(text, at(text, "name"), "expected literal string");
         assert_eq!(e.offset, at(text, "‘"));
+        // Curly quotes inside a straight-quoted text are fine: the problem is elsewhere.
+        let text = "[[rule]]\nreply = \"He said “hi”\n";
+        let e = explain(text, text.len() - 1, "invalid basic string");
+        assert_eq!((e.offset, e.hint), (text.len() - 1, None));
     }
 
     #[test]

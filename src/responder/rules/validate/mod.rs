@@ -64,7 +64,13 @@ pub(super) fn check(
         check: all_parsed,
     };
     let checked = check_rules(&raws, &mut sources, &known);
-    if all_parsed {
+    // A rule with a key that could not be read may hold the other side of a topic.
+    let rules_readable = raws
+        .iter()
+        .flatten()
+        .flat_map(|f| &f.rules)
+        .all(|r| !r.damaged);
+    if all_parsed && rules_readable {
         topics::check_pairs(&raws, &mut sources);
     }
     let sound =
