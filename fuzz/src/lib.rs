@@ -146,6 +146,7 @@ pub fn rules(data: &[u8]) {
         turn: 1,
         unanswered: 0,
         fired: &fired,
+        awaiting: None,
         now,
     };
     let _ = format!("{:?}", rules.evaluate(&chat, &Trigger::Accepted));

@@ -72,6 +72,8 @@ mod operations;
 mod packaging;
 mod recovery;
 mod responders;
+mod rules_await;
+mod rules_check;
 mod rules_live;
 mod secrets;
 mod support;
