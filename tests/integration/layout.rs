@@ -544,6 +544,25 @@ fn no_import_cycle_between_sibling_modules() {
     assert!(found.is_empty(), "import cycles:\n{}", found.join("\n"));
 }
 
+/// The Bayeux client knows of GWS only the HTTP transport trait it defines itself.
+#[test]
+fn cometd_imports_nothing_from_gws() {
+    let modules = modules();
+    let known: BTreeSet<Vec<String>> = modules.iter().map(|m| m.path.clone()).collect();
+    let mut offenders = Vec::new();
+    for m in modules
+        .iter()
+        .filter(|m| m.path.first().is_some_and(|p| p == "cometd"))
+    {
+        for target in references(&m.path, &m.code, &known) {
+            if target.first().is_some_and(|p| p == "gws") {
+                offenders.push(format!("{} → {}", display(&m.path), display(&target)));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "cometd imports gws: {offenders:?}");
+}
+
 #[test]
 fn few_files_directly_under_src() {
     let files: Vec<String> = fs::read_dir(src())
