@@ -59,7 +59,7 @@ impl Server {
 async fn metrics_page(State(stats): State<Arc<Stats>>) -> Response {
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        metrics::encode(&stats),
+        metrics::encode(stats.registry()),
     )
         .into_response()
 }

@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::MetricType;
@@ -21,7 +20,6 @@ use prometheus_client::registry::Registry;
 
 use crate::gws;
 use crate::telemetry::health::{Flag, Health};
-use crate::telemetry::stats::Stats;
 
 /// The `Content-Type` of [`encode`]'s output (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -45,22 +43,12 @@ pub fn error_code(error: &gws::Error) -> String {
     }
 }
 
-impl gws::client::Observer for Stats {
-    fn request_done(&self, operation: &'static str, elapsed: Duration, error: Option<&gws::Error>) {
-        let code = error.map(error_code);
-        self.gws_request(operation, elapsed, code.as_deref());
-    }
-
-    fn request_failed_later(&self, operation: &'static str) {
-        self.gws_request_failed_later(operation);
-    }
-}
-
-/// The metrics of `stats` in Prometheus text format.
-pub fn encode(stats: &Stats) -> String {
+/// The metrics of `registry` (see [`Stats::registry`](crate::telemetry::stats::Stats::registry))
+/// in Prometheus text format.
+pub fn encode(registry: &Registry) -> String {
     let mut out = String::new();
     // Writing into a String cannot fail; an encoder error would only truncate the output.
-    let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, stats.registry());
+    let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, registry);
     out
 }
 
@@ -380,12 +368,15 @@ fn register_readiness(r: &mut Registry, health: &Health) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    use crate::telemetry::stats::Stats;
 
     #[test]
     fn disabled_tls_verification_shows_in_a_gauge() {
         let stats = std::sync::Arc::new(Stats::default());
         stats.set_tls_verification_disabled(true);
-        let text = encode(&stats);
+        let text = encode(stats.registry());
         assert!(
             text.lines()
                 .any(|l| l == "gws_botd_tls_verification_disabled 1"),
@@ -403,7 +394,7 @@ mod tests {
         stats.escalation_ended("agent", Duration::from_secs(3));
         stats.gws_request("accept", Duration::from_millis(20), Some("http_503"));
         stats.rules_loaded();
-        let text = encode(&stats);
+        let text = encode(stats.registry());
         for line in [
             "gws_botd_chats_offered_total 1",
             "gws_botd_chats_open 0",
@@ -427,7 +418,7 @@ mod tests {
 
     #[test]
     fn each_family_is_registered_once() {
-        let text = encode(&Stats::default());
+        let text = encode(Stats::default().registry());
         let names: Vec<&str> = text
             .lines()
             .filter_map(|l| l.strip_prefix("# TYPE "))
@@ -441,7 +432,7 @@ mod tests {
     #[test]
     fn computed_gauges_are_read_at_scrape_time() {
         let stats = Stats::default();
-        let shows = |line: &str| encode(&stats).lines().any(|l| l == line);
+        let shows = |line: &str| encode(stats.registry()).lines().any(|l| l == line);
         for _ in 0..3 {
             stats.chat_offered();
         }

@@ -258,6 +258,22 @@ impl Stats {
     }
 }
 
+impl crate::gws::client::Observer for Stats {
+    fn request_done(
+        &self,
+        operation: &'static str,
+        elapsed: Duration,
+        error: Option<&crate::gws::Error>,
+    ) {
+        let code = error.map(crate::telemetry::metrics::error_code);
+        self.gws_request(operation, elapsed, code.as_deref());
+    }
+
+    fn request_failed_later(&self, operation: &'static str) {
+        self.gws_request_failed_later(operation);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,8 +48,8 @@ fn sample(text: &str, name: &str) -> Option<f64> {
 /// Wait until the sample `name` has `value` (looking again at each change of `stats`), then
 /// scrape `/metrics`; panics after `WAIT` showing the page.
 async fn await_sample(addr: SocketAddr, stats: &Stats, name: &str, value: f64) -> String {
-    let reached =
-        stats.wait_for(|s| (sample(&metrics::encode(s), name) == Some(value)).then_some(()));
+    let reached = stats
+        .wait_for(|s| (sample(&metrics::encode(s.registry()), name) == Some(value)).then_some(()));
     if tokio::time::timeout(WAIT, reached).await.is_err() {
         panic!(
             "{name} never became {value}:\n{}",

@@ -5,6 +5,7 @@
 //! regexes, placeholders, team references and the rules' own examples.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use crate::responder::{Team, TeamMode};
 use crate::schedule::Schedule;
 
 use super::RuleSet;
-use super::problem::{Problem, Problems, Source};
+use super::problem::{Problem, Problems, Source, did_you_mean};
 use super::raw::{self, RawFile, RawTeam, Text};
 use super::rule::{On, Rule};
 
@@ -414,4 +415,51 @@ fn team_mode(source: &mut Source<'_>, raw: &RawTeam) -> Option<TeamMode> {
             None
         }
     }
+}
+
+/// Byte offset in the file of byte `inner` of a string value, when the value is written
+/// without escapes (else the start of the value).
+fn offset_in_string(source: &Source<'_>, span: &Range<usize>, value: &str, inner: usize) -> usize {
+    let written = &source.text[span.clone()];
+    let quotes = if written.starts_with("\"\"\"") || written.starts_with("'''") {
+        3
+    } else {
+        1
+    };
+    let body = written
+        .get(quotes..written.len().saturating_sub(quotes))
+        .unwrap_or("");
+    let (skip, body) = match body.strip_prefix('\n') {
+        Some(rest) if quotes == 3 => (1, rest),
+        _ => (0, body),
+    };
+    if body == value {
+        span.start + quotes + skip + inner
+    } else {
+        span.start
+    }
+}
+
+/// Report a schedule name that no `[schedule.NAME]` defines (when all files could be read).
+fn unknown_schedule(
+    source: &mut Source<'_>,
+    known: &Known<'_>,
+    at: usize,
+    name: &str,
+    label: &str,
+) {
+    if !known.check || known.schedule_names.contains_key(name) {
+        // Unreadable files may define it; an invalid schedule has its own problem.
+        return;
+    }
+    let hint = did_you_mean(
+        name,
+        known.schedule_names.keys().map(String::as_str),
+        "defined schedules",
+    );
+    source.report(
+        at,
+        format!("unknown schedule {name:?} in {label}"),
+        Some(hint),
+    );
 }

@@ -9,7 +9,7 @@ use super::super::raw::{RawRule, Text};
 use super::super::rule::On;
 use super::super::template::{Reference, Template};
 use super::Known;
-use super::rule::{offset_in_string, unknown_schedule};
+use super::{offset_in_string, unknown_schedule};
 
 /// A parsed reply and the text it was written as (for problem locations).
 pub(super) struct Written<'r> {

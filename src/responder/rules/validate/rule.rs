@@ -1,6 +1,5 @@
 //! Checking one rule: name, trigger, match and examples, conditions, replies and `then`.
 
-use std::ops::Range;
 use std::time::Duration;
 
 use crate::event::UserData;
@@ -12,35 +11,7 @@ use super::super::raw::{RawBounds, RawCondition, RawRule, RawThen, Text};
 use super::super::rule::{Bounds, Condition, On, Rule, ScheduleCondition};
 use super::reply::{groups, next_open_schedule, replies};
 use super::topics::topics;
-use super::{Known, MAX_TYPING, TRIGGERS, duration};
-
-/// Byte offset in the file of byte `inner` of a string value, when the value is written
-/// without escapes (else the start of the value).
-pub(super) fn offset_in_string(
-    source: &Source<'_>,
-    span: &Range<usize>,
-    value: &str,
-    inner: usize,
-) -> usize {
-    let written = &source.text[span.clone()];
-    let quotes = if written.starts_with("\"\"\"") || written.starts_with("'''") {
-        3
-    } else {
-        1
-    };
-    let body = written
-        .get(quotes..written.len().saturating_sub(quotes))
-        .unwrap_or("");
-    let (skip, body) = match body.strip_prefix('\n') {
-        Some(rest) if quotes == 3 => (1, rest),
-        _ => (0, body),
-    };
-    if body == value {
-        span.start + quotes + skip + inner
-    } else {
-        span.start
-    }
-}
+use super::{Known, MAX_TYPING, TRIGGERS, duration, offset_in_string, unknown_schedule};
 
 fn bounds(source: &mut Source<'_>, raw: &Option<RawBounds>, what: &str) -> Bounds {
     let Some(raw) = raw else {
@@ -381,30 +352,6 @@ fn message_matcher(source: &mut Source<'_>, raw: &RawRule, label: &str) -> Optio
         }
     }
     Some(matcher)
-}
-
-/// Report a schedule name that no `[schedule.NAME]` defines (when all files could be read).
-pub(super) fn unknown_schedule(
-    source: &mut Source<'_>,
-    known: &Known<'_>,
-    at: usize,
-    name: &str,
-    label: &str,
-) {
-    if !known.check || known.schedule_names.contains_key(name) {
-        // Unreadable files may define it; an invalid schedule has its own problem.
-        return;
-    }
-    let hint = did_you_mean(
-        name,
-        known.schedule_names.keys().map(String::as_str),
-        "defined schedules",
-    );
-    source.report(
-        at,
-        format!("unknown schedule {name:?} in {label}"),
-        Some(hint),
-    );
 }
 
 fn then(source: &mut Source<'_>, raw: &RawRule, teams: &Known<'_>, label: &str) -> Option<Then> {

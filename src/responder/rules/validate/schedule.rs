@@ -6,7 +6,7 @@ use crate::schedule::{self, LANGUAGE_CODES, Language, Schedule, SpecError};
 
 use super::super::problem::{Source, closest, did_you_mean};
 use super::super::raw::{RawSchedule, Text};
-use super::rule::offset_in_string;
+use super::offset_in_string;
 
 /// Report a problem inside one entry string at the exact spot when the entry is written
 /// without escapes.
