@@ -10,7 +10,6 @@
 //! lost track of.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
@@ -278,10 +277,12 @@ fn announce_ready(
         shutdown.clone(),
     );
     tokio::spawn(async move {
+        // Subscribe before looking, so a change between the look and the wait is not missed.
+        let mut changes = health.changes().subscribe();
         while !health.agent_ready.get() {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                changed = changes.changed() => if changed.is_err() { return },
             }
         }
         notifier.ready(&stats.snapshot());
