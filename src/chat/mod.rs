@@ -33,7 +33,7 @@ use crate::responder::{Chain, Trigger};
 use crate::runtime::session;
 use crate::schedule::Clock;
 use crate::store::decision_log::{Decision, DecisionLog};
-use crate::store::state::{Finish, Record, Store};
+use crate::store::state::{Finish, Record, Saved, Store};
 use crate::telemetry::stats::Stats;
 
 pub use memory::{Memory, Observed, Said, limit_text};
@@ -139,11 +139,13 @@ pub struct Chat {
     pub(crate) record: Record,
     /// A saved record was found: the chat is being resumed.
     resumed: bool,
+    /// The last save of `record`: committed before anything is sent to GWS (`exec`).
+    pub(crate) saved: Saved,
 }
 
 /// Run one chat from its offer (or, after a restart, its listing) to its end.
 pub async fn run(ctx: Arc<Context>, offer: ChatUpdate, inbox: mpsc::Receiver<Input>) -> End {
-    let saved = ctx.store.load(&offer.id);
+    let saved = ctx.store.load(&offer.id).await;
     let record = saved.clone().unwrap_or_default();
     let mut chat = Chat {
         ctx,
@@ -156,6 +158,7 @@ pub async fn run(ctx: Arc<Context>, offer: ChatUpdate, inbox: mpsc::Receiver<Inp
         fired: record.fired.iter().cloned().collect(),
         record,
         resumed: saved.is_some(),
+        saved: Saved::default(),
         last_activity: Instant::now(),
         idle_handled: Duration::ZERO,
     };

@@ -47,7 +47,11 @@ impl Chat {
     /// Carry out `op` on this chat. A lost session is reported and the operation tried once
     /// more after the daemon has logged in again; so is one on a chat GWS queued again after a
     /// restart, once it has been offered back.
+    ///
+    /// Write-ahead: whatever was saved before (the message being answered, a hand-over
+    /// step, a decided end) is committed before GWS is asked to do anything.
     pub(crate) async fn exec(&mut self, op: Operation) -> Result<(), gws::Error> {
+        self.ctx.store.committed(self.saved).await;
         let result = self.exec_once_more_after_loss(&op).await;
         self.note(gws_result(&op, result.as_ref().err()));
         result

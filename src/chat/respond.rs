@@ -115,12 +115,21 @@ impl Chat {
         self.save();
     }
 
+    /// Rules that acted: remembered for `once`, in the record too (saved next).
+    pub(crate) fn fire(&mut self, acted: Vec<String>) {
+        for rule in acted {
+            if !self.fired.contains(&rule) {
+                self.record.fired.insert(rule.clone());
+                self.fired.insert(rule);
+            }
+        }
+    }
+
     /// Save the record with the current counters.
     pub(crate) fn save(&mut self) {
         self.record.turn = self.turn;
         self.record.unanswered = self.unanswered;
-        self.record.fired = self.fired.iter().cloned().collect();
-        self.ctx.store.save(&self.id, &self.record);
+        self.saved = self.ctx.store.save(&self.id, &self.record);
     }
 
     /// Ask the responder chain about a trigger that is not a customer message and carry out
@@ -197,7 +206,7 @@ impl Chat {
             info!(rule = %rule, "rule acted");
             self.ctx.stats.rule_hit(rule);
         }
-        self.fired.extend(response.acted);
+        self.fire(response.acted);
         // `once` and the decided end must hold across a crash in the middle of the actions.
         match &response.then {
             Then::Stay => {}

@@ -171,7 +171,7 @@ pub async fn run(
         stats: stats.clone(),
         decisions: DecisionLog::open_or_disabled(&config.decision_log, &config.bot.state_dir),
         clock: tuning.clock.clone(),
-        store,
+        store: store.clone(),
         max_message_chars: config.bot.max_message_chars,
         session: link,
         hand_over: hand_over.clone(),
@@ -292,6 +292,8 @@ pub async fn run(
     {
         warn!(error = %e, "EndContactCenterSession failed");
     }
+    // What the chats saved last is committed before the process exits.
+    store.flush().await;
     health.clear();
     info!(stats = ?stats.snapshot(), "stopped");
     Ok(())
