@@ -4,7 +4,7 @@
 use std::panic::AssertUnwindSafe;
 
 use futures::FutureExt;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, warn};
 
 use super::{Chat, End, Said, limit_text};
 use crate::event::{ChatUpdate, UpdateKind};
@@ -161,7 +161,7 @@ impl Chat {
                 if matches!(trigger, Trigger::Message { .. }) {
                     self.unanswered += 1;
                     self.ctx.stats.no_match();
-                    info!("no rule acted on the customer's message");
+                    debug!("no rule acted on the customer's message");
                 }
                 self.note(Decision::NoAnswer {
                     trigger: trigger_name(&trigger).into(),
@@ -203,7 +203,7 @@ impl Chat {
 
     async fn apply(&mut self, response: Response) -> Option<End> {
         for rule in &response.acted {
-            info!(rule = %rule, "rule acted");
+            debug!(rule = %rule, "rule acted");
             self.ctx.stats.rule_hit(rule);
         }
         self.fire(response.acted);
