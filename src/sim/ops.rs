@@ -43,7 +43,13 @@ pub(crate) enum Effect {
         after: Duration,
     },
     /// Run the customer's script.
-    Script { chat: String, steps: Vec<Step> },
+    Script {
+        chat: String,
+        steps: Vec<Step>,
+        /// The chat's progress when it was accepted: a bot text sent before the script runs
+        /// (the greeting right after Accept) counts as a reply.
+        mark: super::chats::Progress,
+    },
     /// Run a conferenced agent's script.
     AgentScript {
         chat: String,
@@ -256,6 +262,7 @@ pub(crate) fn accept(
         Some(steps) if !steps.is_empty() => vec![Effect::Script {
             chat: chat.id.clone(),
             steps,
+            mark: *chat.progress.borrow(),
         }],
         _ => Vec::new(),
     };
