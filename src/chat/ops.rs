@@ -52,7 +52,9 @@ impl Chat {
     /// step, a decided end) is committed before GWS is asked to do anything.
     pub(crate) async fn exec(&mut self, op: Operation) -> Result<(), gws::Error> {
         self.ctx.store.committed(self.saved).await;
-        let result = self.exec_once_more_after_loss(&op).await;
+        // Boxed: the HTTP request's state is large and only alive while it runs; an idle
+        // chat's task need not carry room for it.
+        let result = Box::pin(self.exec_once_more_after_loss(&op)).await;
         self.note(gws_result(&op, result.as_ref().err()));
         result
     }

@@ -77,7 +77,7 @@ impl Chat {
             }
         }
         if seen.customer_left {
-            return Some(self.close("the customer left").await);
+            return Some(Box::pin(self.close("the customer left")).await);
         }
         None
     }
@@ -96,9 +96,7 @@ impl Chat {
         // whether the answer went out. Saved with the response, before anything is sent
         // (`apply`); nothing needs saving before the responders have decided.
         self.record.answering = said.id.clone();
-        let end = self
-            .respond_to(Trigger::Message { text }, said.id.as_deref())
-            .await;
+        let end = Box::pin(self.respond_to(Trigger::Message { text }, said.id.as_deref())).await;
         if end.is_none() {
             self.handled(said.id);
         }
@@ -135,7 +133,7 @@ impl Chat {
     /// Ask the responder chain about a trigger that is not a customer message and carry out
     /// its answer.
     pub(super) async fn respond(&mut self, trigger: Trigger) -> Option<End> {
-        self.respond_to(trigger, None).await
+        Box::pin(self.respond_to(trigger, None)).await
     }
 
     /// Ask the responder chain and carry out its answer; `message_id` is the transcript id of
@@ -178,7 +176,7 @@ impl Chat {
                     error: format!("{e:#}"),
                 });
                 self.ctx.stats.responder_failure();
-                return Some(self.bail("the responder failed").await);
+                return Some(Box::pin(self.bail("the responder failed")).await);
             }
             Err(_) => {
                 error!("responder panicked; handing the chat on");
@@ -186,7 +184,7 @@ impl Chat {
                     error: "the responder panicked".into(),
                 });
                 self.ctx.stats.responder_failure();
-                return Some(self.bail("the responder panicked").await);
+                return Some(Box::pin(self.bail("the responder panicked")).await);
             }
         };
         if matches!(trigger, Trigger::Message { .. }) {
@@ -243,14 +241,14 @@ impl Chat {
             };
             if let Err(e) = result {
                 warn!(error = %e, "could not carry out the response");
-                return Some(self.bail("an operation failed").await);
+                return Some(Box::pin(self.bail("an operation failed")).await);
             }
         }
         match response.then {
             Then::Stay => None,
-            Then::Close => Some(self.close("a rule closed the chat").await),
-            Then::Escalate(team) => crate::chat::escalation::run(self, &team).await,
-            Then::Transfer(skill) => Some(self.transfer_to_skill(&skill).await),
+            Then::Close => Some(Box::pin(self.close("a rule closed the chat")).await),
+            Then::Escalate(team) => Box::pin(crate::chat::escalation::run(self, &team)).await,
+            Then::Transfer(skill) => Some(Box::pin(self.transfer_to_skill(&skill)).await),
         }
     }
 }
