@@ -12,7 +12,7 @@
 //! them.
 //!
 //! Chats never touch the file: they queue their records for a writer thread of the log's own
-//! ([`writer`]), which writes them in batches, at most 100 ms after they were made, and what
+//! (`writer.rs`), which writes them in batches, at most 100 ms after they were made, and what
 //! is left at shutdown; it rotates the files too. A failing disk is reported once at ERROR, a
 //! queue overflowing (a disk far slower than the chats) once at WARN, and neither ever stops
 //! a chat.

@@ -2,7 +2,7 @@
 //! restart (transcript cursor, whether the accept rules ran, rule counters, escalation step),
 //! kept in one SQLite database, `<bot.state_dir>/state.sqlite3`, one row per chat.
 //!
-//! One writer thread owns the database ([`writer`]); chats hand it their record over a
+//! One writer thread owns the database (`writer.rs`); chats hand it their record over a
 //! channel and go on at once. A chat waits for the commit only where a restart depends on it:
 //! before it sends anything to GWS ([`Store::committed`], awaited by `Chat::exec`), so that
 //! what it decided to do (the message being answered, the hand-over step, the end) is on disk
