@@ -181,33 +181,8 @@ impl Chat {
             };
         }
         let early = self.absorb(&offer);
-        if adopt {
-            info!(
-                cursor = self.record.cursor.as_deref().unwrap_or(""),
-                saved = self.resumed,
-                "resuming a chat that is still the bot's"
-            );
-            self.ctx.stats.chat_accepted();
-            Box::pin(self.request_history(self.record.cursor.clone())).await;
-        } else {
-            if self.resumed {
-                info!("offered again a chat the bot had before; resuming it");
-            }
-            let accept = Operation::Accept {
-                nickname: self.ctx.nickname.clone(),
-            };
-            if let Err(e) = self.exec(accept).await {
-                warn!(error = %e, "could not accept the chat");
-                return End::NotAccepted {
-                    reason: e.to_string(),
-                };
-            }
-            self.ctx.stats.chat_accepted();
-            self.note(Decision::Accepted);
-            info!(
-                customer = self.memory.customer().unwrap_or("?"),
-                "chat accepted"
-            );
+        if let Err(end) = self.take(adopt).await {
+            return end;
         }
         let since_cursor = adopt && self.record.cursor.is_some();
         let (pending, greeted) = match Box::pin(self.await_history(early.texts, since_cursor)).await
@@ -224,21 +199,68 @@ impl Chat {
             self.record.greeted = true;
             self.save();
         }
-        match self.record.finish.clone() {
-            Some(Finish::Close) => {
-                info!("finishing the close decided before the restart");
-                return Box::pin(self.close("a rule closed the chat")).await;
-            }
-            Some(Finish::Transfer(skill)) => {
-                info!("finishing the transfer decided before the restart");
-                return Box::pin(self.transfer_to_skill(&skill)).await;
-            }
-            None => {}
+        if let Some(end) = self.finish_decided().await {
+            return end;
         }
-        let mut pending = pending;
+        if let Some(end) = self.answer_pending(pending).await {
+            return end;
+        }
+        self.serve().await
+    }
+
+    /// Accept the offer, or adopt a chat that is still the bot's (after a restart or a
+    /// re-login): fetch what was said since the saved cursor.
+    async fn take(&mut self, adopt: bool) -> Result<(), End> {
+        if adopt {
+            info!(
+                cursor = self.record.cursor.as_deref().unwrap_or(""),
+                saved = self.resumed,
+                "resuming a chat that is still the bot's"
+            );
+            self.ctx.stats.chat_accepted();
+            Box::pin(self.request_history(self.record.cursor.clone())).await;
+            return Ok(());
+        }
+        if self.resumed {
+            info!("offered again a chat the bot had before; resuming it");
+        }
+        let accept = Operation::Accept {
+            nickname: self.ctx.nickname.clone(),
+        };
+        if let Err(e) = self.exec(accept).await {
+            warn!(error = %e, "could not accept the chat");
+            return Err(End::NotAccepted {
+                reason: e.to_string(),
+            });
+        }
+        self.ctx.stats.chat_accepted();
+        self.note(Decision::Accepted);
+        info!(
+            customer = self.memory.customer().unwrap_or("?"),
+            "chat accepted"
+        );
+        Ok(())
+    }
+
+    /// Finish a close or a transfer decided before a restart.
+    async fn finish_decided(&mut self) -> Option<End> {
+        match self.record.finish.clone()? {
+            Finish::Close => {
+                info!("finishing the close decided before the restart");
+                Some(Box::pin(self.close("a rule closed the chat")).await)
+            }
+            Finish::Transfer(skill) => {
+                info!("finishing the transfer decided before the restart");
+                Some(Box::pin(self.transfer_to_skill(&skill)).await)
+            }
+        }
+    }
+
+    /// Resume a hand-over in progress, then answer what the customer said meanwhile.
+    async fn answer_pending(&mut self, mut pending: Vec<Said>) -> Option<End> {
         if let Some(step) = self.record.escalation.clone() {
             if let Some(end) = Box::pin(crate::chat::escalation::resume(self, step)).await {
-                return end;
+                return Some(end);
             }
             // Back from a conference: what the customer said meanwhile was the human's.
             for said in pending.drain(..) {
@@ -247,9 +269,14 @@ impl Chat {
         }
         for said in pending {
             if let Some(end) = self.on_customer_text(said).await {
-                return end;
+                return Some(end);
             }
         }
+        None
+    }
+
+    /// The conversation: updates, catch-ups and idle timers until the chat ends.
+    async fn serve(&mut self) -> End {
         loop {
             let idle = self.idle_deadline();
             match self.next(idle).await {
