@@ -35,6 +35,7 @@ fn the_example_configuration_is_valid_once_uncommented() {
         file: Some(dir.join("gws-botd.toml")),
         env: Some(BTreeMap::new()),
         credentials_dir: Some(dir.clone()),
+        ..Sources::default()
     });
     std::fs::remove_dir_all(&dir).unwrap();
     let config = loaded.unwrap_or_else(|problems| panic!("the example is invalid: {problems}"));
