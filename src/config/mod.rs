@@ -25,6 +25,7 @@ mod target;
 mod tests;
 
 pub use gws::redact_url;
+pub(crate) use reader::closest;
 pub use target::{INSTANCE_DIR, Target};
 
 use check::check;

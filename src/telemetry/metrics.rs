@@ -224,7 +224,7 @@ impl Collector for Exporter {
         counters(
             e,
             "gws_botd_rule_reloads",
-            "Rule reloads (SIGHUP), by result.",
+            "Rule reloads (SIGHUP or a saved rule file), by result.",
             "result",
             [("ok", s.rule_reloads_ok), ("failed", s.rule_reloads_failed)],
         )?;
@@ -233,6 +233,24 @@ impl Collector for Exporter {
             "gws_botd_rules_version",
             "Rule sets loaded since start (changes on every successful reload).",
             s.rules_version as i64,
+        )?;
+        gauge(
+            e,
+            "gws_botd_rules_last_reload_failed",
+            "1 while the last rule reload failed (the previous rules stay active), 0 once one succeeds.",
+            i64::from(s.rules_last_reload_failed),
+        )?;
+        counter(
+            e,
+            "gws_botd_override_changes",
+            "Emergency override changes the daemon noticed (set, replaced, cleared).",
+            s.override_changes,
+        )?;
+        gauge(
+            e,
+            "gws_botd_override_until_seconds",
+            "When the emergency override ends (Unix time); 0 without one. In force while above time().",
+            s.override_until,
         )?;
         gauge(
             e,
@@ -296,6 +314,8 @@ mod tests {
         stats.escalation_ended("agent", Duration::from_secs(3));
         stats.gws_request("accept", Duration::from_millis(20), Some("http_503"));
         stats.rules_loaded();
+        stats.rules_reloaded(false);
+        stats.override_changed(Some(1_795_000_000));
         let text = encode(&registry(stats));
         for line in [
             "gws_botd_chats_offered_total 1",
@@ -305,8 +325,11 @@ mod tests {
             "gws_botd_escalation_wait_seconds_count{outcome=\"agent\"} 1",
             "gws_botd_gws_request_duration_seconds_count{operation=\"accept\"} 1",
             "gws_botd_gws_request_errors_total{operation=\"accept\",code=\"http_503\"} 1",
-            "gws_botd_rule_reloads_total{result=\"failed\"} 0",
+            "gws_botd_rule_reloads_total{result=\"failed\"} 1",
             "gws_botd_rules_version 1",
+            "gws_botd_rules_last_reload_failed 1",
+            "gws_botd_override_changes_total 1",
+            "gws_botd_override_until_seconds 1795000000",
             "gws_botd_ready 0",
             "gws_botd_tls_verification_disabled 0",
             "# TYPE gws_botd_escalation_wait_seconds histogram",

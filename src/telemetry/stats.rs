@@ -41,6 +41,9 @@ pub struct Stats {
     rule_reloads_ok: AtomicU64,
     rule_reloads_failed: AtomicU64,
     rules_version: AtomicU64,
+    rules_last_reload_failed: std::sync::atomic::AtomicBool,
+    override_changes: AtomicU64,
+    override_until: std::sync::atomic::AtomicI64,
     tls_verification_disabled: std::sync::atomic::AtomicBool,
     labelled: Mutex<Labelled>,
     /// Seconds from the start of an escalation to its end, by outcome.
@@ -79,6 +82,12 @@ pub struct Snapshot {
     pub rule_reloads_failed: u64,
     /// Successful rule loads since start, the first included: changes on every reload.
     pub rules_version: u64,
+    /// The last reload (SIGHUP or a saved rule file) failed: the old rules are still active.
+    pub rules_last_reload_failed: bool,
+    /// Emergency override changes the daemon noticed (set, replaced, cleared).
+    pub override_changes: u64,
+    /// When the emergency override ends, in seconds since the Unix epoch; 0 without one.
+    pub override_until: i64,
     /// `gws.danger_accept_invalid_certs` is on: any server can pose as GWS.
     pub tls_verification_disabled: bool,
     /// Ended chats by [`crate::chat::End::label`].
@@ -127,6 +136,9 @@ impl Default for Stats {
             rule_reloads_ok: AtomicU64::default(),
             rule_reloads_failed: AtomicU64::default(),
             rules_version: AtomicU64::default(),
+            rules_last_reload_failed: Default::default(),
+            override_changes: AtomicU64::default(),
+            override_until: Default::default(),
             tls_verification_disabled: Default::default(),
             labelled: Mutex::default(),
             // 0.5 s … ~4.3 min: consultations wait seconds to minutes.
@@ -193,6 +205,13 @@ impl Stats {
         } else {
             bump(&self.rule_reloads_failed);
         }
+        self.rules_last_reload_failed.store(!ok, Ordering::Relaxed);
+    }
+    /// The emergency override changed: it now ends at `until` (Unix seconds), or there is none.
+    pub fn override_changed(&self, until: Option<i64>) {
+        bump(&self.override_changes);
+        self.override_until
+            .store(until.unwrap_or(0), Ordering::Relaxed);
     }
 
     pub fn chat_ended(&self, outcome: &str) {
@@ -274,6 +293,9 @@ impl Stats {
             rule_reloads_ok: read(&self.rule_reloads_ok),
             rule_reloads_failed: read(&self.rule_reloads_failed),
             rules_version: read(&self.rules_version),
+            rules_last_reload_failed: self.rules_last_reload_failed.load(Ordering::Relaxed),
+            override_changes: read(&self.override_changes),
+            override_until: self.override_until.load(Ordering::Relaxed),
             tls_verification_disabled: self.tls_verification_disabled.load(Ordering::Relaxed),
             chats_ended: labelled.chats_ended,
             escalations_ended: labelled.escalations_ended,

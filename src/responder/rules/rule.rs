@@ -185,7 +185,9 @@ impl Rule {
             actions.push(Action::Typing(typing));
         }
         match self.override_message(env) {
-            Some(message) => actions.push(Action::Reply(message.to_owned())),
+            Some(message) => actions.push(Action::Reply(super::override_message::render(
+                message, chat, env,
+            ))),
             None => actions.extend(
                 self.replies
                     .iter()

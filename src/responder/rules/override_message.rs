@@ -1,0 +1,70 @@
+//! The message of an emergency override (`gws-botd override closed --message FILE`): a reply
+//! template like any rule's, with the same placeholders (`{customer}`, `{next_open.NAME}`, …),
+//! checked when the override is set and rendered for each chat when a rule acts because its
+//! schedule is closed by the override.
+
+use crate::responder::ChatView;
+
+use super::RuleSet;
+use super::rule::Env;
+use super::template::Template;
+
+/// Every problem of `text` as an override message for `rules`: template syntax, unknown
+/// placeholders, `{next_open.NAME}` naming a schedule `rules` does not have. Each problem says
+/// where (column of the first line, or line:column) and how to fix it.
+pub fn check(text: &str, rules: &RuleSet) -> Result<(), Vec<String>> {
+    let at = |offset: usize| {
+        let before = &text[..offset.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+            .chars()
+            .count()
+            + 1;
+        format!("{line}:{column}")
+    };
+    let template = Template::parse(text).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|e| match e.hint {
+                Some(hint) => format!("{}: {} ({hint})", at(e.offset), e.message),
+                None => format!("{}: {}", at(e.offset), e.message),
+            })
+            .collect::<Vec<_>>()
+    })?;
+    let known: Vec<&str> = rules.schedules().map(|s| s.name.as_str()).collect();
+    let problems: Vec<String> = template
+        .schedules(text)
+        .into_iter()
+        .filter(|(_, name)| rules.schedule(name).is_none())
+        .map(|(offset, name)| {
+            format!(
+                "{}: `{{next_open.{name}}}` names no schedule of the rules (schedules: {})",
+                at(offset),
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+/// The message for this chat. A message that does not parse (the file was edited by hand
+/// after `override closed` checked it) is sent as written rather than not at all.
+pub(super) fn render(text: &str, chat: &ChatView<'_>, env: &Env<'_>) -> String {
+    match Template::parse(text) {
+        Ok(template) => template.render(chat, env),
+        Err(_) => {
+            tracing::warn!(
+                "the emergency override message is not a valid template; sending it as written"
+            );
+            text.to_owned()
+        }
+    }
+}
