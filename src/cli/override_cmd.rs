@@ -468,10 +468,7 @@ reply = "We are closed."
         let dir = scratch("unknown");
         let ctx = ctx(&dir);
         let now: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
-        assert_eq!(
-            run(&close("3h", Some("support"), None), &ctx, now),
-            EXIT_OK
-        );
+        assert_eq!(run(&close("3h", Some("support"), None), &ctx, now), EXIT_OK);
         let before = overrides::read(&ctx.state_dir).unwrap();
         assert_eq!(
             run(&close("3h", Some("ofice"), None), &ctx, now),
@@ -491,7 +488,9 @@ reply = "We are closed."
         message: Option<&Path>,
         now: Timestamp,
     ) -> String {
-        super::closed(ctx, until, schedule, message, now).unwrap_err().1
+        super::closed(ctx, until, schedule, message, now)
+            .unwrap_err()
+            .1
     }
 
     #[test]

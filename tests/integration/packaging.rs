@@ -47,23 +47,36 @@ fn the_example_configuration_is_valid_once_uncommented() {
 
 #[test]
 fn the_units_use_the_daemons_paths_and_credential() {
-    for (unit, config) in [
-        ("gws-botd.service", DEFAULT_PATH),
-        ("gws-botd@.service", "/etc/gws-botd/%i.toml"),
+    for (unit, select) in [
+        ("gws-botd.service", format!("--config {DEFAULT_PATH}")),
+        ("gws-botd@.service", "--instance %i".to_owned()),
     ] {
         let text = std::fs::read_to_string(Path::new(ROOT).join("systemd").join(unit)).unwrap();
         for needle in [
-            "Type=notify".to_owned(),
+            "Type=notify\n".to_owned(),
             "WatchdogSec=".to_owned(),
-            format!("ExecStartPre=/usr/bin/gws-botd check --offline --config {config}\n"),
-            format!("ExecStart=/usr/bin/gws-botd run --config {config}\n"),
-            format!("ExecReload=/usr/bin/gws-botd check --offline --config {config}\n"),
-            "ExecReload=/bin/kill -HUP $MAINPID\n".to_owned(),
+            format!("ExecStartPre=/usr/bin/gws-botd check --offline {select}\n"),
+            format!("ExecStart=/usr/bin/gws-botd run {select}\n"),
+            format!("ExecReload=/usr/bin/gws-botd reload --pid $MAINPID {select}\n"),
             format!("LoadCredential={CREDENTIAL_NAME}:"),
             "RestartPreventExitStatus=78\n".to_owned(),
         ] {
             assert!(text.contains(&needle), "{unit} lacks {needle:?}");
         }
+        // The state directory comes from --instance, for the daemon and the tools alike.
+        assert!(!text.contains("GWS_BOTD__BOT__STATE_DIR"), "{unit}");
+    }
+    let dropin =
+        std::fs::read_to_string(Path::new(ROOT).join("systemd/notify-reload.conf")).unwrap();
+    for needle in [
+        "Type=notify-reload\n",
+        "ReloadSignal=SIGHUP\n",
+        "ExecReload=\n",
+    ] {
+        assert!(
+            dropin.contains(needle),
+            "notify-reload.conf lacks {needle:?}"
+        );
     }
 }
 

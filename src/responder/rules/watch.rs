@@ -561,4 +561,70 @@ mod tests {
         task.await.unwrap();
         let _ = std::fs::remove_dir_all(&base);
     }
+
+    /// A save that does not load is reported only once the files stayed unchanged for the
+    /// settle time: a half-saved edit fixed before then raises nothing (no ERROR, no failed
+    /// reload, no gauge for the alert). Paused time: the events are fed in directly.
+    #[tokio::test(start_paused = true)]
+    async fn a_half_saved_edit_fixed_in_time_raises_nothing() {
+        let d = dir("settle");
+        let file = d.join("r.toml");
+        std::fs::write(&file, rule("one")).unwrap();
+        let active = Arc::new(ArcSwap::from_pointee(RuleSet::load_dir(&d).unwrap()));
+        let stats = Arc::new(crate::telemetry::stats::Stats::default());
+        let reloader = Arc::new(Reloader::new(&d, active.clone()).with_stats(stats.clone()));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stop = CancellationToken::new();
+        let debounce = Debounce {
+            quiet: Duration::from_millis(500),
+            settle: Duration::from_secs(10),
+        };
+        let task = tokio::spawn({
+            let (reloader, stop) = (reloader.clone(), stop.clone());
+            async move { settle(&reloader, debounce, rx, &stop, || {}).await }
+        });
+        let alarm = || {
+            let s = stats.snapshot();
+            (
+                s.rule_reloads_failed,
+                s.rules_last_reload_failed,
+                reloader.failures_logged(),
+            )
+        };
+        let half = &rule("two")[..30];
+        let save = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            tx.send(()).unwrap();
+        };
+        let wait = |secs| tokio::time::sleep(Duration::from_secs(secs));
+
+        save(half);
+        wait(1).await;
+        assert_eq!(alarm(), (0, false, 0), "tried, not reported yet");
+        wait(5).await;
+        save(&rule("two"));
+        wait(1).await;
+        assert_eq!(reloader.reloads(), 1);
+        wait(30).await;
+        assert_eq!(alarm(), (0, false, 0), "fixed in time: nothing to report");
+
+        // Left broken: reported once the settle time has passed, and cleared by a fix.
+        save(half);
+        wait(1).await;
+        assert_eq!(alarm(), (0, false, 0));
+        wait(10).await;
+        assert_eq!(alarm(), (1, true, 1), "reported after settling");
+        assert_eq!(active.load().summary().rules, 1, "the old set stays");
+        save(&rule("three"));
+        wait(1).await;
+        assert_eq!(reloader.reloads(), 2);
+        assert_eq!(
+            alarm(),
+            (1, false, 1),
+            "the gauge clears with a good reload"
+        );
+        stop.cancel();
+        task.await.unwrap();
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }
