@@ -155,7 +155,7 @@ fn closed(
         None => None,
         Some(path) => {
             let text = read_message(path).map_err(|e| (EXIT_USAGE, e))?;
-            override_message::check(&text, needs_rules("--message")?).map_err(|problems| {
+            override_message::check(&text, ctx.rules.as_ref().ok()).map_err(|problems| {
                 let lines: Vec<String> = problems
                     .iter()
                     .map(|p| format!("  {}:{p}", path.display()))

@@ -10,9 +10,10 @@ use super::rule::Env;
 use super::template::Template;
 
 /// Every problem of `text` as an override message for `rules`: template syntax, unknown
-/// placeholders, `{next_open.NAME}` naming a schedule `rules` does not have. Each problem says
-/// where (column of the first line, or line:column) and how to fix it.
-pub fn check(text: &str, rules: &RuleSet) -> Result<(), Vec<String>> {
+/// placeholders, `{next_open.NAME}` naming a schedule `rules` does not have (without the
+/// rules, any `{next_open.NAME}` is a problem: it cannot be checked). Each problem says where
+/// (line:column) and how to fix it.
+pub fn check(text: &str, rules: Option<&RuleSet>) -> Result<(), Vec<String>> {
     let at = |offset: usize| {
         let before = &text[..offset.min(text.len())];
         let line = before.matches('\n').count() + 1;
@@ -31,12 +32,22 @@ pub fn check(text: &str, rules: &RuleSet) -> Result<(), Vec<String>> {
             })
             .collect::<Vec<_>>()
     })?;
-    let known: Vec<&str> = rules.schedules().map(|s| s.name.as_str()).collect();
+    let known: Vec<&str> = rules
+        .into_iter()
+        .flat_map(|r| r.schedules().map(|s| s.name.as_str()))
+        .collect();
     let problems: Vec<String> = template
         .schedules(text)
         .into_iter()
-        .filter(|(_, name)| rules.schedule(name).is_none())
+        .filter(|(_, name)| rules.is_none_or(|r| r.schedule(name).is_none()))
         .map(|(offset, name)| {
+            if rules.is_none() {
+                return format!(
+                    "{}: `{{next_open.{name}}}` cannot be checked without the daemon's rules \
+                     (give --config or --instance)",
+                    at(offset)
+                );
+            }
             format!(
                 "{}: `{{next_open.{name}}}` names no schedule of the rules (schedules: {})",
                 at(offset),
