@@ -301,7 +301,7 @@ pub async fn run(
         warn!(error = %e, "EndContactCenterSession failed");
     }
     health.clear();
-    info!(stats = ?stats.snapshot(), "stopped");
+    info!(stats = %stats.snapshot(), "stopped");
     Ok(())
 }
 

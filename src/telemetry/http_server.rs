@@ -46,7 +46,10 @@ impl Server {
 
     /// Serve until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) {
-        let addr = self.listener.local_addr().ok();
+        let addr = match self.listener.local_addr() {
+            Ok(addr) => addr.to_string(),
+            Err(e) => format!("unknown ({e})"),
+        };
         let shared = Arc::new(Shared {
             registry: metrics::registry(self.stats.clone()),
             stats: self.stats,
@@ -56,7 +59,7 @@ impl Server {
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .with_state(shared);
-        info!(addr = ?addr, "metrics and health endpoints listening");
+        info!(%addr, "metrics and health endpoints listening");
         if let Err(e) = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await

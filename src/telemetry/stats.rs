@@ -100,6 +100,30 @@ pub struct Snapshot {
     pub gws_errors: BTreeMap<(String, String), u64>,
 }
 
+/// One line for logs: `3 chats offered, 3 accepted, 0 rejected, 2 ended, …`.
+impl std::fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ended: u64 = self.chats_ended.values().sum();
+        write!(
+            f,
+            "{} chats offered, {} accepted, {} rejected, {ended} ended, {} open; {} messages in, \
+             {} out, {} without a match; {} escalations; {} responder failures; rules v{}, {} \
+             reloads failed",
+            self.chats_offered,
+            self.chats_accepted,
+            self.chats_rejected,
+            self.chats_open(),
+            self.messages_in,
+            self.messages_out,
+            self.no_matches,
+            self.escalations,
+            self.responder_failures,
+            self.rules_version,
+            self.rule_reloads_failed
+        )
+    }
+}
+
 impl Snapshot {
     /// Chats taken on and not ended yet.
     pub fn chats_open(&self) -> u64 {
@@ -360,5 +384,20 @@ mod tests {
             ),
             (2, 1, 1)
         );
+    }
+
+    /// Logged at shutdown as one readable line, not a Debug dump.
+    #[test]
+    fn a_snapshot_displays_as_one_line() {
+        let s = Stats::default();
+        s.chat_offered();
+        s.chat_accepted();
+        s.chat_ended("closed");
+        let line = s.snapshot().to_string();
+        assert!(
+            line.starts_with("1 chats offered, 1 accepted, 0 rejected, 1 ended, 0 open;"),
+            "{line}"
+        );
+        assert!(!line.contains('{') && !line.contains("Snapshot"), "{line}");
     }
 }
