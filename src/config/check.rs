@@ -311,6 +311,21 @@ fn responders(
     list
 }
 
+/// Every key the configuration knows, as `section.key` (`responder` entries aside): for tests
+/// that keep the example configuration complete.
+pub fn known_keys() -> Vec<String> {
+    [
+        ("gws", GWS_KEYS),
+        ("bot", BOT_KEYS),
+        ("escalation", ESCALATION_KEYS),
+        ("http", HTTP_KEYS),
+        ("decision_log", DECISION_LOG_KEYS),
+    ]
+    .iter()
+    .flat_map(|(section, keys)| keys.iter().map(move |k| format!("{section}.{k}")))
+    .collect()
+}
+
 /// The state directory when `bot.state_dir` is not set: per instance under the default.
 pub(super) fn default_state_dir(instance: Option<&str>) -> PathBuf {
     match instance {

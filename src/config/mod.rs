@@ -29,6 +29,7 @@ pub(crate) use reader::closest;
 pub use target::{INSTANCE_DIR, Target};
 
 use check::check;
+pub use check::known_keys;
 use syntax::{syntax_problem, without_snippets};
 
 /// The default configuration file.

@@ -43,6 +43,14 @@ fn the_example_configuration_is_valid_once_uncommented() {
     assert_eq!(config.bot.rules, Path::new("/etc/gws-botd/rules"));
     assert_eq!(config.http.listen, Some("127.0.0.1:9464".parse().unwrap()));
     assert!(!config.decision_log.include_customer_text);
+    // Complete: every key the daemon knows is there (the password keys as comments).
+    let table: toml::Table = text.parse().unwrap();
+    for key in gws_botd::config::known_keys() {
+        let (section, name) = key.split_once('.').unwrap();
+        let present = table.get(section).and_then(|s| s.get(name)).is_some()
+            || example.contains(&format!("\n#{name} = "));
+        assert!(present, "the example configuration lacks {key}");
+    }
 }
 
 #[test]
