@@ -339,4 +339,43 @@ mod tests {
         assert!(bash.contains("--rules"), "subcommand options are completed");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn instance_names_the_configuration_and_state_of_every_command() {
+        let target = |args: &[&str]| Cli::try_parse_from(args).map(|c| c.target());
+        for command in [
+            &["override", "show"][..],
+            &["explain", "CHAT"][..],
+            &["check", "--offline"][..],
+            &["simulate"][..],
+            &["reload"][..],
+            &["run"][..],
+        ] {
+            let mut args = vec!["gws-botd"];
+            args.extend_from_slice(command);
+            args.extend_from_slice(&["--instance", "bot01"]);
+            let t = target(&args).unwrap().unwrap();
+            assert_eq!(t.path, Path::new("/etc/gws-botd/bot01.toml"), "{command:?}");
+            assert_eq!(t.instance.as_deref(), Some("bot01"));
+        }
+        let t = target(&["gws-botd", "check"]).unwrap().unwrap();
+        assert_eq!(t.instance, None);
+        assert!(
+            target(&[
+                "gws-botd",
+                "check",
+                "--instance",
+                "a",
+                "--config",
+                "/x.toml"
+            ])
+            .is_err(),
+            "--instance and --config exclude each other"
+        );
+        assert!(
+            target(&["gws-botd", "check", "--instance", "../etc"])
+                .unwrap()
+                .is_err()
+        );
+    }
 }
