@@ -27,12 +27,19 @@ pub enum Probe {
 /// `gws-botd check`; `rules_dir` checks that directory instead of the configured one (the
 /// configuration is then optional).
 pub fn check(target: &Target, rules_dir: Option<&Path>, offline: bool) -> u8 {
-    let config = match rules_dir {
-        Some(_) if !target.path.exists() => None,
-        _ => match load_checked(target) {
-            Ok(config) => Some(config),
-            Err(code) => return code,
-        },
+    // With --rules (a supervisor checking a directory) the configuration is checked too when
+    // there is one, but not the files it names: they belong to the service's user.
+    let loaded = match rules_dir {
+        Some(_) if !target.path.exists() => Ok(None),
+        Some(_) => target.load().map(Some).map_err(|problems| {
+            eprintln!("{}: {problems}", target.describe());
+            EXIT_CONFIG
+        }),
+        None => load_checked(target).map(Some),
+    };
+    let config = match loaded {
+        Ok(config) => config,
+        Err(code) => return code,
     };
     let rules = match (rules_dir, &config) {
         (Some(dir), _) => RuleSet::load_dir(dir),
