@@ -278,7 +278,7 @@ pub fn override_command(
     override_cmd::command(target, state_dir, request, jiff::Timestamp::now())
 }
 
-/// `gws-botd reload`: see [`reload`].
+/// `gws-botd reload`: see [`reload::command`].
 pub fn reload(target: &Target, pid: Option<u32>, timeout: std::time::Duration) -> u8 {
     reload::command(&target.state_dir(), pid, timeout)
 }
