@@ -7,7 +7,7 @@ use crate::responder::ChatView;
 
 use super::RuleSet;
 use super::rule::Env;
-use super::template::Template;
+use super::template::{Reference, Template};
 
 /// Every problem of `text` as an override message for `rules`: template syntax, unknown
 /// placeholders, `{next_open.NAME}` naming a schedule `rules` does not have (without the
@@ -37,26 +37,36 @@ pub fn check(text: &str, rules: Option<&RuleSet>) -> Result<(), Vec<String>> {
         .flat_map(|r| r.schedules().map(|s| s.name.as_str()))
         .collect();
     let problems: Vec<String> = template
-        .schedules(text)
+        .references()
         .into_iter()
-        .filter(|(_, name)| rules.is_none_or(|r| r.schedule(name).is_none()))
-        .map(|(offset, name)| {
-            if rules.is_none() {
-                return format!(
-                    "{}: `{{next_open.{name}}}` cannot be checked without the daemon's rules \
-                     (give --config or --instance)",
-                    at(offset)
-                );
+        .filter_map(|(offset, reference)| match reference {
+            Reference::Group(name) => Some(format!(
+                "{}: `{{match.{name}}}` has no message to take it from in an override message",
+                at(offset)
+            )),
+            Reference::Schedule(None) => Some(format!(
+                "{}: write `{{next_open.NAME}}` with the schedule's name in an override message",
+                at(offset)
+            )),
+            Reference::Schedule(Some(_)) if rules.is_none() => Some(format!(
+                "{}: `{{next_open.…}}` cannot be checked without the daemon's rules (give \
+                 --config or --instance)",
+                at(offset)
+            )),
+            Reference::Schedule(Some(name))
+                if rules.is_some_and(|r| r.schedule(name).is_none()) =>
+            {
+                Some(format!(
+                    "{}: `{{next_open.{name}}}` names no schedule of the rules (schedules: {})",
+                    at(offset),
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
             }
-            format!(
-                "{}: `{{next_open.{name}}}` names no schedule of the rules (schedules: {})",
-                at(offset),
-                if known.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known.join(", ")
-                }
-            )
+            Reference::Schedule(Some(_)) => None,
         })
         .collect();
     if problems.is_empty() {
@@ -70,7 +80,7 @@ pub fn check(text: &str, rules: Option<&RuleSet>) -> Result<(), Vec<String>> {
 /// after `override closed` checked it) is sent as written rather than not at all.
 pub(super) fn render(text: &str, chat: &ChatView<'_>, env: &Env<'_>) -> String {
     match Template::parse(text) {
-        Ok(template) => template.render(chat, env),
+        Ok(template) => template.render(chat, env, None),
         Err(_) => {
             tracing::warn!(
                 "the emergency override message is not a valid template; sending it as written"
