@@ -452,7 +452,7 @@ mod tests {
             .collect();
         let unique: BTreeSet<&str> = names.iter().copied().collect();
         assert_eq!(names.len(), unique.len(), "{text}");
-        assert_eq!(names.len(), 26, "README.md lists 26 metrics:\n{text}");
+        assert_eq!(names.len(), 29, "README.md lists 29 metrics:\n{text}");
     }
 
     #[test]
