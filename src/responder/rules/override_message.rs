@@ -1,12 +1,9 @@
 //! The message of an emergency override (`gws-botd override closed --message FILE`): a reply
 //! template like any rule's, with the same placeholders (`{customer}`, `{next_open.NAME}`, …),
-//! checked when the override is set and rendered for each chat when a rule acts because its
-//! schedule is closed by the override.
-
-use crate::responder::ChatView;
+//! checked here when the override is set, and rendered for each chat (by the rule that acts
+//! because its schedule is closed by the override) like any reply.
 
 use super::RuleSet;
-use super::rule::Env;
 use super::template::{Reference, Template};
 
 /// Every problem of `text` as an override message for `rules`: template syntax, unknown
@@ -73,19 +70,5 @@ pub fn check(text: &str, rules: Option<&RuleSet>) -> Result<(), Vec<String>> {
         Ok(())
     } else {
         Err(problems)
-    }
-}
-
-/// The message for this chat. A message that does not parse (the file was edited by hand
-/// after `override closed` checked it) is sent as written rather than not at all.
-pub(super) fn render(text: &str, chat: &ChatView<'_>, env: &Env<'_>) -> String {
-    match Template::parse(text) {
-        Ok(template) => template.render(chat, env, None),
-        Err(_) => {
-            tracing::warn!(
-                "the emergency override message is not a valid template; sending it as written"
-            );
-            text.to_owned()
-        }
     }
 }
