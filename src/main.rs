@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             | Command::Explain { .. }
             | Command::Generate { .. }
             | Command::Reload { .. }
+            | Command::State { .. }
     ) {
         logging::init(cli.log_format, default_filter);
     }
@@ -61,6 +62,9 @@ fn main() -> ExitCode {
             join_notices,
         } => commands::sim(listen, dialect, participants, join_notices),
         Command::Generate { what, out } => commands::generate(what, &out),
+        Command::State { state_dir, action } => {
+            commands::state(&target, state_dir.as_deref(), &action)
+        }
         Command::Simulate {
             rules,
             at,

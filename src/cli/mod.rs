@@ -2,7 +2,8 @@
 //! place). `main.rs` only parses arguments ([`args`]) and calls these.
 //!
 //! Owns: the command-line definition, `run`, `check`, `reload`, `demo`, `sim`, `simulate`,
-//! `explain`, `override` and `generate`. May call every other layer; nothing below calls it.
+//! `explain`, `override`, `state` and `generate`. May call every other layer; nothing below
+//! calls it.
 
 pub mod args;
 pub mod check;
@@ -11,6 +12,7 @@ pub mod explain;
 pub mod override_cmd;
 pub mod reload;
 pub mod simulate;
+pub mod state_cmd;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -248,6 +250,24 @@ async fn handle_signals(
 /// `gws-botd check`: see [`check::check`].
 pub fn check(target: &Target, rules_dir: Option<&Path>, offline: bool) -> u8 {
     check::check(target, rules_dir, offline)
+}
+
+/// `gws-botd state list|show`: read the chat state in `state_dir`, or in the state
+/// directory the configuration names.
+pub fn state(target: &Target, state_dir: Option<&Path>, action: &args::StateAction) -> u8 {
+    use state_cmd::Request;
+    let dir = match state_dir {
+        Some(dir) => dir.to_owned(),
+        None => target.state_dir(),
+    };
+    let request = match action {
+        args::StateAction::List { json } => Request::List { json: *json },
+        args::StateAction::Show { chat_id, json } => Request::Show {
+            chat_id: chat_id.clone(),
+            json: *json,
+        },
+    };
+    state_cmd::run(&request, &dir, &jiff::tz::TimeZone::system())
 }
 
 /// `gws-botd explain`: print one chat's story from the decision log in `state_dir`, or in the

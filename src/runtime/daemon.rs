@@ -10,7 +10,6 @@
 //! lost track of.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
@@ -103,7 +102,7 @@ pub async fn run(
         return Ok(());
     }
     // 5. The pump and the dispatcher.
-    let parts = (store, chain, notifications);
+    let parts = (store.clone(), chain, notifications);
     let mut routing = Routing::start(&client, &config, &tuning, &stats, parts);
     // 6. Adopt what this agent still holds (after a crash or restart), then go Ready.
     recover(&client, &routing.commands, true).await;
@@ -127,6 +126,8 @@ pub async fn run(
     {
         warn!(error = %e, "EndContactCenterSession failed");
     }
+    // What the chats saved last is committed before the process exits.
+    store.flush().await;
     health.clear();
     info!(stats = %stats.snapshot(), "stopped");
     Ok(())
@@ -286,10 +287,12 @@ fn announce_ready(
         shutdown.clone(),
     );
     tokio::spawn(async move {
+        // Subscribe before looking, so a change between the look and the wait is not missed.
+        let mut changes = health.changes().subscribe();
         while !health.agent_ready.get() {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                changed = changes.changed() => if changed.is_err() { return },
             }
         }
         notifier.ready(&stats.snapshot());

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::agents::{self, announce};
 use super::chats::{Chat, with_chat};
 use super::effect::Effect;
+use super::model::Progress;
 use super::ops;
 use super::state::{Shared, State, pause};
 use super::types::{ChatOutcome, ChatState, SimError, SimEvent, Step};
@@ -94,8 +95,8 @@ pub(crate) fn spawn_effects(shared: &Arc<Shared>, effects: Vec<Effect>) {
                     }
                 });
             }
-            Effect::Script { chat, steps } => {
-                tokio::spawn(run_script(shared, chat, steps));
+            Effect::Script { chat, steps, mark } => {
+                tokio::spawn(run_script(shared, chat, steps, mark));
             }
             Effect::AgentScript { chat, agent, steps } => {
                 tokio::spawn(agents::run_script(shared, chat, agent, steps));
@@ -116,7 +117,7 @@ pub(crate) fn spawn_effects(shared: &Arc<Shared>, effects: Vec<Effect>) {
 }
 
 /// Plays a customer's script until it ends or the chat leaves the bot.
-async fn run_script(shared: Arc<Shared>, chat: String, steps: Vec<Step>) {
+async fn run_script(shared: Arc<Shared>, chat: String, steps: Vec<Step>, mut mark: Progress) {
     let Some(mut progress) = shared
         .lock()
         .chats
@@ -125,7 +126,6 @@ async fn run_script(shared: Arc<Shared>, chat: String, steps: Vec<Step>) {
     else {
         return;
     };
-    let mut mark = *progress.borrow();
     for step in steps {
         if progress.borrow().ended {
             return;

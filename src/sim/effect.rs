@@ -16,7 +16,13 @@ pub(crate) enum Effect {
         after: Duration,
     },
     /// Run the customer's script.
-    Script { chat: String, steps: Vec<Step> },
+    Script {
+        chat: String,
+        steps: Vec<Step>,
+        /// The chat's progress when it was accepted: a bot text sent before the script runs
+        /// (the greeting right after Accept) counts as a reply.
+        mark: super::model::Progress,
+    },
     /// Run a conferenced agent's script.
     AgentScript {
         chat: String,

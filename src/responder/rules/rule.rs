@@ -1,18 +1,16 @@
 //! A checked rule: everything precompiled, ready to be tried against a chat.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use regex::Regex;
 
 use crate::event::UserData;
 use crate::responder::{Action, ChatView, Then};
-use crate::schedule::overrides::Override;
 use crate::schedule::{Closed, Schedule, State};
 
 use super::matcher::Matcher;
+pub(crate) use super::template::Env;
 use super::template::Template;
 
 /// When a rule is tried.
@@ -68,14 +66,6 @@ impl Bounds {
 pub(super) struct ScheduleCondition {
     pub open: bool,
     pub schedule: Arc<Schedule>,
-}
-
-/// What rules see of the world besides the chat: the time, the override, the schedules.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Env<'a> {
-    pub now: Timestamp,
-    pub active: Option<&'a Override>,
-    pub schedules: &'a BTreeMap<String, Arc<Schedule>>,
 }
 
 /// What the rule is being tried against, besides the chat and the environment.
@@ -271,7 +261,9 @@ fn user_data_holds(data: &UserData, key: &str, condition: &Condition) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
+    use std::collections::{BTreeMap, HashSet};
+
+    use jiff::Timestamp;
 
     use super::*;
     use crate::event::ChatId;

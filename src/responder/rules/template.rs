@@ -9,14 +9,27 @@
 //! and a plain `{customer}` is left out together with the space before it ("Sorry {customer},
 //! I didn't get that." → "Sorry, I didn't get that."): never "Sorry there".
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
+
+use jiff::Timestamp;
 
 use regex::Captures;
 
 use crate::responder::ChatView;
+use crate::schedule::Schedule;
+use crate::schedule::overrides::Override;
 
 use super::problem::{closest, did_you_mean};
-use super::rule::Env;
+
+/// What rules see of the world besides the chat: the time, the override, the schedules.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Env<'a> {
+    pub now: Timestamp,
+    pub active: Option<&'a Override>,
+    pub schedules: &'a BTreeMap<String, Arc<Schedule>>,
+}
 
 /// Placeholders a template may use (for "did you mean").
 const PLACEHOLDERS: [&str; 7] = [

@@ -39,6 +39,7 @@ pub(crate) fn accept(
         Some(steps) if !steps.is_empty() => vec![Effect::Script {
             chat: chat.id.clone(),
             steps,
+            mark: *chat.progress.borrow(),
         }],
         _ => Vec::new(),
     };
