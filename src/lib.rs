@@ -24,7 +24,7 @@
 //! - [`config`] loads and validates the daemon's configuration.
 //! - [`backoff`] computes retry delays with jitter (GWS requests and CometD reconnects).
 //! - [`sim`] is the embedded GWS simulator used by `demo`, the tests and the benchmarks.
-//! - [`cli`] is the commands behind `main.rs` (run, check, demo, sim, simulate, explain,
+//! - [`cli`] is the commands behind `main.rs` (run, check, reload, demo, sim, simulate, explain,
 //!   override, generate) and the command-line definition, also used for man pages and
 //!   completions.
 

@@ -31,22 +31,29 @@ fn main() -> ExitCode {
         Command::Check { .. }
             | Command::Explain { .. }
             | Command::Generate { .. }
+            | Command::Reload { .. }
             | Command::State { .. }
     ) {
         logging::init(cli.log_format, default_filter);
     }
-    let code = match cli.command {
-        Command::Run => commands::run(&cli.config),
-        Command::Check { rules, offline } => {
-            commands::check(&cli.config, rules.as_deref(), offline)
+    let target = match cli.target() {
+        Ok(target) => target,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(commands::EXIT_USAGE);
         }
+    };
+    let code = match cli.command {
+        Command::Run => commands::run(&target),
+        Command::Check { rules, offline } => commands::check(&target, rules.as_deref(), offline),
+        Command::Reload { pid, timeout } => commands::reload(&target, pid, timeout),
         Command::Demo {
             forever,
             rules,
             dialect,
         } => commands::demo(&rules, forever, dialect),
         Command::Explain { chat_id, state_dir } => {
-            commands::explain(&cli.config, &chat_id, state_dir.as_deref())
+            commands::explain(&target, &chat_id, state_dir.as_deref())
         }
         Command::Sim {
             listen,
@@ -56,7 +63,7 @@ fn main() -> ExitCode {
         } => commands::sim(listen, dialect, participants, join_notices),
         Command::Generate { what, out } => commands::generate(what, &out),
         Command::State { state_dir, action } => {
-            commands::state(&cli.config, state_dir.as_deref(), &action)
+            commands::state(&target, state_dir.as_deref(), &action)
         }
         Command::Simulate {
             rules,
@@ -67,12 +74,12 @@ fn main() -> ExitCode {
             state_dir,
             transcript,
         } => gws_botd::cli::simulate::command(&gws_botd::cli::simulate::Options {
-            rules,
+            rules: commands::simulate_rules(&target, rules),
+            state_dir: commands::simulate_state_dir(&target, state_dir),
             at,
             user_data,
             explain,
             customer,
-            state_dir,
             transcript,
         }),
         Command::Override { state_dir, action } => {
@@ -82,15 +89,17 @@ fn main() -> ExitCode {
                     until,
                     schedule,
                     message,
+                    replace,
                 } => Request::Closed {
                     until,
                     schedule,
                     message,
+                    replace,
                 },
                 gws_botd::cli::args::OverrideAction::Clear => Request::Clear,
                 gws_botd::cli::args::OverrideAction::Show => Request::Show,
             };
-            commands::override_command(&cli.config, state_dir.as_deref(), &request)
+            commands::override_command(&target, state_dir.as_deref(), &request)
         }
     };
     ExitCode::from(code)

@@ -22,8 +22,13 @@ Environment:
   RUST_LOG: log filter, e.g. info or gws_botd=debug
 
 Signals (run):
-  SIGHUP: reload the rule files (all valid, or none)
+  SIGHUP: reload the rule files (all valid, or none);
+    `gws-botd reload` sends it and waits for the outcome
   SIGTERM, SIGINT: NotReady, let open chats finish, log out
+
+Instances (gws-botd@NAME):
+  --instance NAME reads /etc/gws-botd/NAME.toml and keeps state
+  in /var/lib/gws-botd/NAME unless bot.state_dir says otherwise
 
 Exit codes:
   0 ok, 64 usage error, 78 invalid configuration or rules,
@@ -40,6 +45,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "GWS_BOTD_CONFIG", default_value = crate::config::DEFAULT_PATH)]
     pub config: PathBuf,
 
+    /// The template instance NAME (unit gws-botd@NAME): its configuration is
+    /// /etc/gws-botd/NAME.toml and its state directory /var/lib/gws-botd/NAME.
+    #[arg(long, global = true, value_name = "NAME", conflicts_with = "config")]
+    pub instance: Option<String>,
+
     /// Log format: `auto` picks journald when started by systemd, pretty text otherwise.
     #[arg(
         long,
@@ -54,14 +64,25 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The configuration the command works on: `--instance NAME` or `--config`.
+    pub fn target(&self) -> Result<crate::config::Target, String> {
+        match &self.instance {
+            Some(name) => crate::config::Target::instance(name),
+            None => Ok(crate::config::Target::file(&self.config)),
+        }
+    }
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the bot agent against the GWS server in the configuration.
     Run,
-    /// Check the configuration and the rule files, print every problem, and exit. With a
-    /// configuration it also asks GWS which dialect it speaks (an unreachable server is
-    /// reported, not a failure).
+    /// Check the configuration, the files it names and the rule files, print every problem,
+    /// and exit 78 on any that `run` would stop on. Unless --offline it also logs in to GWS
+    /// (a refused login exits 78; an unreachable server is reported, not a failure) and asks
+    /// which dialect it speaks.
     Check {
         /// Check this rules directory instead of the one in the configuration (the
         /// configuration is then optional).
@@ -70,6 +91,16 @@ pub enum Command {
         /// Do not contact GWS (the systemd units check offline before start and reload).
         #[arg(long)]
         offline: bool,
+    },
+    /// Make the running daemon reload its rules and wait until it reports them live (exit 0)
+    /// or refused (exit 78, the problems printed): for `ExecReload=`.
+    Reload {
+        /// The daemon's process id (default: from its status file in the state directory).
+        #[arg(long)]
+        pid: Option<u32>,
+        /// How long to wait for the daemon's answer.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
     },
     /// Run the embedded GWS simulator and the bot together with scripted customers.
     Demo {
@@ -97,9 +128,9 @@ pub enum Command {
     /// Talk to the rules without any server: customer lines from a terminal, stdin or a
     /// transcript file; prints each bot action with its rule.
     Simulate {
-        /// The rules directory.
-        #[arg(long, default_value = "rules")]
-        rules: PathBuf,
+        /// The rules directory (default: "rules", or bot.rules of --instance).
+        #[arg(long)]
+        rules: Option<PathBuf>,
         /// The time the rules see, e.g. "2026-11-24T10:00" (local) or
         /// "2026-11-24T10:00[Europe/Berlin]" (default: now).
         #[arg(long)]
@@ -113,7 +144,8 @@ pub enum Command {
         /// The customer's nickname.
         #[arg(long)]
         customer: Option<String>,
-        /// Honour the emergency override of this state directory.
+        /// Honour the emergency override of this state directory (default with --instance:
+        /// the instance's).
         #[arg(long)]
         state_dir: Option<PathBuf>,
         /// Transcript file, one customer message per line (default: stdin).
@@ -199,16 +231,22 @@ pub fn generate(what: Generated, out: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// What `gws-botd override` does.
 #[derive(Debug, Subcommand)]
 pub enum OverrideAction {
-    /// Close schedules until a time ("2026-11-25T15:00", local) or for a while ("2h").
+    /// Close schedules until a time or for a while. Checked against the daemon's rules.
     Closed {
+        /// "18:00" (the next 18:00 in the schedule's zone), "2026-11-25T18:00" (in that
+        /// zone), "2026-11-25T18:00+01:00" or a duration ("2h", "90m").
         #[arg(long)]
         until: String,
-        /// Only this schedule (default: all).
+        /// Only this schedule of the rules (default: all).
         #[arg(long)]
         schedule: Option<String>,
-        /// A file whose text replaces the reply of rules that act because the schedule is closed.
+        /// A file whose text replaces the reply of rules that act because the schedule is
+        /// closed; a reply template ({customer}, {next_open.NAME}, …), checked like a rule's.
         #[arg(long)]
         message: Option<PathBuf>,
+        /// Replace the override in force (it is shown).
+        #[arg(long)]
+        replace: bool,
     },
     /// End the override now.
     Clear,
@@ -310,6 +348,7 @@ mod tests {
                 "gws-botd-override-closed.1",
                 "gws-botd-override-show.1",
                 "gws-botd-override.1",
+                "gws-botd-reload.1",
                 "gws-botd-run.1",
                 "gws-botd-sim.1",
                 "gws-botd-simulate.1",
@@ -331,5 +370,44 @@ mod tests {
         let bash = std::fs::read_to_string(dir.join("completions/gws-botd.bash")).unwrap();
         assert!(bash.contains("--rules"), "subcommand options are completed");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn instance_names_the_configuration_and_state_of_every_command() {
+        let target = |args: &[&str]| Cli::try_parse_from(args).map(|c| c.target());
+        for command in [
+            &["override", "show"][..],
+            &["explain", "CHAT"][..],
+            &["check", "--offline"][..],
+            &["simulate"][..],
+            &["reload"][..],
+            &["run"][..],
+        ] {
+            let mut args = vec!["gws-botd"];
+            args.extend_from_slice(command);
+            args.extend_from_slice(&["--instance", "bot01"]);
+            let t = target(&args).unwrap().unwrap();
+            assert_eq!(t.path, Path::new("/etc/gws-botd/bot01.toml"), "{command:?}");
+            assert_eq!(t.instance.as_deref(), Some("bot01"));
+        }
+        let t = target(&["gws-botd", "check"]).unwrap().unwrap();
+        assert_eq!(t.instance, None);
+        assert!(
+            target(&[
+                "gws-botd",
+                "check",
+                "--instance",
+                "a",
+                "--config",
+                "/x.toml"
+            ])
+            .is_err(),
+            "--instance and --config exclude each other"
+        );
+        assert!(
+            target(&["gws-botd", "check", "--instance", "../etc"])
+                .unwrap()
+                .is_err()
+        );
     }
 }

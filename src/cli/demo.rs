@@ -157,6 +157,7 @@ pub fn daemon_config(sim: &Sim, sim_config: &SimConfig, rules_dir: &Path) -> Con
         bot: config::Bot {
             nickname: "Ava".into(),
             rules: rules_dir.to_owned(),
+            watch_rules: true,
             max_chats: config::DEFAULT_MAX_CHATS,
             shutdown_grace: Duration::from_secs(5),
             fallback_skill: Some("Support".into()),

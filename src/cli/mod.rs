@@ -1,13 +1,16 @@
 //! The commands behind the CLI, each returning a sysexits-style exit code (defined here, in one
 //! place). `main.rs` only parses arguments ([`args`]) and calls these.
 //!
-//! Owns: the command-line definition, `run`, `check`, `demo`, `sim`, `simulate`, `explain`,
-//! `override`, `state` and `generate`. May call every other layer; nothing below calls it.
+//! Owns: the command-line definition, `run`, `check`, `reload`, `demo`, `sim`, `simulate`,
+//! `explain`, `override`, `state` and `generate`. May call every other layer; nothing below
+//! calls it.
 
 pub mod args;
+pub mod check;
 pub mod demo;
 pub mod explain;
 pub mod override_cmd;
+pub mod reload;
 pub mod simulate;
 pub mod state_cmd;
 
@@ -19,7 +22,7 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, Target};
 use crate::responder::rules::RuleSet;
 use crate::responder::rules::watch::{self, Reloader};
 use crate::runtime::daemon::{self, Tuning};
@@ -40,7 +43,7 @@ pub const EXIT_CONFIG: u8 = 78;
 const RUNTIME_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Run `body` on a multi-threaded runtime and return its exit code.
-fn block_on(body: impl std::future::Future<Output = u8>) -> u8 {
+pub(crate) fn block_on(body: impl std::future::Future<Output = u8>) -> u8 {
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -59,12 +62,10 @@ fn block_on(body: impl std::future::Future<Output = u8>) -> u8 {
     }
 }
 
-/// Load and check the configuration and the rules, printing every problem.
-fn load(config_path: &Path) -> Result<(Config, RuleSet), u8> {
-    let config = Config::load(config_path).map_err(|problems| {
-        eprintln!("{}: {problems}", config_path.display());
-        EXIT_CONFIG
-    })?;
+/// Load and check the configuration, the files it names and the rules, printing every
+/// problem.
+fn load(target: &Target) -> Result<(Config, RuleSet), u8> {
+    let config = check::load_checked(target)?;
     let rules = daemon::load_rules(&config).map_err(|problems| {
         eprintln!("{problems}");
         EXIT_CONFIG
@@ -73,17 +74,17 @@ fn load(config_path: &Path) -> Result<(Config, RuleSet), u8> {
 }
 
 /// `gws-botd run`
-pub fn run(config_path: &Path) -> u8 {
-    let (config, rules) = match load(config_path) {
+pub fn run(target: &Target) -> u8 {
+    let (config, rules) = match load(target) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    info!(rules = %rules.summary(), config = %config_path.display(), "configuration loaded");
+    info!(rules = %rules.summary(), config = %target.describe(), "configuration loaded");
     for warning in &config.warnings {
         warn!("{warning}");
     }
     block_on(async move {
-        let mut signals = match Signals::new() {
+        let signals = match Signals::new() {
             Ok(s) => s,
             Err(e) => {
                 error!(error = %e, "cannot install signal handlers");
@@ -105,19 +106,17 @@ pub fn run(config_path: &Path) -> u8 {
                 }
             }
         }
+        let summary = rules.summary().to_string();
         let rules = Arc::new(ArcSwap::from_pointee(rules));
         let shutdown = CancellationToken::new();
         let reloader =
             Arc::new(Reloader::new(&config.bot.rules, rules.clone()).with_stats(stats.clone()));
-        tokio::spawn(watch::run(
-            reloader.clone(),
-            watch::DEFAULT_DEBOUNCE,
-            shutdown.clone(),
-        ));
+        watch_rules(&config, &reloader, &shutdown);
+        let reports = ReloadReports::start(&config.bot.state_dir, summary).await;
         let notifier = Notifier::from_env();
         let daemon = tokio::spawn(daemon::run(
             config.clone(),
-            daemon::build_chain(&config, &rules),
+            daemon::build_chain_with(&config, &rules, follow_override(&config, &stats)),
             Tuning {
                 notifier: notifier.clone(),
                 ..Tuning::default()
@@ -125,28 +124,9 @@ pub fn run(config_path: &Path) -> u8 {
             stats.clone(),
             shutdown.clone(),
         ));
-        tokio::spawn(async move {
-            loop {
-                match signals.next().await {
-                    Signal::Shutdown if shutdown.is_cancelled() => {
-                        warn!("second shutdown signal: exiting now");
-                        std::process::exit(EXIT_FAILURE.into());
-                    }
-                    Signal::Shutdown => {
-                        info!("shutdown requested");
-                        notifier.stopping();
-                        shutdown.cancel();
-                    }
-                    // The reloader logs the outcome itself (each distinct failure once) and
-                    // counts it in the stats.
-                    Signal::Reload => {
-                        notifier.reloading();
-                        let result = reloader.reload("SIGHUP").await;
-                        notifier.reloaded(result.is_ok(), &stats.snapshot());
-                    }
-                }
-            }
-        });
+        tokio::spawn(handle_signals(
+            signals, shutdown, notifier, reloader, stats, reports,
+        ));
         let result = daemon.await;
         http_stop.cancel();
         match result {
@@ -163,130 +143,122 @@ pub fn run(config_path: &Path) -> u8 {
     })
 }
 
-/// `gws-botd check`: the configuration and the rules; unless `offline`, also the dialect of
-/// the configured GWS server.
-pub fn check(config_path: &Path, rules_dir: Option<&Path>, offline: bool) -> u8 {
-    let mut loaded = None;
-    let (config_line, rules) = match rules_dir {
-        Some(dir) => {
-            let config_line = if config_path.exists() {
-                match Config::load(config_path) {
-                    Ok(config) => {
-                        loaded = Some(config);
-                        format!("{}: ok", config_path.display())
-                    }
-                    Err(problems) => {
-                        eprintln!("{}: {problems}", config_path.display());
-                        return EXIT_CONFIG;
-                    }
-                }
-            } else {
-                "no configuration checked".to_owned()
-            };
-            (config_line, RuleSet::load_dir(dir))
-        }
-        None => match Config::load(config_path) {
-            Ok(config) => {
-                let rules = daemon::load_rules(&config);
-                loaded = Some(config);
-                (format!("{}: ok", config_path.display()), rules)
-            }
-            Err(problems) => {
-                eprintln!("{}: {problems}", config_path.display());
-                return EXIT_CONFIG;
-            }
-        },
-    };
-    if let Some(config) = &loaded {
-        for line in check_warnings(config) {
-            eprintln!("WARNING: {line}");
-        }
-    }
-    match rules {
-        Ok(rules) => {
-            println!("{config_line}; rules: {}", rules.summary());
-            if let Some(config) = loaded.filter(|_| !offline) {
-                block_on(async move {
-                    println!("{}", report_dialect(&config).await);
-                    EXIT_OK
-                });
-            }
-            EXIT_OK
-        }
-        Err(problems) => {
-            eprintln!("{problems}");
-            EXIT_CONFIG
-        }
-    }
-}
-
-/// What `check` warns about in a valid configuration: the configuration's own warnings, and
-/// TLS certificate verification turned off.
-fn check_warnings(config: &Config) -> Vec<String> {
-    let mut lines = config.warnings.clone();
-    if config.gws.danger_accept_invalid_certs {
-        lines.push(
-            "gws.danger_accept_invalid_certs = true: TLS certificate verification is OFF; any \
-             server can pose as GWS and read the agent's password (metric \
-             gws_botd_tls_verification_disabled = 1)"
-                .into(),
+/// Reload the rules when a rule file is saved, unless `bot.watch_rules = false`.
+fn watch_rules(config: &Config, reloader: &Arc<Reloader>, shutdown: &CancellationToken) {
+    if config.bot.watch_rules {
+        tokio::spawn(watch::run(
+            reloader.clone(),
+            watch::Debounce::default(),
+            shutdown.clone(),
+        ));
+    } else {
+        info!(
+            rules = %config.bot.rules.display(),
+            "bot.watch_rules = false: the rules are reloaded on SIGHUP (systemctl reload) only"
         );
     }
-    lines
 }
 
-/// How long `check` waits for GWS to tell its dialect.
-const CHECK_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Follow the emergency override file, reporting each change in the metrics.
+fn follow_override(config: &Config, stats: &Arc<Stats>) -> Arc<crate::schedule::overrides::Watch> {
+    let stats = stats.clone();
+    let hook: crate::schedule::overrides::OnChange =
+        Box::new(move |o| stats.override_changed(o.map(|o| o.until.as_second())));
+    let dir = config.bot.state_dir.clone();
+    Arc::new(crate::schedule::overrides::Watch::with_hook(
+        dir,
+        Some(hook),
+    ))
+}
 
-/// One line on which dialect the configured GWS server speaks (and whether that fits the
-/// configuration). Never fails the check: GWS may be unreachable from where it runs.
-async fn report_dialect(config: &Config) -> String {
-    use crate::gws::{Choice, Client};
-    let mut client_config = daemon::client_config(config);
-    client_config.retry_attempts = 1;
-    client_config.request_timeout = client_config.request_timeout.min(CHECK_PROBE_TIMEOUT);
-    let api = config.gws.api_url.clone();
-    let configured = client_config.dialect;
-    let probe = async {
-        let client = Client::new(client_config)?;
-        client.transport().get_me().await?;
-        client.probe_dialect().await
-    };
-    match tokio::time::timeout(CHECK_PROBE_TIMEOUT, probe).await {
-        Ok(Ok(found)) => match configured {
-            Choice::Auto => format!(
-                "GWS at {api} speaks the {} dialect (gws.dialect = \"auto\" will use it)",
-                found.name()
-            ),
-            Choice::Fixed(d) if d == found => format!(
-                "GWS at {api} speaks the {} dialect, as configured",
-                found.name()
-            ),
-            Choice::Fixed(d) => format!(
-                "WARNING: GWS at {api} speaks the {} dialect but gws.dialect = \"{}\": set it to \"{}\" or \"auto\"",
-                found.name(),
-                d.name(),
-                found.name()
-            ),
-        },
-        Ok(Err(crate::gws::Error::Unauthorized)) => format!(
-            "GWS at {api} refused the login (HTTP 401): check gws.username and the password; dialect not checked"
-        ),
-        Ok(Err(e)) => format!("GWS at {api} is not reachable from here ({e}); dialect not checked"),
-        Err(_) => format!(
-            "GWS at {api} did not answer within {}; dialect not checked",
-            humantime::format_duration(CHECK_PROBE_TIMEOUT)
-        ),
+/// The daemon's side of `gws-botd reload`: the status file it waits on.
+struct ReloadReports {
+    dir: std::path::PathBuf,
+    status: reload::Status,
+}
+
+impl ReloadReports {
+    /// Write the first status (no SIGHUP handled yet).
+    async fn start(dir: &Path, summary: String) -> Self {
+        let reports = ReloadReports {
+            dir: dir.to_owned(),
+            status: reload::Status {
+                pid: std::process::id(),
+                sighups: 0,
+                ok: true,
+                detail: summary,
+            },
+        };
+        reports.write().await;
+        reports
     }
+
+    /// Record the outcome of one more SIGHUP.
+    async fn record(&mut self, result: Result<String, String>) {
+        self.status.sighups += 1;
+        (self.status.ok, self.status.detail) = match result {
+            Ok(summary) => (true, summary),
+            Err(problems) => (false, problems),
+        };
+        self.write().await;
+    }
+
+    async fn write(&self) {
+        let (dir, status) = (self.dir.clone(), self.status.clone());
+        let written = tokio::task::spawn_blocking(move || reload::write(&dir, &status)).await;
+        if let Ok(Err(e)) = written {
+            warn!(error = %e, dir = %self.dir.display(), "cannot write the reload status; `gws-botd reload` will not see the outcome");
+        }
+    }
+}
+
+/// Shutdown and reload signals, until the process ends.
+async fn handle_signals(
+    mut signals: Signals,
+    shutdown: CancellationToken,
+    notifier: Notifier,
+    reloader: Arc<Reloader>,
+    stats: Arc<Stats>,
+    mut reports: ReloadReports,
+) {
+    loop {
+        match signals.next().await {
+            Signal::Shutdown if shutdown.is_cancelled() => {
+                warn!("second shutdown signal: exiting now");
+                std::process::exit(EXIT_FAILURE.into());
+            }
+            Signal::Shutdown => {
+                info!("shutdown requested");
+                notifier.stopping();
+                shutdown.cancel();
+            }
+            // The reloader logs the outcome itself (each distinct failure once) and counts it
+            // in the stats; `gws-botd reload` reads it from the status file.
+            Signal::Reload => {
+                notifier.reloading();
+                let result = reloader.reload("SIGHUP").await;
+                notifier.reloaded(result.is_ok(), &stats.snapshot());
+                let result = result
+                    .map(|summary| summary.to_string())
+                    .map_err(|problems| problems.to_string());
+                reports.record(result).await;
+            }
+        }
+    }
+}
+
+/// `gws-botd check`: see [`check::check`].
+pub fn check(target: &Target, rules_dir: Option<&Path>, offline: bool) -> u8 {
+    check::check(target, rules_dir, offline)
 }
 
 /// `gws-botd state list|show`: read the chat state in `state_dir`, or in the state
 /// directory the configuration names.
-pub fn state(config_path: &Path, state_dir: Option<&Path>, action: &args::StateAction) -> u8 {
+pub fn state(target: &Target, state_dir: Option<&Path>, action: &args::StateAction) -> u8 {
     use state_cmd::Request;
     let dir = match state_dir {
         Some(dir) => dir.to_owned(),
-        None => crate::config::state_dir_of(config_path),
+        None => target.state_dir(),
     };
     let request = match action {
         args::StateAction::List { json } => Request::List { json: *json },
@@ -299,11 +271,11 @@ pub fn state(config_path: &Path, state_dir: Option<&Path>, action: &args::StateA
 }
 
 /// `gws-botd explain`: print one chat's story from the decision log in `state_dir`, or in the
-/// state directory the configuration names.
-pub fn explain(config_path: &Path, chat_id: &str, state_dir: Option<&Path>) -> u8 {
+/// state directory of the configuration (or instance).
+pub fn explain(target: &Target, chat_id: &str, state_dir: Option<&Path>) -> u8 {
     let dir = match state_dir {
         Some(dir) => dir.to_owned(),
-        None => crate::config::state_dir_of(config_path),
+        None => target.state_dir(),
     };
     match crate::cli::explain::story(&dir, chat_id) {
         Ok(story) => {
@@ -317,32 +289,33 @@ pub fn explain(config_path: &Path, chat_id: &str, state_dir: Option<&Path>) -> u
     }
 }
 
-/// `gws-botd override …`: a schedule named with `--schedule` must exist in the configured
-/// rules when they can be loaded.
+/// `gws-botd override …`: see [`override_cmd`].
 pub fn override_command(
-    config_path: &Path,
+    target: &Target,
     state_dir: Option<&Path>,
-    request: &crate::cli::override_cmd::Request,
+    request: &override_cmd::Request,
 ) -> u8 {
-    use crate::cli::override_cmd::{self, Request};
-    if let Request::Closed {
-        schedule: Some(name),
-        ..
-    } = request
-        && let Ok(config) = Config::load(config_path)
-        && let Ok(rules) = daemon::load_rules(&config)
-        && rules.schedule(name).is_none()
-    {
-        let known: Vec<&str> = rules.schedules().map(|s| s.name.as_str()).collect();
-        eprintln!(
-            "--schedule: no schedule {name:?} in {} (schedules: {})",
-            config.bot.rules.display(),
-            known.join(", ")
-        );
-        return EXIT_USAGE;
-    }
-    let dir = override_cmd::state_dir(state_dir, config_path);
-    override_cmd::run(request, &dir, jiff::Timestamp::now())
+    override_cmd::command(target, state_dir, request, jiff::Timestamp::now())
+}
+
+/// `gws-botd reload`: see [`reload::command`].
+pub fn reload(target: &Target, pid: Option<u32>, timeout: std::time::Duration) -> u8 {
+    reload::command(&target.state_dir(), pid, timeout)
+}
+
+/// The rules `simulate` talks to: `--rules`, else `bot.rules` of `--instance`, else `rules`.
+pub fn simulate_rules(target: &Target, rules: Option<std::path::PathBuf>) -> std::path::PathBuf {
+    rules
+        .or_else(|| target.instance.as_ref().and(target.rules_dir()))
+        .unwrap_or_else(|| "rules".into())
+}
+
+/// The override `simulate` honours: `--state-dir`, else the state directory of `--instance`.
+pub fn simulate_state_dir(
+    target: &Target,
+    state_dir: Option<std::path::PathBuf>,
+) -> Option<std::path::PathBuf> {
+    state_dir.or_else(|| target.instance.as_ref().map(|_| target.state_dir()))
 }
 
 /// `gws-botd demo [--dialect interactions|chats]`

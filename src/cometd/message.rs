@@ -148,6 +148,16 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// What went wrong, for a log line: the server's error, else whether it was successful.
+    pub fn describe(&self) -> String {
+        match (&self.error, self.successful) {
+            (Some(error), _) => error.to_string(),
+            (None, Some(false)) => "unsuccessful, without an error".into(),
+            (None, Some(true)) => "successful".into(),
+            (None, None) => "no `successful` field".into(),
+        }
+    }
+
     /// Parse one message; `None` unless it is an object with a string `channel`. The `data`
     /// is moved out of `v`, not copied.
     pub fn from_value(mut v: Value) -> Option<Reply> {

@@ -204,8 +204,11 @@ impl Client {
         let client_id = match decide::after_handshake(&replies) {
             Ok(id) => id,
             Err(next) => {
-                warn!(reply = ?replies.iter().find(|r| r.channel == message::HANDSHAKE),
-                    "CometD handshake failed");
+                let error = replies
+                    .iter()
+                    .find(|r| r.channel == message::HANDSHAKE)
+                    .map_or("no handshake reply".into(), message::Reply::describe);
+                warn!(%error, "CometD handshake failed");
                 return Some(next);
             }
         };
@@ -292,8 +295,8 @@ impl Client {
         } else {
             s.recovering = true;
             self.link.set(false);
-            warn!(error = ?reply.and_then(|r| r.error.as_ref()), ?next,
-                "CometD connect unsuccessful");
+            let error = reply.map_or("no connect reply".into(), message::Reply::describe);
+            warn!(%error, ?next, "CometD connect unsuccessful");
         }
         Some(next)
     }

@@ -46,11 +46,19 @@ pub fn load_rules(config: &Config) -> Result<RuleSet, Problems> {
 
 /// The responder chain the configuration names, with the rule-based ones reading `rules`.
 pub fn build_chain(config: &Config, rules: &Arc<ArcSwap<RuleSet>>) -> Chain {
+    let overrides = crate::schedule::overrides::Watch::new(&config.bot.state_dir);
+    build_chain_with(config, rules, Arc::new(overrides))
+}
+
+/// The same, consulting the emergency override that `overrides` follows.
+pub fn build_chain_with(
+    config: &Config,
+    rules: &Arc<ArcSwap<RuleSet>>,
+    overrides: Arc<crate::schedule::overrides::Watch>,
+) -> Chain {
     let ctx = BuildContext {
         rules: rules.clone(),
-        overrides: Some(Arc::new(crate::schedule::overrides::Watch::new(
-            &config.bot.state_dir,
-        ))),
+        overrides: Some(overrides),
     };
     Chain::new(config.responders.iter().map(|r| r.build(&ctx)).collect())
 }
@@ -121,7 +129,7 @@ pub async fn run(
     // What the chats saved last is committed before the process exits.
     store.flush().await;
     health.clear();
-    info!(stats = ?stats.snapshot(), "stopped");
+    info!(stats = %stats.snapshot(), "stopped");
     Ok(())
 }
 

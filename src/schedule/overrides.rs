@@ -2,12 +2,14 @@
 //! `gws-botd override closed`, kept as a small JSON file in the daemon's state directory so it
 //! survives restarts, and ending by itself at its `until` time.
 //!
-//! The daemon reads the file through a [`Watch`], which re-reads it only when its modification
-//! time changes (one `stat` per evaluation) and logs when an override appears or goes away.
+//! The daemon follows the file through a [`Watch`]: a file watcher (inotify through `notify`,
+//! or polling every second where inotify is not available) re-reads it on its own thread as
+//! soon as it changes, logs what changed and reports it to a hook (the metrics), so a change is
+//! noticed within a second and a chat only reads the cached value: no file I/O per message.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -52,11 +54,17 @@ impl Override {
     }
 }
 
+/// A time as operators read it: whole seconds, no fractions.
+pub fn whole_seconds(t: Timestamp) -> Timestamp {
+    t.round(jiff::Unit::Second).unwrap_or(t)
+}
+
 impl std::fmt::Display for Override {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let until = whole_seconds(self.until);
         match &self.schedule {
-            Some(name) => write!(f, "schedule {name:?} closed until {}", self.until)?,
-            None => write!(f, "all schedules closed until {}", self.until)?,
+            Some(name) => write!(f, "schedule {name:?} closed until {until}")?,
+            None => write!(f, "all schedules closed until {until}")?,
         }
         if self.message.is_some() {
             f.write_str(", with a message")?;
@@ -125,43 +133,144 @@ fn parse(text: &str) -> Result<Override, String> {
     })
 }
 
-/// The override file of a state directory, re-read when it changes.
-#[derive(Debug)]
+/// How often the file is polled where it cannot be watched.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Told about every change of the override: the new one, or `None` when it went away.
+pub type OnChange = Box<dyn Fn(Option<&Override>) + Send + Sync>;
+
+/// The override file of a state directory, followed by a file watcher.
 pub struct Watch {
+    shared: Arc<Shared>,
+    /// Kept alive for as long as the watch; dropping it stops watching.
+    _watcher: Mutex<Option<Box<dyn notify::Watcher + Send>>>,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("dir", &self.shared.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
     dir: PathBuf,
     cached: Mutex<Cached>,
+    on_change: Option<OnChange>,
+    /// Changes noticed so far (for tests and diagnostics).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Debug, Default)]
 struct Cached {
-    /// Modification time of the file when read; `None` when there was no file.
-    mtime: Option<SystemTime>,
     value: Option<Arc<Override>>,
     /// Whether the end of `value` was logged.
     ended_logged: bool,
 }
 
 impl Watch {
-    /// Watch the override file of `state_dir` (which need not exist yet).
+    /// Follow the override file of `state_dir` (created if missing, as the daemon's store
+    /// does), without a hook.
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
-        let watch = Watch {
-            dir: state_dir.into(),
-            cached: Mutex::new(Cached::default()),
-        };
-        watch.refresh();
-        watch
+        Watch::with_hook(state_dir, None)
     }
 
-    /// Re-read the file if its modification time changed; log what changed.
-    fn refresh(&self) -> Option<Arc<Override>> {
-        let mtime = std::fs::metadata(path(&self.dir))
-            .and_then(|m| m.modified())
-            .ok();
-        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
-        if cached.mtime == mtime {
-            return cached.value.clone();
+    /// Follow the override file of `state_dir`, calling `on_change` with every change.
+    pub fn with_hook(state_dir: impl Into<PathBuf>, on_change: Option<OnChange>) -> Self {
+        let shared = Arc::new(Shared {
+            dir: state_dir.into(),
+            cached: Mutex::new(Cached::default()),
+            on_change,
+            changes: tokio::sync::watch::Sender::new(0),
+        });
+        // Watch first, then read: a change in between is seen by one or the other.
+        let watcher = start_watcher(&shared);
+        shared.refresh();
+        Watch {
+            shared,
+            _watcher: Mutex::new(watcher),
         }
-        cached.mtime = mtime;
+    }
+
+    /// The number of changes noticed so far; changes as they are noticed.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.changes.subscribe()
+    }
+
+    /// The override in force at `now`, if any (no file I/O). Its end is logged once.
+    pub fn current(&self, now: Timestamp) -> Option<Arc<Override>> {
+        let mut cached = self.shared.lock();
+        let value = cached.value.clone()?;
+        if value.active(now) {
+            return Some(value);
+        }
+        if !cached.ended_logged {
+            tracing::info!(until = %whole_seconds(value.until), "emergency override ended");
+            cached.ended_logged = true;
+        }
+        None
+    }
+}
+
+/// Watch the state directory for changes of the override file: inotify where it works, else
+/// polling. `None` (logged) when neither can be set up.
+fn start_watcher(shared: &Arc<Shared>) -> Option<Box<dyn notify::Watcher + Send>> {
+    use notify::Watcher as _;
+    let dir = shared.dir.clone();
+    if let Err(e) = crate::store::state::create_private_dir(&dir) {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot create the state directory to watch the emergency override");
+    }
+    let handler = {
+        let shared = Arc::downgrade(shared);
+        move |event: notify::Result<notify::Event>| {
+            let relevant = match &event {
+                Err(_) => true,
+                Ok(event) => {
+                    !matches!(event.kind, notify::EventKind::Access(_))
+                        && event
+                            .paths
+                            .iter()
+                            .any(|p| p.file_name().is_some_and(|n| n == FILE_NAME))
+                }
+            };
+            if let Some(shared) = shared.upgrade().filter(|_| relevant) {
+                shared.refresh();
+            }
+        }
+    };
+    let recursive = notify::RecursiveMode::NonRecursive;
+    let inotify = notify::recommended_watcher(handler.clone()).and_then(|mut w| {
+        w.watch(&dir, recursive)?;
+        Ok(Box::new(w) as Box<dyn notify::Watcher + Send>)
+    });
+    let error = match inotify {
+        Ok(w) => return Some(w),
+        Err(e) => e,
+    };
+    let config = notify::Config::default().with_poll_interval(POLL_INTERVAL);
+    match notify::PollWatcher::new(handler, config).and_then(|mut w| {
+        w.watch(&dir, recursive)?;
+        Ok(w)
+    }) {
+        Ok(w) => {
+            tracing::info!(dir = %dir.display(), error = %error, "cannot watch the state directory; polling the emergency override file every second");
+            Some(Box::new(w))
+        }
+        Err(e) => {
+            tracing::error!(dir = %dir.display(), error = %e, "cannot follow the emergency override file; a change is noticed at the next restart");
+            None
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cached> {
+        self.cached.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Re-read the file (on the watcher's thread, or once at start); log and report a change.
+    fn refresh(&self) {
         let value = match read(&self.dir) {
             Ok(value) => value.map(Arc::new),
             Err(e) => {
@@ -169,28 +278,21 @@ impl Watch {
                 None
             }
         };
-        match (&cached.value, &value) {
-            (_, Some(o)) => tracing::warn!(r#override = %o, "emergency override in force"),
-            (Some(_), None) => tracing::info!("emergency override cleared"),
-            (None, None) => {}
+        let mut cached = self.lock();
+        if cached.value == value {
+            return;
+        }
+        match &value {
+            Some(o) => tracing::warn!(r#override = %o, "emergency override in force"),
+            None => tracing::info!("emergency override cleared"),
         }
         cached.value = value.clone();
         cached.ended_logged = false;
-        value
-    }
-
-    /// The override in force at `now`, if any. Its end is logged once.
-    pub fn current(&self, now: Timestamp) -> Option<Arc<Override>> {
-        let value = self.refresh()?;
-        if value.active(now) {
-            return Some(value);
+        drop(cached);
+        if let Some(hook) = &self.on_change {
+            hook(value.as_deref());
         }
-        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
-        if !cached.ended_logged {
-            tracing::info!(until = %value.until, "emergency override ended");
-            cached.ended_logged = true;
-        }
-        None
+        self.changes.send_modify(|n| *n += 1);
     }
 }
 
@@ -221,10 +323,53 @@ mod tests {
         assert_eq!(watch.current(after), None, "ends by itself");
         assert!(clear(&dir).unwrap());
         assert!(!clear(&dir).unwrap());
-        assert_eq!(watch.current(before), None, "a cleared file is noticed");
         std::fs::write(path(&dir), "{ not json").unwrap();
         assert!(read(&dir).is_err());
-        assert_eq!(watch.current(before), None, "a broken file closes nothing");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Every change of the file is noticed by the watcher and reported to the hook, without
+    /// anybody asking; `current` then reads the cached value.
+    #[tokio::test]
+    async fn changes_are_noticed_without_a_chat_asking() {
+        const WAIT: Duration = Duration::from_secs(20);
+        let dir = std::env::temp_dir().join(format!("gws-botd-ovr-watch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let hook: OnChange = {
+            let seen = seen.clone();
+            Box::new(move |o| seen.lock().unwrap().push(o.map(|o| o.until)))
+        };
+        let watch = Watch::with_hook(&dir, Some(hook));
+        assert!(dir.is_dir(), "the state directory is created");
+        let mut changes = watch.changes();
+        let before: Timestamp = "2026-11-25T13:59:59Z".parse().unwrap();
+        assert_eq!(watch.current(before), None);
+        // The decision log and other files in the directory are not the override.
+        std::fs::write(dir.join("decisions.jsonl"), "{}\n").unwrap();
+        write(&dir, &sample()).unwrap();
+        tokio::time::timeout(WAIT, changes.wait_for(|n| *n >= 1))
+            .await
+            .expect("the new override is noticed")
+            .unwrap();
+        assert_eq!(watch.current(before).as_deref(), Some(&sample()));
+        clear(&dir).unwrap();
+        tokio::time::timeout(WAIT, changes.wait_for(|n| *n >= 2))
+            .await
+            .expect("the cleared override is noticed")
+            .unwrap();
+        assert_eq!(watch.current(before), None);
+        std::fs::write(path(&dir), "{ not json").unwrap();
+        // A broken file closes nothing: no change from "none".
+        write(&dir, &sample()).unwrap();
+        tokio::time::timeout(WAIT, changes.wait_for(|n| *n >= 3))
+            .await
+            .expect("the override set again is noticed")
+            .unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![Some(sample().until), None, Some(sample().until)]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

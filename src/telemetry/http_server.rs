@@ -40,13 +40,16 @@ impl Server {
 
     /// Serve until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) {
-        let addr = self.listener.local_addr().ok();
+        let addr = match self.listener.local_addr() {
+            Ok(addr) => addr.to_string(),
+            Err(e) => format!("unknown ({e})"),
+        };
         let app = Router::new()
             .route("/metrics", get(metrics_page))
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .with_state(self.stats);
-        info!(addr = ?addr, "metrics and health endpoints listening");
+        info!(%addr, "metrics and health endpoints listening");
         if let Err(e) = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await

@@ -179,6 +179,9 @@ pub(crate) struct Metrics {
     pub rule_reloads_ok: Counter,
     pub rule_reloads_failed: Counter,
     pub rules_version: Gauge,
+    pub rules_last_reload_failed: Gauge,
+    pub override_changes: Counter,
+    pub override_until: Gauge,
     pub tls_verification_disabled: Gauge,
     pub registry: Registry,
 }
@@ -212,6 +215,9 @@ impl Metrics {
             rule_reloads_ok: reloads.get_or_create_owned(&[("result", "ok")]),
             rule_reloads_failed: reloads.get_or_create_owned(&[("result", "failed")]),
             rules_version: Gauge::default(),
+            rules_last_reload_failed: Gauge::default(),
+            override_changes: Counter::default(),
+            override_until: Gauge::default(),
             tls_verification_disabled: Gauge::default(),
             registry: Registry::default(),
         };
@@ -329,13 +335,28 @@ impl Metrics {
         );
         r.register(
             "gws_botd_rule_reloads",
-            "Rule reloads (SIGHUP), by result",
+            "Rule reloads (SIGHUP or a saved rule file), by result",
             reloads,
         );
         r.register(
             "gws_botd_rules_version",
             "Rule sets loaded since start (changes on every successful reload)",
             self.rules_version.clone(),
+        );
+        r.register(
+            "gws_botd_rules_last_reload_failed",
+            "1 while the last rule reload failed (the previous rules stay active), 0 once one succeeds",
+            self.rules_last_reload_failed.clone(),
+        );
+        r.register(
+            "gws_botd_override_changes",
+            "Emergency override changes the daemon noticed (set, replaced, cleared)",
+            self.override_changes.clone(),
+        );
+        r.register(
+            "gws_botd_override_until_seconds",
+            "When the emergency override ends (Unix time); 0 without one. In force while above time()",
+            self.override_until.clone(),
         );
         r.register(
             "gws_botd_tls_verification_disabled",
@@ -394,6 +415,8 @@ mod tests {
         stats.escalation_ended("agent", Duration::from_secs(3));
         stats.gws_request("accept", Duration::from_millis(20), Some("http_503"));
         stats.rules_loaded();
+        stats.rules_reloaded(false);
+        stats.override_changed(Some(1_795_000_000));
         let text = encode(stats.registry());
         for line in [
             "gws_botd_chats_offered_total 1",
@@ -403,8 +426,11 @@ mod tests {
             "gws_botd_escalation_wait_seconds_count{outcome=\"agent\"} 1",
             "gws_botd_gws_request_duration_seconds_count{operation=\"accept\"} 1",
             "gws_botd_gws_request_errors_total{operation=\"accept\",code=\"http_503\"} 1",
-            "gws_botd_rule_reloads_total{result=\"failed\"} 0",
+            "gws_botd_rule_reloads_total{result=\"failed\"} 1",
             "gws_botd_rules_version 1",
+            "gws_botd_rules_last_reload_failed 1",
+            "gws_botd_override_changes_total 1",
+            "gws_botd_override_until_seconds 1795000000",
             "gws_botd_ready 0",
             "gws_botd_tls_verification_disabled 0",
             "# TYPE gws_botd_escalation_wait_seconds histogram",
@@ -426,7 +452,7 @@ mod tests {
             .collect();
         let unique: BTreeSet<&str> = names.iter().copied().collect();
         assert_eq!(names.len(), unique.len(), "{text}");
-        assert_eq!(names.len(), 26, "README.md lists 26 metrics:\n{text}");
+        assert_eq!(names.len(), 29, "README.md lists 29 metrics:\n{text}");
     }
 
     #[test]

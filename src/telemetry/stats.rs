@@ -46,6 +46,8 @@ pub struct Snapshot {
     pub rule_reloads_failed: u64,
     /// Successful rule loads since start, the first included: changes on every reload.
     pub rules_version: u64,
+    /// The last reload (SIGHUP or a saved rule file) failed: the old rules are still active.
+    pub rules_last_reload_failed: bool,
     /// `gws.danger_accept_invalid_certs` is on: any server can pose as GWS.
     pub tls_verification_disabled: bool,
     /// Ended chats by [`crate::chat::End::label`].
@@ -56,6 +58,30 @@ pub struct Snapshot {
     pub rule_hits: BTreeMap<String, u64>,
     /// Failed GWS request attempts by (operation, code); see [`crate::telemetry::metrics::error_code`].
     pub gws_errors: BTreeMap<(String, String), u64>,
+}
+
+/// One line for logs: `3 chats offered, 3 accepted, 0 rejected, 2 ended, …`.
+impl std::fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ended: u64 = self.chats_ended.values().sum();
+        write!(
+            f,
+            "{} chats offered, {} accepted, {} rejected, {ended} ended, {} open; {} messages in, \
+             {} out, {} without a match; {} escalations; {} responder failures; rules v{}, {} \
+             reloads failed",
+            self.chats_offered,
+            self.chats_accepted,
+            self.chats_rejected,
+            self.chats_open(),
+            self.messages_in,
+            self.messages_out,
+            self.no_matches,
+            self.escalations,
+            self.responder_failures,
+            self.rules_version,
+            self.rule_reloads_failed
+        )
+    }
 }
 
 impl Snapshot {
@@ -136,6 +162,14 @@ impl Stats {
         } else {
             self.bump(&self.metrics.rule_reloads_failed);
         }
+        self.metrics.rules_last_reload_failed.set(i64::from(!ok));
+        self.changed();
+    }
+    /// The emergency override changed: it now ends at `until` (Unix seconds), or there is none.
+    pub fn override_changed(&self, until: Option<i64>) {
+        self.bump(&self.metrics.override_changes);
+        self.metrics.override_until.set(until.unwrap_or(0));
+        self.changed();
     }
 
     pub fn chat_ended(&self, outcome: &str) {
@@ -244,6 +278,7 @@ impl Stats {
             rule_reloads_ok: m.rule_reloads_ok.get(),
             rule_reloads_failed: m.rule_reloads_failed.get(),
             rules_version: u64::try_from(m.rules_version.get()).unwrap_or(0),
+            rules_last_reload_failed: m.rules_last_reload_failed.get() != 0,
             tls_verification_disabled: m.tls_verification_disabled.get() != 0,
             chats_ended: by_value(m.chats_ended.counts()),
             escalations_ended: by_value(m.escalations_ended.counts()),

@@ -177,7 +177,11 @@ fn simulate_after_hours_and_with_an_override() {
 
     let state = scratch("override");
     let message = state.join("message.txt");
-    std::fs::write(&message, "We are closed today because of a power cut.\n").unwrap();
+    std::fs::write(
+        &message,
+        "We are closed today because of a power cut, {customer}.\n",
+    )
+    .unwrap();
     let set = run(
         bin()
             .args([
@@ -205,7 +209,8 @@ fn simulate_after_hours_and_with_an_override() {
         bin()
             .args(["simulate", "--rules"])
             .arg(shipped())
-            .args(["--at", "2026-11-24T10:00:00+01:00", "--state-dir"])
+            .args(["--at", "2026-11-24T10:00:00+01:00", "--customer", "Ann"])
+            .arg("--state-dir")
             .arg(&state),
         "",
     );
@@ -215,7 +220,7 @@ fn simulate_after_hours_and_with_an_override() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("bot [after-hours]: We are closed today because of a power cut."),
+        stdout.contains("bot [after-hours]: We are closed today because of a power cut, Ann."),
         "{stdout}"
     );
     let clear = run(

@@ -69,6 +69,7 @@ mod lifecycle;
 mod notify;
 mod observability;
 mod operations;
+mod operator;
 mod packaging;
 mod recovery;
 mod responders;

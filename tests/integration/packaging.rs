@@ -35,6 +35,7 @@ fn the_example_configuration_is_valid_once_uncommented() {
         file: Some(dir.join("gws-botd.toml")),
         env: Some(BTreeMap::new()),
         credentials_dir: Some(dir.clone()),
+        ..Sources::default()
     });
     std::fs::remove_dir_all(&dir).unwrap();
     let config = loaded.unwrap_or_else(|problems| panic!("the example is invalid: {problems}"));
@@ -42,27 +43,48 @@ fn the_example_configuration_is_valid_once_uncommented() {
     assert_eq!(config.bot.rules, Path::new("/etc/gws-botd/rules"));
     assert_eq!(config.http.listen, Some("127.0.0.1:9464".parse().unwrap()));
     assert!(!config.decision_log.include_customer_text);
+    // Complete: every key the daemon knows is there (the password keys as comments).
+    let table: toml::Table = text.parse().unwrap();
+    for key in gws_botd::config::known_keys() {
+        let (section, name) = key.split_once('.').unwrap();
+        let present = table.get(section).and_then(|s| s.get(name)).is_some()
+            || example.contains(&format!("\n#{name} = "));
+        assert!(present, "the example configuration lacks {key}");
+    }
 }
 
 #[test]
 fn the_units_use_the_daemons_paths_and_credential() {
-    for (unit, config) in [
-        ("gws-botd.service", DEFAULT_PATH),
-        ("gws-botd@.service", "/etc/gws-botd/%i.toml"),
+    for (unit, select) in [
+        ("gws-botd.service", format!("--config {DEFAULT_PATH}")),
+        ("gws-botd@.service", "--instance %i".to_owned()),
     ] {
         let text = std::fs::read_to_string(Path::new(ROOT).join("systemd").join(unit)).unwrap();
         for needle in [
-            "Type=notify".to_owned(),
+            "Type=notify\n".to_owned(),
             "WatchdogSec=".to_owned(),
-            format!("ExecStartPre=/usr/bin/gws-botd check --offline --config {config}\n"),
-            format!("ExecStart=/usr/bin/gws-botd run --config {config}\n"),
-            format!("ExecReload=/usr/bin/gws-botd check --offline --config {config}\n"),
-            "ExecReload=/bin/kill -HUP $MAINPID\n".to_owned(),
+            format!("ExecStartPre=/usr/bin/gws-botd check --offline {select}\n"),
+            format!("ExecStart=/usr/bin/gws-botd run {select}\n"),
+            format!("ExecReload=/usr/bin/gws-botd reload --pid $MAINPID {select}\n"),
             format!("LoadCredential={CREDENTIAL_NAME}:"),
             "RestartPreventExitStatus=78\n".to_owned(),
         ] {
             assert!(text.contains(&needle), "{unit} lacks {needle:?}");
         }
+        // The state directory comes from --instance, for the daemon and the tools alike.
+        assert!(!text.contains("GWS_BOTD__BOT__STATE_DIR"), "{unit}");
+    }
+    let dropin =
+        std::fs::read_to_string(Path::new(ROOT).join("systemd/notify-reload.conf")).unwrap();
+    for needle in [
+        "Type=notify-reload\n",
+        "ReloadSignal=SIGHUP\n",
+        "ExecReload=\n",
+    ] {
+        assert!(
+            dropin.contains(needle),
+            "notify-reload.conf lacks {needle:?}"
+        );
     }
 }
 

@@ -58,6 +58,7 @@ fn load_configs(api_url: &str, rules: &std::path::Path) -> Config {
             file: Some(file),
             env: Some(env),
             credentials_dir: Some(credentials.clone()),
+            ..Default::default()
         })
         .unwrap_or_else(|p| panic!("{name}: {p}"));
         assert_eq!(config.gws.password.expose_secret(), PASSWORD, "{name}");

@@ -10,6 +10,7 @@
 
 pub mod conversation;
 mod matcher;
+pub mod override_message;
 mod pattern;
 mod problem;
 mod raw;

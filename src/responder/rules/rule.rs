@@ -204,7 +204,12 @@ impl Rule {
         }
         let asks = match self.override_message(env) {
             Some(message) => {
-                actions.push(Action::Reply(message.to_owned()));
+                // Checked by `override closed`; a file edited by hand since is sent as written.
+                let reply = match Template::parse(message) {
+                    Ok(template) => template.render(chat, env, None),
+                    Err(_) => message.to_owned(),
+                };
+                actions.push(Action::Reply(reply));
                 None
             }
             None => {

@@ -1,11 +1,17 @@
 //! Reloading the rules safely: on SIGHUP and when files in the rules directory change.
 //!
-//! File events (inotify via `notify`) are debounced with tokio's clock: a reload starts once
-//! the directory has been quiet for the debounce time, so an editor's half-written save is
-//! never loaded on its own. Loading runs on a blocking thread. A new set is validated and its
-//! tests run ([`RuleSet::load_dir`]) before it is swapped in atomically; on failure the
-//! old set stays active and the problems are logged once: the same problems again (a
-//! half-written file saved twice, a second event for the same change) are not logged again.
+//! File events (inotify via `notify`) are debounced with tokio's clock ([`Debounce`]): a reload
+//! starts once the directory has been quiet for `quiet`, so an editor's write-then-rename is
+//! loaded once. A set that does not load after a save is not a failure yet: an edit spread over
+//! several saves or files (a rule in one file, its team in another) is often invalid half-way.
+//! Only when the files then stay unchanged for `settle` is the failure reported (ERROR, the
+//! failed-reload counter and the `last reload failed` gauge that the alert keys on); a save
+//! that fixes it within that time reloads without any alarm. SIGHUP reloads report at once.
+//!
+//! Loading runs on a blocking thread. A new set is validated and its tests run
+//! ([`RuleSet::load_dir`]) before it is swapped in atomically; on failure the old set stays
+//! active and the problems are logged once: the same problems again (a half-written file saved
+//! twice, a second event for the same change) are not logged again.
 //! Only events about rule files (and the directory itself) count; events about other files in
 //! the directory (a log file, an editor's swap file) are dropped as they arrive. A fingerprint
 //! of the files (names, sizes, modification times) skips reloads when nothing changed.
@@ -24,6 +30,36 @@ use super::{Problems, RuleSet, Summary};
 
 /// How long the directory must be quiet before a change is loaded.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(500);
+/// How long saved files that do not load must stay unchanged before that is reported.
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(10);
+
+/// The timing of the file watcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Debounce {
+    /// Load once no file event arrived for this long.
+    pub quiet: Duration,
+    /// Report a set that does not load once the files stayed unchanged for this long.
+    pub settle: Duration,
+}
+
+impl Default for Debounce {
+    fn default() -> Self {
+        Debounce {
+            quiet: DEFAULT_DEBOUNCE,
+            settle: DEFAULT_SETTLE,
+        }
+    }
+}
+
+/// `quiet` as given, and as long again to settle.
+impl From<Duration> for Debounce {
+    fn from(quiet: Duration) -> Self {
+        Debounce {
+            quiet,
+            settle: quiet,
+        }
+    }
+}
 
 /// What identifies the state of a rules directory: every `*.toml` entry with size and mtime.
 type Fingerprint = Option<Vec<(String, u64, Option<SystemTime>)>>;
@@ -106,8 +142,18 @@ impl Reloader {
     }
 
     /// Load the directory off the async threads and swap it in; on failure keep the active
-    /// set. `why` says what asked for the reload, for the log.
+    /// set and report the problems. `why` says what asked for the reload, for the log.
     pub async fn reload(&self, why: &str) -> Result<Summary, Problems> {
+        let result = self.try_reload(why).await;
+        if let Err(problems) = &result {
+            self.report_failure(why, problems);
+        }
+        result
+    }
+
+    /// Load the directory and swap it in if it is valid; a failure is only logged at DEBUG
+    /// (the caller reports it with [`Reloader::report_failure`] once it counts).
+    async fn try_reload(&self, why: &str) -> Result<Summary, Problems> {
         let dir = self.dir.clone();
         let loaded = tokio::task::spawn_blocking(move || {
             let print = fingerprint(&dir);
@@ -123,48 +169,70 @@ impl Reloader {
         };
         let mut state = self.state();
         state.seen = print;
-        if let Some(stats) = &self.stats {
-            stats.rules_reloaded(result.is_ok());
-        }
-        match result {
-            Ok(set) => {
-                let summary = set.summary();
-                self.active.store(Arc::new(set));
-                state.last_failure = None;
-                state.reloads += 1;
-                let reloads = state.reloads;
-                self.watch.send_modify(|w| w.reloads = reloads);
-                info!(rules = %summary, trigger = why, "rules reloaded");
-                Ok(summary)
-            }
+        let set = match result {
+            Ok(set) => set,
             Err(problems) => {
-                self.watch.send_modify(|w| w.failed += 1);
-                let text = problems.to_string();
-                if state.last_failure.as_deref() == Some(text.as_str()) {
-                    debug!(trigger = why, "rules still have the same problems");
-                } else {
-                    error!(
-                        trigger = why,
-                        "rules not reloaded; the previous rules stay active:\n{text}"
-                    );
-                    state.failures_logged += 1;
-                    state.last_failure = Some(text);
-                }
-                Err(problems)
+                debug!(trigger = why, "the rule files do not load");
+                return Err(problems);
             }
+        };
+        if let Some(stats) = &self.stats {
+            stats.rules_reloaded(true);
+        }
+        let summary = set.summary();
+        self.active.store(Arc::new(set));
+        state.last_failure = None;
+        state.reloads += 1;
+        let reloads = state.reloads;
+        self.watch.send_modify(|w| w.reloads = reloads);
+        info!(rules = %summary, trigger = why, "rules reloaded");
+        Ok(summary)
+    }
+
+    /// Count and log a failed reload; the same problems as last time are not logged again.
+    fn report_failure(&self, why: &str, problems: &Problems) {
+        let mut state = self.state();
+        if let Some(stats) = &self.stats {
+            stats.rules_reloaded(false);
+        }
+        self.watch.send_modify(|w| w.failed += 1);
+        let text = problems.to_string();
+        if state.last_failure.as_deref() == Some(text.as_str()) {
+            debug!(trigger = why, "rules still have the same problems");
+        } else {
+            error!(
+                trigger = why,
+                "rules not reloaded; the previous rules stay active:\n{text}"
+            );
+            state.failures_logged += 1;
+            state.last_failure = Some(text);
         }
     }
 
-    /// Reload if the directory changed since it was last loaded or tried.
-    async fn reload_if_changed(&self) {
+    /// Try to reload if the directory changed since it was last loaded or tried.
+    async fn reload_if_changed(&self) -> Checked {
         let dir = self.dir.clone();
         let print = tokio::task::spawn_blocking(move || fingerprint(&dir))
             .await
             .unwrap_or(None);
-        if print != self.state().seen {
-            let _ = self.reload("files changed").await;
+        if print == self.state().seen {
+            return Checked::Unchanged;
+        }
+        match self.try_reload("files changed").await {
+            Ok(_) => Checked::Loaded,
+            Err(problems) => Checked::Invalid(problems),
         }
     }
+}
+
+/// What a look at the rules directory found.
+enum Checked {
+    /// Nothing changed since the last load or try.
+    Unchanged,
+    /// The changed files loaded and are active.
+    Loaded,
+    /// The changed files do not load (not reported yet).
+    Invalid(Problems),
 }
 
 /// What the watcher has seen, for tests and diagnostics ([`Reloader::watch_state`]).
@@ -241,8 +309,13 @@ impl Reloader {
 /// have settled for `debounce`. Only the directory itself is watched; while it is missing its
 /// parent is, until it appears again. Events about other files are dropped in the watcher's
 /// callback, before anything is logged.
-pub async fn run(reloader: Arc<Reloader>, debounce: Duration, shutdown: CancellationToken) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+pub async fn run(
+    reloader: Arc<Reloader>,
+    debounce: impl Into<Debounce>,
+    shutdown: CancellationToken,
+) {
+    let debounce = debounce.into();
+    let (tx, rx) = mpsc::unbounded_channel();
     let dir = reloader.dir.clone();
     let counts = reloader.watch.clone();
     let filter_dir = dir.clone();
@@ -300,23 +373,56 @@ pub async fn run(reloader: Arc<Reloader>, debounce: Duration, shutdown: Cancella
     if watching != Watching::Directory {
         warn!(dir = %reloader.dir.display(), "cannot watch the rules directory; reload with SIGHUP");
     }
+    settle(&reloader, debounce, rx, &shutdown, || {
+        rewatch(&mut watcher, &mut watching)
+    })
+    .await;
+}
+
+/// Act on file events from `rx` until `shutdown`: reload once they paused for `quiet`, and
+/// report a set that does not load once nothing changed for `settle` after it.
+/// `before_check` runs before each look at the directory (which may have gone or come back).
+async fn settle(
+    reloader: &Reloader,
+    debounce: Debounce,
+    mut rx: mpsc::UnboundedReceiver<()>,
+    shutdown: &CancellationToken,
+    mut before_check: impl FnMut(),
+) {
+    let mut pending: Option<Problems> = None;
     loop {
+        let settled = async {
+            match &pending {
+                Some(_) => tokio::time::sleep(debounce.settle).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = shutdown.cancelled() => return,
             event = rx.recv() => if event.is_none() { return },
+            _ = settled => {
+                if let Some(problems) = pending.take() {
+                    reloader.report_failure("files changed", &problems);
+                }
+                continue;
+            }
         }
-        // Debounce: wait until no event arrived for `debounce`.
+        // Debounce: wait until no event arrived for `quiet`.
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(debounce) => break,
+                _ = tokio::time::sleep(debounce.quiet) => break,
                 event = rx.recv() => if event.is_none() { return },
             }
         }
-        // The directory may have gone or come back.
-        rewatch(&mut watcher, &mut watching);
+        before_check();
         let upto = reloader.watch.borrow().relevant;
-        reloader.reload_if_changed().await;
+        match reloader.reload_if_changed().await {
+            Checked::Invalid(problems) => pending = Some(problems),
+            Checked::Loaded => pending = None,
+            // Unchanged files keep a pending failure pending, and its settle time running.
+            Checked::Unchanged => {}
+        }
         reloader.watch.send_modify(|c| c.checked = upto);
     }
 }
@@ -454,5 +560,71 @@ mod tests {
         stop.cancel();
         task.await.unwrap();
         let _ = std::fs::remove_dir_all(&base);
+    }
+
+    /// A save that does not load is reported only once the files stayed unchanged for the
+    /// settle time: a half-saved edit fixed before then raises nothing (no ERROR, no failed
+    /// reload, no gauge for the alert). Paused time: the events are fed in directly.
+    #[tokio::test(start_paused = true)]
+    async fn a_half_saved_edit_fixed_in_time_raises_nothing() {
+        let d = dir("settle");
+        let file = d.join("r.toml");
+        std::fs::write(&file, rule("one")).unwrap();
+        let active = Arc::new(ArcSwap::from_pointee(RuleSet::load_dir(&d).unwrap()));
+        let stats = Arc::new(crate::telemetry::stats::Stats::default());
+        let reloader = Arc::new(Reloader::new(&d, active.clone()).with_stats(stats.clone()));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stop = CancellationToken::new();
+        let debounce = Debounce {
+            quiet: Duration::from_millis(500),
+            settle: Duration::from_secs(10),
+        };
+        let task = tokio::spawn({
+            let (reloader, stop) = (reloader.clone(), stop.clone());
+            async move { settle(&reloader, debounce, rx, &stop, || {}).await }
+        });
+        let alarm = || {
+            let s = stats.snapshot();
+            (
+                s.rule_reloads_failed,
+                s.rules_last_reload_failed,
+                reloader.failures_logged(),
+            )
+        };
+        let half = &rule("two")[..30];
+        let save = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            tx.send(()).unwrap();
+        };
+        let wait = |secs| tokio::time::sleep(Duration::from_secs(secs));
+
+        save(half);
+        wait(1).await;
+        assert_eq!(alarm(), (0, false, 0), "tried, not reported yet");
+        wait(5).await;
+        save(&rule("two"));
+        wait(1).await;
+        assert_eq!(reloader.reloads(), 1);
+        wait(30).await;
+        assert_eq!(alarm(), (0, false, 0), "fixed in time: nothing to report");
+
+        // Left broken: reported once the settle time has passed, and cleared by a fix.
+        save(half);
+        wait(1).await;
+        assert_eq!(alarm(), (0, false, 0));
+        wait(10).await;
+        assert_eq!(alarm(), (1, true, 1), "reported after settling");
+        assert_eq!(active.load().summary().rules, 1, "the old set stays");
+        save(&rule("three"));
+        wait(1).await;
+        assert_eq!(reloader.reloads(), 2);
+        assert_eq!(
+            alarm(),
+            (1, false, 1),
+            "the gauge clears with a good reload"
+        );
+        stop.cancel();
+        task.await.unwrap();
+        let _ = std::fs::remove_dir_all(&d);
     }
 }
