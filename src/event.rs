@@ -238,6 +238,28 @@ impl Message {
     }
 }
 
+/// How a team takes a chat once the consulted agent has joined (`[team.X] mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TeamMode {
+    /// The chat goes to the agent; the bot's part ends (CompleteTransfer; `chats`: Transfer).
+    #[default]
+    Transfer,
+    /// The agent joins the customer's conversation next to the bot (CompleteConference;
+    /// `chats`: Invite); the bot stays silent while a human is in the chat.
+    Conference,
+}
+
+impl TeamMode {
+    /// The name used in rule files.
+    pub fn name(self) -> &'static str {
+        match self {
+            TeamMode::Transfer => "transfer",
+            TeamMode::Conference => "conference",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,12 +46,11 @@ pub const DEFAULT_MAX_MESSAGE_CHARS: usize = 4000;
 pub const DEFAULT_MAX_REQUESTS_PER_SECOND: u32 = 100;
 /// Default time open chats get after SIGTERM.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-/// Where the daemon keeps its own files (decision log, override) unless `bot.state_dir` says otherwise.
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/gws-botd";
-/// The decision log file is rotated when it would grow past this many bytes.
-pub const DEFAULT_DECISION_LOG_MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
-/// Decision log files kept, the active one included.
-pub const DEFAULT_DECISION_LOG_MAX_FILES: u32 = 5;
+pub use crate::store::decision_log::{
+    DEFAULT_MAX_FILE_SIZE as DEFAULT_DECISION_LOG_MAX_FILE_SIZE,
+    DEFAULT_MAX_FILES as DEFAULT_DECISION_LOG_MAX_FILES,
+};
+pub use crate::store::state::DEFAULT_STATE_DIR;
 /// REST and CometD response bodies larger than this are refused unless configured otherwise.
 pub const DEFAULT_MAX_RESPONSE_SIZE: u64 = crate::gws::DEFAULT_MAX_RESPONSE_SIZE;
 /// The file name looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
@@ -80,27 +79,7 @@ pub struct Http {
 }
 
 /// `[decision_log]`: the record of what the bot decided in each chat and why, for `explain`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecisionLog {
-    pub enabled: bool,
-    /// Rotate the file before it grows past this many bytes.
-    pub max_file_size: u64,
-    /// Files kept, the active one included; the oldest is deleted at rotation.
-    pub max_files: u32,
-    /// Record what customers wrote; off by default (only the length is recorded).
-    pub include_customer_text: bool,
-}
-
-impl Default for DecisionLog {
-    fn default() -> Self {
-        DecisionLog {
-            enabled: true,
-            max_file_size: DEFAULT_DECISION_LOG_MAX_FILE_SIZE,
-            max_files: DEFAULT_DECISION_LOG_MAX_FILES,
-            include_customer_text: false,
-        }
-    }
-}
+pub use crate::store::decision_log::Settings as DecisionLog;
 
 /// `[gws]`: how to reach and log in to Genesys Web Services.
 #[derive(Debug, Clone)]

@@ -66,27 +66,7 @@ pub struct Team {
     pub resume: bool,
 }
 
-/// How a team takes a chat once the consulted agent has joined (`[team.X] mode`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TeamMode {
-    /// The chat goes to the agent; the bot's part ends (CompleteTransfer; `chats`: Transfer).
-    #[default]
-    Transfer,
-    /// The agent joins the customer's conversation next to the bot (CompleteConference;
-    /// `chats`: Invite); the bot stays silent while a human is in the chat.
-    Conference,
-}
-
-impl TeamMode {
-    /// The name used in rule files.
-    pub fn name(self) -> &'static str {
-        match self {
-            TeamMode::Transfer => "transfer",
-            TeamMode::Conference => "conference",
-        }
-    }
-}
+pub use crate::event::TeamMode;
 
 /// What happens to the chat after the replies.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -17,12 +17,6 @@ const MAX_TOP_FILES: usize = 8;
 const MAX_FILE_LINES: usize = 700;
 const MAX_FN_LINES: usize = 80;
 
-/// Cycles still in modules other engineers are restructuring (issue 13), as
-/// `(parent, modules in the cycle)`: reported, not failed on, until their work lands. Any other
-/// cycle fails the test; remove an entry when its cycle is gone.
-const KNOWN_CYCLES: [(&str, &[&str]); 1] =
-    [("crate", &["config", "responder", "schedule", "store"])];
-
 /// One module's source, test code removed.
 struct Module {
     /// `["gws", "client"]`; the crate root is `[]`.
@@ -519,13 +513,6 @@ fn no_import_cycle_between_sibling_modules() {
     let mut found = Vec::new();
     for (parent, edges) in sibling_edges(&modules) {
         for group in cycles(&edges) {
-            let known = KNOWN_CYCLES
-                .iter()
-                .any(|(p, g)| *p == display(&parent) && *g == group.as_slice());
-            if known {
-                eprintln!("known cycle in {}: {}", display(&parent), group.join(" ↔ "));
-                continue;
-            }
             let arrows: Vec<String> = edges
                 .iter()
                 .filter(|(a, b)| group.contains(a) && group.contains(b))
@@ -577,7 +564,6 @@ fn few_files_directly_under_src() {
 }
 
 #[test]
-#[ignore = "src/config.rs (1,285 lines) is still being split by its owner (issue 13)"]
 fn no_long_file() {
     let mut offenders: Vec<String> = modules()
         .iter()
@@ -593,8 +579,6 @@ fn no_long_file() {
 }
 
 #[test]
-#[ignore = "functions in chat, cli, config, responder and telemetry are still being split by \
-            their owners (issue 13); run with --ignored for the list"]
 fn no_long_function() {
     let mut offenders = Vec::new();
     for m in modules() {

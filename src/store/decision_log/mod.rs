@@ -28,7 +28,6 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use tracing::{error, info};
 
-use crate::config;
 use crate::event::ChatId;
 
 /// The active file's name in the state directory.
@@ -121,6 +120,34 @@ pub enum Decision {
     },
 }
 
+/// The decision log file is rotated when it would grow past this many bytes.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
+/// Decision log files kept, the active one included.
+pub const DEFAULT_MAX_FILES: u32 = 5;
+
+/// `[decision_log]`: the record of what the bot decided in each chat and why, for `explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub enabled: bool,
+    /// Rotate the file before it grows past this many bytes.
+    pub max_file_size: u64,
+    /// Files kept, the active one included; the oldest is deleted at rotation.
+    pub max_files: u32,
+    /// Record what customers wrote; off by default (only the length is recorded).
+    pub include_customer_text: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            enabled: true,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            max_files: DEFAULT_MAX_FILES,
+            include_customer_text: false,
+        }
+    }
+}
+
 /// A handle to the decision log; cheap to clone. The default is a disabled log.
 #[derive(Debug, Clone, Default)]
 pub struct DecisionLog {
@@ -142,7 +169,7 @@ impl std::fmt::Debug for Inner {
 
 impl DecisionLog {
     /// Open (creating) the log in `state_dir`, or a disabled log when `config` says so.
-    pub fn open(config: &config::DecisionLog, state_dir: &Path) -> io::Result<DecisionLog> {
+    pub fn open(config: &Settings, state_dir: &Path) -> io::Result<DecisionLog> {
         if !config.enabled {
             return Ok(DecisionLog::default());
         }
@@ -164,7 +191,7 @@ impl DecisionLog {
 
     /// [`DecisionLog::open`], reporting a failure at ERROR and going on without a log: the bot
     /// keeps serving customers when its state directory is broken.
-    pub fn open_or_disabled(config: &config::DecisionLog, state_dir: &Path) -> DecisionLog {
+    pub fn open_or_disabled(config: &Settings, state_dir: &Path) -> DecisionLog {
         DecisionLog::open(config, state_dir).unwrap_or_else(|e| {
             error!(dir = %state_dir.display(), error = %e,
                 "cannot open the decision log; running without it (check bot.state_dir)");
@@ -369,8 +396,8 @@ mod tests {
         dir
     }
 
-    fn config(max_file_size: u64, max_files: u32, text: bool) -> config::DecisionLog {
-        config::DecisionLog {
+    fn config(max_file_size: u64, max_files: u32, text: bool) -> Settings {
+        Settings {
             enabled: true,
             max_file_size,
             max_files,

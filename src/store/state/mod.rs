@@ -42,8 +42,9 @@ use crate::event::ChatId;
 /// The database's file name in the state directory.
 pub const DB_FILE: &str = "state.sqlite3";
 
-/// Where the state lives unless configured otherwise (systemd's `StateDirectory=gws-botd`).
-pub use crate::config::DEFAULT_STATE_DIR;
+/// Where the daemon keeps its files (chat state, decision log, override) unless `bot.state_dir`
+/// says otherwise (systemd's `StateDirectory=gws-botd`).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/gws-botd";
 
 /// What the daemon remembers of one chat across restarts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +99,7 @@ pub struct Escalation {
     /// What the customer has been told so far.
     pub stage: Stage,
     /// The team's `mode` (older records: transfer).
-    pub mode: crate::responder::TeamMode,
+    pub mode: crate::event::TeamMode,
     /// The team's `resume` (conference only).
     pub resume: bool,
     /// Participants (by key) who cannot be the agent being consulted: the human agents who
