@@ -57,6 +57,7 @@ mod chaos;
 mod cli;
 mod conversation;
 mod escalation;
+mod files;
 mod fuzz_corpus;
 mod handover;
 mod hardening;
