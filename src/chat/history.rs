@@ -46,7 +46,7 @@ impl Chat {
                         return Err(self.close("the customer left before the greeting").await);
                     }
                 }
-                Next::Input(Input::CatchUp | Input::Unlisted) => {}
+                Next::Input(Input::CatchUp | Input::Unlisted(_)) => {}
                 Next::Timeout if !asked => {
                     warn!("no transcript after Accept; asking for it");
                     asked = true;
