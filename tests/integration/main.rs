@@ -54,6 +54,7 @@ macro_rules! per_reading {
 mod bad_input;
 mod capture;
 mod chaos;
+mod chaos_found;
 mod cli;
 mod conversation;
 mod escalation;
