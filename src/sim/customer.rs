@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::agents::{self, announce};
-use super::chats::{Chat, with_chat};
+use super::chats::{Chat, Progress, with_chat};
 use super::ops::{self, Effect};
 use super::state::{Shared, State};
 use super::types::{ChatOutcome, ChatState, SimError, SimEvent, Step};
@@ -93,8 +93,8 @@ pub(crate) fn spawn_effects(shared: &Arc<Shared>, effects: Vec<Effect>) {
                     }
                 });
             }
-            Effect::Script { chat, steps } => {
-                tokio::spawn(run_script(shared, chat, steps));
+            Effect::Script { chat, steps, mark } => {
+                tokio::spawn(run_script(shared, chat, steps, mark));
             }
             Effect::AgentScript { chat, agent, steps } => {
                 tokio::spawn(agents::run_script(shared, chat, agent, steps));
@@ -122,8 +122,9 @@ pub(crate) async fn pause(shared: &Shared, after: Duration) -> bool {
     }
 }
 
-/// Plays a customer's script until it ends or the chat leaves the bot.
-async fn run_script(shared: Arc<Shared>, chat: String, steps: Vec<Step>) {
+/// Plays a customer's script until it ends or the chat leaves the bot, counting the first
+/// step's progress from `mark`.
+async fn run_script(shared: Arc<Shared>, chat: String, steps: Vec<Step>, mut mark: Progress) {
     let Some(mut progress) = shared
         .lock()
         .chats
@@ -132,7 +133,6 @@ async fn run_script(shared: Arc<Shared>, chat: String, steps: Vec<Step>) {
     else {
         return;
     };
-    let mut mark = *progress.borrow();
     for step in steps {
         if progress.borrow().ended {
             return;

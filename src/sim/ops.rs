@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::agents;
-use super::chats::{Chat, Consult, Role, with_chat};
+use super::chats::{Chat, Consult, Progress, Role, with_chat};
 use super::ops_chats;
 use super::readings::HistoryStart;
 use super::state::State;
@@ -42,8 +42,14 @@ pub(crate) enum Effect {
         generation: u64,
         after: Duration,
     },
-    /// Run the customer's script.
-    Script { chat: String, steps: Vec<Step> },
+    /// Run the customer's script, counting from `mark`: where the chat stood at Accept (the
+    /// task may first run after the bot has answered, on a loaded machine; counting from
+    /// then, the customer waited for an answer that had come, silent until the end).
+    Script {
+        chat: String,
+        steps: Vec<Step>,
+        mark: Progress,
+    },
     /// Run a conferenced agent's script.
     AgentScript {
         chat: String,
@@ -256,6 +262,7 @@ pub(crate) fn accept(
         Some(steps) if !steps.is_empty() => vec![Effect::Script {
             chat: chat.id.clone(),
             steps,
+            mark: *chat.progress.borrow(),
         }],
         _ => Vec::new(),
     };
