@@ -531,15 +531,24 @@ pub async fn run(binary: &Path, work: &Path, params: &Params) -> anyhow::Result<
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
-    // Every chat must end: customers finish their scripts as the bot answers them.
+    // Every chat must end: customers finish their scripts as the bot answers them. One still
+    // open at the deadline is lost even if the shutdown then hands it over.
     let deadline = started + params.deadline;
     loop {
-        let open = control
+        let open: Vec<String> = control
             .chats()
             .iter()
             .filter(|c| c.outcome.is_none())
-            .count();
-        if open == 0 || Instant::now() >= deadline {
+            .map(|c| c.id.clone())
+            .collect();
+        if open.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            report.orphaned.extend(
+                open.into_iter()
+                    .map(|id| format!("{id} still open at the deadline")),
+            );
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
