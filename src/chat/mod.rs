@@ -142,6 +142,10 @@ pub struct Chat {
     resumed: bool,
     /// When GWS last gave the chat to the bot (an Accept answered OK).
     taken_at: Option<Instant>,
+    /// The newest "unlisted" a wait took in (the main loop or an escalation waiting for an
+    /// agent): the next request still waits for the re-offer first. Dropping it sent a
+    /// message on an invitation after a GWS restart during an escalation.
+    unlisted: Option<Instant>,
 }
 
 /// Run one chat from its offer (or, after a restart, its listing) to its end.
@@ -160,6 +164,7 @@ pub async fn run(ctx: Arc<Context>, offer: ChatUpdate, inbox: mpsc::Receiver<Inp
         record,
         resumed: saved.is_some(),
         taken_at: None,
+        unlisted: None,
         last_activity: Instant::now(),
         idle_handled: Duration::ZERO,
     };
@@ -357,6 +362,10 @@ impl Chat {
                     self.accept_again().await;
                 }
                 Next::Input(Input::Update(update))
+            }
+            Some(Input::Unlisted(at)) => {
+                self.unlisted = self.unlisted.max(Some(at));
+                Next::Input(Input::Unlisted(at))
             }
             Some(input) => Next::Input(input),
             None => Next::Closed,

@@ -173,6 +173,9 @@ impl Chat {
     /// the offer is still news).
     fn take_pending(&mut self) -> (bool, Option<Instant>) {
         let mut pending = std::mem::take(&mut self.stash);
+        if let Some(at) = self.unlisted.take() {
+            pending.push_front(Input::Unlisted(at));
+        }
         while let Ok(input) = self.inbox.try_recv() {
             pending.push_back(input);
         }
