@@ -68,6 +68,7 @@ fn match_time(set: &RuleSet, messages: &[String], expect_hits: bool) -> Duration
         turn: 1,
         unanswered: 0,
         fired: &fired,
+        awaiting: None,
         now: jiff::Timestamp::UNIX_EPOCH,
     };
     let mut samples = Vec::with_capacity(messages.len());

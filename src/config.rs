@@ -36,7 +36,7 @@ pub const DEFAULT_DECISION_LOG_MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
 /// Decision log files kept, the active one included.
 pub const DEFAULT_DECISION_LOG_MAX_FILES: u32 = 5;
 /// REST and CometD response bodies larger than this are refused unless configured otherwise.
-pub const DEFAULT_MAX_RESPONSE_SIZE: u64 = 16 * 1024 * 1024;
+pub const DEFAULT_MAX_RESPONSE_SIZE: u64 = crate::gws::DEFAULT_MAX_RESPONSE_SIZE;
 /// The file name looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
 pub const CREDENTIAL_NAME: &str = "gws-password";
 

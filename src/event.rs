@@ -6,7 +6,27 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::gws::Capability;
+/// A capability a chat lists: what the bot may do with it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// An offer: the bot may take it.
+    Accept,
+    /// A live chat the bot is in.
+    SendMessage,
+    /// (`chats`) The chat can be completed: with neither of the above, the bot has left it.
+    Complete,
+}
+
+impl Capability {
+    /// The name GWS lists it under.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Accept => "Accept",
+            Capability::SendMessage => "SendMessage",
+            Capability::Complete => "Complete",
+        }
+    }
+}
 
 /// An interaction (chat) id as GWS assigns it.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -5,11 +5,12 @@
 //! - [`gws`] is the REST client (Basic auth, cookies, CSRF, retries, pacing, typed errors); its
 //!   `dialect` module owns every wire detail of the API dialects, including parsing
 //!   notifications into events.
-//! - [`cometd`] is the Bayeux long-polling client; it yields raw notifications and knows nothing
-//!   about chats.
+//! - [`cometd`] is the Bayeux long-polling client; it yields raw notifications, knows nothing
+//!   about chats, and of GWS only the HTTP transport trait it posts through.
 //! - [`event`] holds the dialect-free domain events the rest of the daemon works with.
-//! - [`runtime`] runs the daemon: login and re-login, the notification pump, [`runtime::dispatch`]
-//!   (one task per chat), Ready/NotReady, signals, drain and shutdown.
+//! - [`runtime`] runs the daemon: login and re-login, the notification pump (the one way in for
+//!   events, fetched transcripts included), [`runtime::dispatch`] (one task per chat),
+//!   Ready/NotReady, signals, drain and shutdown.
 //! - [`chat`] is one chat's state machine: accept, converse, escalate
 //!   ([`chat::escalation`]: consultation → transfer or conference → skill fallback), stay silent
 //!   in a conference, resume after a restart ([`chat::resume`]), finish.

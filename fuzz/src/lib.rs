@@ -49,7 +49,7 @@ pub fn bayeux(data: &[u8]) {
     let Ok(body) = serde_json::from_slice::<Value>(data) else {
         return;
     };
-    let replies = parse_response(&body);
+    let replies = parse_response(body.clone());
     let mut advice = Advice::default();
     for reply in &replies {
         let _ = (reply.is_meta(), reply.is_successful());
@@ -103,7 +103,7 @@ pub fn notification(data: &[u8]) {
             let _ = dialect.parse_transcript(&chat, payload);
         }
         if let Some(body) = &body {
-            for reply in parse_response(body) {
+            for reply in parse_response(body.clone()) {
                 if let Some(payload) = &reply.data {
                     let parsed = dialect.parse_notification(&reply.channel, payload);
                     let _ = format!("{parsed:?}");
@@ -146,6 +146,7 @@ pub fn rules(data: &[u8]) {
         turn: 1,
         unanswered: 0,
         fired: &fired,
+        awaiting: None,
         now,
     };
     let _ = format!("{:?}", rules.evaluate(&chat, &Trigger::Accepted));

@@ -61,6 +61,7 @@ impl Chat {
             turn: self.turn,
             unanswered: self.unanswered,
             fired: &self.fired,
+            awaiting: None,
             now: self.ctx.clock.now(),
         };
         let asked = AssertUnwindSafe(self.ctx.chain.respond(&view, &Trigger::EscalationFailed))

@@ -161,22 +161,7 @@ async fn consult_and_hand(
 ) -> Option<Option<End>> {
     let (team, id) = (at.team, at.id);
     let mut told = resumed == Some(Stage::Connected);
-    let mut deadline = Instant::now() + team.wait;
-    let mut consulted = if told {
-        Consulted::Joined
-    } else if resumed.is_some() && chat.consulted(id, present).is_some() {
-        info!(agent = %id, "the consulted agent joined while the bot was away");
-        Consulted::Joined
-    } else {
-        *present = chat.human_agents();
-        mark(chat, team, at.index, Stage::Consulting, present);
-        let consulted = consult(chat, id, team).await;
-        deadline = Instant::now() + team.wait;
-        match consulted {
-            Some(()) => wait_for(chat, id, team, deadline, present).await,
-            None => Consulted::Refused,
-        }
-    };
+    let (mut consulted, deadline) = begin(chat, at, resumed, present).await;
     let mut briefed = false;
     loop {
         match consulted {
@@ -239,6 +224,33 @@ async fn consult_and_hand(
                 return Some(Some(end));
             }
         }
+    }
+}
+
+/// Where the consultation with `at.id` stands: joined already (resuming after the customer
+/// was told, or the agent joined while the bot was away), or consulted now and waited for;
+/// with the deadline for the agent to join.
+async fn begin(
+    chat: &mut Chat,
+    at: Hand<'_>,
+    resumed: Option<Stage>,
+    present: &mut Vec<String>,
+) -> (Consulted, Instant) {
+    let (team, id) = (at.team, at.id);
+    if resumed == Some(Stage::Connected) {
+        return (Consulted::Joined, Instant::now() + team.wait);
+    }
+    if resumed.is_some() && chat.consulted(id, present).is_some() {
+        info!(agent = %id, "the consulted agent joined while the bot was away");
+        return (Consulted::Joined, Instant::now() + team.wait);
+    }
+    *present = chat.human_agents();
+    mark(chat, team, at.index, Stage::Consulting, present);
+    let consulted = consult(chat, id, team).await;
+    let deadline = Instant::now() + team.wait;
+    match consulted {
+        Some(()) => (wait_for(chat, id, team, deadline, present).await, deadline),
+        None => (Consulted::Refused, deadline),
     }
 }
 

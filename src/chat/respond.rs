@@ -141,11 +141,16 @@ impl Chat {
             turn: self.turn,
             unanswered: self.unanswered,
             fired: &self.fired,
+            awaiting: self.record.awaiting.as_deref(),
             now: self.ctx.clock.now(),
         };
         let asked = AssertUnwindSafe(self.ctx.chain.respond(&view, &trigger))
             .catch_unwind()
             .await;
+        if matches!(trigger, Trigger::Message { .. }) {
+            // The awaited answer is this message, whatever the responders make of it.
+            self.record.awaiting = None;
+        }
         let response = match asked {
             Ok(Ok(Outcome::Act(response))) => response,
             Ok(Ok(Outcome::Pass)) => {
@@ -198,6 +203,9 @@ impl Chat {
             self.ctx.stats.rule_hit(rule);
         }
         self.fired.extend(response.acted);
+        if response.awaiting.is_some() {
+            self.record.awaiting = response.awaiting;
+        }
         // `once` and the decided end must hold across a crash in the middle of the actions.
         match &response.then {
             Then::Stay => {}

@@ -40,14 +40,18 @@ fn say(after_ms: u64, text: &str) -> Step {
     }
 }
 
-/// The six scenarios, matching the shipped `rules/` and the simulator's default agents.
-pub fn scenarios() -> Vec<Scenario> {
-    let spec = |customer: &str, script: Vec<Step>| ChatSpec {
+/// A customer with a script and no first message.
+fn spec(customer: &str, script: Vec<Step>) -> ChatSpec {
+    ChatSpec {
         customer: customer.into(),
         user_data: serde_json::Map::new(),
         first_message: None,
         script,
-    };
+    }
+}
+
+/// The six scenarios, matching the shipped `rules/` and the simulator's default agents.
+pub fn scenarios() -> Vec<Scenario> {
     vec![
         Scenario {
             title: "greeting and goodbye",
@@ -173,6 +177,17 @@ pub fn daemon_config(sim: &Sim, sim_config: &SimConfig, rules_dir: &Path) -> Con
     }
 }
 
+/// The simulator and the daemon of a demo, running.
+struct Running {
+    sim: Sim,
+    control: Control,
+    stats: Arc<Stats>,
+    shutdown: CancellationToken,
+    daemon: tokio::task::JoinHandle<anyhow::Result<()>>,
+    printer: tokio::task::JoinHandle<()>,
+    state_dir: std::path::PathBuf,
+}
+
 /// Run the demo with the simulator and the daemon speaking `dialect`; true when every
 /// scripted chat ended as expected.
 pub async fn run(
@@ -181,6 +196,24 @@ pub async fn run(
     forever: bool,
     dialect: SimDialect,
 ) -> anyhow::Result<bool> {
+    let running = start(rules_dir, rules, dialect).await?;
+    let control = &running.control;
+    let scenarios = scenarios();
+    let mut ids = Vec::new();
+    for s in &scenarios {
+        ids.push(control.create_chat(s.spec.clone()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let all_ended = wait_for_outcomes(control, &ids, DEFAULT_DEADLINE).await;
+    let ok = summary(control, &running.stats, &scenarios, &ids) && all_ended;
+    if forever {
+        keep_coming(control, &scenarios).await;
+    }
+    Ok(stop(running, &ids).await && ok)
+}
+
+/// Start the simulator, the transcript printer and the daemon.
+async fn start(rules_dir: &Path, rules: RuleSet, dialect: SimDialect) -> anyhow::Result<Running> {
     let sim_config = SimConfig {
         dialect,
         ..SimConfig::default()
@@ -215,18 +248,23 @@ pub async fn run(
         stats.clone(),
         shutdown.clone(),
     ));
+    Ok(Running {
+        sim,
+        control,
+        stats,
+        shutdown,
+        daemon,
+        printer,
+        state_dir,
+    })
+}
 
-    let scenarios = scenarios();
-    let mut ids = Vec::new();
-    for s in &scenarios {
-        ids.push(control.create_chat(s.spec.clone()));
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    let all_ended = wait_for_outcomes(&control, &ids, DEFAULT_DEADLINE).await;
-
+/// Print how each scripted chat ended and what the bot did; true when each ended as expected
+/// and the simulator saw no protocol violation.
+fn summary(control: &Control, stats: &Stats, scenarios: &[Scenario], ids: &[String]) -> bool {
     println!("\n== summary ==");
-    let mut ok = all_ended;
-    for (s, id) in scenarios.iter().zip(&ids) {
+    let mut ok = true;
+    for (s, id) in scenarios.iter().zip(ids) {
         let outcome = control.chat(id).and_then(|c| c.outcome);
         let good = outcome.as_ref() == Some(&s.expected);
         ok &= good;
@@ -248,36 +286,43 @@ pub async fn run(
         ok = false;
         println!("protocol violations seen by the simulator: {violations:?}");
     }
+    ok
+}
 
-    if forever {
-        println!("\n--forever: new customers keep arriving; Ctrl-C to stop");
-        let mut n = 0usize;
-        loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
-                _ = tokio::time::sleep(Duration::from_secs(4)) => {
-                    let s = &scenarios[n % scenarios.len()];
-                    control.create_chat(s.spec.clone());
-                    n += 1;
-                }
+/// `--forever`: a new scripted customer every 4 s until Ctrl-C.
+async fn keep_coming(control: &Control, scenarios: &[Scenario]) {
+    println!("\n--forever: new customers keep arriving; Ctrl-C to stop");
+    let mut n = 0usize;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tokio::time::sleep(Duration::from_secs(4)) => {
+                let s = &scenarios[n % scenarios.len()];
+                control.create_chat(s.spec.clone());
+                n += 1;
             }
         }
     }
+}
 
-    shutdown.cancel();
-    match daemon.await {
-        Ok(Ok(())) => {}
+/// Stop the daemon and the simulator and say where the decision log is; false when the daemon
+/// failed.
+async fn stop(running: Running, ids: &[String]) -> bool {
+    running.shutdown.cancel();
+    let ok = match running.daemon.await {
+        Ok(Ok(())) => true,
         Ok(Err(e)) => {
-            ok = false;
             println!("the bot stopped with an error: {e:#}");
+            false
         }
         Err(e) => {
-            ok = false;
             println!("the bot crashed: {e}");
+            false
         }
-    }
-    printer.abort();
-    sim.shutdown().await;
+    };
+    running.printer.abort();
+    running.sim.shutdown().await;
+    let state_dir = &running.state_dir;
     println!(
         "\ndecision log: {}",
         state_dir
@@ -290,24 +335,18 @@ pub async fn run(
             state_dir.display()
         );
     }
-    Ok(ok)
+    ok
 }
 
-/// Wait until every chat in `ids` has an outcome; false at the deadline.
+/// Wait until every chat in `ids` has an outcome (looking again at each change the simulator
+/// records); false at the deadline.
 pub async fn wait_for_outcomes(control: &Control, ids: &[String], deadline: Duration) -> bool {
-    let until = tokio::time::Instant::now() + deadline;
-    loop {
-        let done = ids
-            .iter()
-            .all(|id| control.chat(id).is_some_and(|c| c.outcome.is_some()));
-        if done {
-            return true;
-        }
-        if tokio::time::Instant::now() >= until {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let all_ended = control.wait_for(|c| {
+        ids.iter()
+            .all(|id| c.chat(id).is_some_and(|c| c.outcome.is_some()))
+            .then_some(())
+    });
+    tokio::time::timeout(deadline, all_ended).await.is_ok()
 }
 
 fn describe(outcome: Option<&ChatOutcome>) -> String {

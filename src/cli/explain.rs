@@ -118,74 +118,14 @@ fn describe(record: &Record, messages: &mut Messages) -> Vec<String> {
             message_id,
             chars,
             text,
-        } => {
-            let (id, again) = match message_id {
-                Some(id) => {
-                    let again = messages.turns.insert(id.clone(), *turn).map(|before| {
-                        format!("  the same transcript entry as message {before}: seen again")
-                    });
-                    (format!(" [{id}]"), again)
-                }
-                None => (String::new(), None),
-            };
-            let head = match text {
-                Some(text) => format!(
-                    "customer wrote message {turn}{id} ({chars} characters): {}",
-                    quoted(text)
-                ),
-                None => format!(
-                    "customer wrote message {turn}{id} ({chars} characters; text not recorded)"
-                ),
-            };
-            std::iter::once(head).chain(again).collect()
-        }
-        Decision::Responded {
-            trigger,
-            message_id,
-            rules,
-            matched,
-            replies,
-            reply_chars,
-            attached,
-            then,
-        } => {
-            let names = rules
-                .iter()
-                .map(|r| format!("\"{r}\""))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let message = message_id
-                .as_deref()
-                .map_or_else(|| "the message".to_owned(), |id| messages.name(id));
-            let head = match (trigger.as_str(), matched) {
-                ("accepted", _) => format!("on accepting, rule {names} acted"),
-                (_, true) => format!("rule {names} matched {message}"),
-                (_, false) => match message_id {
-                    Some(_) => format!("no message rule matched {message}; {names} answered"),
-                    None => format!("no message rule matched; {names} answered"),
-                },
-            };
-            let mut lines = vec![head];
-            if let Some(id) = message_id {
-                lines.extend(messages.answer(id, &record.ts));
-            }
-            lines.extend(replies.iter().map(|r| format!("  bot says: {}", quoted(r))));
-            lines.extend(reply_chars.iter().map(|n| {
-                format!("  bot says a reply of {n} characters (from the rule's template; text not recorded)")
-            }));
-            if !attached.is_empty() {
-                lines.push(format!("  attaches data: {}", attached.join(", ")));
-            }
-            lines.push(format!(
-                "  then: {}",
-                match then.as_str() {
-                    "stay" => "stays in the chat",
-                    "close" => "closes the chat",
-                    other => other,
-                }
-            ));
-            lines
-        }
+        } => customer_said(
+            *turn,
+            message_id.as_deref(),
+            *chars,
+            text.as_deref(),
+            messages,
+        ),
+        Decision::Responded { .. } => responded(record, messages),
         Decision::NoAnswer { trigger, .. } if trigger == "accepted" => {
             vec!["no rule acted on accepting (no greeting)".into()]
         }
@@ -199,76 +139,173 @@ fn describe(record: &Record, messages: &mut Messages) -> Vec<String> {
             "the bot's responder failed ({error}); handing the chat on"
         )],
         Decision::Escalation { team, step, detail } => {
-            let what = match step.as_str() {
-                "started" => "hand-over started",
-                "consulting" => "consulting",
-                "joined" => "agent joined",
-                "no_answer" => "no answer",
-                "refused" => "consultation refused",
-                "transferred" => "chat transferred to",
-                "transfer_failed" => "completing the consultation failed",
-                "not_joined_yet" => {
-                    "GWS says the consulted agent has not joined yet (a newcomer was someone \
-                     else); waiting on"
-                }
-                "conferenced" => "agent brought into the conversation (conference) with",
-                "conference_finished" => "the conference was finished by others",
-                "customer_left" => "the customer left the conference with",
-                "resumed" => "the agent left the conference; the bot answers again after",
-                "conference_ended" => "the agent left the conference; closing after",
-                "to_skill" => "no agent took it; transferring to skill",
-                "nobody" => "nobody could take it",
-                "ended" => "the chat ended during the hand-over",
-                other => other,
-            };
             let detail = detail
                 .as_deref()
                 .map(|d| format!(": {d}"))
                 .unwrap_or_default();
-            vec![format!("team {team}: {what}{detail}")]
+            vec![format!("team {team}: {}{detail}", escalation_step(step))]
         }
         Decision::Gws {
             operation,
             error: Some(error),
         } => vec![format!("GWS refused {operation}: {error}")],
-        Decision::Gws { operation, .. } => match operation.as_str() {
-            // Told by other records already.
-            "accept"
-            | "send_message"
-            | "typing_started"
-            | "typing_stopped"
-            | "update_user_data"
-            | "start_consultation"
-            | "complete_transfer"
-            | "complete_conference" => Vec::new(),
-            "note_to_agents" => {
-                vec!["GWS: the hand-over summary went to the agent (agents only)".into()]
-            }
-            "stop_processing" => vec!["GWS: the bot's part in the chat is finished".into()],
-            "transfer_skill" => vec!["GWS: transfer to the skill accepted".into()],
-            "request_chat_history" => vec!["GWS: asked for the transcript (catch-up)".into()],
-            other => vec![format!("GWS: {other} done")],
-        },
+        Decision::Gws { operation, .. } => gws_done(operation),
         Decision::Ended {
             outcome,
             detail: Some(to),
         } if outcome == "handed_over" => vec![format!("chat ended: handed over to {to}")],
         Decision::Ended { outcome, detail } => {
-            let what = match outcome.as_str() {
-                "closed" => "closed by the bot",
-                "handed_over" => "handed over",
-                "not_accepted" => "not accepted",
-                "gone" => "finished by GWS or the customer",
-                "abandoned" => "left open when the bot stopped",
-                "stuck" => "stuck (an operator must look at it)",
-                other => other,
-            };
             let detail = detail
                 .as_deref()
                 .map(|d| format!(" — {d}"))
                 .unwrap_or_default();
-            vec![format!("chat ended: {what}{detail}")]
+            vec![format!("chat ended: {}{detail}", end_outcome(outcome))]
         }
+    }
+}
+
+/// A customer message: its turn, transcript id and text (or length).
+fn customer_said(
+    turn: u32,
+    message_id: Option<&str>,
+    chars: usize,
+    text: Option<&str>,
+    messages: &mut Messages,
+) -> Vec<String> {
+    let (id, again) = match message_id {
+        Some(id) => {
+            let again = messages.turns.insert(id.to_owned(), turn).map(|before| {
+                format!("  the same transcript entry as message {before}: seen again")
+            });
+            (format!(" [{id}]"), again)
+        }
+        None => (String::new(), None),
+    };
+    let head = match text {
+        Some(text) => format!(
+            "customer wrote message {turn}{id} ({chars} characters): {}",
+            quoted(text)
+        ),
+        None => {
+            format!("customer wrote message {turn}{id} ({chars} characters; text not recorded)")
+        }
+    };
+    std::iter::once(head).chain(again).collect()
+}
+
+/// Which rules acted on what, what the bot said and what it did next.
+fn responded(record: &Record, messages: &mut Messages) -> Vec<String> {
+    let Decision::Responded {
+        trigger,
+        message_id,
+        rules,
+        matched,
+        replies,
+        reply_chars,
+        attached,
+        then,
+    } = &record.decision
+    else {
+        // `describe` hands over `Responded` records only.
+        return Vec::new();
+    };
+    let names = rules
+        .iter()
+        .map(|r| format!("\"{r}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = message_id
+        .as_deref()
+        .map_or_else(|| "the message".to_owned(), |id| messages.name(id));
+    let head = match (trigger.as_str(), matched) {
+        ("accepted", _) => format!("on accepting, rule {names} acted"),
+        (_, true) => format!("rule {names} matched {message}"),
+        (_, false) => match message_id {
+            Some(_) => format!("no message rule matched {message}; {names} answered"),
+            None => format!("no message rule matched; {names} answered"),
+        },
+    };
+    let mut lines = vec![head];
+    if let Some(id) = message_id {
+        lines.extend(messages.answer(id, &record.ts));
+    }
+    lines.extend(replies.iter().map(|r| format!("  bot says: {}", quoted(r))));
+    lines.extend(reply_chars.iter().map(|n| {
+        format!(
+            "  bot says a reply of {n} characters (from the rule's template; text not recorded)"
+        )
+    }));
+    if !attached.is_empty() {
+        lines.push(format!("  attaches data: {}", attached.join(", ")));
+    }
+    lines.push(format!(
+        "  then: {}",
+        match then.as_str() {
+            "stay" => "stays in the chat",
+            "close" => "closes the chat",
+            other => other,
+        }
+    ));
+    lines
+}
+
+/// A hand-over step in words.
+fn escalation_step(step: &str) -> &str {
+    match step {
+        "started" => "hand-over started",
+        "consulting" => "consulting",
+        "joined" => "agent joined",
+        "no_answer" => "no answer",
+        "refused" => "consultation refused",
+        "transferred" => "chat transferred to",
+        "transfer_failed" => "completing the consultation failed",
+        "not_joined_yet" => {
+            "GWS says the consulted agent has not joined yet (a newcomer was someone \
+             else); waiting on"
+        }
+        "conferenced" => "agent brought into the conversation (conference) with",
+        "conference_finished" => "the conference was finished by others",
+        "customer_left" => "the customer left the conference with",
+        "resumed" => "the agent left the conference; the bot answers again after",
+        "conference_ended" => "the agent left the conference; closing after",
+        "to_skill" => "no agent took it; transferring to skill",
+        "nobody" => "nobody could take it",
+        "ended" => "the chat ended during the hand-over",
+        other => other,
+    }
+}
+
+/// A GWS operation that succeeded, in words (empty when other records tell it already).
+fn gws_done(operation: &str) -> Vec<String> {
+    match operation {
+        "accept"
+        | "send_message"
+        | "typing_started"
+        | "typing_stopped"
+        | "update_user_data"
+        | "start_consultation"
+        | "complete_transfer"
+        | "complete_conference" => Vec::new(),
+        "note_to_agents" => {
+            vec!["GWS: the hand-over summary went to the agent (agents only)".into()]
+        }
+        "stop_processing" => vec!["GWS: the bot's part in the chat is finished".into()],
+        "transfer_skill" => vec!["GWS: transfer to the skill accepted".into()],
+        "request_chat_history" => vec!["GWS: asked for the transcript (catch-up)".into()],
+        other => vec![format!("GWS: {other} done")],
+    }
+}
+
+/// How a chat ended, in words.
+fn end_outcome(outcome: &str) -> &str {
+    match outcome {
+        "closed" => "closed by the bot",
+        "handed_over" => "handed over",
+        "not_accepted" => "not accepted",
+        "gone" => "finished by GWS or the customer",
+        "abandoned" => "left open when the bot stopped",
+        "stuck" => "stuck (an operator must look at it)",
+        other => other,
     }
 }
 

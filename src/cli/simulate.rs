@@ -13,9 +13,9 @@ use jiff::Timestamp;
 
 use crate::cli::{EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use crate::event::UserData;
-use crate::responder::rules::conversation::{Conversation, Line, Step};
-use crate::responder::rules::{RuleSet, Tried};
-use crate::responder::{Action, TeamMode, Then};
+use crate::responder::rules::conversation::{Conversation, Line, Step, run_test};
+use crate::responder::rules::{RuleSet, Summary, Tried};
+use crate::responder::{Action, Team, TeamMode, Then};
 use crate::schedule::overrides;
 
 /// What `simulate` was asked to do.
@@ -61,7 +61,8 @@ pub fn run(
     out: &mut dyn Write,
     interactive: bool,
 ) -> u8 {
-    let rules = match RuleSet::load_dir(&options.rules) {
+    // Failing tests do not stop a simulation: it is how a supervisor sees why they fail.
+    let rules = match RuleSet::load_dir_untested(&options.rules) {
         Ok(rules) => rules,
         Err(problems) => {
             let _ = writeln!(out, "{problems}");
@@ -123,27 +124,7 @@ fn simulate(
     out: &mut dyn Write,
     interactive: bool,
 ) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "rules: {} from {}",
-        rules.summary(),
-        options.rules.display()
-    )?;
-    writeln!(out, "time: {now}")?;
-    if let Some(o) = &active {
-        writeln!(out, "emergency override: {o}")?;
-    }
-    for schedule in rules.schedules() {
-        let local = now.to_zoned(schedule.tz.clone());
-        writeln!(
-            out,
-            "schedule {}: {} at {} {}",
-            schedule.name,
-            schedule.state(now, active.as_ref()),
-            local.strftime("%a %Y-%m-%d %H:%M"),
-            schedule.tz.iana_name().unwrap_or("")
-        )?;
-    }
+    print_header(rules, options, now, active.as_ref(), out)?;
     let mut chat = Conversation::new(rules, now, user_data);
     chat.customer = options.customer.clone();
     chat.active = active;
@@ -203,6 +184,49 @@ fn simulate(
     Ok(())
 }
 
+/// The rule set (and its failing tests), the time, the override and each schedule's state.
+fn print_header(
+    rules: &RuleSet,
+    options: &Options,
+    now: Timestamp,
+    active: Option<&overrides::Override>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let failing: Vec<&str> = rules
+        .tests()
+        .iter()
+        .filter(|t| run_test(rules, t).is_err())
+        .map(|t| t.name.as_str())
+        .collect();
+    let summary = Summary {
+        tested: failing.is_empty(),
+        ..rules.summary()
+    };
+    writeln!(out, "rules: {summary} from {}", options.rules.display())?;
+    if !failing.is_empty() {
+        writeln!(
+            out,
+            "failing tests (simulated anyway; `gws-botd check` says why): {failing:?}"
+        )?;
+    }
+    writeln!(out, "time: {now}")?;
+    if let Some(o) = active {
+        writeln!(out, "emergency override: {o}")?;
+    }
+    for schedule in rules.schedules() {
+        let local = now.to_zoned(schedule.tz.clone());
+        writeln!(
+            out,
+            "schedule {}: {} at {} {}",
+            schedule.name,
+            schedule.state(now, active),
+            local.strftime("%a %Y-%m-%d %H:%M"),
+            schedule.tz.iana_name().unwrap_or("")
+        )?;
+    }
+    Ok(())
+}
+
 fn print_step(
     rules: &RuleSet,
     step: &Step,
@@ -236,6 +260,12 @@ fn print_step(
             }
         }
     }
+    if let Some(topic) = &step.awaiting {
+        writeln!(
+            out,
+            "  (the bot awaits an answer: rules with `when.awaiting = {topic:?}` come first)"
+        )?;
+    }
     match &step.then {
         Then::Stay => {}
         Then::Close => writeln!(out, "  → the bot closes the chat")?,
@@ -243,39 +273,41 @@ fn print_step(
             out,
             "  → transfer to skill {skill:?}; if refused, the `escalation_failed` rules speak and the chat is closed"
         )?,
-        Then::Escalate(team) => {
-            let team = rules.team(&team.name).unwrap_or(team);
-            let agents: Vec<String> = team
-                .agents
-                .iter()
-                .map(|a| format!("{a} (waits {})", humantime::format_duration(team.wait)))
-                .collect();
-            let consult = if agents.is_empty() {
-                "no agents to consult".to_owned()
-            } else {
-                format!("consult {}", agents.join(", then "))
-            };
-            let fallback = match &team.skill {
-                Some(skill) => format!("transfer to skill {skill:?}"),
-                None => "the daemon's fallback skill, if configured".to_owned(),
-            };
-            let joined = match (team.mode, team.resume) {
-                (TeamMode::Transfer, _) => "the first who joins gets the chat",
-                (TeamMode::Conference, true) => {
-                    "the first who joins comes into the conversation next to the bot (conference); the bot stays silent while they are there, and answers again once they have left"
-                }
-                (TeamMode::Conference, false) => {
-                    "the first who joins comes into the conversation next to the bot (conference); the bot stays silent while they are there, and says goodbye and closes once they have left"
-                }
-            };
-            writeln!(
-                out,
-                "  → escalate to team {:?}: {consult}; {joined}; if nobody joins, {fallback}; if that is refused, the `escalation_failed` rules speak (type /escalation_failed to try them)",
-                team.name
-            )?;
-        }
+        Then::Escalate(team) => writeln!(out, "  → {}", escalation(rules, team))?,
     }
     Ok(())
+}
+
+/// What a hand-over to `team` will do, in one sentence.
+fn escalation(rules: &RuleSet, team: &Team) -> String {
+    let team = rules.team(&team.name).unwrap_or(team);
+    let agents: Vec<String> = team
+        .agents
+        .iter()
+        .map(|a| format!("{a} (waits {})", humantime::format_duration(team.wait)))
+        .collect();
+    let consult = if agents.is_empty() {
+        "no agents to consult".to_owned()
+    } else {
+        format!("consult {}", agents.join(", then "))
+    };
+    let fallback = match &team.skill {
+        Some(skill) => format!("transfer to skill {skill:?}"),
+        None => "the daemon's fallback skill, if configured".to_owned(),
+    };
+    let joined = match (team.mode, team.resume) {
+        (TeamMode::Transfer, _) => "the first who joins gets the chat",
+        (TeamMode::Conference, true) => {
+            "the first who joins comes into the conversation next to the bot (conference); the bot stays silent while they are there, and answers again once they have left"
+        }
+        (TeamMode::Conference, false) => {
+            "the first who joins comes into the conversation next to the bot (conference); the bot stays silent while they are there, and says goodbye and closes once they have left"
+        }
+    };
+    format!(
+        "escalate to team {:?}: {consult}; {joined}; if nobody joins, {fallback}; if that is refused, the `escalation_failed` rules speak (type /escalation_failed to try them)",
+        team.name
+    )
 }
 
 /// `gws-botd simulate` from the command line: a terminal is interactive, anything else batch.

@@ -2,7 +2,7 @@
 //! a connect, or an HTTP failure. The loop in `mod.rs` only carries them out.
 
 use super::message::{CONNECT, HANDSHAKE, Reconnect, Reply, SUBSCRIBE};
-use crate::gws;
+use super::transport::Failure;
 
 /// How long to wait before the next step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,16 +96,16 @@ pub fn after_connect(replies: &[Reply]) -> Next {
 }
 
 /// After an HTTP-level failure of a CometD POST.
-pub fn after_http_error(err: &gws::Error, phase: Phase) -> Next {
+pub fn after_http_error(failure: Failure, phase: Phase) -> Next {
     let same = |wait| match phase {
         Phase::Handshake => Next::Handshake(wait),
         Phase::Connect => Next::Connect(wait),
     };
-    match err {
-        gws::Error::Unauthorized => same(Wait::Long),
+    match failure {
+        Failure::Unauthorized => same(Wait::Long),
         // A 4xx other than 401/403/429 means the server does not accept this client's
         // requests any more: start over with a handshake.
-        gws::Error::Http { status, .. } if (400..500).contains(status) && *status != 429 => {
+        Failure::Status(status) if (400..500).contains(&status) && status != 429 => {
             Next::Handshake(Wait::Backoff)
         }
         _ => same(Wait::Backoff),
@@ -127,7 +127,7 @@ mod tests {
     use serde_json::json;
 
     fn replies(v: serde_json::Value) -> Vec<Reply> {
-        parse_response(&v)
+        parse_response(v)
     }
 
     #[test]
@@ -211,26 +211,25 @@ mod tests {
 
     #[test]
     fn http_failures() {
-        use gws::Error;
         assert_eq!(
-            after_http_error(&Error::Unauthorized, Phase::Connect),
+            after_http_error(Failure::Unauthorized, Phase::Connect),
             Next::Connect(Wait::Long)
         );
         assert_eq!(
-            after_http_error(&Error::Transport("reset".into()), Phase::Connect),
+            after_http_error(Failure::Other, Phase::Connect),
             Next::Connect(Wait::Backoff)
         );
         assert_eq!(
-            after_http_error(&Error::http(503, ""), Phase::Handshake),
+            after_http_error(Failure::Status(503), Phase::Handshake),
             Next::Handshake(Wait::Backoff)
         );
         assert_eq!(
-            after_http_error(&Error::http(400, "unknown client"), Phase::Connect),
-            Next::Handshake(Wait::Backoff)
-        );
-        assert_eq!(
-            after_http_error(&Error::Csrf, Phase::Connect),
+            after_http_error(Failure::Status(429), Phase::Connect),
             Next::Connect(Wait::Backoff)
+        );
+        assert_eq!(
+            after_http_error(Failure::Status(400), Phase::Connect),
+            Next::Handshake(Wait::Backoff)
         );
     }
 }

@@ -148,15 +148,16 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// Parse one message; `None` unless it is an object with a string `channel`.
-    pub fn from_value(v: &Value) -> Option<Reply> {
+    /// Parse one message; `None` unless it is an object with a string `channel`. The `data`
+    /// is moved out of `v`, not copied.
+    pub fn from_value(mut v: Value) -> Option<Reply> {
         let channel = v.get("channel")?.as_str()?.to_owned();
         let text = |k: &str| match v.get(k)? {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         };
-        Some(Reply {
+        let mut reply = Reply {
             channel,
             successful: v.get("successful").and_then(Value::as_bool),
             client_id: text("clientId"),
@@ -167,8 +168,10 @@ impl Reply {
                 .get("error")
                 .and_then(Value::as_str)
                 .map(BayeuxError::parse),
-            data: v.get("data").cloned(),
-        })
+            data: None,
+        };
+        reply.data = v.as_object_mut().and_then(|o| o.remove("data"));
+        Some(reply)
     }
 
     /// Meta replies are on `/meta/*`; everything else is a notification.
@@ -184,9 +187,9 @@ impl Reply {
 
 /// All messages of a response body (an array, or a single object), in order. Entries that are
 /// not messages are skipped.
-pub fn parse_response(body: &Value) -> Vec<Reply> {
+pub fn parse_response(body: Value) -> Vec<Reply> {
     match body {
-        Value::Array(items) => items.iter().filter_map(Reply::from_value).collect(),
+        Value::Array(items) => items.into_iter().filter_map(Reply::from_value).collect(),
         Value::Object(_) => Reply::from_value(body).into_iter().collect(),
         _ => Vec::new(),
     }
@@ -282,7 +285,7 @@ mod tests {
             17,
             {"channel":"/meta/subscribe","successful":false,"subscription":"/x","error":"403::denied"}
         ]);
-        let replies = parse_response(&body);
+        let replies = parse_response(body);
         assert_eq!(replies.len(), 3);
         assert!(!replies[0].is_meta());
         assert_eq!(replies[0].data, Some(json!({"a":1})));
@@ -293,11 +296,11 @@ mod tests {
         assert_eq!(replies[2].error.as_ref().unwrap().code, Some(403));
 
         assert_eq!(
-            parse_response(&json!({"channel":"/meta/handshake"})).len(),
+            parse_response(json!({"channel":"/meta/handshake"})).len(),
             1
         );
-        assert!(parse_response(&json!("<html>")).is_empty());
-        assert!(parse_response(&Value::Null).is_empty());
+        assert!(parse_response(json!("<html>")).is_empty());
+        assert!(parse_response(Value::Null).is_empty());
     }
 
     #[test]

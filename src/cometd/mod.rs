@@ -2,12 +2,15 @@
 //! subscribes to the topics it was given, keeps exactly one `/meta/connect` outstanding, and
 //! hands every data message to a channel as a [`Notification`].
 //!
-//! It shares the REST client's [`Transport`] (one cookie jar, Basic auth, CSRF). The decisions
-//! it takes are pure functions in [`decide`]; the wire messages live in [`message`].
+//! It posts through any HTTP [`Transport`] (the daemon hands it the REST client's, so both share
+//! one cookie jar, Basic auth and CSRF); that trait is all it knows of the server's API. The
+//! decisions it takes are pure functions in [`decide`]; the wire messages live in [`message`].
 
 pub mod decide;
 pub mod message;
+pub mod transport;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -16,10 +19,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::backoff::{Backoff, Delays};
-use crate::gws::{self, Transport};
 use crate::telemetry::health::Flag;
 use decide::{Next, Phase, Wait};
 use message::{Advice, Reply};
+pub use transport::{Failure, PostError, Transport};
 
 /// Added to `advice.timeout` for the HTTP timeout of a connect, so that the server answers an
 /// idle long poll before the client gives up on it.
@@ -55,7 +58,7 @@ pub enum Error {
 /// A CometD client for one endpoint and a fixed set of topics.
 #[derive(Debug, Clone)]
 pub struct Client {
-    transport: Transport,
+    transport: Arc<dyn Transport>,
     url: String,
     topics: Vec<String>,
     backoff: Backoff,
@@ -86,9 +89,14 @@ impl Session {
 
 impl Client {
     /// A client posting to `url` (e.g. `{api}/notifications`) and subscribing to `topics`.
-    pub fn new(transport: Transport, url: String, topics: Vec<String>, backoff: Backoff) -> Self {
+    pub fn new(
+        transport: impl Transport + 'static,
+        url: String,
+        topics: Vec<String>,
+        backoff: Backoff,
+    ) -> Self {
         Client {
-            transport,
+            transport: Arc::new(transport),
             url,
             topics,
             backoff,
@@ -185,11 +193,11 @@ impl Client {
         s.client_id = None;
         self.link.set(false);
         let msg = message::handshake(s.id());
-        let replies = match self.post(&Value::Array(vec![msg]), META_TIMEOUT).await {
+        let mut replies = match self.post(&Value::Array(vec![msg]), META_TIMEOUT).await {
             Ok(replies) => replies,
             Err(err) => return Some(self.failed(s, &err, Phase::Handshake)),
         };
-        if !deliver(tx, &replies).await {
+        if !deliver(tx, &mut replies).await {
             return None;
         }
         merge_advice(s, &replies, message::HANDSHAKE);
@@ -214,11 +222,11 @@ impl Client {
             .zip(&ids)
             .map(|(topic, id)| (topic.clone(), id.to_string()))
             .collect();
-        let replies = match self.post(&Value::Array(msgs), META_TIMEOUT).await {
+        let mut replies = match self.post(&Value::Array(msgs), META_TIMEOUT).await {
             Ok(replies) => replies,
             Err(err) => return Some(self.failed(s, &err, Phase::Handshake)),
         };
-        if !deliver(tx, &replies).await {
+        if !deliver(tx, &mut replies).await {
             return None;
         }
         if let Err(reason) = decide::check_subscriptions(&replies, &sent) {
@@ -247,14 +255,14 @@ impl Client {
         let msg = message::connect(&client_id, s.id());
         let started = tokio::time::Instant::now();
         let hold = Duration::from_millis(s.advice.timeout.unwrap_or(DEFAULT_ADVICE_TIMEOUT_MS));
-        let replies = match self
+        let mut replies = match self
             .post(&Value::Array(vec![msg]), hold + CONNECT_MARGIN)
             .await
         {
             Ok(replies) => replies,
             Err(err) => return Some(self.failed(s, &err, Phase::Connect)),
         };
-        if !deliver(tx, &replies).await {
+        if !deliver(tx, &mut replies).await {
             return None;
         }
         merge_advice(s, &replies, message::CONNECT);
@@ -291,16 +299,16 @@ impl Client {
     }
 
     /// Log an HTTP-level failure (401 at ERROR once) and decide what next.
-    fn failed(&self, s: &mut Session, err: &gws::Error, phase: Phase) -> Next {
+    fn failed(&self, s: &mut Session, err: &PostError, phase: Phase) -> Next {
         s.recovering = true;
         self.link.set(false);
-        let next = decide::after_http_error(err, phase);
-        match err {
-            gws::Error::Unauthorized if !s.unauthorized_reported => {
+        let next = decide::after_http_error(err.failure, phase);
+        match err.failure {
+            Failure::Unauthorized if !s.unauthorized_reported => {
                 s.unauthorized_reported = true;
                 error!(error = %err, "CometD request rejected: check the agent's credentials");
             }
-            gws::Error::Unauthorized => debug!(error = %err, "CometD still unauthorized"),
+            Failure::Unauthorized => debug!(error = %err, "CometD still unauthorized"),
             _ => warn!(error = %err, ?phase, ?next, "CometD request failed"),
         }
         next
@@ -308,14 +316,15 @@ impl Client {
 
     /// POST a message array and parse the reply (403 → `GET me` and one retry is done by the
     /// transport).
-    async fn post(&self, body: &Value, timeout: Duration) -> Result<Vec<Reply>, gws::Error> {
+    async fn post(&self, body: &Value, timeout: Duration) -> Result<Vec<Reply>, PostError> {
         let reply = self.transport.post_json(&self.url, body, timeout).await?;
         if !reply.is_array() && !reply.is_object() {
-            return Err(gws::Error::Decode {
-                what: "a CometD response (not a message array)".into(),
-            });
+            return Err(PostError::new(
+                Failure::Other,
+                "could not decode a CometD response (not a message array)",
+            ));
         }
-        Ok(message::parse_response(&reply))
+        Ok(message::parse_response(reply))
     }
 
     /// Best-effort `/meta/disconnect` on shutdown.
@@ -346,16 +355,17 @@ fn merge_advice(s: &mut Session, replies: &[Reply], channel: &str) {
     }
 }
 
-/// Send every non-meta message with data, in array order. False when the receiver is gone.
-async fn deliver(tx: &mpsc::Sender<Notification>, replies: &[Reply]) -> bool {
-    for reply in replies.iter().filter(|r| !r.is_meta()) {
-        let Some(data) = &reply.data else {
+/// Send every non-meta message with data, in array order; the data is moved out, not copied.
+/// False when the receiver is gone.
+async fn deliver(tx: &mpsc::Sender<Notification>, replies: &mut [Reply]) -> bool {
+    for reply in replies.iter_mut().filter(|r| !r.is_meta()) {
+        let Some(data) = reply.data.take() else {
             debug!(channel = %reply.channel, "CometD message without data ignored");
             continue;
         };
         let n = Notification::Message {
             channel: reply.channel.clone(),
-            data: data.clone(),
+            data,
         };
         if tx.send(n).await.is_err() {
             return false;

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::*;
 use crate::gws::fake::{Fake, Recorded, Reply};
-use crate::gws::{Credentials, TlsOptions};
+use crate::gws::{self, Credentials, TlsOptions};
 
 const TOPICS: [&str; 2] = ["/v2/me/interactions", "/v2/me/channels"];
 
@@ -85,7 +85,7 @@ async fn start(script: Script) -> (Fake, Client) {
         username: "bot".into(),
         password: SecretString::from("pw".to_owned()),
     };
-    let transport = Transport::new(
+    let transport = gws::Transport::new(
         &fake.api_url(),
         creds,
         &TlsOptions::default(),

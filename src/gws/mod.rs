@@ -1,11 +1,14 @@
 //! The GWS REST client and the API dialects.
 //!
 //! - [`http`]: one HTTP client (cookies, Basic auth, CSRF) shared with CometD.
-//! - [`client`]: login, session and chat operations with retries; reply interpretation.
+//! - [`client`]: login, session and chat operations, with retries.
+//! - [`reply`]: the one place that interprets GWS replies (status codes, `referenceId`).
 //! - [`dialect`]: every wire shape — paths, bodies, topics, notification parsing.
 //! - [`error`]: typed errors shaped by what callers do about them.
 //! - [`operation`]: the dialect-free operations.
 //! - [`pacer`]: the per-session request-rate ceiling.
+//! - [`session`]: the link between chats that find the session gone and the daemon that
+//!   logs in again.
 //! - [`references`]: which accepted request a later `Error` notification is about.
 
 pub mod client;
@@ -17,11 +20,14 @@ pub mod http;
 pub mod operation;
 pub mod pacer;
 pub mod references;
+pub mod reply;
+pub mod session;
 pub mod status;
 
-pub use client::{Ack, Always, Client, ClientConfig, Recheck};
+pub use client::{Always, Client, ClientConfig, Recheck};
 pub use dialect::{Choice, Dialect, OperationNames, Parsed};
 pub use error::Error;
-pub use http::{Credentials, Me, TlsOptions, Transport};
+pub use http::{Credentials, DEFAULT_MAX_RESPONSE_SIZE, Me, TlsOptions, Transport};
 pub use operation::{Operation, SessionOperation};
+pub use reply::Ack;
 pub use status::{Capability, Status};

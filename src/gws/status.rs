@@ -4,6 +4,10 @@
 
 use std::fmt;
 
+/// The capabilities are domain vocabulary (events carry them); named here too for callers
+/// of the GWS layer.
+pub use crate::event::Capability;
+
 /// A GWS `statusCode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -103,28 +107,6 @@ impl Status {
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "statusCode {} ({})", self.code(), self.meaning())
-    }
-}
-
-/// A capability a chat lists: what the bot may do with it now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Capability {
-    /// An offer: the bot may take it.
-    Accept,
-    /// A live chat the bot is in.
-    SendMessage,
-    /// (`chats`) The chat can be completed: with neither of the above, the bot has left it.
-    Complete,
-}
-
-impl Capability {
-    /// The name GWS lists it under.
-    pub fn name(self) -> &'static str {
-        match self {
-            Capability::Accept => "Accept",
-            Capability::SendMessage => "SendMessage",
-            Capability::Complete => "Complete",
-        }
     }
 }
 

@@ -42,6 +42,9 @@ pub struct ChatView<'a> {
     pub unanswered: u32,
     /// Names of rules that have acted in this chat so far (for `once`).
     pub fired: &'a HashSet<String>,
+    /// What the bot's previous answer asked the customer for (a rule's `await`), until the
+    /// next customer message.
+    pub awaiting: Option<&'a str>,
     /// The current time (from the chat's injected clock), for schedules.
     pub now: jiff::Timestamp,
 }
@@ -122,6 +125,9 @@ pub struct Response {
     pub acted: Vec<String>,
     /// For a `Message` trigger: whether a `message` rule matched (resets `unanswered`).
     pub matched: bool,
+    /// What the answer asks the customer for (a rule's `await`): the chat keeps it for the
+    /// next customer message ([`ChatView::awaiting`]).
+    pub awaiting: Option<String>,
 }
 
 /// The outcome of asking one responder.

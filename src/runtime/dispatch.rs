@@ -23,9 +23,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::chat::{self, Context, End, Input};
+use crate::event::Capability;
 use crate::event::{ChatId, ChatUpdate, Event};
-use crate::gws::Capability;
-use crate::gws::{Operation, SessionOperation};
+use crate::gws::SessionOperation;
+use crate::runtime::agent::Agent;
 use crate::store::decision_log::Decision;
 
 /// How many updates may wait for one chat; beyond it updates for that chat are dropped and
@@ -55,6 +56,8 @@ pub enum Command {
 /// Routes events to chat tasks.
 pub struct Dispatcher {
     ctx: Arc<Context>,
+    /// The agent's session: Ready/NotReady, rejecting offers, finishing left chats.
+    agent: Agent,
     chats: HashMap<ChatId, mpsc::Sender<Input>>,
     /// Chats whose inbox overflowed: they get a catch-up once there is room.
     behind: HashSet<ChatId>,
@@ -76,11 +79,12 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// A dispatcher that takes at most `max_chats` chats at once.
-    pub fn new(ctx: Arc<Context>, max_chats: usize) -> Self {
+    /// A dispatcher that takes at most `max_chats` chats at once, for the agent `agent`.
+    pub fn new(ctx: Arc<Context>, agent: Agent, max_chats: usize) -> Self {
         let (ended_tx, ended_rx) = mpsc::unbounded_channel();
         Dispatcher {
             ctx,
+            agent,
             chats: HashMap::new(),
             behind: HashSet::new(),
             requeued: HashSet::new(),
@@ -109,6 +113,7 @@ impl Dispatcher {
         let mut commands_open = true;
         let worker = tokio::spawn(agent_state_worker(
             self.ctx.clone(),
+            self.agent.clone(),
             self.agent_state.subscribe(),
         ));
         loop {
@@ -277,40 +282,8 @@ impl Dispatcher {
         }
         let mut adopted = 0;
         for chat in chats {
-            if let Some(inbox) = self.chats.get(&chat.id) {
-                // Running chats catch up (a notification may have been lost). One queued
-                // again and now offered, without a notification of the offer so far, gets the
-                // listing's offer (the notification may have been lost) and accepts it; a
-                // late copy of the offer is then refused harmlessly.
-                let input =
-                    if chat.has_capability(Capability::Accept) && self.requeued.remove(&chat.id) {
-                        Input::Update(Box::new(chat))
-                    } else {
-                        Input::CatchUp
-                    };
-                if inbox.try_send(input).is_err() {
-                    debug!("chat inbox full or closed; skipping its catch-up");
-                }
-                continue;
-            }
-            if self.ended_at.get(&chat.id).is_some_and(|t| *t >= listed_at) {
-                debug!(chat_id = %chat.id, "listed chat ended since the listing");
-                continue;
-            }
-            if self.ctx.gws.is_left(&chat) {
-                // A finish cut between Leave and Complete (`chats`), by a crash or a failing
-                // Complete: no task is finishing it, so finish it here.
-                let (gws, store) = (self.ctx.gws.clone(), self.ctx.store.clone());
-                self.tracker.spawn(async move {
-                    if gws.finish_left(&chat).await {
-                        store.remove(&chat.id);
-                    }
-                });
-            } else if chat.has_capability(Capability::Accept) {
-                self.route_update(chat).await;
-            } else if chat.has_capability(Capability::SendMessage) {
+            if self.take_listed(chat, listed_at).await {
                 adopted += 1;
-                self.start(chat);
             }
         }
         if adopted > 0 || set_ready {
@@ -320,6 +293,54 @@ impl Dispatcher {
                 "recovered the agent's chats"
             );
         }
+        self.settle_after_recovery(set_ready).await;
+    }
+
+    /// One chat of a listing: a running one catches up, one that ended since the listing is
+    /// skipped, one the bot left is finished, an offer is routed, a live one without a task is
+    /// adopted (true).
+    async fn take_listed(&mut self, chat: ChatUpdate, listed_at: Instant) -> bool {
+        if let Some(inbox) = self.chats.get(&chat.id) {
+            // Running chats catch up (a notification may have been lost). One queued
+            // again and now offered, without a notification of the offer so far, gets the
+            // listing's offer (the notification may have been lost) and accepts it; a
+            // late copy of the offer is then refused harmlessly.
+            let input = if chat.has_capability(Capability::Accept) && self.requeued.remove(&chat.id)
+            {
+                Input::Update(Box::new(chat))
+            } else {
+                Input::CatchUp
+            };
+            if inbox.try_send(input).is_err() {
+                debug!("chat inbox full or closed; skipping its catch-up");
+            }
+            return false;
+        }
+        if self.ended_at.get(&chat.id).is_some_and(|t| *t >= listed_at) {
+            debug!(chat_id = %chat.id, "listed chat ended since the listing");
+            return false;
+        }
+        if self.agent.has_left(&chat) {
+            // A finish cut between Leave and Complete (`chats`), by a crash or a failing
+            // Complete: no task is finishing it, so finish it here.
+            let (agent, store) = (self.agent.clone(), self.ctx.store.clone());
+            self.tracker.spawn(async move {
+                if agent.finish_left(&chat).await {
+                    store.remove(&chat.id);
+                }
+            });
+        } else if chat.has_capability(Capability::Accept) {
+            self.route_update(chat).await;
+        } else if chat.has_capability(Capability::SendMessage) {
+            self.start(chat);
+            return true;
+        }
+        false
+    }
+
+    /// After a recovery: with `set_ready` go Ready (or NotReady when full; nothing when
+    /// draining); otherwise only go NotReady if the adopted chats filled the bot.
+    async fn settle_after_recovery(&mut self, set_ready: bool) {
         if self.draining || !set_ready {
             if !self.full && self.chats.len() >= self.max_chats && !self.draining {
                 self.full = true;
@@ -346,6 +367,7 @@ impl Dispatcher {
         let (tx, rx) = mpsc::channel(DEFAULT_CHAT_QUEUE);
         self.chats.insert(id.clone(), tx);
         let ctx = self.ctx.clone();
+        let agent = self.agent.clone();
         let ended = self.ended_tx.clone();
         let span = info_span!("chat", chat_id = %id);
         self.tracker.spawn(
@@ -357,7 +379,7 @@ impl Dispatcher {
                     Ok(end) => end,
                     Err(_) => {
                         error!("chat task panicked; closing the chat");
-                        let _ = ctx.gws.execute(&id, &Operation::StopProcessing).await;
+                        let _ = agent.stop_processing(&id).await;
                         End::Stuck {
                             reason: "internal error (panic)".into(),
                         }
@@ -383,9 +405,9 @@ impl Dispatcher {
                 reason: reason.into(),
             },
         );
-        let ctx = self.ctx.clone();
+        let agent = self.agent.clone();
         self.tracker.spawn(async move {
-            if let Err(e) = ctx.gws.execute(&id, &Operation::Reject).await {
+            if let Err(e) = agent.reject(&id).await {
                 warn!(chat_id = %id, error = %e, "could not reject the offer");
             }
         });
@@ -447,13 +469,14 @@ impl Dispatcher {
 /// Carry out the agent-state changes the dispatcher asks for, latest first, until it is gone.
 async fn agent_state_worker(
     ctx: Arc<Context>,
+    agent: Agent,
     mut wanted: watch::Receiver<Option<SessionOperation>>,
 ) {
     while wanted.changed().await.is_ok() {
         let Some(op) = wanted.borrow_and_update().clone() else {
             continue;
         };
-        match ctx.gws.session(&op).await {
+        match agent.set_state(&op).await {
             Ok(()) => {
                 if op == SessionOperation::Ready {
                     ctx.stats.health().agent_ready.set(true);

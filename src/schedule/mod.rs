@@ -7,15 +7,17 @@
 //! `closed` entries → `open` entries → otherwise closed. The current time is always passed in
 //! (see [`Clock`]), never read here, so every case is testable.
 
+mod language;
 pub mod overrides;
 mod spec;
 
 use std::sync::Arc;
 
-use jiff::civil::{Date, DateTime, Weekday};
+use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 
+pub use language::{LANGUAGE_CODES, Language};
 pub use spec::{Closure, SpecError, Weekly, overlaps, parse_closure, parse_weekly};
 
 use crate::schedule::overrides::Override;
@@ -65,6 +67,8 @@ pub struct Schedule {
     open: Vec<Weekly>,
     closed_text: Vec<String>,
     closed: Vec<Closure>,
+    /// The language of `{next_open…}` (`language = "de"`).
+    language: Language,
 }
 
 /// Why a schedule is closed.
@@ -122,7 +126,26 @@ impl Schedule {
             open,
             closed_text,
             closed,
+            language: Language::default(),
         }
+    }
+
+    /// The same schedule speaking `language` in `{next_open…}`.
+    pub fn with_language(mut self, language: Language) -> Self {
+        self.language = language;
+        self
+    }
+
+    /// The language of `{next_open…}`.
+    pub fn language(&self) -> Language {
+        self.language
+    }
+
+    /// The next opening after `now` in the customer-facing form of the schedule's language
+    /// ("tomorrow at 08:00", "demain à 08:00"), in its own time zone.
+    pub fn describe_next_open(&self, now: Timestamp, active: Option<&Override>) -> String {
+        self.language
+            .describe(self.next_open(now, active).as_ref(), now)
     }
 
     /// Whether the override applies to this schedule at `now`.
@@ -195,60 +218,11 @@ fn minute_time(minute: u16) -> jiff::civil::Time {
         .unwrap_or(jiff::civil::Time::MIN)
 }
 
-fn weekday_name(day: Weekday) -> &'static str {
-    match day {
-        Weekday::Monday => "Monday",
-        Weekday::Tuesday => "Tuesday",
-        Weekday::Wednesday => "Wednesday",
-        Weekday::Thursday => "Thursday",
-        Weekday::Friday => "Friday",
-        Weekday::Saturday => "Saturday",
-        Weekday::Sunday => "Sunday",
-    }
-}
-
-fn month_name(month: i8) -> &'static str {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    MONTHS[(month.clamp(1, 12) - 1) as usize]
-}
-
-/// The customer-facing form of an opening, seen from `now` in the opening's time zone:
-/// "now", "today at 14:00", "tomorrow at 08:00", "Monday at 08:00" (within a week), else
-/// "Monday, 4 January at 08:00".
+/// The customer-facing form of an opening in English, seen from `now` in the opening's time
+/// zone: "now", "today at 14:00", "tomorrow at 08:00", "Monday at 08:00" (within a week), else
+/// "Monday, 4 January at 08:00" (see [`Language::describe`] for the other languages).
 pub fn describe(opening: Option<&Zoned>, now: Timestamp) -> String {
-    let Some(opening) = opening else {
-        return "soon".to_owned();
-    };
-    if opening.timestamp() <= now {
-        return "now".to_owned();
-    }
-    let today: Date = now.to_zoned(opening.time_zone().clone()).date();
-    let day = opening.date();
-    let time = format!("{:02}:{:02}", opening.hour(), opening.minute());
-    let weekday = weekday_name(day.weekday());
-    match (day - today).get_days() {
-        0 => format!("today at {time}"),
-        1 => format!("tomorrow at {time}"),
-        2..=6 => format!("{weekday} at {time}"),
-        _ => format!(
-            "{weekday}, {} {} at {time}",
-            day.day(),
-            month_name(day.month())
-        ),
-    }
+    Language::English.describe(opening, now)
 }
 
 #[cfg(test)]

@@ -6,10 +6,9 @@
 use std::sync::Arc;
 
 use super::chats::{Chat, Role, with_chat};
-use super::customer::pause;
-use super::ops::{Effect, OpReply, ok};
+use super::effect::{Effect, OpReply, ok};
 use super::readings::Notices;
-use super::state::{Shared, State};
+use super::state::{Shared, State, pause};
 use super::types::{AgentStep, ChatOutcome, ChatState, Entry, SimAgent, SimError};
 use super::wire::Note;
 

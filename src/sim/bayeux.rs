@@ -9,7 +9,7 @@ use rand::Rng;
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
-use super::http::Reply;
+use super::response::Reply;
 use super::state::{Client, Held, Release, Shared, State};
 use super::types::{Corruption, Delivery};
 use super::wire;
@@ -152,7 +152,7 @@ fn subscribe(shared: &Shared, user: &str, m: &Message, on: bool) -> Value {
     }
     r["successful"] = json!(true);
     if on {
-        st.route();
+        super::chats::route(&mut st);
     }
     r
 }

@@ -1,116 +1,20 @@
 //! One chat (interaction) in the simulated contact centre, the same model in both dialects: its
 //! transcript, participants (each with an opaque `participantId`), consultation, human agents
 //! and the bot's presence. What the bot sees of it is rendered by `wire`; the operations that
-//! change it live in `ops` / `ops_chats`; customers in `customer`; human agents in `agents`.
+//! change it live in `ops`; customers in `customer`; human agents in `agents`.
 
 use std::collections::VecDeque;
 
 use rand::Rng;
-use serde_json::{Map, Value};
 use tokio::sync::watch;
 
+pub(crate) use super::model::{Chat, Consult, Person, Present, Progress, Role};
 use super::state::State;
-use super::types::{
-    ChatOutcome, ChatSnapshot, ChatSpec, ChatState, Entry, SimAgent, SimEvent, Step,
-};
+use super::types::{ChatOutcome, ChatSnapshot, ChatSpec, ChatState, Entry, SimAgent, SimEvent};
 use super::wire::{self, Note};
 
 /// Entries kept per chat; older ones are dropped (event ids stay unique).
 const MAX_TRANSCRIPT: usize = 10_000;
-
-/// What a running customer script watches: bot texts so far and whether the chat left the bot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Progress {
-    pub bot_texts: u64,
-    /// Human agents who have left the chat so far.
-    pub agents_left: u64,
-    pub ended: bool,
-}
-
-/// A consultation started by the bot.
-pub(crate) struct Consult {
-    pub agent: SimAgent,
-    pub joined: bool,
-}
-
-/// Who a participant is. Each gets an opaque `participantId` the first time they are in the
-/// chat and keeps it for the chat's life.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Person {
-    Customer,
-    /// A bot user, by user id.
-    Bot(String),
-    /// A human agent, by agent (user) id.
-    Agent(String),
-}
-
-impl Person {
-    /// The user id behind an agent participant (`uri` / `path` in the `named` form).
-    pub fn user_id(&self) -> Option<&str> {
-        match self {
-            Person::Customer => None,
-            Person::Bot(id) | Person::Agent(id) => Some(id),
-        }
-    }
-}
-
-/// How a human agent is in the chat, which decides who sees what they write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
-    /// Joined on the bot's consultation: hidden from the customer.
-    Consulting,
-    /// Joined unasked (a supervisor looking in): hidden from the customer.
-    LookingIn,
-    /// Conferenced in next to the bot: the customer sees them.
-    Conference,
-    /// The chat was transferred to them.
-    Owner,
-}
-
-impl Role {
-    /// The visibility of what an agent in this role writes.
-    pub fn visibility(self) -> &'static str {
-        match self {
-            Role::Consulting | Role::LookingIn => "Agents",
-            Role::Conference | Role::Owner => "All",
-        }
-    }
-}
-
-/// A human agent in the chat now.
-pub(crate) struct Present {
-    pub agent: SimAgent,
-    pub role: Role,
-}
-
-pub(crate) struct Chat {
-    pub id: String,
-    pub state: ChatState,
-    pub customer: String,
-    pub customer_present: bool,
-    /// The opaque `participantId` of everyone who has been in the chat.
-    people: Vec<(Person, String)>,
-    /// Human agents in the chat now, in joining order.
-    pub agents: Vec<Present>,
-    /// The agent the bot conferenced in, if any (kept after they leave).
-    pub conference: Option<String>,
-    pub owner: Option<String>,
-    /// The bot left (`chats` `Leave`) but has not completed the chat yet (`LeftChat`).
-    pub bot_left: bool,
-    /// The bot's nickname from its Accept.
-    pub nickname: Option<String>,
-    pub user_data: Map<String, Value>,
-    pub transcript: VecDeque<Entry>,
-    next_event: u64,
-    pub outcome: Option<ChatOutcome>,
-    /// Event id of the message typed before anyone accepted.
-    first_event: Option<String>,
-    pub consult: Option<Consult>,
-    pub consult_generation: u64,
-    /// Taken when the bot first accepts.
-    pub script: Option<Vec<Step>>,
-    pub progress: watch::Sender<Progress>,
-}
 
 /// Runs `f` on the chat `id` with the rest of the state available; `None` for an unknown chat.
 pub(crate) fn with_chat<R>(
@@ -166,7 +70,7 @@ pub(crate) fn create(st: &mut State, spec: ChatSpec) -> String {
         chat: id.clone(),
         state: ChatState::Queued,
     });
-    st.route();
+    route(st);
     id
 }
 
@@ -187,6 +91,25 @@ pub(crate) fn offer(st: &mut State, id: &str, user: &str) {
             state: ChatState::Invited,
         });
     });
+}
+
+/// Offers queued chats to eligible users, round-robin.
+pub(crate) fn route(st: &mut State) {
+    while let Some(id) = st.queue.front().cloned() {
+        if !st
+            .chats
+            .get(&id)
+            .is_some_and(|c| c.state == ChatState::Queued)
+        {
+            st.queue.pop_front();
+            continue;
+        }
+        let Some(user) = st.next_eligible() else {
+            break;
+        };
+        st.queue.pop_front();
+        offer(st, &id, &user);
+    }
 }
 
 impl Chat {

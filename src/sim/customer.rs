@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use super::agents::{self, announce};
 use super::chats::{Chat, Progress, with_chat};
-use super::ops::{self, Effect};
-use super::state::{Shared, State};
+use super::effect::Effect;
+use super::ops;
+use super::state::{Shared, State, pause};
 use super::types::{ChatOutcome, ChatState, SimError, SimEvent, Step};
 use super::wire::Note;
 
@@ -111,14 +112,6 @@ pub(crate) fn spawn_effects(shared: &Arc<Shared>, effects: Vec<Effect>) {
                 });
             }
         }
-    }
-}
-
-/// Sleeps unless the simulator shuts down first; true when the time passed.
-pub(crate) async fn pause(shared: &Shared, after: Duration) -> bool {
-    tokio::select! {
-        () = tokio::time::sleep(after) => true,
-        () = shared.shutdown.cancelled() => false,
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -25,13 +25,13 @@ use super::bayeux;
 use super::customer::spawn_effects;
 use super::ops;
 use super::readings::StatusForm;
+use super::response::{Reply, forbidden};
 use super::state::{HttpSession, Shared};
 use super::types::{Fault, RecordedRequest, SimDialect, SimUser};
 use super::wire;
 
 /// The header that carries the CSRF token (announced in `X-CSRF-HEADER`).
 pub(crate) const CSRF_HEADER: &str = "X-CSRF-TOKEN";
-const CSRF_FORBIDDEN: &str = "Missing or invalid Csrf token";
 const API: &str = "/api/v2";
 /// The `interactions` operations whose replies the seed shows as `{"status":0}`.
 const SEED_STATUS_OPERATIONS: [&str; 4] = [
@@ -42,101 +42,6 @@ const SEED_STATUS_OPERATIONS: [&str; 4] = [
 ];
 /// Recorded request bodies keep strings up to this many bytes.
 const MAX_RECORDED_STRING: usize = 64 * 1024;
-
-/// A response before it becomes HTTP; keeps the JSON so `statusCode` can be recorded.
-pub(crate) struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Result<Value, String>,
-    /// The status code to record when the body does not carry it as `statusCode`.
-    code: Option<i64>,
-}
-
-impl Reply {
-    pub fn json(body: Value) -> Reply {
-        Reply {
-            status: StatusCode::OK,
-            headers: HeaderMap::new(),
-            body: Ok(body),
-            code: None,
-        }
-    }
-
-    pub fn text(status: StatusCode, text: impl Into<String>) -> Reply {
-        Reply {
-            status,
-            headers: HeaderMap::new(),
-            body: Err(text.into()),
-            code: None,
-        }
-    }
-
-    fn status(code: i64, message: Option<String>) -> Reply {
-        let mut body = json!({ "statusCode": code });
-        if let Some(m) = message {
-            body["statusMessage"] = json!(m);
-        }
-        Reply::json(body)
-    }
-
-    fn header(mut self, name: HeaderName, value: &str) -> Reply {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            self.headers.insert(name, v);
-        }
-        self
-    }
-
-    /// The seed's form of a reply (see [`StatusForm::Seed`]): `{"status":N}`, or with
-    /// `text`, `{"status":"ok"}` / `{"status":"error","errorDescription":…}`.
-    fn seed_status(code: i64, message: Option<String>, text: bool) -> Reply {
-        let mut body = match (text, code) {
-            (false, _) => json!({ "status": code }),
-            (true, 0) => json!({ "status": "ok" }),
-            (true, _) => json!({ "status": "error" }),
-        };
-        if let Some(m) = message {
-            let key = if text {
-                "errorDescription"
-            } else {
-                "statusMessage"
-            };
-            body[key] = json!(m);
-        }
-        Reply {
-            code: Some(code),
-            ..Reply::json(body)
-        }
-    }
-
-    /// The status code to record: `statusCode`, or what a seed-form reply stands for.
-    fn status_code(&self) -> Option<i64> {
-        self.code.or_else(|| {
-            self.body
-                .as_ref()
-                .ok()
-                .and_then(|b| b.get("statusCode"))
-                .and_then(Value::as_i64)
-        })
-    }
-}
-
-impl IntoResponse for Reply {
-    fn into_response(self) -> Response {
-        let (content_type, body) = match self.body {
-            Ok(v) => ("application/json", v.to_string()),
-            Err(t) => ("text/plain; charset=utf-8", t),
-        };
-        let mut response = (self.status, self.headers, body).into_response();
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        response
-    }
-}
-
-fn forbidden() -> Reply {
-    Reply::text(StatusCode::FORBIDDEN, CSRF_FORBIDDEN)
-}
 
 fn random_token() -> String {
     let mut rng = rand::rng();
@@ -252,6 +157,66 @@ async fn serve(
         return Reply::text(StatusCode::UNAUTHORIZED, "Unauthorized")
             .header(WWW_AUTHENTICATE, "Basic realm=\"gws\"");
     };
+    let session = match session_of(shared, headers, &user) {
+        Cookie::Session(sid, token) => Some((sid, token)),
+        Cookie::None => None,
+        Cookie::OtherUser => return Reply::text(StatusCode::UNAUTHORIZED, "Unauthorized"),
+    };
+    let notifications = path == format!("{API}/notifications");
+    if !notifications {
+        let delay = shared.lock().delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    if *method == Method::GET && path == format!("{API}/me") {
+        return me(shared, &user, session.map(|(sid, _)| sid));
+    }
+    let Some((sid, token)) = session else {
+        return forbidden();
+    };
+    if let Some(refused) = check_csrf(shared, method, path, headers, &token) {
+        return refused;
+    }
+    if notifications && *method == Method::POST {
+        return bayeux::handle(shared, &user.id, body).await;
+    }
+    if *method == Method::POST
+        && let Some(fault) = injected_fault(shared, body.as_ref())
+    {
+        return fault;
+    }
+    let rest = path.strip_prefix(API).unwrap_or(path);
+    let object = body.as_ref().and_then(Value::as_object);
+    let empty = Map::new();
+    match (method.clone(), route(shared.config.dialect, rest)) {
+        (Method::GET, Route::List) => list(shared, &user.id),
+        (Method::GET, Route::History(id)) => history(shared, &user.id, id, uri.query()),
+        (Method::POST, _) if object.is_none() => {
+            Reply::status(1, Some("the request body must be a JSON object".into()))
+        }
+        (Method::POST, Route::Me) => me_operation(shared, &user.id, &sid, object.unwrap_or(&empty)),
+        (Method::POST, Route::Channel) => {
+            channel_operation(shared, &user.id, object.unwrap_or(&empty))
+        }
+        (Method::POST, Route::Operate(id)) => {
+            operate(shared, &user.id, id, object.unwrap_or(&empty)).await
+        }
+        _ => Reply::text(StatusCode::NOT_FOUND, "Not found"),
+    }
+}
+
+/// What the request's session cookie names.
+enum Cookie {
+    /// No session (no cookie, or one the simulator does not know).
+    None,
+    /// The user's session: its id and CSRF token.
+    Session(String, String),
+    /// A session of another user.
+    OtherUser,
+}
+
+fn session_of(shared: &Shared, headers: &HeaderMap, user: &SimUser) -> Cookie {
     let cookie = session_cookie(headers);
     let session = {
         let st = shared.lock();
@@ -261,118 +226,89 @@ async fn serve(
                 .map(|s| (c, s.user.clone(), s.csrf.clone()))
         })
     };
-    if session
-        .as_ref()
-        .is_some_and(|(_, owner, _)| *owner != user.id)
-    {
-        return Reply::text(StatusCode::UNAUTHORIZED, "Unauthorized");
+    match session {
+        None => Cookie::None,
+        Some((_, owner, _)) if owner != user.id => Cookie::OtherUser,
+        Some((sid, _, token)) => Cookie::Session(sid, token),
     }
-    let notifications = path == format!("{API}/notifications");
-    if !notifications {
-        let delay = shared.lock().delay;
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+}
+
+/// A refusal when CSRF protection is on and a request other than GET lacks the session's token.
+fn check_csrf(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    token: &str,
+) -> Option<Reply> {
+    if *method == Method::GET || !shared.config.csrf {
+        return None;
+    }
+    match headers.get(CSRF_HEADER) {
+        None => {
+            shared
+                .lock()
+                .violation(format!("{method} {path} without CSRF header"));
+            Some(forbidden())
         }
+        Some(v) if v.as_bytes() != token.as_bytes() => Some(forbidden()),
+        Some(_) => None,
     }
-    if *method == Method::GET && path == format!("{API}/me") {
-        return me(shared, &user, session.map(|(sid, _, _)| sid));
-    }
-    let Some((sid, _, token)) = session else {
-        return forbidden();
+}
+
+/// The fault injected for this POST (for its operation, or for the next request), if any.
+fn injected_fault(shared: &Shared, body: Option<&Value>) -> Option<Reply> {
+    let named = body
+        .and_then(|b| b.get("operationName"))
+        .and_then(Value::as_str);
+    let fault = {
+        let mut st = shared.lock();
+        let targeted = named
+            .and_then(|n| st.fail_operations.get_mut(n))
+            .and_then(VecDeque::pop_front);
+        targeted.or_else(|| st.fail_next.pop_front())
+    }?;
+    Some(match fault {
+        Fault::Http(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            Reply::text(
+                status,
+                status.canonical_reason().unwrap_or("Injected fault"),
+            )
+        }
+        Fault::StatusCode(code, message) => Reply::status(i64::from(code), Some(message)),
+    })
+}
+
+/// `POST {collection}/{id}`: a chat operation, its effects started, its reply in the form
+/// the readings ask for (and delayed when a slow reply was injected).
+async fn operate(shared: &Arc<Shared>, user: &str, id: &str, object: &Map<String, Value>) -> Reply {
+    let reply = ops::operate(&mut shared.lock(), user, id, object);
+    spawn_effects(shared, reply.effects);
+    let name = object.get("operationName").and_then(Value::as_str);
+    let seed = shared.config.dialect == SimDialect::Interactions
+        && shared.config.readings.status_form == StatusForm::Seed
+        && name.is_some_and(|n| SEED_STATUS_OPERATIONS.contains(&n));
+    let mut out = if seed {
+        Reply::seed_status(reply.status_code, reply.message, false)
+    } else {
+        Reply::status(reply.status_code, reply.message)
     };
-    if *method != Method::GET && shared.config.csrf {
-        match headers.get(CSRF_HEADER) {
-            None => {
-                shared
-                    .lock()
-                    .violation(format!("{method} {path} without CSRF header"));
-                return forbidden();
-            }
-            Some(v) if v.as_bytes() != token.as_bytes() => return forbidden(),
-            Some(_) => {}
-        }
+    if let (Ok(body), Some(r), false) = (&mut out.body, reply.reference, seed) {
+        body["referenceId"] = json!(r);
     }
-    if notifications && *method == Method::POST {
-        return bayeux::handle(shared, &user.id, body).await;
+    // A slow answer to an operation already carried out (the client may give up).
+    let slow = name.and_then(|n| {
+        shared
+            .lock()
+            .slow_replies
+            .get_mut(n)
+            .and_then(VecDeque::pop_front)
+    });
+    if let Some(delay) = slow {
+        tokio::time::sleep(delay).await;
     }
-    if *method == Method::POST {
-        let named = body
-            .as_ref()
-            .and_then(|b| b.get("operationName"))
-            .and_then(Value::as_str);
-        let fault = {
-            let mut st = shared.lock();
-            let targeted = named
-                .and_then(|n| st.fail_operations.get_mut(n))
-                .and_then(VecDeque::pop_front);
-            targeted.or_else(|| st.fail_next.pop_front())
-        };
-        if let Some(fault) = fault {
-            return match fault {
-                Fault::Http(code) => {
-                    let status =
-                        StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                    Reply::text(
-                        status,
-                        status.canonical_reason().unwrap_or("Injected fault"),
-                    )
-                }
-                Fault::StatusCode(code, message) => Reply::status(i64::from(code), Some(message)),
-            };
-        }
-    }
-    let rest = path.strip_prefix(API).unwrap_or(path);
-    let object = body.as_ref().and_then(Value::as_object);
-    let dialect = shared.config.dialect;
-    match (method.clone(), route(dialect, rest)) {
-        (Method::GET, Route::List) => list(shared, &user.id),
-        (Method::GET, Route::History(id)) => history(shared, &user.id, id, uri.query()),
-        (Method::POST, _) if object.is_none() => {
-            Reply::status(1, Some("the request body must be a JSON object".into()))
-        }
-        (Method::POST, Route::Me) => {
-            me_operation(shared, &user.id, &sid, object.unwrap_or(&Map::new()))
-        }
-        (Method::POST, Route::Channel) => {
-            channel_operation(shared, &user.id, object.unwrap_or(&Map::new()))
-        }
-        (Method::POST, Route::Operate(id)) => {
-            let reply = ops::operate(
-                &mut shared.lock(),
-                &user.id,
-                id,
-                object.unwrap_or(&Map::new()),
-            );
-            spawn_effects(shared, reply.effects);
-            let name = object
-                .and_then(|o| o.get("operationName"))
-                .and_then(Value::as_str);
-            let seed = dialect == SimDialect::Interactions
-                && shared.config.readings.status_form == StatusForm::Seed
-                && name.is_some_and(|n| SEED_STATUS_OPERATIONS.contains(&n));
-            let mut out = if seed {
-                Reply::seed_status(reply.status_code, reply.message, false)
-            } else {
-                Reply::status(reply.status_code, reply.message)
-            };
-            if let (Ok(body), Some(r), false) = (&mut out.body, reply.reference, seed) {
-                body["referenceId"] = json!(r);
-            }
-            // A slow answer to an operation already carried out (the client may give up).
-            let slow = name.and_then(|n| {
-                shared
-                    .lock()
-                    .slow_replies
-                    .get_mut(n)
-                    .and_then(VecDeque::pop_front)
-            });
-            if let Some(delay) = slow {
-                tokio::time::sleep(delay).await;
-            }
-            out
-        }
-        _ => Reply::text(StatusCode::NOT_FOUND, "Not found"),
-    }
+    out
 }
 
 /// A REST path under `/api/v2`, as the dialect names it.
@@ -471,7 +407,7 @@ fn me_operation(shared: &Shared, user: &str, sid: &str, body: &Map<String, Value
             st.sessions.remove(sid);
             st.drop_clients(|c| c.user == user);
             st.requeue(|c| c.owner.as_deref() == Some(user));
-            st.route();
+            super::chats::route(&mut st);
             Reply::status(0, None)
         }
         Some(other) => Reply::status(1, Some(format!("unknown operationName {other:?}"))),
@@ -503,7 +439,7 @@ fn change_channel(shared: &Shared, user: &str, body: &Map<String, Value>) -> (i6
     user_state.ready = ready;
     st.publish_channel_state(user, if ready { "Ready" } else { "NotReady" });
     if ready {
-        st.route();
+        super::chats::route(&mut st);
     }
     (0, None)
 }

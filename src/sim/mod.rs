@@ -16,19 +16,23 @@
 //! conversation next to it, and the bot finishes its own part later (or others finish the
 //! chat); that ends as [`ChatOutcome::Conference`].
 //!
+//! From the bottom up (each module calls only those above it):
 //! - `types`: the public data types (config, chat specs, snapshots, records, events).
 //! - `readings`: the switches between readings the notes allow.
-//! - `state`: the shared state behind one mutex: sessions, users, CometD clients, routing.
-//! - `http`: `/api/v2/*` — Basic auth, `JSESSIONID`, CSRF, faults, the REST routes per dialect.
-//! - `bayeux`: the CometD long-polling server at `/api/v2/notifications`.
 //! - `clock`: wall-clock timestamps for transcript entries.
-//! - `chats`: one chat's data, the same model in both dialects.
-//! - `wire`: what the bot sees of a chat in each dialect (topics, chat objects, entries,
+//! - `topics`: the CometD topics and the REST collection of each dialect.
+//! - `model`: one chat's data, the same model in both dialects.
+//! - `state`: the shared state behind one mutex: sessions, users, CometD clients, chats.
+//! - `effect`: an operation's answer and the work it leaves (timers, scripts, late errors).
+//! - `wire`: what the bot sees of a chat in each dialect (chat objects, entries,
 //!   notifications).
-//! - `ops` / `ops_chats`: the operations shared by both dialects and the `interactions` names /
-//!   the `chats` names and state rules.
-//! - `customer`: customers speaking and leaving, scripts, consultation timers.
+//! - `chats`: creating, offering (round-robin routing) and changing a chat.
+//! - `response`: a response before it becomes HTTP.
 //! - `agents`: human agents joining, writing, leaving, conferences, chats closed by others.
+//! - `ops`: the operations shared by both dialects, and each dialect's names and state rules.
+//! - `customer`: customers speaking and leaving, scripts, consultation timers.
+//! - `bayeux`: the CometD long-polling server at `/api/v2/notifications`.
+//! - `http`: `/api/v2/*` — Basic auth, `JSESSIONID`, CSRF, faults, the REST routes per dialect.
 //! - `control`: the [`Control`] handle and the unauthenticated `/sim` HTTP control API.
 //!
 //! The control API, scripted customers, snapshots and records are the same in both dialects
@@ -42,11 +46,14 @@ mod chats;
 mod clock;
 mod control;
 mod customer;
+mod effect;
 mod http;
+mod model;
 mod ops;
-mod ops_chats;
 mod readings;
+mod response;
 mod state;
+mod topics;
 mod types;
 mod wire;
 

@@ -12,13 +12,13 @@ use tokio::sync::{broadcast, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::chats::{self, Chat};
+use super::model::Chat;
 use super::readings::{JoinNotices, ParticipantForm, Readings};
+use super::topics::{self, TOPIC_CHANNELS};
 use super::types::{
     AgentStep, ChatState, Corruption, Delivery, Fault, RecordedRequest, SimAgent, SimConfig,
     SimDialect, SimEvent,
 };
-use super::wire::{self, TOPIC_CHANNELS};
 
 const MAX_REQUESTS: usize = 100_000;
 const MAX_DELIVERIES: usize = 100_000;
@@ -404,10 +404,10 @@ impl State {
             && self
                 .clients
                 .values()
-                .any(|c| c.user == user && c.subscribed(wire::chat_topic(self.dialect)))
+                .any(|c| c.user == user && c.subscribed(topics::chat_topic(self.dialect)))
     }
 
-    fn next_eligible(&mut self) -> Option<String> {
+    pub(crate) fn next_eligible(&mut self) -> Option<String> {
         let n = self.user_order.len();
         for i in 0..n {
             let index = (self.rr + i) % n;
@@ -418,24 +418,13 @@ impl State {
         }
         None
     }
+}
 
-    /// Offers queued chats to eligible users, round-robin.
-    pub fn route(&mut self) {
-        while let Some(id) = self.queue.front().cloned() {
-            if !self
-                .chats
-                .get(&id)
-                .is_some_and(|c| c.state == ChatState::Queued)
-            {
-                self.queue.pop_front();
-                continue;
-            }
-            let Some(user) = self.next_eligible() else {
-                break;
-            };
-            self.queue.pop_front();
-            chats::offer(self, &id, &user);
-        }
+/// Sleeps unless the simulator shuts down first; true when the time passed.
+pub(crate) async fn pause(shared: &Shared, after: Duration) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(after) => true,
+        () = shared.shutdown.cancelled() => false,
     }
 }
 
@@ -478,7 +467,7 @@ mod tests {
         st.clients.insert("c".into(), client(&[TOPIC_CHANNELS]));
         for i in 0..3 {
             st.publish("u", TOPIC_CHANNELS, json!(i));
-            st.publish("u", wire::TOPIC_INTERACTIONS, json!("not subscribed"));
+            st.publish("u", topics::TOPIC_INTERACTIONS, json!("not subscribed"));
         }
         let queue: Vec<Value> = st.clients["c"]
             .queue

@@ -1,25 +1,17 @@
-//! What the bot sees of the one chat model, in either dialect: topics, the chat collection's
-//! path, cursors, state names, capabilities, the chat object, transcript entries and the
+//! What the bot sees of the one chat model, in either dialect (topics and the chat
+//! collection's path are in `topics`): cursors, state names, capabilities, the chat object, transcript entries and the
 //! notification shapes (`docs/gws-protocol.md` §6.1, §6.2 and §12). Operation names and
-//! their state rules live in `ops` / `ops_chats`.
+//! their state rules live in `ops`.
 
 use rand::Rng;
 use serde_json::{Value, json};
 
-use super::chats::{Chat, Person};
 use super::clock::{gws_timestamp, iso8601, unix_millis};
+use super::model::{Chat, Person};
 use super::readings::{CapabilityOrder, EventIds, HandedOverState, Layout, ParticipantForm};
 use super::state::State;
+pub(crate) use super::topics::{chat_topic, collection, may_subscribe};
 use super::types::{ChatOutcome, ChatState, Entry, SimDialect};
-
-/// Topic of channel-state notifications (both dialects).
-pub(crate) const TOPIC_CHANNELS: &str = "/v2/me/channels";
-/// Topic of chat notifications, `interactions` dialect.
-pub(crate) const TOPIC_INTERACTIONS: &str = "/v2/me/interactions";
-/// Topic of chat notifications, `chats` dialect.
-pub(crate) const TOPIC_CHATS: &str = "/v2/me/chats";
-/// The wildcard subscription a server accepts in both dialects.
-const TOPIC_ALL: &str = "/v2/me/*";
 
 /// Capabilities of an offer (both dialects).
 const OFFER_CAPABILITIES: [&str; 2] = ["Accept", "Reject"];
@@ -48,27 +40,6 @@ const LIVE_CHATS: [&str; 10] = [
 ];
 /// Capabilities once the bot has left a chat (`chats` dialect).
 const LEFT_CAPABILITIES: [&str; 1] = ["Complete"];
-
-/// The topic chat notifications are published on.
-pub(crate) fn chat_topic(dialect: SimDialect) -> &'static str {
-    match dialect {
-        SimDialect::Interactions => TOPIC_INTERACTIONS,
-        SimDialect::Chats => TOPIC_CHATS,
-    }
-}
-
-/// True when a client may subscribe to `topic`.
-pub(crate) fn may_subscribe(dialect: SimDialect, topic: &str) -> bool {
-    [chat_topic(dialect), TOPIC_CHANNELS, TOPIC_ALL].contains(&topic)
-}
-
-/// The REST collection of chats under `/api/v2`.
-pub(crate) fn collection(dialect: SimDialect) -> &'static str {
-    match dialect {
-        SimDialect::Interactions => "/me/interactions",
-        SimDialect::Chats => "/me/chats",
-    }
-}
 
 /// The cursor of the `n`-th transcript position: `eventId` `e-N` (or opaque, per
 /// [`EventIds`]) or `index` `N`.

@@ -45,6 +45,9 @@ pub struct Record {
     pub unanswered: u32,
     /// Rules that have acted in this chat (for `once`).
     pub fired: BTreeSet<String>,
+    /// What the bot's last answer asked the customer for (a rule's `await`), until the next
+    /// customer message.
+    pub awaiting: Option<String>,
     /// A hand-over in progress.
     pub escalation: Option<Escalation>,
     /// How the chat is to end, saved before the answer that ends it is sent.

@@ -13,7 +13,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -24,11 +23,6 @@ use crate::telemetry::stats::Stats;
 /// A bound, not yet serving, metrics and health server.
 pub struct Server {
     listener: TcpListener,
-    stats: Arc<Stats>,
-}
-
-struct Shared {
-    registry: Registry,
     stats: Arc<Stats>,
 }
 
@@ -47,15 +41,11 @@ impl Server {
     /// Serve until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) {
         let addr = self.listener.local_addr().ok();
-        let shared = Arc::new(Shared {
-            registry: metrics::registry(self.stats.clone()),
-            stats: self.stats,
-        });
         let app = Router::new()
             .route("/metrics", get(metrics_page))
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
-            .with_state(shared);
+            .with_state(self.stats);
         info!(addr = ?addr, "metrics and health endpoints listening");
         if let Err(e) = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -66,10 +56,10 @@ impl Server {
     }
 }
 
-async fn metrics_page(State(shared): State<Arc<Shared>>) -> Response {
+async fn metrics_page(State(stats): State<Arc<Stats>>) -> Response {
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        metrics::encode(&shared.registry),
+        metrics::encode(stats.registry()),
     )
         .into_response()
 }
@@ -78,8 +68,8 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
-    match shared.stats.health().readiness() {
+async fn readyz(State(stats): State<Arc<Stats>>) -> Response {
+    match stats.health().readiness() {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -1,21 +1,25 @@
-//! The Prometheus exposition of [`Stats`]: a `prometheus-client` collector that reads the
-//! counters at scrape time (so `Stats` stays the one source of truth), the names and help texts
-//! of every metric, and the label given to each kind of GWS failure.
+//! The Prometheus metrics: every family with its name, help text and labels, registered once
+//! in a `prometheus-client` [`Registry`] that `/metrics` encodes, and the label given to each
+//! kind of GWS failure. [`Stats`] is the daemon's handle on them.
 //!
-//! Every metric is prefixed `gws_botd_`; README.md lists them.
+//! Every metric is prefixed `gws_botd_`; README.md lists them. Label sets are bounded: outcomes,
+//! results and operations are named in the code, rule names come from the loaded rule set and
+//! error codes from [`error_code`].
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hash;
+use std::sync::Mutex;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::gws;
-use crate::telemetry::stats::Stats;
+use crate::telemetry::health::{Flag, Health};
 
 /// The `Content-Type` of [`encode`]'s output (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -39,25 +43,8 @@ pub fn error_code(error: &gws::Error) -> String {
     }
 }
 
-impl gws::client::Observer for Stats {
-    fn request_done(&self, operation: &'static str, elapsed: Duration, error: Option<&gws::Error>) {
-        let code = error.map(error_code);
-        self.gws_request(operation, elapsed, code.as_deref());
-    }
-
-    fn request_failed_later(&self, operation: &'static str) {
-        self.gws_request_failed_later(operation);
-    }
-}
-
-/// A registry exposing `stats`.
-pub fn registry(stats: Arc<Stats>) -> Registry {
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(Exporter(stats)));
-    registry
-}
-
-/// The metrics in Prometheus text format.
+/// The metrics of `registry` (see [`Stats::registry`](crate::telemetry::stats::Stats::registry))
+/// in Prometheus text format.
 pub fn encode(registry: &Registry) -> String {
     let mut out = String::new();
     // Writing into a String cannot fail; an encoder error would only truncate the output.
@@ -65,220 +52,331 @@ pub fn encode(registry: &Registry) -> String {
     out
 }
 
+/// Label set whose value the code names: `[("outcome", "agent")]`.
+pub(crate) type Named = [(&'static str, &'static str); 1];
+/// Label set whose values come from input (rule names, chat ends, error codes).
+pub(crate) type Owned<const N: usize> = [(&'static str, String); N];
+/// A histogram per label value.
+pub(crate) type Histograms = Family<Named, Histogram, fn() -> Histogram>;
+
+/// A counter family that also remembers its label sets, so reports can list them (a
+/// [`Family`] cannot be iterated). Registered like any family: the registry holds a clone.
 #[derive(Debug)]
-struct Exporter(Arc<Stats>);
-
-fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> std::fmt::Result {
-    let metric = ConstCounter::new(value);
-    metric.encode(enc.encode_descriptor(name, help, None, MetricType::Counter)?)
+pub(crate) struct Tally<S> {
+    family: Family<S, Counter>,
+    seen: Mutex<BTreeSet<S>>,
 }
 
-fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, value: i64) -> std::fmt::Result {
-    let metric = ConstGauge::new(value);
-    metric.encode(enc.encode_descriptor(name, help, None, MetricType::Gauge)?)
-}
-
-/// A counter family with one label.
-fn counters<'a>(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    label: &'static str,
-    values: impl IntoIterator<Item = (&'a str, u64)>,
-) -> std::fmt::Result {
-    let mut family = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
-    for (value, n) in values {
-        ConstCounter::new(n).encode(family.encode_family(&[(label, value)])?)?;
+impl<S: Clone + Hash + Ord> Tally<S> {
+    fn new() -> Self {
+        Tally {
+            family: Family::default(),
+            seen: Mutex::default(),
+        }
     }
-    Ok(())
+
+    pub(crate) fn inc(&self, labels: S) {
+        if let Some(counter) = self.family.get(&labels) {
+            counter.inc();
+            return;
+        }
+        // A poisoned lock only means another thread panicked mid-insert; the set is usable.
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(labels.clone());
+        self.family.get_or_create(&labels).inc();
+    }
+
+    /// Each label set seen, with its count.
+    pub(crate) fn counts(&self) -> BTreeMap<S, u64> {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        seen.into_iter()
+            .map(|labels| {
+                let n = self.family.get(&labels).map_or(0, |c| c.get());
+                (labels, n)
+            })
+            .collect()
+    }
 }
 
-impl Collector for Exporter {
-    fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
-        let s = self.0.snapshot();
-        let e = &mut enc;
-        counter(
-            e,
+/// A gauge computed when scraped from state kept elsewhere (readiness flags, open chats).
+struct Computed(Box<dyn Fn() -> i64 + Send + Sync>);
+
+impl Computed {
+    fn new(value: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        Computed(Box::new(value))
+    }
+
+    fn flag(flag: &Flag) -> Self {
+        let flag = flag.clone();
+        Computed::new(move || i64::from(flag.get()))
+    }
+}
+
+impl std::fmt::Debug for Computed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Computed({})", (self.0)())
+    }
+}
+
+impl EncodeMetric for Computed {
+    fn encode(&self, mut encoder: MetricEncoder) -> std::fmt::Result {
+        encoder.encode_gauge(&(self.0)())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Gauge
+    }
+}
+
+/// A family exposed with its `# HELP` and `# TYPE` lines before its first sample too (the
+/// registry leaves out empty families), as `/metrics` has always listed every metric.
+#[derive(Debug)]
+struct Described<M>(M);
+
+impl<M: EncodeMetric> EncodeMetric for Described<M> {
+    fn encode(&self, encoder: MetricEncoder) -> std::fmt::Result {
+        self.0.encode(encoder)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
+    }
+}
+
+fn histograms(buckets: fn() -> Histogram) -> Histograms {
+    Family::new_with_constructor(buckets)
+}
+
+/// Every metric of the daemon, and the registry that holds each of them once.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    pub chats_offered: Counter,
+    pub chats_accepted: Counter,
+    pub chats_rejected: Counter,
+    /// Chats ended, whatever the outcome: for `chats_open` (not exposed itself).
+    pub chats_ended_all: Counter,
+    /// Ended chats by [`crate::chat::End::label`].
+    pub chats_ended: Tally<Owned<1>>,
+    pub messages_in: Counter,
+    pub messages_out: Counter,
+    pub rule_hits: Tally<Owned<1>>,
+    pub no_matches: Counter,
+    pub responder_failures: Counter,
+    pub escalations: Counter,
+    pub escalations_ended: Tally<Owned<1>>,
+    /// Seconds from the start of an escalation to its end, by outcome.
+    pub escalation_wait: Histograms,
+    /// Seconds per GWS REST request attempt, by operation.
+    pub gws_latency: Histograms,
+    /// Failed GWS request attempts by operation and code.
+    pub gws_errors: Tally<Owned<2>>,
+    pub notifications: Counter,
+    pub notifications_unknown: Counter,
+    pub notifications_ignored: Counter,
+    pub reconnects: Counter,
+    pub rule_reloads_ok: Counter,
+    pub rule_reloads_failed: Counter,
+    pub rules_version: Gauge,
+    pub tls_verification_disabled: Gauge,
+    pub registry: Registry,
+}
+
+impl Metrics {
+    /// The metrics, registered; the readiness gauges read `health`.
+    pub(crate) fn new(health: &Health) -> Metrics {
+        let reloads = Family::<Named, Counter>::default();
+        let mut m = Metrics {
+            chats_offered: Counter::default(),
+            chats_accepted: Counter::default(),
+            chats_rejected: Counter::default(),
+            chats_ended_all: Counter::default(),
+            chats_ended: Tally::new(),
+            messages_in: Counter::default(),
+            messages_out: Counter::default(),
+            rule_hits: Tally::new(),
+            no_matches: Counter::default(),
+            responder_failures: Counter::default(),
+            escalations: Counter::default(),
+            escalations_ended: Tally::new(),
+            // 0.5 s … ~4.3 min: consultations wait seconds to minutes.
+            escalation_wait: histograms(|| Histogram::new(exponential_buckets(0.5, 2.0, 10))),
+            // 5 ms … ~10 s: REST calls are fast unless GWS struggles.
+            gws_latency: histograms(|| Histogram::new(exponential_buckets(0.005, 2.0, 12))),
+            gws_errors: Tally::new(),
+            notifications: Counter::default(),
+            notifications_unknown: Counter::default(),
+            notifications_ignored: Counter::default(),
+            reconnects: Counter::default(),
+            rule_reloads_ok: reloads.get_or_create_owned(&[("result", "ok")]),
+            rule_reloads_failed: reloads.get_or_create_owned(&[("result", "failed")]),
+            rules_version: Gauge::default(),
+            tls_verification_disabled: Gauge::default(),
+            registry: Registry::default(),
+        };
+        let mut r = Registry::default();
+        m.register_chats(&mut r);
+        m.register_escalations_and_requests(&mut r);
+        m.register_notifications_and_rules(&mut r, reloads);
+        register_readiness(&mut r, health);
+        m.registry = r;
+        m
+    }
+
+    fn register_chats(&self, r: &mut Registry) {
+        r.register(
             "gws_botd_chats_offered",
-            "Chat offers seen.",
-            s.chats_offered,
-        )?;
-        counter(
-            e,
+            "Chat offers seen",
+            self.chats_offered.clone(),
+        );
+        r.register(
             "gws_botd_chats_accepted",
-            "Chats accepted.",
-            s.chats_accepted,
-        )?;
-        counter(
-            e,
+            "Chats accepted",
+            self.chats_accepted.clone(),
+        );
+        let rejected = "Offers rejected (full or stopping)";
+        r.register(
             "gws_botd_chats_rejected",
-            "Offers rejected (full or stopping).",
-            s.chats_rejected,
-        )?;
-        gauge(
-            e,
-            "gws_botd_chats_open",
-            "Chats the bot holds now.",
-            s.chats_open() as i64,
-        )?;
-        counters(
-            e,
-            "gws_botd_chats_ended",
-            "Chats ended, by outcome.",
-            "outcome",
-            s.chats_ended.iter().map(|(k, v)| (k.as_str(), *v)),
-        )?;
-        counter(
-            e,
+            rejected,
+            self.chats_rejected.clone(),
+        );
+        let (offered, rejected, ended) = (
+            self.chats_offered.clone(),
+            self.chats_rejected.clone(),
+            self.chats_ended_all.clone(),
+        );
+        let open = Computed::new(move || {
+            let open = offered
+                .get()
+                .saturating_sub(rejected.get())
+                .saturating_sub(ended.get());
+            i64::try_from(open).unwrap_or(i64::MAX)
+        });
+        r.register("gws_botd_chats_open", "Chats the bot holds now", open);
+        let ended = Described(self.chats_ended.family.clone());
+        r.register("gws_botd_chats_ended", "Chats ended, by outcome", ended);
+        let (messages_in, messages_out) = (self.messages_in.clone(), self.messages_out.clone());
+        r.register(
             "gws_botd_messages_in",
-            "Customer messages received.",
-            s.messages_in,
-        )?;
-        counter(
-            e,
+            "Customer messages received",
+            messages_in,
+        );
+        r.register(
             "gws_botd_messages_out",
-            "Messages the bot sent.",
-            s.messages_out,
-        )?;
-        counters(
-            e,
-            "gws_botd_rule_hits",
-            "Times each rule acted.",
-            "rule",
-            s.rule_hits.iter().map(|(k, v)| (k.as_str(), *v)),
-        )?;
-        counter(
-            e,
-            "gws_botd_no_match",
-            "Customer messages no message rule matched.",
-            s.no_matches,
-        )?;
-        counter(
-            e,
-            "gws_botd_responder_failures",
-            "Responder errors and panics (the chat was handed on).",
-            s.responder_failures,
-        )?;
-        counter(
-            e,
-            "gws_botd_escalations_started",
-            "Escalations started.",
-            s.escalations,
-        )?;
-        counters(
-            e,
-            "gws_botd_escalations_ended",
-            "Escalations ended, by outcome (agent, skill, failed, ended).",
-            "outcome",
-            s.escalations_ended.iter().map(|(k, v)| (k.as_str(), *v)),
-        )?;
-        let wait = &self.0.escalation_wait;
-        wait.encode(e.encode_descriptor(
-            "gws_botd_escalation_wait_seconds",
-            "Time from the start of an escalation to its end, by outcome.",
-            None,
-            wait.metric_type(),
-        )?)?;
-        let latency = &self.0.gws_latency;
-        latency.encode(e.encode_descriptor(
-            "gws_botd_gws_request_duration_seconds",
-            "Duration of each GWS REST request attempt, by operation.",
-            None,
-            latency.metric_type(),
-        )?)?;
-        let mut errors = e.encode_descriptor(
-            "gws_botd_gws_request_errors",
-            "Failed GWS REST request attempts, by operation and code.",
-            None,
-            MetricType::Counter,
-        )?;
-        for ((operation, code), n) in &s.gws_errors {
-            ConstCounter::new(*n).encode(
-                errors.encode_family(&[("operation", operation.as_str()), ("code", code)])?,
-            )?;
-        }
-        counter(
-            e,
-            "gws_botd_notifications",
-            "CometD notifications received.",
-            s.notifications,
-        )?;
-        counter(
-            e,
-            "gws_botd_notifications_unknown",
-            "Notifications of an unknown type (skipped).",
-            s.notifications_unknown,
-        )?;
-        counter(
-            e,
-            "gws_botd_notifications_ignored",
-            "Notifications skipped as malformed or not for the bot.",
-            s.notifications_ignored,
-        )?;
-        counter(
-            e,
-            "gws_botd_cometd_reconnects",
-            "CometD re-connections after the first (notifications may have been missed).",
-            s.reconnects,
-        )?;
-        counters(
-            e,
-            "gws_botd_rule_reloads",
-            "Rule reloads (SIGHUP), by result.",
-            "result",
-            [("ok", s.rule_reloads_ok), ("failed", s.rule_reloads_failed)],
-        )?;
-        gauge(
-            e,
-            "gws_botd_rules_version",
-            "Rule sets loaded since start (changes on every successful reload).",
-            s.rules_version as i64,
-        )?;
-        gauge(
-            e,
-            "gws_botd_tls_verification_disabled",
-            "1 when gws.danger_accept_invalid_certs turns TLS certificate verification off.",
-            i64::from(s.tls_verification_disabled),
-        )?;
-        let health = self.0.health();
-        let flags = [
-            (
-                "gws_botd_logged_in",
-                "1 while logged in to GWS.",
-                health.logged_in.get(),
-            ),
-            (
-                "gws_botd_cometd_connected",
-                "1 while CometD notifications are connected.",
-                health.cometd_connected.get(),
-            ),
-            (
-                "gws_botd_agent_ready",
-                "1 while the agent is Ready for chats.",
-                health.agent_ready.get(),
-            ),
-            (
-                "gws_botd_ready",
-                "1 while /readyz answers 200.",
-                health.readiness().is_ok(),
-            ),
-        ];
-        for (name, help, value) in flags {
-            gauge(e, name, help, i64::from(value))?;
-        }
-        Ok(())
+            "Messages the bot sent",
+            messages_out,
+        );
+        let hits = Described(self.rule_hits.family.clone());
+        r.register("gws_botd_rule_hits", "Times each rule acted", hits);
+        let no_match = "Customer messages no message rule matched";
+        r.register("gws_botd_no_match", no_match, self.no_matches.clone());
+        let failures = "Responder errors and panics (the chat was handed on)";
+        let failed = self.responder_failures.clone();
+        r.register("gws_botd_responder_failures", failures, failed);
     }
+
+    fn register_escalations_and_requests(&self, r: &mut Registry) {
+        let started = self.escalations.clone();
+        r.register(
+            "gws_botd_escalations_started",
+            "Escalations started",
+            started,
+        );
+        r.register(
+            "gws_botd_escalations_ended",
+            "Escalations ended, by outcome (agent, skill, failed, ended)",
+            Described(self.escalations_ended.family.clone()),
+        );
+        r.register(
+            "gws_botd_escalation_wait_seconds",
+            "Time from the start of an escalation to its end, by outcome",
+            Described(self.escalation_wait.clone()),
+        );
+        r.register(
+            "gws_botd_gws_request_duration_seconds",
+            "Duration of each GWS REST request attempt, by operation",
+            Described(self.gws_latency.clone()),
+        );
+        r.register(
+            "gws_botd_gws_request_errors",
+            "Failed GWS REST request attempts, by operation and code",
+            Described(self.gws_errors.family.clone()),
+        );
+    }
+
+    fn register_notifications_and_rules(&self, r: &mut Registry, reloads: Family<Named, Counter>) {
+        let received = self.notifications.clone();
+        r.register(
+            "gws_botd_notifications",
+            "CometD notifications received",
+            received,
+        );
+        r.register(
+            "gws_botd_notifications_unknown",
+            "Notifications of an unknown type (skipped)",
+            self.notifications_unknown.clone(),
+        );
+        r.register(
+            "gws_botd_notifications_ignored",
+            "Notifications skipped as malformed or not for the bot",
+            self.notifications_ignored.clone(),
+        );
+        r.register(
+            "gws_botd_cometd_reconnects",
+            "CometD re-connections after the first (notifications may have been missed)",
+            self.reconnects.clone(),
+        );
+        r.register(
+            "gws_botd_rule_reloads",
+            "Rule reloads (SIGHUP), by result",
+            reloads,
+        );
+        r.register(
+            "gws_botd_rules_version",
+            "Rule sets loaded since start (changes on every successful reload)",
+            self.rules_version.clone(),
+        );
+        r.register(
+            "gws_botd_tls_verification_disabled",
+            "1 when gws.danger_accept_invalid_certs turns TLS certificate verification off",
+            self.tls_verification_disabled.clone(),
+        );
+    }
+}
+
+/// The parts of `/readyz`, and `/readyz` itself, as 0/1 gauges.
+fn register_readiness(r: &mut Registry, health: &Health) {
+    let logged_in = Computed::flag(&health.logged_in);
+    r.register("gws_botd_logged_in", "1 while logged in to GWS", logged_in);
+    r.register(
+        "gws_botd_cometd_connected",
+        "1 while CometD notifications are connected",
+        Computed::flag(&health.cometd_connected),
+    );
+    let agent_ready = Computed::flag(&health.agent_ready);
+    r.register(
+        "gws_botd_agent_ready",
+        "1 while the agent is Ready for chats",
+        agent_ready,
+    );
+    let health = health.clone();
+    let ready = Computed::new(move || i64::from(health.readiness().is_ok()));
+    r.register("gws_botd_ready", "1 while /readyz answers 200", ready);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    use crate::telemetry::stats::Stats;
 
     #[test]
     fn disabled_tls_verification_shows_in_a_gauge() {
-        let stats = Arc::new(Stats::default());
+        let stats = std::sync::Arc::new(Stats::default());
         stats.set_tls_verification_disabled(true);
-        let text = encode(&registry(stats));
+        let text = encode(stats.registry());
         assert!(
             text.lines()
                 .any(|l| l == "gws_botd_tls_verification_disabled 1"),
@@ -288,7 +386,7 @@ mod tests {
 
     #[test]
     fn every_metric_is_exposed_with_its_labels() {
-        let stats = Arc::new(Stats::default());
+        let stats = std::sync::Arc::new(Stats::default());
         stats.chat_offered();
         stats.chat_accepted();
         stats.rule_hit("greeting");
@@ -296,7 +394,7 @@ mod tests {
         stats.escalation_ended("agent", Duration::from_secs(3));
         stats.gws_request("accept", Duration::from_millis(20), Some("http_503"));
         stats.rules_loaded();
-        let text = encode(&registry(stats));
+        let text = encode(stats.registry());
         for line in [
             "gws_botd_chats_offered_total 1",
             "gws_botd_chats_open 0",
@@ -316,6 +414,38 @@ mod tests {
                 "{line} missing in:\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn each_family_is_registered_once() {
+        let text = encode(Stats::default().registry());
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        let unique: BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(names.len(), unique.len(), "{text}");
+        assert_eq!(names.len(), 26, "README.md lists 26 metrics:\n{text}");
+    }
+
+    #[test]
+    fn computed_gauges_are_read_at_scrape_time() {
+        let stats = Stats::default();
+        let shows = |line: &str| encode(stats.registry()).lines().any(|l| l == line);
+        for _ in 0..3 {
+            stats.chat_offered();
+        }
+        stats.chat_rejected();
+        stats.chat_ended("closed");
+        assert!(shows("gws_botd_chats_open 1"));
+        let health = stats.health();
+        health.logged_in.set(true);
+        health.cometd_connected.set(true);
+        assert!(shows("gws_botd_logged_in 1") && shows("gws_botd_agent_ready 0"));
+        assert!(shows("gws_botd_ready 0"));
+        health.agent_ready.set(true);
+        assert!(shows("gws_botd_ready 1"));
     }
 
     #[test]

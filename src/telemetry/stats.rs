@@ -1,61 +1,28 @@
-//! Counters of what the daemon did and what went wrong, shared by all tasks: the one source of
-//! truth behind `/metrics` (see [`crate::telemetry::metrics`]), the demo's summary and the tests.
+//! What the daemon did and what went wrong, shared by all tasks: the method API every layer
+//! calls (`chat_offered()`, `rule_hit(..)`, `gws_request(..)`, …) over the Prometheus families
+//! of [`crate::telemetry::metrics`], which are the one source of truth behind `/metrics`; and
+//! the [`Snapshot`] the demo's summary, systemd's status line and the tests read.
 //!
 //! Every recovered problem (malformed notification, GWS error, reconnect) bumps a counter here
-//! besides its log line, so an operator can see trends without reading logs. Plain counters are
-//! atomics, labelled ones small maps behind a mutex (their label sets are bounded: outcomes,
-//! rule names, operations), and the two latency distributions are Prometheus histograms.
-//! [`Stats::snapshot`] gives a consistent-enough copy for reports; the current state the
-//! readiness probe reports lives beside the counters in [`Stats::health`].
+//! besides its log line, so an operator can see trends without reading logs. The current state
+//! the readiness probe reports lives beside the counters in [`Stats::health`]; every change of
+//! either moves its [`Changes`](crate::telemetry::health::Changes), which [`Stats::wait_for`]
+//! waits on.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 
 use crate::telemetry::health::Health;
-
-/// Label set of the histograms: one `(name, value)` pair.
-pub(crate) type Label = [(&'static str, &'static str); 1];
-/// A histogram per label value.
-pub(crate) type Histograms = Family<Label, Histogram, fn() -> Histogram>;
+use crate::telemetry::metrics::Metrics;
 
 /// The daemon's counters.
 #[derive(Debug)]
 pub struct Stats {
-    chats_offered: AtomicU64,
-    chats_accepted: AtomicU64,
-    chats_rejected: AtomicU64,
-    messages_in: AtomicU64,
-    messages_out: AtomicU64,
-    no_matches: AtomicU64,
-    responder_failures: AtomicU64,
-    escalations: AtomicU64,
-    notifications: AtomicU64,
-    notifications_unknown: AtomicU64,
-    notifications_ignored: AtomicU64,
-    reconnects: AtomicU64,
-    rule_reloads_ok: AtomicU64,
-    rule_reloads_failed: AtomicU64,
-    rules_version: AtomicU64,
-    tls_verification_disabled: std::sync::atomic::AtomicBool,
-    labelled: Mutex<Labelled>,
-    /// Seconds from the start of an escalation to its end, by outcome.
-    pub(crate) escalation_wait: Histograms,
-    /// Seconds per GWS REST request attempt, by operation.
-    pub(crate) gws_latency: Histograms,
+    metrics: Metrics,
     health: Health,
-}
-
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct Labelled {
-    chats_ended: BTreeMap<String, u64>,
-    escalations_ended: BTreeMap<String, u64>,
-    rule_hits: BTreeMap<String, u64>,
-    gws_errors: BTreeMap<(String, String), u64>,
 }
 
 /// A copy of the counters at one moment.
@@ -101,141 +68,145 @@ impl Snapshot {
     }
 }
 
-fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
-
-fn histograms(buckets: fn() -> Histogram) -> Histograms {
-    Family::new_with_constructor(buckets)
-}
-
 impl Default for Stats {
     fn default() -> Self {
+        let health = Health::default();
         Stats {
-            chats_offered: AtomicU64::default(),
-            chats_accepted: AtomicU64::default(),
-            chats_rejected: AtomicU64::default(),
-            messages_in: AtomicU64::default(),
-            messages_out: AtomicU64::default(),
-            no_matches: AtomicU64::default(),
-            responder_failures: AtomicU64::default(),
-            escalations: AtomicU64::default(),
-            notifications: AtomicU64::default(),
-            notifications_unknown: AtomicU64::default(),
-            notifications_ignored: AtomicU64::default(),
-            reconnects: AtomicU64::default(),
-            rule_reloads_ok: AtomicU64::default(),
-            rule_reloads_failed: AtomicU64::default(),
-            rules_version: AtomicU64::default(),
-            tls_verification_disabled: Default::default(),
-            labelled: Mutex::default(),
-            // 0.5 s … ~4.3 min: consultations wait seconds to minutes.
-            escalation_wait: histograms(|| Histogram::new(exponential_buckets(0.5, 2.0, 10))),
-            // 5 ms … ~10 s: REST calls are fast unless GWS struggles.
-            gws_latency: histograms(|| Histogram::new(exponential_buckets(0.005, 2.0, 12))),
-            health: Health::default(),
+            metrics: Metrics::new(&health),
+            health,
         }
     }
 }
 
 impl Stats {
     pub fn chat_offered(&self) {
-        bump(&self.chats_offered);
+        self.bump(&self.metrics.chats_offered);
     }
     pub fn chat_accepted(&self) {
-        bump(&self.chats_accepted);
+        self.bump(&self.metrics.chats_accepted);
     }
     pub fn chat_rejected(&self) {
-        bump(&self.chats_rejected);
+        self.bump(&self.metrics.chats_rejected);
     }
     pub fn message_in(&self) {
-        bump(&self.messages_in);
+        self.bump(&self.metrics.messages_in);
     }
     pub fn message_out(&self) {
-        bump(&self.messages_out);
+        self.bump(&self.metrics.messages_out);
     }
     /// A customer message that no `message` rule matched.
     pub fn no_match(&self) {
-        bump(&self.no_matches);
+        self.bump(&self.metrics.no_matches);
     }
     pub fn responder_failure(&self) {
-        bump(&self.responder_failures);
+        self.bump(&self.metrics.responder_failures);
     }
     pub fn escalation_started(&self) {
-        bump(&self.escalations);
+        self.bump(&self.metrics.escalations);
     }
     pub fn notification(&self) {
-        bump(&self.notifications);
+        self.bump(&self.metrics.notifications);
     }
     pub fn notification_unknown(&self) {
-        bump(&self.notifications_unknown);
+        self.bump(&self.metrics.notifications_unknown);
     }
     pub fn notification_ignored(&self) {
-        bump(&self.notifications_ignored);
+        self.bump(&self.metrics.notifications_ignored);
     }
     pub fn reconnect(&self) {
-        bump(&self.reconnects);
+        self.bump(&self.metrics.reconnects);
     }
     /// Whether TLS certificate verification is off (`gws.danger_accept_invalid_certs`).
     pub fn set_tls_verification_disabled(&self, disabled: bool) {
-        self.tls_verification_disabled
-            .store(disabled, Ordering::Relaxed);
+        self.metrics
+            .tls_verification_disabled
+            .set(i64::from(disabled));
+        self.changed();
     }
     /// A rule set was loaded and swapped in (at start or on reload).
     pub fn rules_loaded(&self) {
-        bump(&self.rules_version);
+        self.metrics.rules_version.inc();
+        self.changed();
     }
     /// A reload request finished: `ok` when the new rules are active.
     pub fn rules_reloaded(&self, ok: bool) {
         if ok {
-            bump(&self.rule_reloads_ok);
+            self.bump(&self.metrics.rule_reloads_ok);
             self.rules_loaded();
         } else {
-            bump(&self.rule_reloads_failed);
+            self.bump(&self.metrics.rule_reloads_failed);
         }
     }
 
     pub fn chat_ended(&self, outcome: &str) {
-        self.with_labels(|l| *l.chats_ended.entry(outcome.into()).or_default() += 1);
+        self.metrics
+            .chats_ended
+            .inc([("outcome", outcome.to_owned())]);
+        self.bump(&self.metrics.chats_ended_all);
     }
     /// An escalation ended with `outcome` after `waited` since it started.
     pub fn escalation_ended(&self, outcome: &'static str, waited: Duration) {
-        self.with_labels(|l| *l.escalations_ended.entry(outcome.into()).or_default() += 1);
-        self.escalation_wait
+        let m = &self.metrics;
+        m.escalations_ended.inc([("outcome", outcome.to_owned())]);
+        m.escalation_wait
             .get_or_create(&[("outcome", outcome)])
             .observe(waited.as_secs_f64());
+        self.changed();
     }
     pub fn rule_hit(&self, rule: &str) {
-        self.with_labels(|l| match l.rule_hits.get_mut(rule) {
-            Some(n) => *n += 1,
-            None => {
-                l.rule_hits.insert(rule.to_owned(), 1);
-            }
-        });
+        self.metrics.rule_hits.inc([("rule", rule.to_owned())]);
+        self.changed();
     }
     /// One GWS request attempt took `elapsed` and failed with `error` (a code from
     /// [`crate::telemetry::metrics::error_code`]) or succeeded (`None`).
     pub fn gws_request(&self, operation: &'static str, elapsed: Duration, error: Option<&str>) {
-        self.gws_latency
+        self.metrics
+            .gws_latency
             .get_or_create(&[("operation", operation)])
             .observe(elapsed.as_secs_f64());
-        if let Some(code) = error {
-            self.with_labels(|l| {
-                *l.gws_errors
-                    .entry((operation.to_owned(), code.to_owned()))
-                    .or_default() += 1
-            });
+        match error {
+            Some(code) => self.gws_error(operation, code),
+            None => self.changed(),
         }
     }
 
     /// GWS accepted `operation` but reported later (an `Error` notification) that it failed:
     /// counted among the request errors with the code `async_error`.
     pub fn gws_request_failed_later(&self, operation: &str) {
-        self.with_labels(|l| {
-            *l.gws_errors
-                .entry((operation.to_owned(), "async_error".to_owned()))
-                .or_default() += 1
-        });
+        self.gws_error(operation, "async_error");
+    }
+
+    fn gws_error(&self, operation: &str, code: &str) {
+        self.metrics.gws_errors.inc([
+            ("operation", operation.to_owned()),
+            ("code", code.to_owned()),
+        ]);
+        self.changed();
+    }
+
+    fn bump(&self, counter: &Counter) {
+        counter.inc();
+        self.changed();
+    }
+
+    fn changed(&self) {
+        self.health.changes().note();
+    }
+
+    /// Waits until `probe`, run now and again after each change of a counter or a readiness
+    /// flag, returns `Some`. No polling and no deadline: callers put their own timeout around
+    /// it.
+    pub async fn wait_for<T>(&self, mut probe: impl FnMut(&Stats) -> Option<T>) -> T {
+        let mut changes = self.health.changes().subscribe();
+        loop {
+            // Marked seen before the probe, so a change during the probe wakes the next wait.
+            changes.borrow_and_update();
+            if let Some(found) = probe(self) {
+                return found;
+            }
+            // The sender lives in `self.health`, which outlives this borrow: it cannot close.
+            let _ = changes.changed().await;
+        }
     }
 
     /// What the readiness probe reports.
@@ -243,43 +214,63 @@ impl Stats {
         &self.health
     }
 
-    fn with_labels(&self, f: impl FnOnce(&mut Labelled)) {
-        // A poisoned lock only means another thread panicked mid-update of a counter map;
-        // the counts are still usable.
-        let mut guard = self.labelled.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard);
+    /// The registry holding every metric once, as `/metrics` exposes it.
+    pub fn registry(&self) -> &Registry {
+        &self.metrics.registry
     }
 
     /// Copy all counters.
     pub fn snapshot(&self) -> Snapshot {
-        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let labelled = self
-            .labelled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let m = &self.metrics;
+        let by_value = |counts: BTreeMap<[(&str, String); 1], u64>| {
+            counts
+                .into_iter()
+                .map(|([(_, value)], n)| (value, n))
+                .collect()
+        };
         Snapshot {
-            chats_offered: read(&self.chats_offered),
-            chats_accepted: read(&self.chats_accepted),
-            chats_rejected: read(&self.chats_rejected),
-            messages_in: read(&self.messages_in),
-            messages_out: read(&self.messages_out),
-            no_matches: read(&self.no_matches),
-            responder_failures: read(&self.responder_failures),
-            escalations: read(&self.escalations),
-            notifications: read(&self.notifications),
-            notifications_unknown: read(&self.notifications_unknown),
-            notifications_ignored: read(&self.notifications_ignored),
-            reconnects: read(&self.reconnects),
-            rule_reloads_ok: read(&self.rule_reloads_ok),
-            rule_reloads_failed: read(&self.rule_reloads_failed),
-            rules_version: read(&self.rules_version),
-            tls_verification_disabled: self.tls_verification_disabled.load(Ordering::Relaxed),
-            chats_ended: labelled.chats_ended,
-            escalations_ended: labelled.escalations_ended,
-            rule_hits: labelled.rule_hits,
-            gws_errors: labelled.gws_errors,
+            chats_offered: m.chats_offered.get(),
+            chats_accepted: m.chats_accepted.get(),
+            chats_rejected: m.chats_rejected.get(),
+            messages_in: m.messages_in.get(),
+            messages_out: m.messages_out.get(),
+            no_matches: m.no_matches.get(),
+            responder_failures: m.responder_failures.get(),
+            escalations: m.escalations.get(),
+            notifications: m.notifications.get(),
+            notifications_unknown: m.notifications_unknown.get(),
+            notifications_ignored: m.notifications_ignored.get(),
+            reconnects: m.reconnects.get(),
+            rule_reloads_ok: m.rule_reloads_ok.get(),
+            rule_reloads_failed: m.rule_reloads_failed.get(),
+            rules_version: u64::try_from(m.rules_version.get()).unwrap_or(0),
+            tls_verification_disabled: m.tls_verification_disabled.get() != 0,
+            chats_ended: by_value(m.chats_ended.counts()),
+            escalations_ended: by_value(m.escalations_ended.counts()),
+            rule_hits: by_value(m.rule_hits.counts()),
+            gws_errors: m
+                .gws_errors
+                .counts()
+                .into_iter()
+                .map(|([(_, operation), (_, code)], n)| ((operation, code), n))
+                .collect(),
         }
+    }
+}
+
+impl crate::gws::client::Observer for Stats {
+    fn request_done(
+        &self,
+        operation: &'static str,
+        elapsed: Duration,
+        error: Option<&crate::gws::Error>,
+    ) {
+        let code = error.map(crate::telemetry::metrics::error_code);
+        self.gws_request(operation, elapsed, code.as_deref());
+    }
+
+    fn request_failed_later(&self, operation: &'static str) {
+        self.gws_request_failed_later(operation);
     }
 }
 
@@ -310,6 +301,27 @@ mod tests {
             1
         );
         assert_eq!(snap.messages_in, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_wakes_on_the_change_it_waits_for() {
+        let s = std::sync::Arc::new(Stats::default());
+        let waiter = tokio::spawn({
+            let s = s.clone();
+            async move {
+                s.wait_for(|s| (s.snapshot().rule_hits.get("faq") == Some(&1)).then_some(()))
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        s.chat_accepted();
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "woken, looked, waits on");
+        s.rule_hit("faq");
+        tokio::time::timeout(Duration::from_secs(1), waiter)
+            .await
+            .expect("woken by the rule hit")
+            .unwrap();
     }
 
     #[test]

@@ -66,6 +66,7 @@ mod interop;
 #[allow(dead_code)] // the benches use parts of the kit the tests do not
 #[path = "../kit/mod.rs"]
 mod kit;
+mod layout;
 mod lifecycle;
 mod notify;
 mod observability;
@@ -73,6 +74,8 @@ mod operations;
 mod packaging;
 mod recovery;
 mod responders;
+mod rules_await;
+mod rules_check;
 mod rules_live;
 mod secrets;
 mod support;

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use gws_botd::cli::demo;
@@ -11,13 +10,14 @@ use gws_botd::responder::rules::RuleSet;
 use gws_botd::runtime::daemon;
 use gws_botd::sim::{ChatOutcome, Fault, Sim, Step};
 use gws_botd::telemetry::http_server::Server;
+use gws_botd::telemetry::metrics;
 use gws_botd::telemetry::stats::Stats;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use gws_botd::sim::SimDialect;
 
-use crate::support::{Harness, RULES, WAIT, rules_dir, say, sim_config, tuning, wait_until};
+use crate::support::{Harness, RULES, WAIT, rules_dir, say, sim_config, tuning, wait_dir};
 
 /// Serve `/metrics`, `/healthz` and `/readyz` for `stats` on a free port.
 async fn serve(stats: Arc<Stats>, stop: &CancellationToken) -> SocketAddr {
@@ -45,19 +45,20 @@ fn sample(text: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
-/// Poll `/metrics` until `name` has `value`; panics after `WAIT` showing the page.
-async fn await_sample(addr: SocketAddr, name: &str, value: f64) -> String {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (_, text) = get(addr, "/metrics").await;
-        if sample(&text, name) == Some(value) {
-            return text;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            panic!("{name} never became {value}:\n{text}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+/// Wait until the sample `name` has `value` (looking again at each change of `stats`), then
+/// scrape `/metrics`; panics after `WAIT` showing the page.
+async fn await_sample(addr: SocketAddr, stats: &Stats, name: &str, value: f64) -> String {
+    let reached = stats
+        .wait_for(|s| (sample(&metrics::encode(s.registry()), name) == Some(value)).then_some(()));
+    if tokio::time::timeout(WAIT, reached).await.is_err() {
+        panic!(
+            "{name} never became {value}:\n{}",
+            get(addr, "/metrics").await.1
+        );
     }
+    let (_, text) = get(addr, "/metrics").await;
+    assert_eq!(sample(&text, name), Some(value), "{name} in:\n{text}");
+    text
 }
 
 async fn metrics_count_a_scripted_conversation(d: SimDialect) {
@@ -92,6 +93,7 @@ async fn metrics_count_a_scripted_conversation(d: SimDialect) {
 
     let text = await_sample(
         addr,
+        &h.stats,
         "gws_botd_chats_ended_total{outcome=\"handed_over\"}",
         1.0,
     )
@@ -177,11 +179,11 @@ async fn readyz_follows_the_cometd_connection() {
         stats.clone(),
         shutdown.clone(),
     ));
-    await_ready(addr, true).await;
+    await_ready(addr, &stats, true).await;
 
     // The server goes away: the session and the CometD connection with it.
     sim.shutdown().await;
-    let body = await_ready(addr, false).await;
+    let body = await_ready(addr, &stats, false).await;
     assert!(
         body.contains("CometD notifications not connected"),
         "{body}"
@@ -192,7 +194,7 @@ async fn readyz_follows_the_cometd_connection() {
 
     // It comes back on the same address: CometD handshakes again and readiness returns.
     let sim = Sim::start(sim_config(), sim_addr).await.unwrap();
-    await_ready(addr, true).await;
+    await_ready(addr, &stats, true).await;
     assert!(stats.snapshot().reconnects >= 1);
 
     shutdown.cancel();
@@ -209,20 +211,18 @@ async fn readyz_follows_the_cometd_connection() {
     std::fs::remove_dir_all(&config.bot.state_dir).ok();
 }
 
-/// Wait until `/readyz` says `ready` (200) or not (503); returns the body.
-async fn await_ready(addr: SocketAddr, ready: bool) -> String {
+/// Wait until `stats` is ready or not (looking again at each change of its flags), then ask
+/// `/readyz`, which must say the same: 200 `ready` or 503; returns the body.
+async fn await_ready(addr: SocketAddr, stats: &Stats, ready: bool) -> String {
     let want = if ready { 200 } else { 503 };
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    let reached = stats.wait_for(|s| (s.health().readiness().is_ok() == ready).then_some(()));
+    if tokio::time::timeout(WAIT, reached).await.is_err() {
         let (status, body) = get(addr, "/readyz").await;
-        if status == want {
-            return body;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            panic!("/readyz never answered {want}; last: {status} {body}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        panic!("/readyz never answered {want}; last: {status} {body}");
     }
+    let (status, body) = get(addr, "/readyz").await;
+    assert_eq!(status, want, "{body}");
+    body
 }
 
 async fn explain_tells_a_chat_from_a_run_without_secrets_or_customer_text(d: SimDialect) {
@@ -238,7 +238,7 @@ async fn explain_tells_a_chat_from_a_run_without_secrets_or_customer_text(d: Sim
     );
     h.wait_outcome(&id).await;
     let dir = h.config.bot.state_dir.clone();
-    let story = wait_until("the chat's end in the decision log", || {
+    let story = wait_dir(&dir, "the chat's end in the decision log", || {
         gws_botd::cli::explain::story(&dir, &id)
             .ok()
             .filter(|s| s.contains("chat ended"))

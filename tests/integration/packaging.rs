@@ -116,8 +116,7 @@ fn the_alert_rules_use_metrics_the_daemon_exports() {
         std::time::Duration::from_millis(5),
         Some(&gws_botd::gws::Error::Unauthorized),
     );
-    let exposition =
-        gws_botd::telemetry::metrics::encode(&gws_botd::telemetry::metrics::registry(stats));
+    let exposition = gws_botd::telemetry::metrics::encode(stats.registry());
     let alerts = std::fs::read_to_string(Path::new(ROOT).join("packaging/alerts.yml")).unwrap();
     let names = regex::Regex::new(r"gws_botd_[a-z_]+").unwrap();
     let mut checked = 0;

@@ -51,6 +51,7 @@ fn reply(text: &str) -> Outcome {
         then: Then::Stay,
         acted: vec!["mock".into()],
         matched: true,
+        awaiting: None,
     })
 }
 

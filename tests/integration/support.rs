@@ -1,7 +1,7 @@
 //! The test harness: a simulator on 127.0.0.1:0, a rules directory written by the test, and the
 //! daemon running in-process against them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -452,11 +452,12 @@ pub async fn wait_sim<T>(
 
 /// Poll `probe` every 20 ms until it returns Some, for at most `WAIT`.
 ///
-/// The one polling wait, for state that announces no change: the daemon's counters
-/// ([`Stats`] is plain atomics), files it writes (the decision log, the state directory) and
-/// lines read from a child's stderr by a thread. Whatever the simulator records is awaited
-/// with [`wait_sim`] instead, rule reloads with [`Reloader::watch_state`], log lines of the
-/// in-process daemon with [`LogCapture`], sd_notify messages on their channel.
+/// The one polling wait, for state that announces no change: lines read from a child's stderr
+/// by a thread, and what older tests still check this way. The daemon's counters and flags
+/// announce their changes ([`Stats::wait_for`]), files it writes are awaited with [`wait_dir`],
+/// whatever the simulator records with [`wait_sim`], rule reloads with
+/// [`Reloader::watch_state`], log lines of the in-process daemon with [`LogCapture`], sd_notify
+/// messages on their channel.
 ///
 /// [`Reloader::watch_state`]: gws_botd::responder::rules::watch::Reloader::watch_state
 pub async fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
@@ -470,6 +471,33 @@ pub async fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> 
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Wait until `probe` returns Some, looking again at each change of a file under `dir` (a
+/// file-system event, no polling): for what the daemon writes to disk, such as the decision
+/// log. Panic with `what` after `WAIT`.
+pub async fn wait_dir<T>(dir: &Path, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let (tx, mut changed) = tokio::sync::mpsc::unbounded_channel();
+    // Any event, or trouble of the watcher, is a cue to look again.
+    let mut watcher = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
+        let _ = tx.send(());
+    })
+    .expect("a file-system watcher");
+    notify::Watcher::watch(&mut watcher, dir, notify::RecursiveMode::Recursive)
+        .unwrap_or_else(|e| panic!("cannot watch {}: {e}", dir.display()));
+    let found = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(v) = probe() {
+                return v;
+            }
+            // The watcher lives until this function returns: the channel cannot close.
+            changed.recv().await;
+            while changed.try_recv().is_ok() {}
+        }
+    });
+    found
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
 /// A `Say` step.

@@ -7,7 +7,7 @@
 //! Used by the integration test (small) and `cargo bench --bench chaos` (1,000 chats, ≥ 10
 //! kills). Bounded: every phase has a deadline, and the daemon is killed when the run ends.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,11 +16,12 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::process::{Child, Command};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use gws_botd::sim::{
     ChatOutcome, ChatSnapshot, ChatSpec, Control, Fault, ParticipantForm, Sim, SimAgent, SimConfig,
-    SimDialect, Step,
+    SimDialect, SimEvent, Step,
 };
 
 /// The rules the daemon runs with: one answer per message, a `once` rule, an escalation.
@@ -442,6 +443,50 @@ fn check(chat: &ChatSnapshot, report: &mut Report) {
 pub async fn run(binary: &Path, work: &Path, params: &Params) -> anyhow::Result<Report> {
     let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(params.seed);
+    let (sim, config) = set_up(work, params).await?;
+    let control = sim.control();
+    let mut daemon = Daemon {
+        binary: binary.to_owned(),
+        config,
+        log: work.join("daemon.log"),
+        child: None,
+    };
+    let mut report = Report {
+        chats: params.chats,
+        ..Report::default()
+    };
+    let readies_before_start = drive(&control, &mut daemon, &mut rng, params, &mut report).await?;
+
+    // Every chat must end: customers finish their scripts as the bot answers them. One still
+    // open at the deadline is lost even if the shutdown then hands it over.
+    let ended = tokio::time::timeout_at(started + params.deadline, all_ended(&control)).await;
+    if ended.is_err() {
+        report.orphaned.extend(
+            control
+                .chats()
+                .into_iter()
+                .filter(|c| c.outcome.is_none())
+                .map(|c| format!("{} still open at the deadline", c.id)),
+        );
+    }
+    // A daemon restarted just now may not have installed its signal handlers yet (SIGTERM
+    // would then kill it outright): let it come up (Ready) before asking it to stop.
+    let up = control.wait_for(|c| (readies(c) > readies_before_start).then_some(()));
+    let _ = tokio::time::timeout(Duration::from_secs(20), up).await;
+    // Grace (3 s) and the hand-over window (15 s) at most, plus a margin.
+    report.daemon_exit = daemon.terminate(Duration::from_secs(30)).await;
+    for chat in control.chats() {
+        check(&chat, &mut report);
+    }
+    report.violations = control.violations();
+    report.elapsed = started.elapsed();
+    sim.shutdown().await;
+    Ok(report)
+}
+
+/// Write the rules and the daemon's configuration into `work` and start the simulator;
+/// returns it with the configuration's path.
+async fn set_up(work: &Path, params: &Params) -> anyhow::Result<(Sim, PathBuf)> {
     std::fs::create_dir_all(work.join("rules"))?;
     std::fs::write(work.join("rules").join("rules.toml"), RULES)?;
     let sim_config = SimConfig {
@@ -457,7 +502,6 @@ pub async fn run(binary: &Path, work: &Path, params: &Params) -> anyhow::Result<
         ..SimConfig::default()
     };
     let sim = Sim::start(sim_config, "127.0.0.1:0".parse()?).await?;
-    let control = sim.control();
     let config = work.join("gws-botd.toml");
     std::fs::write(
         &config,
@@ -472,102 +516,91 @@ pub async fn run(binary: &Path, work: &Path, params: &Params) -> anyhow::Result<
             work.join("state").display(),
         ),
     )?;
-    let mut daemon = Daemon {
-        binary: binary.to_owned(),
-        config,
-        log: work.join("daemon.log"),
-        child: None,
-    };
-    let mut readies_before_start = readies(&control);
-    daemon.start()?;
+    Ok((sim, config))
+}
 
-    // Chats are created over the ramp; kills and faults are spread over the ramp and a bit
-    // beyond, at random moments.
+/// Start the daemon, then create the chats over the ramp and kill the daemon (and start it
+/// again) or inject faults at random moments, each at its time. Returns how many Ready
+/// requests the simulator had served when the daemon was last started.
+async fn drive(
+    control: &Control,
+    daemon: &mut Daemon,
+    rng: &mut StdRng,
+    params: &Params,
+    report: &mut Report,
+) -> anyhow::Result<usize> {
+    let started = Instant::now();
+    let mut readies_before_start = readies(control);
+    daemon.start()?;
+    // Kills and faults are spread over the ramp and a bit beyond.
     let span = params.ramp + params.ramp / 2;
-    let mut moments: Vec<(Duration, bool)> = Vec::new();
-    for i in 0..params.kills + params.faults {
-        moments.push((rng.random_range(Duration::ZERO..span), i < params.kills));
-    }
+    let mut moments: Vec<(Duration, bool)> = (0..params.kills + params.faults)
+        .map(|i| (rng.random_range(Duration::ZERO..span), i < params.kills))
+        .collect();
     moments.sort();
-    let mut report = Report {
-        chats: params.chats,
-        ..Report::default()
-    };
-    let mut ids = Vec::with_capacity(params.chats);
-    let gap = params.ramp / u32::try_from(params.chats.max(1)).unwrap_or(u32::MAX);
-    let mut next_chat = Duration::ZERO;
     let mut moments = moments.into_iter().peekable();
-    while ids.len() < params.chats || moments.peek().is_some() {
-        let at = started.elapsed();
-        if ids.len() < params.chats && at >= next_chat {
-            let i = ids.len();
-            ids.push(control.create_chat(ChatSpec {
-                customer: format!("Customer{i}"),
-                first_message: (i % 7 == 0).then(|| "hello?".to_owned()),
-                script: script(&mut rng),
+    let gap = params.ramp / u32::try_from(params.chats.max(1)).unwrap_or(u32::MAX);
+    let (mut created, mut next_chat) = (0, Duration::ZERO);
+    loop {
+        let chat_due = (created < params.chats).then_some(next_chat);
+        let Some(due) = chat_due
+            .into_iter()
+            .chain(moments.peek().map(|m| m.0))
+            .min()
+        else {
+            return Ok(readies_before_start);
+        };
+        tokio::time::sleep_until(started + due).await;
+        if chat_due == Some(due) {
+            control.create_chat(ChatSpec {
+                customer: format!("Customer{created}"),
+                first_message: (created % 7 == 0).then(|| "hello?".to_owned()),
+                script: script(rng),
                 ..ChatSpec::default()
-            }));
+            });
+            created += 1;
             next_chat += gap;
-            continue;
-        }
-        if let Some((when, kill)) = moments.peek().copied()
-            && at >= when
-        {
-            moments.next();
+        } else if let Some((_, kill)) = moments.next() {
             if kill {
                 daemon.kill().await;
                 report.kills += 1;
+                // The daemon stays down for a random while: part of the scenario, not a wait
+                // for anything.
                 tokio::time::sleep(Duration::from_millis(rng.random_range(50..1500))).await;
-                readies_before_start = readies(&control);
+                readies_before_start = readies(control);
                 daemon.start()?;
             } else {
-                *report
-                    .faults
-                    .entry(inject(&control, &mut rng, params.sim_restarts))
-                    .or_default() += 1;
+                let fault = inject(control, rng, params.sim_restarts);
+                *report.faults.entry(fault).or_default() += 1;
             }
-            continue;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
 
-    // Every chat must end: customers finish their scripts as the bot answers them. One still
-    // open at the deadline is lost even if the shutdown then hands it over.
-    let deadline = started + params.deadline;
-    loop {
-        let open: Vec<String> = control
+/// Wait until every chat has an outcome, as the simulator's `Ended` events tell (all chats
+/// are looked at again when events were missed).
+async fn all_ended(control: &Control) {
+    let open = |control: &Control| -> HashSet<String> {
+        control
             .chats()
-            .iter()
+            .into_iter()
             .filter(|c| c.outcome.is_none())
-            .map(|c| c.id.clone())
-            .collect();
-        if open.is_empty() {
-            break;
+            .map(|c| c.id)
+            .collect()
+    };
+    // Subscribed before looking, so no end falls between the two.
+    let mut events = control.subscribe();
+    let mut still_open = open(control);
+    while !still_open.is_empty() {
+        match events.recv().await {
+            Ok(SimEvent::Ended { chat, .. }) => {
+                still_open.remove(&chat);
+            }
+            Ok(_) => {}
+            Err(RecvError::Lagged(_)) => still_open = open(control),
+            Err(RecvError::Closed) => return,
         }
-        if Instant::now() >= deadline {
-            report.orphaned.extend(
-                open.into_iter()
-                    .map(|id| format!("{id} still open at the deadline")),
-            );
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // A daemon restarted just now may not have installed its signal handlers yet (SIGTERM
-    // would then kill it outright): let it come up (Ready) before asking it to stop.
-    let up_by = Instant::now() + Duration::from_secs(20);
-    while readies(&control) <= readies_before_start && Instant::now() < up_by {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // Grace (3 s) and the hand-over window (15 s) at most, plus a margin.
-    report.daemon_exit = daemon.terminate(Duration::from_secs(30)).await;
-    for chat in control.chats() {
-        check(&chat, &mut report);
-    }
-    report.violations = control.violations();
-    report.elapsed = started.elapsed();
-    sim.shutdown().await;
-    Ok(report)
 }
 
 #[cfg(test)]

@@ -55,6 +55,8 @@ pub struct RuleSet {
     teams: BTreeMap<String, Team>,
     schedules: BTreeMap<String, Arc<Schedule>>,
     tests: Vec<RuleTest>,
+    /// Whether the tests ran (and passed) when the set was loaded.
+    tested: bool,
     files: usize,
 }
 
@@ -76,6 +78,8 @@ pub struct Summary {
     pub teams: usize,
     pub schedules: usize,
     pub tests: usize,
+    /// Whether the tests ran and passed (the display says "N tests passed", else "N tests").
+    pub tested: bool,
 }
 
 impl fmt::Display for Summary {
@@ -83,12 +87,13 @@ impl fmt::Display for Summary {
         let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         write!(
             f,
-            "{}, {}, {}, {}, {} passed",
+            "{}, {}, {}, {}, {}{}",
             plural(self.files, "file"),
             plural(self.rules, "rule"),
             plural(self.teams, "team"),
             plural(self.schedules, "schedule"),
-            plural(self.tests, "test")
+            plural(self.tests, "test"),
+            if self.tested { " passed" } else { "" }
         )
     }
 }
@@ -99,6 +104,7 @@ impl RuleSet {
         teams: BTreeMap<String, Team>,
         schedules: BTreeMap<String, Arc<Schedule>>,
         tests: Vec<RuleTest>,
+        tested: bool,
         files: usize,
     ) -> Self {
         let mut set = RuleSet {
@@ -111,6 +117,7 @@ impl RuleSet {
             teams,
             schedules,
             tests,
+            tested,
             files,
         };
         for rule in rules {
@@ -133,9 +140,19 @@ impl RuleSet {
 
     /// Load every `*.toml` file of `dir` in name order (`README*` and hidden files are
     /// ignored). A missing or unreadable directory, an empty one, unreadable, oversized
-    /// or non-UTF-8 files are problems like any other. Blocking file I/O: call from
-    /// `spawn_blocking` in async code.
+    /// or non-UTF-8 files are problems like any other, and so is a failing `[[test]]`.
+    /// Blocking file I/O: call from `spawn_blocking` in async code.
     pub fn load_dir(dir: &Path) -> Result<RuleSet, Problems> {
+        Self::load_dir_with(dir, true)
+    }
+
+    /// Like [`RuleSet::load_dir`], but without running the `[[test]]` blocks: for
+    /// `gws-botd simulate`, which replays a failing test to show why it fails.
+    pub fn load_dir_untested(dir: &Path) -> Result<RuleSet, Problems> {
+        Self::load_dir_with(dir, false)
+    }
+
+    fn load_dir_with(dir: &Path, run_tests: bool) -> Result<RuleSet, Problems> {
         let entries = std::fs::read_dir(dir).map_err(|e| {
             Problems(vec![Problem::whole(
                 dir,
@@ -193,7 +210,7 @@ impl RuleSet {
             .iter()
             .map(|(p, t)| (p.as_path(), t.as_str()))
             .collect();
-        within_limits(dir, validate::check(&sources, problems)?)
+        within_limits(dir, validate::check(&sources, problems, run_tests)?)
     }
 
     /// Check rule files given as (path, text), in the order given. The paths are only used
@@ -215,7 +232,7 @@ impl RuleSet {
                 sources.push((path.as_path(), text.as_str()));
             }
         }
-        within_limits(dir, validate::check(&sources, problems)?)
+        within_limits(dir, validate::check(&sources, problems, true)?)
     }
 
     /// Decide what the rules do about `trigger` in `chat` (no override in force).
@@ -226,13 +243,14 @@ impl RuleSet {
     /// Decide what the rules do about `trigger` in `chat`: the first rule that applies acts
     /// and stops the search, unless it says `continue = true`. A message no `message` rule
     /// acted on goes to the `no_match` rules, which see `unanswered` including this message.
+    /// While the bot awaits an answer, the rules with that `when.awaiting` come first.
     /// `active` is the emergency override in force; `trace` collects every rule tried.
     pub fn evaluate_traced(
         &self,
         chat: &ChatView<'_>,
         trigger: &Trigger,
         active: Option<&Override>,
-        mut trace: Option<&mut Vec<Tried>>,
+        trace: Option<&mut Vec<Tried>>,
     ) -> Outcome {
         let env = Env {
             now: chat.now,
@@ -240,75 +258,66 @@ impl RuleSet {
             schedules: &self.schedules,
         };
         let plain = Try {
-            matched: None,
             unanswered: chat.unanswered,
-            silent: None,
+            ..Try::default()
         };
-        let mut response = Response::default();
-        let tracing = trace.is_some();
-        let mut run = |on, rules: &[Rule], tried: &dyn Fn(usize) -> Try, response: &mut _| {
-            run(
-                rules,
-                None,
-                on,
-                chat,
-                &env,
-                tried,
-                response,
-                trace.as_deref_mut(),
-            );
+        let mut pass = Pass {
+            chat,
+            env: &env,
+            response: Response::default(),
+            trace,
         };
         match trigger {
-            Trigger::Accepted => run("accept", &self.accept, &|_| plain, &mut response),
-            Trigger::Message { text } => {
-                let text = Text::new(text);
-                let hits = self.index.matches(&text);
-                let tried = |i: usize| Try {
-                    matched: Some(hits.binary_search(&i).is_ok()),
-                    ..plain
-                };
-                if tracing {
-                    run("message", &self.message, &tried, &mut response);
-                } else {
-                    // Only rules whose `match` matched can act: try just those.
-                    self::run(
-                        &self.message,
-                        Some(&hits),
-                        "message",
-                        chat,
-                        &env,
-                        &tried,
-                        &mut response,
-                        None,
-                    );
-                }
-                response.matched = !response.acted.is_empty();
-                if !response.matched {
-                    let tried = Try {
-                        unanswered: chat.unanswered.saturating_add(1),
-                        ..plain
-                    };
-                    run("no_match", &self.no_match, &|_| tried, &mut response);
-                }
-            }
+            Trigger::Accepted => pass.run("accept", &self.accept, None, &|_| plain),
+            Trigger::Message { text } => self.evaluate_message(&mut pass, text, plain),
             Trigger::Idle { silent } => {
                 let tried = Try {
                     silent: Some(*silent),
                     ..plain
                 };
-                run("idle", &self.idle, &|_| tried, &mut response);
+                pass.run("idle", &self.idle, None, &|_| tried);
             }
-            Trigger::EscalationFailed => run(
-                "escalation_failed",
-                &self.escalation_failed,
-                &|_| plain,
-                &mut response,
-            ),
+            Trigger::EscalationFailed => {
+                pass.run("escalation_failed", &self.escalation_failed, None, &|_| {
+                    plain
+                })
+            }
         }
-        if response.acted.is_empty() {
+        if pass.response.acted.is_empty() {
             Outcome::Pass
         } else {
-            Outcome::Act(response)
+            Outcome::Act(pass.response)
+        }
+    }
+
+    /// The `message` rules for `text`, then the `no_match` rules if none acted.
+    fn evaluate_message(&self, pass: &mut Pass<'_, '_>, text: &str, plain: Try<'_>) {
+        let awaiting = pass.chat.awaiting.is_some();
+        let message = Text::new(text);
+        let hits = self.index.matches(&message);
+        let tried = |i: usize| Try {
+            matched: Some(hits.binary_search(&i).is_ok()),
+            text: Some(text),
+            ..plain
+        };
+        // Without a trace, only rules whose `match` matched can act: try just those.
+        let candidates = (pass.trace.is_none()).then_some(hits.as_slice());
+        let order = awaiting.then(|| awaiting_first(&self.message, candidates));
+        pass.run(
+            "message",
+            &self.message,
+            order.as_deref().or(candidates),
+            &tried,
+        );
+        pass.response.matched = !pass.response.acted.is_empty();
+        if !pass.response.matched {
+            let tried = Try {
+                unanswered: pass.chat.unanswered.saturating_add(1),
+                text: Some(text),
+                ..plain
+            };
+            let order = awaiting.then(|| awaiting_first(&self.no_match, None));
+            pass.run("no_match", &self.no_match, order.as_deref(), &|_| tried);
         }
     }
 
@@ -330,7 +339,7 @@ impl RuleSet {
         self.schedules.values().map(|s| s.as_ref())
     }
 
-    /// The `[[test]]` blocks of the files (all passed when the set was loaded).
+    /// The `[[test]]` blocks of the files (all passed when the set was loaded with its tests).
     pub fn tests(&self) -> &[RuleTest] {
         &self.tests
     }
@@ -352,49 +361,70 @@ impl RuleSet {
             teams: self.teams.len(),
             schedules: self.schedules.len(),
             tests: self.tests.len(),
+            tested: self.tested,
         }
     }
 }
 
-/// Try `rules` in order (only those at the indices `only`, when given), letting each that
-/// applies act, until one without `continue`. `tried(i)` is what rule `i` is tried against.
-#[allow(clippy::too_many_arguments)]
-fn run(
-    rules: &[Rule],
-    only: Option<&[usize]>,
-    on: &'static str,
-    chat: &ChatView<'_>,
-    env: &Env<'_>,
-    tried: &dyn Fn(usize) -> Try,
-    response: &mut Response,
-    mut trace: Option<&mut Vec<Tried>>,
-) {
-    let indices: Box<dyn Iterator<Item = usize>> = match only {
-        Some(list) => Box::new(list.iter().copied()),
-        None => Box::new(0..rules.len()),
-    };
-    for i in indices {
-        let rule = &rules[i];
-        let result = rule.check(chat, env, tried(i));
-        if let Some(trace) = trace.as_deref_mut() {
-            trace.push(Tried {
-                on,
-                rule: rule.name.clone(),
-                result: result.clone(),
-            });
-        }
-        if result.is_err() {
-            continue;
-        }
-        rule.act(chat, env, &mut response.actions);
-        if rule.then != Then::Stay {
-            response.then = rule.then.clone();
-        }
-        response.acted.push(rule.name.clone());
-        if !rule.cont {
-            break;
+/// One evaluation of a trigger: what the rules see and what they have decided so far.
+struct Pass<'p, 'c> {
+    chat: &'p ChatView<'c>,
+    env: &'p Env<'p>,
+    response: Response,
+    trace: Option<&'p mut Vec<Tried>>,
+}
+
+impl Pass<'_, '_> {
+    /// Try `rules` in order (only those at the indices `only`, in that order, when given),
+    /// letting each that applies act, until one without `continue`. `tried(i)` is what rule
+    /// `i` is tried against.
+    fn run<'t>(
+        &mut self,
+        on: &'static str,
+        rules: &[Rule],
+        only: Option<&[usize]>,
+        tried: &dyn Fn(usize) -> Try<'t>,
+    ) {
+        let indices: Box<dyn Iterator<Item = usize>> = match only {
+            Some(list) => Box::new(list.iter().copied()),
+            None => Box::new(0..rules.len()),
+        };
+        for i in indices {
+            let rule = &rules[i];
+            let result = rule.check(self.chat, self.env, tried(i));
+            if let Some(trace) = self.trace.as_deref_mut() {
+                trace.push(Tried {
+                    on,
+                    rule: rule.name.clone(),
+                    result: result.clone(),
+                });
+            }
+            if result.is_err() {
+                continue;
+            }
+            let response = &mut self.response;
+            if let Some(topic) = rule.act(self.chat, self.env, tried(i), &mut response.actions) {
+                response.awaiting = Some(topic.to_owned());
+            }
+            if rule.then != Then::Stay {
+                response.then = rule.then.clone();
+            }
+            response.acted.push(rule.name.clone());
+            if !rule.cont {
+                break;
+            }
         }
     }
+}
+
+/// The indices of `rules` (or of `only`) with the `when.awaiting` rules first, each group in
+/// its own order.
+fn awaiting_first(rules: &[Rule], only: Option<&[usize]>) -> Vec<usize> {
+    let all: Vec<usize> = only.map_or_else(|| (0..rules.len()).collect(), <[usize]>::to_vec);
+    let (mut first, rest): (Vec<usize>, Vec<usize>) =
+        all.into_iter().partition(|&i| rules[i].awaiting.is_some());
+    first.extend(rest);
+    first
 }
 
 /// Whether the symbolic link at `path` resolves to a place inside the directory whose
@@ -578,3 +608,5 @@ mod tests;
 mod tests_format;
 #[cfg(test)]
 mod tests_problems;
+#[cfg(test)]
+mod tests_supervisor;

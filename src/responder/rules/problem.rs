@@ -78,15 +78,27 @@ impl fmt::Display for Problem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problems(pub Vec<Problem>);
 
+impl Problems {
+    /// "3 problems in 2 files" (a directory counts as a file here).
+    pub fn total(&self) -> String {
+        let files: std::collections::BTreeSet<&Path> =
+            self.0.iter().map(|p| p.file.as_path()).collect();
+        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        format!(
+            "{} in {}",
+            plural(self.0.len(), "problem"),
+            plural(files.len(), "file")
+        )
+    }
+}
+
+/// Every problem, a blank line apart, then the total ("3 problems in 2 files").
 impl fmt::Display for Problems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, problem) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n\n")?;
-            }
-            write!(f, "{problem}")?;
+        for problem in &self.0 {
+            write!(f, "{problem}\n\n")?;
         }
-        Ok(())
+        f.write_str(&self.total())
     }
 }
 
@@ -290,11 +302,14 @@ mod tests {
         );
         let whole = Problem::whole("rules", "no rule files in rules");
         assert_eq!(whole.to_string(), "rules: no rule files in rules");
-        let both = Problems(vec![whole.clone(), whole]);
+        let other = Problem::whole("rules/b.toml", "bad");
+        let all = Problems(vec![whole.clone(), whole, other]);
         assert_eq!(
-            both.to_string(),
-            "rules: no rule files in rules\n\nrules: no rule files in rules"
+            all.to_string(),
+            "rules: no rule files in rules\n\nrules: no rule files in rules\n\nrules/b.toml: bad\n\n3 problems in 2 files"
         );
+        let one = Problems(vec![Problem::whole("rules/b.toml", "bad")]);
+        assert_eq!(one.total(), "1 problem in 1 file");
     }
 
     #[test]

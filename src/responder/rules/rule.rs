@@ -1,18 +1,16 @@
 //! A checked rule: everything precompiled, ready to be tried against a chat.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use regex::Regex;
 
 use crate::event::UserData;
 use crate::responder::{Action, ChatView, Then};
-use crate::schedule::overrides::Override;
 use crate::schedule::{Closed, Schedule, State};
 
 use super::matcher::Matcher;
+pub(crate) use super::template::Env;
 use super::template::Template;
 
 /// When a rule is tried.
@@ -70,19 +68,13 @@ pub(super) struct ScheduleCondition {
     pub schedule: Arc<Schedule>,
 }
 
-/// What rules see of the world besides the chat: the time, the override, the schedules.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Env<'a> {
-    pub now: Timestamp,
-    pub active: Option<&'a Override>,
-    pub schedules: &'a BTreeMap<String, Arc<Schedule>>,
-}
-
 /// What the rule is being tried against, besides the chat and the environment.
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Try {
+pub(super) struct Try<'t> {
     /// For `message` rules: whether the message matched this rule's `match`.
     pub matched: Option<bool>,
+    /// For `message` and `no_match` rules: the customer's message (for `{match.NAME}`).
+    pub text: Option<&'t str>,
     /// The `unanswered` count this trigger sees.
     pub unanswered: u32,
     /// For `idle` rules: how long the chat has been silent.
@@ -102,8 +94,14 @@ pub(super) struct Rule {
     pub user_data: Vec<(String, Condition)>,
     pub turn: Bounds,
     pub unanswered: Bounds,
+    /// `when.awaiting`: the topic the bot's previous answer must have asked for.
+    pub awaiting: Option<String>,
+    /// `await`: the topic this rule's answer asks the customer for.
+    pub asks: Option<String>,
     pub typing: Option<Duration>,
     pub replies: Vec<Template>,
+    /// The rule's `match.regex` with its named groups, when a reply uses `{match.NAME}`.
+    pub groups: Option<Regex>,
     pub attach: Option<UserData>,
     pub once: bool,
     pub cont: bool,
@@ -113,20 +111,34 @@ pub(super) struct Rule {
 impl Rule {
     /// Whether this rule acts.
     #[cfg(test)]
-    pub fn applies(&self, chat: &ChatView<'_>, env: &Env<'_>, tried: Try) -> bool {
+    pub fn applies(&self, chat: &ChatView<'_>, env: &Env<'_>, tried: Try<'_>) -> bool {
         self.check(chat, env, tried).is_ok()
     }
 
     /// `Ok` if this rule acts, else why not (for `--explain`): not already fired if `once`,
-    /// the message matches (for `message` rules), the silence is long enough (for `idle`
-    /// rules), and every `when` condition holds.
-    pub fn check(&self, chat: &ChatView<'_>, env: &Env<'_>, tried: Try) -> Result<(), String> {
+    /// the bot awaits its topic (for `when.awaiting`), the message matches (for `message`
+    /// rules), the silence is long enough (for `idle` rules), and every `when` condition
+    /// holds.
+    pub fn check(&self, chat: &ChatView<'_>, env: &Env<'_>, tried: Try<'_>) -> Result<(), String> {
         if self.once && chat.fired.contains(&self.name) {
             return Err("it already acted once in this chat (`once = true`)".into());
+        }
+        if let Some(topic) = &self.awaiting
+            && chat.awaiting != Some(topic.as_str())
+        {
+            return Err(match chat.awaiting {
+                None => format!("`when.awaiting` wants {topic:?}, the bot awaits no answer"),
+                Some(other) => format!("`when.awaiting` wants {topic:?}, the bot awaits {other:?}"),
+            });
         }
         if tried.matched == Some(false) {
             return Err("the message does not match its `match`".into());
         }
+        self.check_when(chat, env, tried)
+    }
+
+    /// The counters, user data and schedule conditions of [`Rule::check`].
+    fn check_when(&self, chat: &ChatView<'_>, env: &Env<'_>, tried: Try<'_>) -> Result<(), String> {
         if self.on == On::Idle {
             let silent = tried.silent.unwrap_or_default();
             if silent < self.after {
@@ -179,22 +191,37 @@ impl Rule {
 
     /// Append this rule's actions: typing, replies, attached data. A rule that acts because
     /// its schedule is closed by an override with a message sends that message instead of
-    /// its replies.
-    pub fn act(&self, chat: &ChatView<'_>, env: &Env<'_>, actions: &mut Vec<Action>) {
+    /// its replies. Returns the topic the replies ask for (`await`), if they were sent.
+    pub fn act(
+        &self,
+        chat: &ChatView<'_>,
+        env: &Env<'_>,
+        tried: Try<'_>,
+        actions: &mut Vec<Action>,
+    ) -> Option<&str> {
         if let Some(typing) = self.typing {
             actions.push(Action::Typing(typing));
         }
-        match self.override_message(env) {
-            Some(message) => actions.push(Action::Reply(message.to_owned())),
-            None => actions.extend(
-                self.replies
-                    .iter()
-                    .map(|reply| Action::Reply(reply.render(chat, env))),
-            ),
-        }
+        let asks = match self.override_message(env) {
+            Some(message) => {
+                actions.push(Action::Reply(message.to_owned()));
+                None
+            }
+            None => {
+                let captures = self.groups.as_ref().zip(tried.text);
+                let captures = captures.and_then(|(regex, text)| regex.captures(text));
+                actions.extend(
+                    self.replies
+                        .iter()
+                        .map(|reply| Action::Reply(reply.render(chat, env, captures.as_ref()))),
+                );
+                self.asks.as_deref()
+            }
+        };
         if let Some(attach) = &self.attach {
             actions.push(Action::Attach(attach.clone()));
         }
+        asks
     }
 
     fn override_message<'e>(&self, env: &Env<'e>) -> Option<&'e str> {
@@ -229,7 +256,9 @@ fn user_data_holds(data: &UserData, key: &str, condition: &Condition) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
+    use std::collections::{BTreeMap, HashSet};
+
+    use jiff::Timestamp;
 
     use super::*;
     use crate::event::ChatId;
@@ -243,8 +272,9 @@ mod tests {
         }
     }
 
-    fn tried(rule: &Rule, text: Option<&Text<'_>>, unanswered: u32) -> Try {
+    fn tried<'t>(rule: &Rule, text: Option<&Text<'t>>, unanswered: u32) -> Try<'t> {
         Try {
+            text: text.map(|t| t.raw),
             matched: rule
                 .matcher
                 .as_ref()
@@ -264,8 +294,11 @@ mod tests {
             user_data: Vec::new(),
             turn: Bounds::default(),
             unanswered: Bounds::default(),
+            awaiting: None,
+            asks: None,
             typing: None,
             replies: Vec::new(),
+            groups: None,
             attach: None,
             once: false,
             cont: false,
@@ -288,6 +321,7 @@ mod tests {
             turn: 2,
             unanswered: 0,
             fired: &fired,
+            awaiting: None,
             now: Timestamp::UNIX_EPOCH,
         };
         let schedules = BTreeMap::new();

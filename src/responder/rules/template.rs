@@ -1,33 +1,67 @@
-//! Reply templates: text with `{customer}`, `{bot}`, `{user_data.Key}` and
+//! Reply templates: text with `{customer}`, `{bot}`, `{user_data.Key}`, `{match.NAME}` and
 //! `{next_open.NAME}` placeholders.
 //!
 //! Templates are parsed once at load into literal and placeholder pieces; rendering only
 //! concatenates. `{{` and `}}` are literal braces. Unknown placeholders are load errors, so
 //! a typo never reaches a customer as `{custmer}`.
+//!
+//! When the customer's nickname is unknown, `{customer|there}` says the word after the bar
+//! and a plain `{customer}` is left out together with the space before it ("Sorry {customer},
+//! I didn't get that." → "Sorry, I didn't get that."): never "Sorry there".
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use regex::Captures;
 
 use crate::responder::ChatView;
-use crate::schedule;
+use crate::schedule::Schedule;
+use crate::schedule::overrides::Override;
 
 use super::problem::{closest, did_you_mean};
-use super::rule::Env;
 
-/// What a customer is called when the chat does not tell us their nickname.
-pub(super) const DEFAULT_CUSTOMER: &str = "there";
+/// What rules see of the world besides the chat: the time, the override, the schedules.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Env<'a> {
+    pub now: Timestamp,
+    pub active: Option<&'a Override>,
+    pub schedules: &'a BTreeMap<String, Arc<Schedule>>,
+}
 
 /// Placeholders a template may use (for "did you mean").
-const PLACEHOLDERS: [&str; 4] = ["customer", "bot", "user_data.Key", "next_open.NAME"];
+const PLACEHOLDERS: [&str; 7] = [
+    "customer",
+    "customer|word",
+    "bot",
+    "user_data.Key",
+    "match.NAME",
+    "next_open",
+    "next_open.NAME",
+];
 
 /// One piece of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
     Text(String),
-    Customer,
+    /// The customer's nickname; when unknown, the fallback word, or nothing.
+    Customer(Option<String>),
     Bot,
     UserData(String),
-    /// The next opening of the schedule with this name (checked by the validator).
-    NextOpen(String),
+    /// What the named group of the rule's regex captured; `at` is the byte offset of the
+    /// placeholder in the text (for problems).
+    Match {
+        name: String,
+        at: usize,
+    },
+    /// The next opening of the schedule with this name (checked by the validator); `None`
+    /// for a bare `{next_open}` until the validator has resolved it.
+    NextOpen {
+        name: Option<String>,
+        at: usize,
+    },
 }
 
 /// A parsed reply template.
@@ -42,6 +76,15 @@ pub(super) struct TemplateError {
     pub offset: usize,
     pub message: String,
     pub hint: Option<String>,
+}
+
+/// What a template refers to that the validator must check, with byte offsets in its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reference<'t> {
+    /// `{next_open.NAME}`, or `None` for `{next_open}`.
+    Schedule(Option<&'t str>),
+    /// `{match.NAME}`.
+    Group(&'t str),
 }
 
 impl Template {
@@ -82,7 +125,7 @@ impl Template {
                     while rest.peek().is_some_and(|&(j, _)| j <= i + 1 + len) {
                         rest.next();
                     }
-                    match placeholder(name) {
+                    match placeholder(name, i) {
                         Ok(piece) => {
                             if !literal.is_empty() {
                                 pieces.push(Piece::Text(std::mem::take(&mut literal)));
@@ -109,38 +152,70 @@ impl Template {
         }
     }
 
-    /// The schedules named by `{next_open.NAME}`, with their byte offsets in the text.
-    pub fn schedules<'t>(&'t self, text: &str) -> Vec<(usize, &'t str)> {
-        let mut found = Vec::new();
-        for piece in &self.pieces {
-            if let Piece::NextOpen(name) = piece {
-                let placeholder = format!("{{next_open.{name}}}");
-                let offset = text.find(&placeholder).unwrap_or(0);
-                found.push((offset, name.as_str()));
-            }
-        }
-        found
+    /// The schedules and regex groups this template names, with their byte offsets in the
+    /// text it was parsed from.
+    pub fn references(&self) -> Vec<(usize, Reference<'_>)> {
+        self.pieces
+            .iter()
+            .filter_map(|piece| match piece {
+                Piece::NextOpen { name, at } => Some((*at, Reference::Schedule(name.as_deref()))),
+                Piece::Match { name, at } => Some((*at, Reference::Group(name))),
+                _ => None,
+            })
+            .collect()
     }
 
-    /// The text for this chat: a missing user-data key renders as "", a missing customer
-    /// nickname as [`DEFAULT_CUSTOMER`].
-    pub fn render(&self, chat: &ChatView<'_>, env: &Env<'_>) -> String {
+    /// Let every bare `{next_open}` stand for the schedule `name`.
+    pub fn resolve_next_open(&mut self, schedule: &str) {
+        for piece in &mut self.pieces {
+            if let Piece::NextOpen {
+                name: name @ None, ..
+            } = piece
+            {
+                *name = Some(schedule.to_owned());
+            }
+        }
+    }
+
+    /// The text for this chat: a missing user-data key or regex group renders as "", a
+    /// missing customer nickname as the placeholder's word, or not at all (see the module).
+    /// `captures` are the rule's regex groups on the message it answers.
+    pub fn render(
+        &self,
+        chat: &ChatView<'_>,
+        env: &Env<'_>,
+        captures: Option<&Captures<'_>>,
+    ) -> String {
         let mut out = String::new();
+        let mut dropped = false;
         for piece in &self.pieces {
+            let after_drop = std::mem::take(&mut dropped);
             match piece {
+                Piece::Text(text) if after_drop => join_after_dropped(&mut out, text),
                 Piece::Text(text) => out.push_str(text),
-                Piece::Customer => out.push_str(
-                    chat.customer
-                        .filter(|c| !c.trim().is_empty())
-                        .unwrap_or(DEFAULT_CUSTOMER),
-                ),
+                Piece::Customer(fallback) => {
+                    match (chat.customer.filter(|c| !c.trim().is_empty()), fallback) {
+                        (Some(name), _) => out.push_str(name),
+                        (None, Some(word)) => out.push_str(word),
+                        (None, None) => {
+                            out.truncate(out.trim_end().len());
+                            dropped = true;
+                        }
+                    }
+                }
                 Piece::Bot => out.push_str(chat.bot),
-                Piece::NextOpen(name) => {
-                    let opening = env
-                        .schedules
-                        .get(name)
-                        .and_then(|s| s.next_open(env.now, env.active));
-                    out.push_str(&schedule::describe(opening.as_ref(), env.now));
+                Piece::NextOpen { name, .. } => {
+                    let schedule = name.as_ref().and_then(|n| env.schedules.get(n));
+                    let text = match schedule {
+                        Some(s) => s.describe_next_open(env.now, env.active),
+                        None => crate::schedule::describe(None, env.now),
+                    };
+                    out.push_str(&text);
+                }
+                Piece::Match { name, .. } => {
+                    if let Some(group) = captures.and_then(|c| c.name(name)) {
+                        out.push_str(group.as_str());
+                    }
                 }
                 Piece::UserData(key) => match chat.user_data.get(key) {
                     None | Some(serde_json::Value::Null) => {}
@@ -155,40 +230,77 @@ impl Template {
     }
 }
 
-/// The piece a `{name}` stands for, or why it is not allowed.
-fn placeholder(name: &str) -> Result<Piece, (String, Option<String>)> {
-    match name {
-        "customer" => Ok(Piece::Customer),
-        "bot" => Ok(Piece::Bot),
-        _ => {
-            if let Some(key) = name.strip_prefix("user_data.") {
-                if key.is_empty() {
-                    return Err((
-                        "`{user_data.}` names no key".into(),
-                        Some("write it like `{user_data.Subject}`".into()),
-                    ));
-                }
-                return Ok(Piece::UserData(key.to_owned()));
-            }
-            if let Some(schedule) = name.strip_prefix("next_open.") {
-                if schedule.is_empty() {
-                    return Err((
-                        "`{next_open.}` names no schedule".into(),
-                        Some("write it like `{next_open.support}`".into()),
-                    ));
-                }
-                return Ok(Piece::NextOpen(schedule.to_owned()));
-            }
-            let hint = match closest(name, PLACEHOLDERS) {
-                Some(close) => format!("did you mean `{{{close}}}`?"),
-                None => format!(
-                    "{}; write `{{{{` for a literal `{{`",
-                    did_you_mean(name, PLACEHOLDERS, "known placeholders")
-                ),
-            };
-            Err((format!("unknown placeholder `{{{name}}}`"), Some(hint)))
-        }
+/// Append `text` after a left-out `{customer}`: at the start of the reply, its leading
+/// separators go too ("{customer}, your order…" → "your order…"); after a comma, a following
+/// punctuation mark replaces the comma ("Hi, {customer}!" → "Hi!").
+fn join_after_dropped(out: &mut String, text: &str) {
+    let starts_with_mark = text.starts_with([',', '.', '!', '?', ';', ':']);
+    if out.is_empty() {
+        out.push_str(text.trim_start_matches([',', ';', ':', ' ']));
+        return;
     }
+    if starts_with_mark && out.ends_with(',') {
+        out.pop();
+    }
+    if !starts_with_mark && !text.starts_with(char::is_whitespace) {
+        out.push(' ');
+    }
+    out.push_str(text);
+}
+
+/// The piece a `{name}` at byte `at` stands for, or why it is not allowed.
+fn placeholder(name: &str, at: usize) -> Result<Piece, (String, Option<String>)> {
+    match name {
+        "customer" => return Ok(Piece::Customer(None)),
+        "bot" => return Ok(Piece::Bot),
+        "next_open" => return Ok(Piece::NextOpen { name: None, at }),
+        _ => {}
+    }
+    if let Some(word) = name.strip_prefix("customer|") {
+        if word.trim().is_empty() {
+            return Err((
+                "`{customer|}` names no word for an unknown customer".into(),
+                Some(
+                    "write a word like `{customer|there}`, or `{customer}` to leave the name out"
+                        .into(),
+                ),
+            ));
+        }
+        return Ok(Piece::Customer(Some(word.to_owned())));
+    }
+    let prefixed = [
+        ("user_data.", "key", "{user_data.Subject}"),
+        ("next_open.", "schedule", "{next_open.support}"),
+        ("match.", "regex group", "{match.order}"),
+    ];
+    for (prefix, what, example) in prefixed {
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        if rest.is_empty() {
+            return Err((
+                format!("`{{{name}}}` names no {what}"),
+                Some(format!("write it like `{example}`")),
+            ));
+        }
+        let rest = rest.to_owned();
+        return Ok(match prefix {
+            "user_data." => Piece::UserData(rest),
+            "next_open." => Piece::NextOpen {
+                name: Some(rest),
+                at,
+            },
+            _ => Piece::Match { name: rest, at },
+        });
+    }
+    let hint = match closest(name, PLACEHOLDERS) {
+        Some(close) => format!("did you mean `{{{close}}}`?"),
+        None => format!(
+            "{}; write `{{{{` for a literal `{{`",
+            did_you_mean(name, PLACEHOLDERS, "known placeholders")
+        ),
+    };
+    Err((format!("unknown placeholder `{{{name}}}`"), Some(hint)))
 }
 
 #[cfg(test)]
@@ -209,6 +321,7 @@ mod tests {
             turn: 1,
             unanswered: 0,
             fired: &fired,
+            awaiting: None,
             now: jiff::Timestamp::UNIX_EPOCH,
         };
         let schedules = Default::default();
@@ -219,7 +332,7 @@ mod tests {
         };
         Template::parse(template)
             .expect("valid template")
-            .render(&chat, &env)
+            .render(&chat, &env, None)
     }
 
     #[test]
@@ -235,14 +348,100 @@ mod tests {
     }
 
     #[test]
-    fn missing_customer_is_there() {
+    fn an_unknown_customer_is_left_out_or_gets_the_word() {
+        let none = UserData::new();
+        let cases = [
+            ("Hi {customer}!", "Hi!"),
+            (
+                "Sorry {customer}, I didn't get that.",
+                "Sorry, I didn't get that.",
+            ),
+            (
+                "Sorry, {customer}, I didn't get that.",
+                "Sorry, I didn't get that.",
+            ),
+            ("Hi, {customer}!", "Hi!"),
+            (
+                "Are you still there {customer}? Write",
+                "Are you still there? Write",
+            ),
+            ("{customer}, your order is ready.", "your order is ready."),
+            ("Thanks {customer}", "Thanks"),
+            ("Hi {customer|there}!", "Hi there!"),
+            ("Dear {customer|customer},", "Dear customer,"),
+        ];
+        for (template, expected) in cases {
+            assert_eq!(render(template, None, &none), expected, "{template}");
+            assert_eq!(render(template, Some(" "), &none), expected, "{template}");
+            assert!(!render(template, None, &none).contains("there,"));
+        }
         assert_eq!(
-            render("Hi {customer}!", None, &UserData::new()),
-            "Hi there!"
+            render("Hi {customer|there}!", Some("Kim"), &none),
+            "Hi Kim!"
         );
         assert_eq!(
-            render("Hi {customer}!", Some(" "), &UserData::new()),
-            "Hi there!"
+            render("Sorry {customer}, I didn't get that.", Some("Kim"), &none),
+            "Sorry Kim, I didn't get that."
+        );
+    }
+
+    #[test]
+    fn match_groups_render_what_the_regex_captured() {
+        let template = Template::parse("Order {match.order}{match.none}, ok").unwrap();
+        assert_eq!(
+            template.references(),
+            vec![
+                (6, Reference::Group("order")),
+                (19, Reference::Group("none"))
+            ]
+        );
+        let regex = regex::Regex::new(r"#(?P<order>\d+)(?P<none>x)?").unwrap();
+        let captures = regex.captures("where is #4455667").unwrap();
+        let id = ChatId::from("c1");
+        let fired = HashSet::new();
+        let data = UserData::new();
+        let chat = ChatView {
+            id: &id,
+            customer: None,
+            bot: "Ava",
+            user_data: &data,
+            turn: 1,
+            unanswered: 0,
+            fired: &fired,
+            awaiting: None,
+            now: jiff::Timestamp::UNIX_EPOCH,
+        };
+        let schedules = Default::default();
+        let env = Env {
+            now: chat.now,
+            active: None,
+            schedules: &schedules,
+        };
+        assert_eq!(
+            template.render(&chat, &env, Some(&captures)),
+            "Order 4455667, ok"
+        );
+        assert_eq!(template.render(&chat, &env, None), "Order , ok");
+    }
+
+    #[test]
+    fn bare_next_open_is_resolved_by_the_validator() {
+        let mut template = Template::parse("Back {next_open}.").unwrap();
+        assert_eq!(template.references(), vec![(5, Reference::Schedule(None))]);
+        template.resolve_next_open("support");
+        assert_eq!(
+            template.references(),
+            vec![(5, Reference::Schedule(Some("support")))]
+        );
+        let errors = Template::parse("{customer|} {match.} {bot|x}").unwrap_err();
+        let messages: Vec<_> = errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "`{customer|}` names no word for an unknown customer",
+                "`{match.}` names no regex group",
+                "unknown placeholder `{bot|x}`",
+            ]
         );
     }
 

@@ -51,6 +51,7 @@ impl Chat {
             turn: self.turn,
             unanswered: self.unanswered,
             fired: &self.fired,
+            awaiting: None,
             now: self.now,
         }
     }
@@ -257,7 +258,7 @@ fn placeholders_typing_and_escalation_build_the_response() {
     assert_eq!(
         r.actions[1..],
         [
-            Action::Reply("Sorry, there.".into()),
+            Action::Reply("Sorry.".into()),
             Action::Reply("Subject: ".into())
         ]
     );
@@ -291,7 +292,7 @@ fn shipped_rules_load_and_behave() {
         RuleSet::load_dir(&dir).unwrap_or_else(|e| panic!("shipped rules do not load:\n{e}"));
     assert_eq!(
         rules.summary().to_string(),
-        "4 files, 14 rules, 3 teams, 1 schedule, 10 tests passed"
+        "4 files, 17 rules, 3 teams, 1 schedule, 13 tests passed"
     );
     let orders = rules.team("orders").unwrap();
     assert_eq!(
@@ -354,6 +355,7 @@ fn summary_counts_and_pluralises() {
             teams: 0,
             schedules: 0,
             tests: 0,
+            tested: true,
         }
     );
     assert_eq!(

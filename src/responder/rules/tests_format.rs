@@ -174,7 +174,7 @@ fn override_closes_the_schedule_and_its_message_replaces_the_reply() {
     chat2.active = chat.active.clone();
     assert_eq!(
         replies(&chat2.accept()),
-        ["Hello there! We are closed now and back today at 15:00."]
+        ["Hello! We are closed now and back today at 15:00."]
     );
 }
 

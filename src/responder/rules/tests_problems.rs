@@ -467,6 +467,7 @@ fn load_dir_reads_toml_files_in_name_order() {
         turn: 0,
         unanswered: 0,
         fired: &fired,
+        awaiting: None,
         now: jiff::Timestamp::UNIX_EPOCH,
     };
     match rules.evaluate(&chat, &Trigger::Accepted) {

@@ -129,8 +129,12 @@ async fn check_node() -> Result<(), String> {
 struct InstallLock(PathBuf);
 
 impl InstallLock {
+    /// Create the lock file. While another test process holds it, wait for it to go (a
+    /// file-system event on the directory), or, if it was left by a killed installer, until it
+    /// turns stale.
     async fn take(path: &Path) -> Result<InstallLock, String> {
-        let started = tokio::time::Instant::now();
+        let (mut changed, _watcher) = watch_file(path)?;
+        let give_up = tokio::time::Instant::now() + NPM_CI_TIMEOUT;
         loop {
             match std::fs::OpenOptions::new()
                 .write(true)
@@ -142,23 +146,50 @@ impl InstallLock {
                     let age = std::fs::metadata(path)
                         .and_then(|m| m.modified())
                         .ok()
-                        .and_then(|t| SystemTime::now().duration_since(t).ok());
-                    if age.is_some_and(|a| a > STALE_LOCK) {
+                        .and_then(|t| SystemTime::now().duration_since(t).ok())
+                        .unwrap_or_default();
+                    if age > STALE_LOCK {
                         let _ = std::fs::remove_file(path);
                         continue;
                     }
-                    if started.elapsed() > NPM_CI_TIMEOUT {
+                    let stale = tokio::time::Instant::now() + (STALE_LOCK - age);
+                    let wake = stale.min(give_up);
+                    if tokio::time::timeout_at(wake, changed.recv()).await.is_err()
+                        && wake == give_up
+                    {
                         return Err(format!(
                             "another `npm ci` holds {} for too long; remove it if stale",
                             path.display()
                         ));
                     }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
             }
         }
     }
+}
+
+/// A cue for each change of `path` (or trouble of the watcher), from a watcher of its directory
+/// that lives as long as the returned handle.
+fn watch_file(
+    path: &Path,
+) -> Result<(mpsc::UnboundedReceiver<()>, notify::RecommendedWatcher), String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let name = path.file_name().map(|n| n.to_owned());
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let ours = match &event {
+            Ok(event) => event.paths.iter().any(|p| p.file_name() == name.as_deref()),
+            Err(_) => true,
+        };
+        if ours {
+            let _ = tx.send(());
+        }
+    })
+    .map_err(|e| format!("cannot watch for {}: {e}", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    notify::Watcher::watch(&mut watcher, dir, notify::RecursiveMode::NonRecursive)
+        .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
+    Ok((rx, watcher))
 }
 
 impl Drop for InstallLock {

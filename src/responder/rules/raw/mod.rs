@@ -14,6 +14,7 @@ use super::problem::{Source, did_you_mean};
 
 mod rule;
 mod schedule;
+mod syntax;
 
 type Value<'i> = Spanned<DeValue<'i>>;
 
@@ -37,6 +38,8 @@ pub(super) struct RawSchedule {
     pub timezone: Option<Text>,
     pub open: Option<Spanned<Vec<Text>>>,
     pub closed: Option<Spanned<Vec<Text>>>,
+    /// The language of `{next_open…}`, as written.
+    pub language: Option<Text>,
     /// Whether reading it already found problems (so a missing value is not reported twice).
     pub damaged: bool,
 }
@@ -50,8 +53,12 @@ pub(super) struct RawTest {
     /// The `at` time, as written (a TOML date-time is turned into text).
     pub time: Option<Text>,
     pub user_data: Vec<(Text, Text)>,
+    /// The customer's nickname (`""`: unknown).
+    pub customer: Option<Text>,
     pub say: Option<Spanned<Vec<Text>>>,
     pub expect: Option<Spanned<Vec<Text>>>,
+    /// Every text the bot sends, in order; a single string is a list of one.
+    pub replies: Option<Spanned<Vec<Text>>>,
     pub damaged: bool,
 }
 
@@ -94,6 +101,10 @@ pub(super) struct RawRule {
     pub schedule: Option<RawScheduleCondition>,
     pub turn: Option<RawBounds>,
     pub unanswered: Option<RawBounds>,
+    /// `when.awaiting`: the topic the bot's previous answer asked for.
+    pub awaiting: Option<Text>,
+    /// `await`: the topic this rule's answer asks for.
+    pub asks: Option<Text>,
     /// A single string is a list of one.
     pub reply: Option<Spanned<Vec<Text>>>,
     pub typing: Option<Text>,
@@ -136,16 +147,24 @@ pub(super) enum RawThen {
 }
 
 const TOP_KEYS: [&str; 4] = ["schedule", "team", "rule", "test"];
-const SCHEDULE_KEYS: [&str; 3] = ["timezone", "open", "closed"];
-const TEST_KEYS: [&str; 5] = ["name", "at", "user_data", "say", "expect"];
+const SCHEDULE_KEYS: [&str; 4] = ["timezone", "open", "closed", "language"];
+const TEST_KEYS: [&str; 7] = [
+    "name",
+    "at",
+    "user_data",
+    "customer",
+    "say",
+    "expect",
+    "replies",
+];
 const SCHEDULE_CONDITION_KEYS: [&str; 2] = ["open", "closed"];
 const TEAM_KEYS: [&str; 5] = ["agents", "skill", "wait", "mode", "resume"];
-const RULE_KEYS: [&str; 12] = [
-    "name", "on", "after", "match", "when", "reply", "typing", "attach", "once", "continue",
-    "then", "examples",
+const RULE_KEYS: [&str; 13] = [
+    "name", "on", "after", "match", "when", "reply", "typing", "await", "attach", "once",
+    "continue", "then", "examples",
 ];
 const MATCH_KEYS: [&str; 2] = ["keywords", "regex"];
-const WHEN_KEYS: [&str; 4] = ["schedule", "user_data", "turn", "unanswered"];
+const WHEN_KEYS: [&str; 5] = ["schedule", "user_data", "turn", "unanswered", "awaiting"];
 const BOUNDS_KEYS: [&str; 2] = ["min", "max"];
 const EXAMPLES_KEYS: [&str; 2] = ["match", "no_match"];
 const THEN_KEYS: [&str; 2] = ["escalate", "transfer"];
@@ -158,11 +177,8 @@ pub(super) fn read(source: &mut Source<'_>) -> Option<RawFile> {
         Ok(document) => document.into_inner(),
         Err(error) => {
             let offset = error.span().map_or(0, |s| s.start);
-            source.report(
-                offset,
-                format!("this is not valid TOML: {}", error.message()),
-                None,
-            );
+            let explained = syntax::explain(text, offset, error.message());
+            source.report(explained.offset, explained.message, explained.hint);
             return None;
         }
     };

@@ -36,6 +36,7 @@ impl Reader<'_, '_> {
                 "when" => self.when(value, &mut rule, &context),
                 "reply" => rule.reply = self.strings(value, "`reply`", true),
                 "typing" => rule.typing = self.string(value, "`typing`"),
+                "await" => rule.asks = self.string(value, "`await`"),
                 "attach" => rule.attach = self.attach(value, "`attach`"),
                 "once" => rule.once = self.bool(value, "`once`"),
                 "continue" => rule.cont = self.bool(value, "`continue`"),
@@ -80,6 +81,7 @@ impl Reader<'_, '_> {
                 "turn" => rule.turn = self.bounds(value, "`when.turn`", context),
                 "unanswered" => rule.unanswered = self.bounds(value, "`when.unanswered`", context),
                 "schedule" => rule.schedule = self.schedule_condition(value, context),
+                "awaiting" => rule.awaiting = self.string(value, "`when.awaiting`"),
                 other => self.unknown_key(
                     key.span(),
                     other,

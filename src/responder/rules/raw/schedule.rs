@@ -20,6 +20,7 @@ impl Reader<'_, '_> {
                 timezone: None,
                 open: None,
                 closed: None,
+                language: None,
                 damaged: false,
             };
             let before = self.source.count();
@@ -28,6 +29,7 @@ impl Reader<'_, '_> {
                     "timezone" => schedule.timezone = self.string(value, "`timezone`"),
                     "open" => schedule.open = self.strings(value, "`open`", false),
                     "closed" => schedule.closed = self.strings(value, "`closed`", false),
+                    "language" => schedule.language = self.string(value, "`language`"),
                     other => {
                         self.unknown_key(key.span(), other, &SCHEDULE_KEYS, &format!("in {header}"))
                     }
@@ -68,8 +70,10 @@ impl Reader<'_, '_> {
                     "name" => test.name = self.string(value, "the test's `name`"),
                     "at" => test.time = self.time(value),
                     "user_data" => test.user_data = self.attach(value, "the test's `user_data`"),
+                    "customer" => test.customer = self.string(value, "the test's `customer`"),
                     "say" => test.say = self.strings(value, "`say`", true),
                     "expect" => test.expect = self.strings(value, "`expect`", true),
+                    "replies" => test.replies = self.strings(value, "`replies`", true),
                     other => self.unknown_key(key.span(), other, &TEST_KEYS, &context),
                 }
             }

@@ -5,6 +5,7 @@
 //! regexes, placeholders, team references and the rules' own examples.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,13 +14,17 @@ use crate::responder::{Team, TeamMode};
 use crate::schedule::Schedule;
 
 use super::RuleSet;
-use super::problem::{Problem, Problems, Source};
+use super::problem::{Problem, Problems, Source, did_you_mean};
 use super::raw::{self, RawFile, RawTeam, Text};
+use super::rule::{On, Rule};
 
+mod examples;
+mod reply;
 mod rule;
 mod schedule;
 mod shadow;
 mod test;
+mod topics;
 use rule::check_rule;
 use schedule::check_schedule;
 pub use test::{RuleTest, parse_time};
@@ -34,70 +39,24 @@ pub(super) const TRIGGERS: [&str; 5] =
 const DURATION_HINT: &str = "write a duration like \"45s\", \"1.5s\" or \"2m\"";
 
 /// Check `files` (path, text) in the order given; `problems` are those found before
-/// (e.g. unreadable files) and make the load fail too.
-pub(super) fn check(files: &[(&Path, &str)], problems: Vec<Problem>) -> Result<RuleSet, Problems> {
+/// (e.g. unreadable files) and make the load fail too. With `run_tests`, the `[[test]]`
+/// blocks run against the checked set and every failure is a problem.
+pub(super) fn check(
+    files: &[(&Path, &str)],
+    problems: Vec<Problem>,
+    run_tests: bool,
+) -> Result<RuleSet, Problems> {
     let mut sources: Vec<Source<'_>> = files
         .iter()
         .map(|&(path, text)| Source::new(path, text))
         .collect();
     let raws: Vec<Option<RawFile>> = sources.iter_mut().map(raw::read).collect();
-    // A file that is unreadable or not valid TOML may define teams we cannot see: only
-    // report unknown teams when every file could be read.
+    // A file that is unreadable or not valid TOML may define teams, schedules, rules and
+    // topics we cannot see: only report unknown names when every file could be read.
     let all_parsed = problems.is_empty() && raws.iter().all(Option::is_some);
 
-    let mut teams: BTreeMap<String, Team> = BTreeMap::new();
-    let mut team_names: BTreeMap<String, Location> = BTreeMap::new();
-    for (file, raw) in raws.iter().enumerate() {
-        for raw_team in raw.iter().flat_map(|r| &r.teams) {
-            let name = raw_team.name.get_ref();
-            let location = Location {
-                file,
-                offset: raw_team.name.span().start,
-            };
-            if let Some(first) = team_names.get(name) {
-                let message = format!(
-                    "the team `{name}` is already defined at {}",
-                    first.describe(&sources)
-                );
-                let hint = Some("give each team its own name".to_owned());
-                sources[file].report(location.offset, message, hint);
-                continue;
-            }
-            team_names.insert(name.clone(), location);
-            if let Some(team) = check_team(&mut sources[file], raw_team) {
-                teams.insert(name.clone(), team);
-            }
-        }
-    }
-
-    let mut schedules: BTreeMap<String, Arc<Schedule>> = BTreeMap::new();
-    let mut schedule_names: BTreeMap<String, Location> = BTreeMap::new();
-    for (file, raw) in raws.iter().enumerate() {
-        for raw_schedule in raw.iter().flat_map(|r| &r.schedules) {
-            let name = raw_schedule.name.get_ref();
-            let location = Location {
-                file,
-                offset: raw_schedule.name.span().start,
-            };
-            if let Some(first) = schedule_names.get(name) {
-                let message = format!(
-                    "the schedule `{name}` is already defined at {}",
-                    first.describe(&sources)
-                );
-                let hint = Some("give each schedule its own name".to_owned());
-                sources[file].report(location.offset, message, hint);
-                continue;
-            }
-            schedule_names.insert(name.clone(), location);
-            if let Some(schedule) = check_schedule(&mut sources[file], raw_schedule) {
-                schedules.insert(name.clone(), Arc::new(schedule));
-            }
-        }
-    }
-
-    let mut rules = Vec::new();
-    let mut located = Vec::new();
-    let mut rule_names: BTreeMap<String, Location> = BTreeMap::new();
+    let (teams, team_names) = check_teams(&raws, &mut sources);
+    let (schedules, schedule_names) = check_schedules(&raws, &mut sources);
     let known = Known {
         defined: &teams,
         names: &team_names,
@@ -105,61 +64,48 @@ pub(super) fn check(files: &[(&Path, &str)], problems: Vec<Problem>) -> Result<R
         schedule_names: &schedule_names,
         check: all_parsed,
     };
-    for (file, raw) in raws.iter().enumerate() {
-        for raw_rule in raw.iter().flat_map(|r| &r.rules) {
-            if let Some(name) = &raw_rule.name {
-                let location = Location {
-                    file,
-                    offset: name.span().start,
-                };
-                if let Some(first) = rule_names.get(name.get_ref()) {
-                    let first = first.describe(&sources);
-                    let message = format!(
-                        "the rule name {:?} is already used at {first}",
-                        name.get_ref()
-                    );
-                    let hint = Some("give each rule its own name".to_owned());
-                    sources[file].report(location.offset, message, hint);
-                } else {
-                    rule_names.insert(name.get_ref().clone(), location);
-                }
-            }
-            if let Some(rule) = check_rule(&mut sources[file], raw_rule, &known) {
-                let offset = raw_rule
-                    .name
-                    .as_ref()
-                    .map_or(raw_rule.at.start, |n| n.span().start);
-                located.push(Location { file, offset });
-                rules.push(rule);
-            }
-        }
+    let checked = check_rules(&raws, &mut sources, &known);
+    // A rule with a key that could not be read may hold the other side of a topic.
+    let rules_readable = raws
+        .iter()
+        .flatten()
+        .flat_map(|f| &f.rules)
+        .all(|r| !r.damaged);
+    if all_parsed && rules_readable {
+        topics::check_pairs(&raws, &mut sources);
     }
-    if problems.is_empty() && sources.iter().all(|s| s.count() == 0) {
+    let sound =
+        |sources: &[Source<'_>]| problems.is_empty() && sources.iter().all(|s| s.count() == 0);
+    if sound(&sources) {
         // Shadowing is only judged on sound rules: a broken rule's condition may be missing.
-        shadow::check(&rules, &located, &mut sources);
+        shadow::check(&checked.rules, &checked.located, &mut sources);
     }
+    // A rule without a readable name may be the one a test expects.
+    let names_complete = all_parsed && checked.unnamed == 0;
+    let (tests, test_locations) = check_tests(&raws, &mut sources, &checked.names, names_complete);
 
-    let mut tests = Vec::new();
-    let mut test_locations = Vec::new();
-    for (file, raw) in raws.iter().enumerate() {
-        for raw_test in raw.iter().flat_map(|r| &r.tests) {
-            if let Some(test) = test::check_test(&mut sources[file], raw_test, &rule_names) {
-                test_locations.push(Location {
-                    file,
-                    offset: raw_test
-                        .name
-                        .as_ref()
-                        .map_or(raw_test.at.start, |n| n.span().start),
-                });
-                tests.push(test);
-            }
-        }
+    let no_rules = checked.rules.is_empty();
+    let clean = sound(&sources) && !no_rules;
+    let message_examples: Vec<(Location, &[Text])> = checked
+        .rules
+        .iter()
+        .zip(&checked.located)
+        .zip(&checked.examples)
+        .filter(|((rule, _), _)| rule.on == On::Message)
+        .map(|((_, location), examples)| (*location, *examples))
+        .collect();
+    let set = RuleSet::new(
+        checked.rules,
+        teams,
+        schedules,
+        tests,
+        run_tests,
+        files.len(),
+    );
+    if run_tests && clean {
+        examples::check(&set, &message_examples, &mut sources);
     }
-
-    let no_rules = rules.is_empty();
-    let clean = problems.is_empty() && sources.iter().all(|s| s.count() == 0) && !no_rules;
-    let set = RuleSet::new(rules, teams, schedules, tests, files.len());
-    if clean {
+    if run_tests && sound(&sources) && !no_rules {
         // Tests only run against a set without problems: their failures would be noise.
         for (test, location) in set.tests().iter().zip(&test_locations) {
             if let Err(failure) = super::conversation::run_test(&set, test) {
@@ -167,7 +113,16 @@ pub(super) fn check(files: &[(&Path, &str)], problems: Vec<Problem>) -> Result<R
             }
         }
     }
-    let mut problems = problems;
+    finish(files, problems, sources, no_rules).map(|()| set)
+}
+
+/// All problems, or `Ok` when there are none; a rule set without rules is a problem too.
+fn finish(
+    files: &[(&Path, &str)],
+    mut problems: Vec<Problem>,
+    sources: Vec<Source<'_>>,
+    no_rules: bool,
+) -> Result<(), Problems> {
     for source in sources {
         problems.extend(source.into_problems());
     }
@@ -182,10 +137,158 @@ pub(super) fn check(files: &[(&Path, &str)], problems: Vec<Problem>) -> Result<R
         };
         problems.push(problem);
     }
-    if !problems.is_empty() {
-        return Err(Problems(problems));
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Problems(problems))
     }
-    Ok(set)
+}
+
+/// Record the first definition of a team or schedule called `name`; a second one is a
+/// problem (and `false`).
+fn define(
+    names: &mut BTreeMap<String, Location>,
+    sources: &mut [Source<'_>],
+    file: usize,
+    name: &Text,
+    kind: &str,
+) -> bool {
+    let location = Location {
+        file,
+        offset: name.span().start,
+    };
+    if let Some(first) = names.get(name.get_ref()) {
+        let message = format!(
+            "the {kind} `{}` is already defined at {}",
+            name.get_ref(),
+            first.describe(sources)
+        );
+        let hint = Some(format!("give each {kind} its own name"));
+        sources[file].report(location.offset, message, hint);
+        return false;
+    }
+    names.insert(name.get_ref().clone(), location);
+    true
+}
+
+type Named<T> = (BTreeMap<String, T>, BTreeMap<String, Location>);
+
+fn check_teams(raws: &[Option<RawFile>], sources: &mut [Source<'_>]) -> Named<Team> {
+    let mut teams = BTreeMap::new();
+    let mut names = BTreeMap::new();
+    for (file, raw) in raws.iter().enumerate() {
+        for raw_team in raw.iter().flat_map(|r| &r.teams) {
+            if define(&mut names, sources, file, &raw_team.name, "team")
+                && let Some(team) = check_team(&mut sources[file], raw_team)
+            {
+                teams.insert(raw_team.name.get_ref().clone(), team);
+            }
+        }
+    }
+    (teams, names)
+}
+
+fn check_schedules(raws: &[Option<RawFile>], sources: &mut [Source<'_>]) -> Named<Arc<Schedule>> {
+    let mut schedules = BTreeMap::new();
+    let mut names = BTreeMap::new();
+    for (file, raw) in raws.iter().enumerate() {
+        for raw_schedule in raw.iter().flat_map(|r| &r.schedules) {
+            if define(&mut names, sources, file, &raw_schedule.name, "schedule")
+                && let Some(schedule) = check_schedule(&mut sources[file], raw_schedule)
+            {
+                schedules.insert(raw_schedule.name.get_ref().clone(), Arc::new(schedule));
+            }
+        }
+    }
+    (schedules, names)
+}
+
+/// The sound rules of all files, in order, with what else the later checks need.
+struct Checked<'r> {
+    rules: Vec<Rule>,
+    /// Where each rule is (aligned with `rules`).
+    located: Vec<Location>,
+    /// Each rule's `examples.match` (aligned with `rules`).
+    examples: Vec<&'r [Text]>,
+    /// Every rule name written, sound rule or not.
+    names: BTreeMap<String, Location>,
+    /// Rules whose name could not be read.
+    unnamed: usize,
+}
+
+fn check_rules<'r>(
+    raws: &'r [Option<RawFile>],
+    sources: &mut [Source<'_>],
+    known: &Known<'_>,
+) -> Checked<'r> {
+    let mut checked = Checked {
+        rules: Vec::new(),
+        located: Vec::new(),
+        examples: Vec::new(),
+        names: BTreeMap::new(),
+        unnamed: 0,
+    };
+    for (file, raw) in raws.iter().enumerate() {
+        for raw_rule in raw.iter().flat_map(|r| &r.rules) {
+            match &raw_rule.name {
+                Some(name) => {
+                    let location = Location {
+                        file,
+                        offset: name.span().start,
+                    };
+                    if let Some(first) = checked.names.get(name.get_ref()) {
+                        let first = first.describe(sources);
+                        let message = format!(
+                            "the rule name {:?} is already used at {first}",
+                            name.get_ref()
+                        );
+                        let hint = Some("give each rule its own name".to_owned());
+                        sources[file].report(location.offset, message, hint);
+                    } else {
+                        checked.names.insert(name.get_ref().clone(), location);
+                    }
+                }
+                None => checked.unnamed += 1,
+            }
+            if let Some(rule) = check_rule(&mut sources[file], raw_rule, known) {
+                let offset = raw_rule
+                    .name
+                    .as_ref()
+                    .map_or(raw_rule.at.start, |n| n.span().start);
+                checked.located.push(Location { file, offset });
+                checked.examples.push(&raw_rule.examples_match);
+                checked.rules.push(rule);
+            }
+        }
+    }
+    checked
+}
+
+fn check_tests(
+    raws: &[Option<RawFile>],
+    sources: &mut [Source<'_>],
+    rule_names: &BTreeMap<String, Location>,
+    names_complete: bool,
+) -> (Vec<RuleTest>, Vec<Location>) {
+    let mut tests = Vec::new();
+    let mut locations = Vec::new();
+    for (file, raw) in raws.iter().enumerate() {
+        for raw_test in raw.iter().flat_map(|r| &r.tests) {
+            let known = test::Names {
+                rules: rule_names,
+                complete: names_complete,
+            };
+            if let Some(test) = test::check_test(&mut sources[file], raw_test, &known) {
+                let offset = raw_test
+                    .name
+                    .as_ref()
+                    .map_or(raw_test.at.start, |n| n.span().start);
+                locations.push(Location { file, offset });
+                tests.push(test);
+            }
+        }
+    }
+    (tests, locations)
 }
 
 /// Where a name was first defined: file index and byte offset.
@@ -276,18 +379,7 @@ fn check_team(source: &mut Source<'_>, raw: &RawTeam) -> Option<Team> {
             wait?
         }
     };
-    let mode = match raw.mode.as_ref().map(|m| (m, m.get_ref().trim())) {
-        None | Some((_, "transfer")) => Some(TeamMode::Transfer),
-        Some((_, "conference")) => Some(TeamMode::Conference),
-        Some((text, other)) => {
-            source.report(
-                text.span().start,
-                format!("[team.{name}] has an unknown `mode` {other:?}"),
-                Some("write `mode = \"transfer\"` (the agent takes the chat) or `mode = \"conference\"` (the agent joins next to the bot)".into()),
-            );
-            None
-        }
-    };
+    let mode = team_mode(source, raw);
     let resume = raw.resume.as_ref().is_some_and(|r| *r.get_ref());
     if let Some(flag) = &raw.resume
         && mode == Some(TeamMode::Transfer)
@@ -306,4 +398,68 @@ fn check_team(source: &mut Source<'_>, raw: &RawTeam) -> Option<Team> {
         mode: mode.unwrap_or_default(),
         resume,
     })
+}
+
+/// A team's `mode`: `"transfer"` (the default) or `"conference"`.
+fn team_mode(source: &mut Source<'_>, raw: &RawTeam) -> Option<TeamMode> {
+    let name = raw.name.get_ref();
+    match raw.mode.as_ref().map(|m| (m, m.get_ref().trim())) {
+        None | Some((_, "transfer")) => Some(TeamMode::Transfer),
+        Some((_, "conference")) => Some(TeamMode::Conference),
+        Some((text, other)) => {
+            source.report(
+                text.span().start,
+                format!("[team.{name}] has an unknown `mode` {other:?}"),
+                Some("write `mode = \"transfer\"` (the agent takes the chat) or `mode = \"conference\"` (the agent joins next to the bot)".into()),
+            );
+            None
+        }
+    }
+}
+
+/// Byte offset in the file of byte `inner` of a string value, when the value is written
+/// without escapes (else the start of the value).
+fn offset_in_string(source: &Source<'_>, span: &Range<usize>, value: &str, inner: usize) -> usize {
+    let written = &source.text[span.clone()];
+    let quotes = if written.starts_with("\"\"\"") || written.starts_with("'''") {
+        3
+    } else {
+        1
+    };
+    let body = written
+        .get(quotes..written.len().saturating_sub(quotes))
+        .unwrap_or("");
+    let (skip, body) = match body.strip_prefix('\n') {
+        Some(rest) if quotes == 3 => (1, rest),
+        _ => (0, body),
+    };
+    if body == value {
+        span.start + quotes + skip + inner
+    } else {
+        span.start
+    }
+}
+
+/// Report a schedule name that no `[schedule.NAME]` defines (when all files could be read).
+fn unknown_schedule(
+    source: &mut Source<'_>,
+    known: &Known<'_>,
+    at: usize,
+    name: &str,
+    label: &str,
+) {
+    if !known.check || known.schedule_names.contains_key(name) {
+        // Unreadable files may define it; an invalid schedule has its own problem.
+        return;
+    }
+    let hint = did_you_mean(
+        name,
+        known.schedule_names.keys().map(String::as_str),
+        "defined schedules",
+    );
+    source.report(
+        at,
+        format!("unknown schedule {name:?} in {label}"),
+        Some(hint),
+    );
 }

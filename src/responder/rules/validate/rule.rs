@@ -1,6 +1,6 @@
 //! Checking one rule: name, trigger, match and examples, conditions, replies and `then`.
 
-use std::ops::Range;
+use std::time::Duration;
 
 use crate::event::UserData;
 use crate::responder::Then;
@@ -9,36 +9,9 @@ use super::super::matcher::{Matcher, Text as Message, compile_pattern, compile_r
 use super::super::problem::{Source, closest, did_you_mean};
 use super::super::raw::{RawBounds, RawCondition, RawRule, RawThen, Text};
 use super::super::rule::{Bounds, Condition, On, Rule, ScheduleCondition};
-use super::super::template::Template;
-use super::{Known, MAX_TYPING, TRIGGERS, duration};
-
-/// Byte offset in the file of byte `inner` of a string value, when the value is written
-/// without escapes (else the start of the value).
-pub(super) fn offset_in_string(
-    source: &Source<'_>,
-    span: &Range<usize>,
-    value: &str,
-    inner: usize,
-) -> usize {
-    let written = &source.text[span.clone()];
-    let quotes = if written.starts_with("\"\"\"") || written.starts_with("'''") {
-        3
-    } else {
-        1
-    };
-    let body = written
-        .get(quotes..written.len().saturating_sub(quotes))
-        .unwrap_or("");
-    let (skip, body) = match body.strip_prefix('\n') {
-        Some(rest) if quotes == 3 => (1, rest),
-        _ => (0, body),
-    };
-    if body == value {
-        span.start + quotes + skip + inner
-    } else {
-        span.start
-    }
-}
+use super::reply::{groups, next_open_schedule, replies};
+use super::topics::topics;
+use super::{Known, MAX_TYPING, TRIGGERS, duration, offset_in_string, unknown_schedule};
 
 fn bounds(source: &mut Source<'_>, raw: &Option<RawBounds>, what: &str) -> Bounds {
     let Some(raw) = raw else {
@@ -69,10 +42,11 @@ fn bounds(source: &mut Source<'_>, raw: &Option<RawBounds>, what: &str) -> Bound
     bounds
 }
 
+/// Check one rule; `None` when it has a problem (every problem is reported to `source`).
 pub(super) fn check_rule(
     source: &mut Source<'_>,
     raw: &RawRule,
-    teams: &Known<'_>,
+    known: &Known<'_>,
 ) -> Option<Rule> {
     let before = source.count();
     let name = rule_name(source, raw);
@@ -82,8 +56,61 @@ pub(super) fn check_rule(
         format!("rule {name:?}")
     };
     let on = trigger(source, raw, &label);
-    let matcher = match on {
-        Some(On::Message) => message_matcher(source, raw, &label),
+    let matcher = matcher_for(source, raw, on, &label);
+    let user_data = user_data(source, raw, &label);
+    let schedule = schedule_condition(source, raw, known, &label);
+    let after = after(source, raw, on, &label);
+    let turn = bounds(source, &raw.turn, "`when.turn`");
+    let unanswered = bounds(source, &raw.unanswered, "`when.unanswered`");
+    let mut replies = replies(source, raw, &label, known);
+    let typing = typing(source, raw);
+    let attach: UserData = raw
+        .attach
+        .iter()
+        .map(|(key, value)| {
+            let value = serde_json::Value::String(value.get_ref().clone());
+            (key.get_ref().clone(), value)
+        })
+        .collect();
+    let then = then(source, raw, known, &label);
+    check_then_after_failure(source, raw, on, then.as_ref(), &label);
+    let (awaiting, asks) = topics(source, raw, on, then.as_ref(), &label);
+    next_open_schedule(source, raw, known, &mut replies, &label);
+    let groups = groups(source, raw, on, &replies, &label);
+    let replies = replies.into_iter().map(|r| r.template).collect();
+
+    // Any problem fails the whole load; the rule itself is only kept when it is sound.
+    let (on, then) = (on?, then?);
+    (source.count() == before).then(|| Rule {
+        name,
+        on,
+        matcher,
+        after,
+        schedule,
+        user_data,
+        turn,
+        unanswered,
+        awaiting,
+        asks,
+        typing,
+        replies,
+        groups,
+        attach: (!attach.is_empty()).then_some(attach),
+        once: raw.once,
+        cont: raw.cont,
+        then,
+    })
+}
+
+/// The matcher of a `message` rule; for other rules, `match` and `examples` are problems.
+fn matcher_for(
+    source: &mut Source<'_>,
+    raw: &RawRule,
+    on: Option<On>,
+    label: &str,
+) -> Option<Matcher> {
+    match on {
+        Some(On::Message) => message_matcher(source, raw, label),
         Some(_) => {
             if let Some(at) = &raw.match_at {
                 let message = format!("`match` only applies to `on = \"message\"` rules ({label})");
@@ -97,8 +124,10 @@ pub(super) fn check_rule(
             None
         }
         None => None,
-    };
+    }
+}
 
+fn user_data(source: &mut Source<'_>, raw: &RawRule, label: &str) -> Vec<(String, Condition)> {
     let mut user_data = Vec::new();
     for (key, condition) in &raw.user_data {
         let condition = match condition {
@@ -106,30 +135,42 @@ pub(super) fn check_rule(
             RawCondition::Regex(pattern) => match compile_regex(pattern.get_ref()) {
                 Ok(regex) => Condition::Matches(regex),
                 Err(e) => {
-                    regex_problem(source, pattern, &e, &label);
+                    regex_problem(source, pattern, &e, label);
                     continue;
                 }
             },
         };
         user_data.push((key.get_ref().clone(), condition));
     }
-    let schedule = raw.schedule.as_ref().and_then(|condition| {
-        let name = &condition.name;
-        match teams.schedules.get(name.get_ref()) {
-            Some(schedule) => Some(ScheduleCondition {
-                open: condition.open,
-                schedule: schedule.clone(),
-            }),
-            None => {
-                unknown_schedule(source, teams, name.span().start, name.get_ref(), &label);
-                None
-            }
+    user_data
+}
+
+fn schedule_condition(
+    source: &mut Source<'_>,
+    raw: &RawRule,
+    known: &Known<'_>,
+    label: &str,
+) -> Option<ScheduleCondition> {
+    let condition = raw.schedule.as_ref()?;
+    let name = &condition.name;
+    match known.schedules.get(name.get_ref()) {
+        Some(schedule) => Some(ScheduleCondition {
+            open: condition.open,
+            schedule: schedule.clone(),
+        }),
+        None => {
+            unknown_schedule(source, known, name.span().start, name.get_ref(), label);
+            None
         }
-    });
-    let after = match (&raw.after, on) {
+    }
+}
+
+/// `after`: required on `idle` rules, refused elsewhere.
+fn after(source: &mut Source<'_>, raw: &RawRule, on: Option<On>, label: &str) -> Duration {
+    match (&raw.after, on) {
         (Some(text), Some(On::Idle)) => {
             let after = duration(source, text, "`after`");
-            if after == Some(std::time::Duration::ZERO) {
+            if after == Some(Duration::ZERO) {
                 source.report(text.span().start, "`after` must be longer than 0s", None);
             }
             after.unwrap_or_default()
@@ -144,7 +185,7 @@ pub(super) fn check_rule(
                     hint,
                 );
             }
-            std::time::Duration::ZERO
+            Duration::ZERO
         }
         (Some(text), Some(_)) => {
             let hint = Some("remove `after`, or make the rule `on = \"idle\"`".into());
@@ -153,37 +194,35 @@ pub(super) fn check_rule(
                 format!("`after` only applies to `on = \"idle\"` rules ({label})"),
                 hint,
             );
-            std::time::Duration::ZERO
+            Duration::ZERO
         }
-        (_, None) | (None, Some(_)) => std::time::Duration::ZERO,
-    };
-    let turn = bounds(source, &raw.turn, "`when.turn`");
-    let unanswered = bounds(source, &raw.unanswered, "`when.unanswered`");
-    let replies = replies(source, raw, &label, teams);
-    let typing = raw.typing.as_ref().and_then(|text| {
-        let typing = duration(source, text, "`typing`")?;
-        if typing > MAX_TYPING {
-            let message = format!(
-                "`typing` may be at most {}",
-                humantime::format_duration(MAX_TYPING)
-            );
-            source.report(text.span().start, message, None);
-        }
-        Some(typing)
-    });
-    let attach: UserData = raw
-        .attach
-        .iter()
-        .map(|(key, value)| {
-            (
-                key.get_ref().clone(),
-                serde_json::Value::String(value.get_ref().clone()),
-            )
-        })
-        .collect();
-    let then = then(source, raw, teams, &label);
+        (_, None) | (None, Some(_)) => Duration::ZERO,
+    }
+}
+
+fn typing(source: &mut Source<'_>, raw: &RawRule) -> Option<Duration> {
+    let text = raw.typing.as_ref()?;
+    let typing = duration(source, text, "`typing`")?;
+    if typing > MAX_TYPING {
+        let message = format!(
+            "`typing` may be at most {}",
+            humantime::format_duration(MAX_TYPING)
+        );
+        source.report(text.span().start, message, None);
+    }
+    Some(typing)
+}
+
+/// An `escalation_failed` rule cannot hand the chat on again.
+fn check_then_after_failure(
+    source: &mut Source<'_>,
+    raw: &RawRule,
+    on: Option<On>,
+    then: Option<&Then>,
+    label: &str,
+) {
     if on == Some(On::EscalationFailed)
-        && let (Some(written), Some(Then::Escalate(_) | Then::Transfer(_))) = (&raw.then, &then)
+        && let (Some(written), Some(Then::Escalate(_) | Then::Transfer(_))) = (&raw.then, then)
     {
         source.report(
             written.span().start,
@@ -191,25 +230,6 @@ pub(super) fn check_rule(
             Some("remove `then`: after an `escalation_failed` rule the chat is closed".into()),
         );
     }
-
-    // Any problem fails the whole load; the rule itself is only kept when it is sound.
-    let (on, then) = (on?, then?);
-    (source.count() == before).then(|| Rule {
-        name,
-        on,
-        matcher,
-        after,
-        schedule,
-        user_data,
-        turn,
-        unanswered,
-        typing,
-        replies,
-        attach: (!attach.is_empty()).then_some(attach),
-        once: raw.once,
-        cont: raw.cont,
-        then,
-    })
 }
 
 fn rule_name(source: &mut Source<'_>, raw: &RawRule) -> String {
@@ -302,7 +322,8 @@ fn message_matcher(source: &mut Source<'_>, raw: &RawRule, label: &str) -> Optio
                 None
             }
         });
-    if source.count() != before {
+    if source.count() != before || raw.damaged {
+        // A key of this rule could not be read: its examples would only report follow-ons.
         return None;
     }
     let matcher = Matcher::with_pattern(keywords, regex);
@@ -331,75 +352,6 @@ fn message_matcher(source: &mut Source<'_>, raw: &RawRule, label: &str) -> Optio
         }
     }
     Some(matcher)
-}
-
-/// Report a schedule name that no `[schedule.NAME]` defines (when all files could be read).
-fn unknown_schedule(
-    source: &mut Source<'_>,
-    known: &Known<'_>,
-    at: usize,
-    name: &str,
-    label: &str,
-) {
-    if !known.check || known.schedule_names.contains_key(name) {
-        // Unreadable files may define it; an invalid schedule has its own problem.
-        return;
-    }
-    let hint = did_you_mean(
-        name,
-        known.schedule_names.keys().map(String::as_str),
-        "defined schedules",
-    );
-    source.report(
-        at,
-        format!("unknown schedule {name:?} in {label}"),
-        Some(hint),
-    );
-}
-
-fn replies(
-    source: &mut Source<'_>,
-    raw: &RawRule,
-    label: &str,
-    known: &Known<'_>,
-) -> Vec<Template> {
-    let Some(list) = &raw.reply else {
-        return Vec::new();
-    };
-    if list.get_ref().is_empty() {
-        let hint = Some("write the text to send, or remove `reply`".to_owned());
-        source.report(
-            list.span().start,
-            format!("`reply` of {label} is an empty list"),
-            hint,
-        );
-    }
-    let mut replies = Vec::new();
-    for reply in list.get_ref() {
-        if reply.get_ref().trim().is_empty() {
-            let hint = Some("write the text to send, or remove it".to_owned());
-            source.report(reply.span().start, format!("empty reply in {label}"), hint);
-            continue;
-        }
-        match Template::parse(reply.get_ref()) {
-            Ok(template) => {
-                for (offset, name) in template.schedules(reply.get_ref()) {
-                    if !known.schedules.contains_key(name) {
-                        let at = offset_in_string(source, &reply.span(), reply.get_ref(), offset);
-                        unknown_schedule(source, known, at, name, label);
-                    }
-                }
-                replies.push(template)
-            }
-            Err(errors) => {
-                for error in errors {
-                    let at = offset_in_string(source, &reply.span(), reply.get_ref(), error.offset);
-                    source.report(at, format!("{} in {label}", error.message), error.hint);
-                }
-            }
-        }
-    }
-    replies
 }
 
 fn then(source: &mut Source<'_>, raw: &RawRule, teams: &Known<'_>, label: &str) -> Option<Then> {
@@ -449,7 +401,12 @@ fn then(source: &mut Source<'_>, raw: &RawRule, teams: &Known<'_>, label: &str) 
 
 /// Report a regex that does not compile, pointing at the character the regex parser blames
 /// when the pattern is written without escapes.
-fn regex_problem(source: &mut Source<'_>, pattern: &Text, error: &regex::Error, label: &str) {
+pub(super) fn regex_problem(
+    source: &mut Source<'_>,
+    pattern: &Text,
+    error: &regex::Error,
+    label: &str,
+) {
     let span = pattern.span();
     match error {
         regex::Error::Syntax(text) => {

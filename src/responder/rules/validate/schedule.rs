@@ -2,11 +2,11 @@
 
 use jiff::tz::TimeZone;
 
-use crate::schedule::{self, Schedule, SpecError};
+use crate::schedule::{self, LANGUAGE_CODES, Language, Schedule, SpecError};
 
-use super::super::problem::{Source, closest};
+use super::super::problem::{Source, closest, did_you_mean};
 use super::super::raw::{RawSchedule, Text};
-use super::rule::offset_in_string;
+use super::offset_in_string;
 
 /// Report a problem inside one entry string at the exact spot when the entry is written
 /// without escapes.
@@ -19,40 +19,7 @@ pub(super) fn check_schedule(source: &mut Source<'_>, raw: &RawSchedule) -> Opti
     let name = raw.name.get_ref();
     let header = format!("[schedule.{name}]");
     let before = source.count();
-    let tz = match &raw.timezone {
-        None => {
-            if !raw.damaged {
-                let hint = "add `timezone = \"Europe/Berlin\"` (an IANA time zone name)";
-                source.report(
-                    raw.name.span().start,
-                    format!("{header} has no `timezone`"),
-                    Some(hint.into()),
-                );
-            }
-            None
-        }
-        Some(tz) => match TimeZone::get(tz.get_ref()) {
-            Ok(zone) => Some(zone),
-            Err(_) => {
-                let names: Vec<String> = jiff::tz::db()
-                    .available()
-                    .map(|n| n.as_str().to_owned())
-                    .collect();
-                let hint = match closest(tz.get_ref(), names.iter().map(String::as_str)) {
-                    Some(c) => format!("did you mean `{c}`?"),
-                    None => {
-                        "use an IANA name like \"Europe/Berlin\" or \"America/New_York\"".into()
-                    }
-                };
-                source.report(
-                    tz.span().start,
-                    format!("unknown time zone {:?} in {header}", tz.get_ref()),
-                    Some(hint),
-                );
-                None
-            }
-        },
-    };
+    let tz = time_zone(source, raw, &header);
     let mut open = Vec::new();
     for entry in raw.open.iter().flat_map(|l| l.get_ref()) {
         match schedule::parse_weekly(entry.get_ref()) {
@@ -87,6 +54,7 @@ pub(super) fn check_schedule(source: &mut Source<'_>, raw: &RawSchedule) -> Opti
             Err(e) => report_in(source, entry, e, &header),
         }
     }
+    let language = language(source, raw, &header);
     let tz = tz?;
     (source.count() == before).then(|| {
         Schedule::new(
@@ -97,5 +65,65 @@ pub(super) fn check_schedule(source: &mut Source<'_>, raw: &RawSchedule) -> Opti
                 .collect(),
             closed,
         )
+        .with_language(language.unwrap_or_default())
     })
+}
+
+/// The schedule's `timezone`, an IANA name.
+fn time_zone(source: &mut Source<'_>, raw: &RawSchedule, header: &str) -> Option<TimeZone> {
+    match &raw.timezone {
+        None => {
+            if !raw.damaged {
+                let hint = "add `timezone = \"Europe/Berlin\"` (an IANA time zone name)";
+                source.report(
+                    raw.name.span().start,
+                    format!("{header} has no `timezone`"),
+                    Some(hint.into()),
+                );
+            }
+            None
+        }
+        Some(tz) => match TimeZone::get(tz.get_ref()) {
+            Ok(zone) => Some(zone),
+            Err(_) => {
+                let names: Vec<String> = jiff::tz::db()
+                    .available()
+                    .map(|n| n.as_str().to_owned())
+                    .collect();
+                let hint = match closest(tz.get_ref(), names.iter().map(String::as_str)) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => {
+                        "use an IANA name like \"Europe/Berlin\" or \"America/New_York\"".into()
+                    }
+                };
+                source.report(
+                    tz.span().start,
+                    format!("unknown time zone {:?} in {header}", tz.get_ref()),
+                    Some(hint),
+                );
+                None
+            }
+        },
+    }
+}
+
+/// The schedule's `language` (English when not given).
+fn language(source: &mut Source<'_>, raw: &RawSchedule, header: &str) -> Option<Language> {
+    let Some(code) = &raw.language else {
+        return Some(Language::default());
+    };
+    let language = Language::from_code(code.get_ref());
+    if language.is_none() {
+        let hint = did_you_mean(
+            code.get_ref(),
+            LANGUAGE_CODES,
+            "languages `{next_open…}` speaks",
+        );
+        source.report(
+            code.span().start,
+            format!("unknown language {:?} in {header}", code.get_ref()),
+            Some(hint),
+        );
+    }
+    language
 }

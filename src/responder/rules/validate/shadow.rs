@@ -15,6 +15,11 @@ use super::Location;
 
 /// Whether `rule` acts every time it is tried (matching aside).
 fn unconditional(rule: &Rule) -> bool {
+    rule.awaiting.is_none() && always_acts(rule)
+}
+
+/// Whether `rule` acts every time it is tried, matching and `when.awaiting` aside.
+pub(super) fn always_acts(rule: &Rule) -> bool {
     rule.schedule.is_none()
         && rule.user_data.is_empty()
         && rule.turn == Default::default()

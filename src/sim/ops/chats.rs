@@ -1,16 +1,17 @@
 //! The `chats`-dialect operations (`POST {api}/me/chats/{id}`), per `docs/gws-protocol.md` §7: the
-//! names, parameters and state rules of released GWS, mapped onto the actions in `ops` that
+//! names, parameters and state rules of released GWS, mapped onto the shared actions (`ops::actions`) that
 //! both dialects share. What only this dialect has: typing notices as operations (each uses up
 //! a transcript position, so cursors have gaps), agents named by `targetUri`, `Invite`,
 //! `SendCustomNoticeToAgents`, and `Leave` before `Complete`.
 
 use serde_json::{Map, Value};
 
-use super::chats::Chat;
-use super::ops::{self, OpReply, ok, text_param};
-use super::state::State;
-use super::types::{ChatOutcome, ChatState};
-use super::wire::Note;
+use super::actions as ops;
+use crate::sim::chats::Chat;
+use crate::sim::effect::{OpReply, ok, text_param};
+use crate::sim::state::State;
+use crate::sim::types::{ChatOutcome, ChatState};
+use crate::sim::wire::Note;
 
 /// Operation names of the `chats` dialect.
 pub(crate) const OPERATIONS: [&str; 12] = [

@@ -1,0 +1,51 @@
+//! The daemon's knobs that operators rarely touch and tests shorten: back-offs, timeouts, the
+//! clock, the service manager, how often chats are reconciled, the hand-over window.
+
+use std::time::Duration;
+
+use crate::backoff::Backoff;
+use crate::chat;
+
+/// Knobs that operators rarely touch and tests shorten.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// Back-off between login attempts that failed on the network or server side.
+    pub login_backoff: Backoff,
+    /// Back-off between login attempts that GWS refused (wrong credentials): longer, so a bad
+    /// password never turns into a tight loop or a locked account.
+    pub auth_backoff: Backoff,
+    /// Back-off for the CometD transport.
+    pub cometd_backoff: Backoff,
+    /// How long to wait for the transcript after Accept.
+    pub history_timeout: Duration,
+    /// The time rules see (schedules); tests fix it.
+    pub clock: crate::schedule::Clock,
+    /// The service manager to report readiness, status and watchdog beats to.
+    pub notifier: crate::telemetry::notify::Notifier,
+    /// How often the agent's chat listing is compared with the open chats, so that a chat
+    /// the bot lost track of (a lost notification, an ambiguous failure) is picked up again.
+    pub reconcile_interval: Duration,
+    /// After the shutdown grace period: how long the hand-over of the open chats may take
+    /// before they are abandoned.
+    pub hand_over_window: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            login_backoff: Backoff::default(),
+            auth_backoff: Backoff::new(Duration::from_secs(30), Duration::from_secs(600), 0.2),
+            cometd_backoff: Backoff::default(),
+            history_timeout: chat::DEFAULT_HISTORY_TIMEOUT,
+            clock: crate::schedule::Clock::System,
+            notifier: crate::telemetry::notify::Notifier::disabled(),
+            reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
+            hand_over_window: DEFAULT_HAND_OVER_WINDOW,
+        }
+    }
+}
+
+/// How often the chat listing is reconciled unless tuned otherwise.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(60);
+/// How long the hand-over at the shutdown deadline may take unless tuned otherwise.
+pub const DEFAULT_HAND_OVER_WINDOW: Duration = Duration::from_secs(15);
