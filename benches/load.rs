@@ -10,7 +10,8 @@
 //! reply (`/proc/PID/stat` utime+stime), write syscalls per reply (`/proc/PID/io` `syscw`) and
 //! the simulator's CPU in cores (its share of the machine). Then idle chats: IDLE_CHATS
 //! (default 10,000) greeted chats left open, RSS per chat, then all closed; three rounds,
-//! RSS after each.
+//! RSS after each. Before those, cold start: start to Ready with COLD_RECORDS (default 10,000) saved
+//! chat records, twice (the first start after an upgrade imports JSON records).
 //!
 //! `--baseline PATH` (or env `BASELINE=PATH`) runs a second gws-botd binary in the same run,
 //! alternating with ours level by level (who goes first alternates too), and prints ours /
@@ -123,6 +124,7 @@ struct Run {
     base: String,
     metrics: String,
     dir: PathBuf,
+    config: PathBuf,
     http: reqwest::Client,
 }
 
@@ -168,16 +170,7 @@ impl Run {
             ),
         )
         .unwrap();
-        let daemon = Command::new(bot)
-            .args(["run", "--config"])
-            .arg(&config)
-            .env(
-                "RUST_LOG",
-                std::env::var("LOAD_LOG").unwrap_or_else(|_| "error".into()),
-            )
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", bot.display()));
+        let daemon = spawn_daemon(bot, &config);
         let pid = daemon.id();
         let run = Run {
             sim,
@@ -187,6 +180,7 @@ impl Run {
             base,
             metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
             dir,
+            config,
             http,
         };
         wait_until("Ready", || async {
@@ -251,6 +245,36 @@ impl Run {
             .map(|n| n as u64)
     }
 
+    /// Stop the daemon and start `bot` again on the same configuration and state; returns the
+    /// time from the start to its Ready reaching the simulator.
+    async fn restart(&mut self, bot: &Path) -> Duration {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && matches!(self.daemon.try_wait(), Ok(None)) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        let readies = |requests: &[Value]| {
+            requests
+                .iter()
+                .filter(|r| r["operation"] == "Ready")
+                .count()
+        };
+        let before = readies(&self.requests().await);
+        let started = Instant::now();
+        self.daemon = spawn_daemon(bot, &self.config);
+        self.pid = self.daemon.id();
+        let deadline = started + WAIT_TIMEOUT;
+        while readies(&self.requests().await) == before {
+            assert!(Instant::now() < deadline, "timed out waiting for Ready");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        started.elapsed()
+    }
+
     async fn stop(mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.pid.to_string()])
@@ -265,6 +289,37 @@ impl Run {
         let _ = self.sim.wait();
         std::fs::remove_dir_all(&self.dir).ok();
     }
+}
+
+fn spawn_daemon(bot: &Path, config: &Path) -> Child {
+    Command::new(bot)
+        .args(["run", "--config"])
+        .arg(config)
+        .env(
+            "RUST_LOG",
+            std::env::var("LOAD_LOG").unwrap_or_else(|_| "error".into()),
+        )
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bot.display()))
+}
+
+/// Start to Ready with `records` saved chat records: written as the JSON files of earlier
+/// versions (`state/chats/*.json`), which a daemon keeping a database imports at its first
+/// start. Returns that first start and the next one (the cold start of a running system).
+async fn cold_start(bot: &Path, records: usize) -> (Duration, Duration) {
+    let mut run = Run::start(bot, 10).await;
+    let chats = run.dir.join("state").join("chats");
+    std::fs::create_dir_all(&chats).unwrap();
+    for n in 0..records {
+        let record = json!({ "greeted": true, "cursor": format!("e-{n}"), "turn": 2,
+            "fired": ["greeting"] });
+        std::fs::write(chats.join(format!("chat-{n:05}.json")), record.to_string()).unwrap();
+    }
+    let first = run.restart(bot).await;
+    let second = run.restart(bot).await;
+    run.stop().await;
+    (first, second)
 }
 
 async fn wait_until<F: Future<Output = bool>>(what: &str, mut probe: impl FnMut() -> F) {
@@ -566,6 +621,24 @@ async fn main() {
             None => (closed_loop(&ours, customers, total).await, None),
         };
         print_level(customers, &o, b.as_ref());
+    }
+
+    let records = env_usize("COLD_RECORDS").unwrap_or(10_000).min(100_000);
+    if records > 0 {
+        println!(
+            "\ncold start to Ready with {records} saved chat records (first start, next start):"
+        );
+        let mut seconds = Vec::new();
+        for (name, bin) in
+            std::iter::once(("ours", &ours)).chain(baseline.iter().map(|b| ("baseline", b)))
+        {
+            let (first, second) = cold_start(bin, records).await;
+            println!("  {name:<9} {first:.0?}, {second:.0?}");
+            seconds.push(second.as_secs_f64());
+        }
+        if let [o, b] = seconds[..] {
+            println!("  cold start ratio ours/baseline {}", ratio(o, b));
+        }
     }
 
     let idle = env_usize("IDLE_CHATS")

@@ -28,7 +28,10 @@ fn main() -> ExitCode {
     };
     if !matches!(
         cli.command,
-        Command::Check { .. } | Command::Explain { .. } | Command::Generate { .. }
+        Command::Check { .. }
+            | Command::Explain { .. }
+            | Command::Generate { .. }
+            | Command::State { .. }
     ) {
         logging::init(cli.log_format, default_filter);
     }
@@ -52,6 +55,9 @@ fn main() -> ExitCode {
             join_notices,
         } => commands::sim(listen, dialect, participants, join_notices),
         Command::Generate { what, out } => commands::generate(what, &out),
+        Command::State { state_dir, action } => {
+            commands::state(&cli.config, state_dir.as_deref(), &action)
+        }
         Command::Simulate {
             rules,
             at,

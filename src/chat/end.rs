@@ -73,7 +73,7 @@ impl Chat {
                     info!(rule = %rule, "rule acted on the failed hand-over");
                     self.ctx.stats.rule_hit(rule);
                 }
-                self.fired.extend(response.acted);
+                self.fire(response.acted);
                 response.actions
             }
             Ok(Ok(Outcome::Pass)) => vec![Action::Reply(self.ctx.texts.failed.clone())],

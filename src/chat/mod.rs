@@ -33,7 +33,7 @@ use crate::gws::{self, Operation};
 use crate::responder::{Chain, Trigger};
 use crate::schedule::Clock;
 use crate::store::decision_log::{Decision, DecisionLog};
-use crate::store::state::{Finish, Record, Store};
+use crate::store::state::{Finish, Record, Saved, Store};
 use crate::telemetry::stats::Stats;
 
 pub use memory::{Memory, Observed, Said, limit_text};
@@ -146,11 +146,13 @@ pub struct Chat {
     /// agent): the next request still waits for the re-offer first. Dropping it sent a
     /// message on an invitation after a GWS restart during an escalation.
     unlisted: Option<Instant>,
+    /// The last save of `record`: committed before anything is sent to GWS (`exec`).
+    pub(crate) saved: Saved,
 }
 
 /// Run one chat from its offer (or, after a restart, its listing) to its end.
 pub async fn run(ctx: Arc<Context>, offer: ChatUpdate, inbox: mpsc::Receiver<Input>) -> End {
-    let saved = ctx.store.load(&offer.id);
+    let saved = ctx.store.load(&offer.id).await;
     let record = saved.clone().unwrap_or_default();
     let mut chat = Chat {
         ctx,
@@ -165,6 +167,7 @@ pub async fn run(ctx: Arc<Context>, offer: ChatUpdate, inbox: mpsc::Receiver<Inp
         resumed: saved.is_some(),
         taken_at: None,
         unlisted: None,
+        saved: Saved::default(),
         last_activity: Instant::now(),
         idle_handled: Duration::ZERO,
     };
@@ -194,7 +197,7 @@ impl Chat {
                 "resuming a chat that is still the bot's"
             );
             self.ctx.stats.chat_accepted();
-            self.request_history(self.record.cursor.clone()).await;
+            Box::pin(self.request_history(self.record.cursor.clone())).await;
         } else {
             if self.resumed {
                 info!("offered again a chat the bot had before; resuming it");
@@ -217,7 +220,8 @@ impl Chat {
             );
         }
         let since_cursor = adopt && self.record.cursor.is_some();
-        let (pending, greeted) = match self.await_history(early.texts, since_cursor).await {
+        let (pending, greeted) = match Box::pin(self.await_history(early.texts, since_cursor)).await
+        {
             Ok(found) => found,
             Err(end) => return end,
         };
@@ -233,17 +237,17 @@ impl Chat {
         match self.record.finish.clone() {
             Some(Finish::Close) => {
                 info!("finishing the close decided before the restart");
-                return self.close("a rule closed the chat").await;
+                return Box::pin(self.close("a rule closed the chat")).await;
             }
             Some(Finish::Transfer(skill)) => {
                 info!("finishing the transfer decided before the restart");
-                return self.transfer_to_skill(&skill).await;
+                return Box::pin(self.transfer_to_skill(&skill)).await;
             }
             None => {}
         }
         let mut pending = pending;
         if let Some(step) = self.record.escalation.clone() {
-            if let Some(end) = crate::chat::escalation::resume(self, step).await {
+            if let Some(end) = Box::pin(crate::chat::escalation::resume(self, step)).await {
                 return end;
             }
             // Back from a conference: what the customer said meanwhile was the human's.
@@ -264,7 +268,7 @@ impl Chat {
                         return end;
                     }
                 }
-                Next::Input(Input::CatchUp) => self.catch_up().await,
+                Next::Input(Input::CatchUp) => Box::pin(self.catch_up()).await,
                 Next::Input(Input::Unlisted(_)) => debug!("not listed after a re-login"),
                 Next::Timeout => {
                     let silent = Instant::now().saturating_duration_since(self.last_activity);
@@ -274,7 +278,7 @@ impl Chat {
                     }
                 }
                 Next::Closed => return End::Abandoned,
-                Next::Deadline => return self.hand_over_at_deadline().await,
+                Next::Deadline => return Box::pin(self.hand_over_at_deadline()).await,
             }
         }
     }
@@ -359,7 +363,7 @@ impl Chat {
             Some(Input::Update(mut update)) => {
                 if update.has_capability(Capability::Accept) {
                     ops::drop_transcript_excerpt(&mut update);
-                    self.accept_again().await;
+                    Box::pin(self.accept_again()).await;
                 }
                 Next::Input(Input::Update(update))
             }
@@ -386,5 +390,49 @@ mod tests {
     fn end_labels_are_stable() {
         assert_eq!(End::Gone.label(), "gone");
         assert_eq!(End::HandedOver { to: "x".into() }.label(), "handed_over");
+    }
+}
+
+#[cfg(test)]
+mod size {
+    use super::*;
+
+    /// Every open chat's task holds its whole future, waiting or not: the rare ends and the
+    /// HTTP requests are boxed so that an idle chat stays small (10,000 open chats).
+    #[tokio::test]
+    async fn an_idle_chat_task_stays_small() {
+        let client = gws::Client::new(gws::ClientConfig::new(
+            "http://127.0.0.1:1/api/v2",
+            gws::Credentials {
+                username: "u".into(),
+                password: "p".to_string().into(),
+            },
+        ))
+        .unwrap();
+        let (_keeper, link) = session::pair();
+        let ctx = Arc::new(Context {
+            gws: client,
+            chain: Chain::new(Vec::new()),
+            nickname: "Ava".into(),
+            texts: EscalationTexts::default(),
+            fallback_skill: None,
+            history_timeout: DEFAULT_HISTORY_TIMEOUT,
+            stats: Arc::new(Stats::default()),
+            decisions: DecisionLog::default(),
+            clock: Clock::default(),
+            store: Store::disabled(),
+            max_message_chars: 100,
+            session: link,
+            hand_over: CancellationToken::new(),
+        });
+        let (_tx, rx) = mpsc::channel(8);
+        let offer = ChatUpdate::new(ChatId::from("c"), crate::event::UpdateKind::StatusChange);
+        let task = run(ctx, offer, rx);
+        // Unoptimised build; it was 7.5 KB before the boxing.
+        assert!(
+            std::mem::size_of_val(&task) <= 3 * 1024,
+            "{}",
+            std::mem::size_of_val(&task)
+        );
     }
 }

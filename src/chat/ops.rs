@@ -88,8 +88,14 @@ impl Chat {
     /// Carry out `op` on this chat. A lost session is reported and the operation tried once
     /// more after the daemon has logged in again; so is one on a chat GWS queued again after a
     /// restart, once it has been offered back.
+    ///
+    /// Write-ahead: whatever was saved before (the message being answered, a hand-over
+    /// step, a decided end) is committed before GWS is asked to do anything.
     pub(crate) async fn exec(&mut self, op: Operation) -> Result<(), gws::Error> {
-        let result = self.exec_once_more_after_loss(&op).await;
+        self.ctx.store.committed(self.saved).await;
+        // Boxed: the HTTP request's state is large and only alive while it runs; an idle
+        // chat's task need not carry room for it.
+        let result = Box::pin(self.exec_once_more_after_loss(&op)).await;
         self.note(gws_result(&op, result.as_ref().err()));
         result
     }

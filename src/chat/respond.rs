@@ -4,7 +4,7 @@
 use std::panic::AssertUnwindSafe;
 
 use futures::FutureExt;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, warn};
 
 use super::{Chat, End, Said, limit_text};
 use crate::event::{ChatUpdate, UpdateKind};
@@ -77,7 +77,7 @@ impl Chat {
             }
         }
         if seen.customer_left {
-            return Some(self.close("the customer left").await);
+            return Some(Box::pin(self.close("the customer left")).await);
         }
         None
     }
@@ -96,9 +96,7 @@ impl Chat {
         // whether the answer went out. Saved with the response, before anything is sent
         // (`apply`); nothing needs saving before the responders have decided.
         self.record.answering = said.id.clone();
-        let end = self
-            .respond_to(Trigger::Message { text }, said.id.as_deref())
-            .await;
+        let end = Box::pin(self.respond_to(Trigger::Message { text }, said.id.as_deref())).await;
         if end.is_none() {
             self.handled(said.id);
         }
@@ -115,18 +113,27 @@ impl Chat {
         self.save();
     }
 
+    /// Rules that acted: remembered for `once`, in the record too (saved next).
+    pub(crate) fn fire(&mut self, acted: Vec<String>) {
+        for rule in acted {
+            if !self.fired.contains(&rule) {
+                self.record.fired.insert(rule.clone());
+                self.fired.insert(rule);
+            }
+        }
+    }
+
     /// Save the record with the current counters.
     pub(crate) fn save(&mut self) {
         self.record.turn = self.turn;
         self.record.unanswered = self.unanswered;
-        self.record.fired = self.fired.iter().cloned().collect();
-        self.ctx.store.save(&self.id, &self.record);
+        self.saved = self.ctx.store.save(&self.id, &self.record);
     }
 
     /// Ask the responder chain about a trigger that is not a customer message and carry out
     /// its answer.
     pub(super) async fn respond(&mut self, trigger: Trigger) -> Option<End> {
-        self.respond_to(trigger, None).await
+        Box::pin(self.respond_to(trigger, None)).await
     }
 
     /// Ask the responder chain and carry out its answer; `message_id` is the transcript id of
@@ -157,7 +164,7 @@ impl Chat {
                 if matches!(trigger, Trigger::Message { .. }) {
                     self.unanswered += 1;
                     self.ctx.stats.no_match();
-                    info!("no rule acted on the customer's message");
+                    debug!("no rule acted on the customer's message");
                 }
                 self.note(Decision::NoAnswer {
                     trigger: trigger_name(&trigger).into(),
@@ -174,7 +181,7 @@ impl Chat {
                     error: format!("{e:#}"),
                 });
                 self.ctx.stats.responder_failure();
-                return Some(self.bail("the responder failed").await);
+                return Some(Box::pin(self.bail("the responder failed")).await);
             }
             Err(_) => {
                 error!("responder panicked; handing the chat on");
@@ -182,7 +189,7 @@ impl Chat {
                     error: "the responder panicked".into(),
                 });
                 self.ctx.stats.responder_failure();
-                return Some(self.bail("the responder panicked").await);
+                return Some(Box::pin(self.bail("the responder panicked")).await);
             }
         };
         if matches!(trigger, Trigger::Message { .. }) {
@@ -199,10 +206,10 @@ impl Chat {
 
     async fn apply(&mut self, response: Response) -> Option<End> {
         for rule in &response.acted {
-            info!(rule = %rule, "rule acted");
+            debug!(rule = %rule, "rule acted");
             self.ctx.stats.rule_hit(rule);
         }
-        self.fired.extend(response.acted);
+        self.fire(response.acted);
         if response.awaiting.is_some() {
             self.record.awaiting = response.awaiting;
         }
@@ -242,14 +249,14 @@ impl Chat {
             };
             if let Err(e) = result {
                 warn!(error = %e, "could not carry out the response");
-                return Some(self.bail("an operation failed").await);
+                return Some(Box::pin(self.bail("an operation failed")).await);
             }
         }
         match response.then {
             Then::Stay => None,
-            Then::Close => Some(self.close("a rule closed the chat").await),
-            Then::Escalate(team) => crate::chat::escalation::run(self, &team).await,
-            Then::Transfer(skill) => Some(self.transfer_to_skill(&skill).await),
+            Then::Close => Some(Box::pin(self.close("a rule closed the chat")).await),
+            Then::Escalate(team) => Box::pin(crate::chat::escalation::run(self, &team)).await,
+            Then::Transfer(skill) => Some(Box::pin(self.transfer_to_skill(&skill)).await),
         }
     }
 }

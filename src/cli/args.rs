@@ -127,6 +127,15 @@ pub enum Command {
         #[command(subcommand)]
         action: OverrideAction,
     },
+    /// Inspect the chat state the daemon saved to continue chats after a restart (reads its
+    /// database without changing it; works while the daemon runs).
+    State {
+        /// The daemon's state directory (default: bot.state_dir of the configuration).
+        #[arg(long, global = true)]
+        state_dir: Option<PathBuf>,
+        #[command(subcommand)]
+        action: StateAction,
+    },
     /// Run the GWS simulator alone, for trying the bot or other clients against it.
     Sim {
         /// Address to listen on.
@@ -207,6 +216,26 @@ pub enum OverrideAction {
     Show,
 }
 
+/// What `gws-botd state` does.
+#[derive(Debug, Subcommand)]
+pub enum StateAction {
+    /// One line per saved chat: its id, when it was last written (local time), whether it
+    /// was greeted, the stage of a hand-over and the transcript cursor.
+    List {
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every saved field of one chat.
+    Show {
+        /// The chat's interaction id (as in logs and GWS).
+        chat_id: String,
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +313,9 @@ mod tests {
                 "gws-botd-run.1",
                 "gws-botd-sim.1",
                 "gws-botd-simulate.1",
+                "gws-botd-state-list.1",
+                "gws-botd-state-show.1",
+                "gws-botd-state.1",
                 "gws-botd.1"
             ]
         );

@@ -2,13 +2,14 @@
 //! place). `main.rs` only parses arguments ([`args`]) and calls these.
 //!
 //! Owns: the command-line definition, `run`, `check`, `demo`, `sim`, `simulate`, `explain`,
-//! `override` and `generate`. May call every other layer; nothing below calls it.
+//! `override`, `state` and `generate`. May call every other layer; nothing below calls it.
 
 pub mod args;
 pub mod demo;
 pub mod explain;
 pub mod override_cmd;
 pub mod simulate;
+pub mod state_cmd;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -277,6 +278,24 @@ async fn report_dialect(config: &Config) -> String {
             humantime::format_duration(CHECK_PROBE_TIMEOUT)
         ),
     }
+}
+
+/// `gws-botd state list|show`: read the chat state in `state_dir`, or in the state
+/// directory the configuration names.
+pub fn state(config_path: &Path, state_dir: Option<&Path>, action: &args::StateAction) -> u8 {
+    use state_cmd::Request;
+    let dir = match state_dir {
+        Some(dir) => dir.to_owned(),
+        None => crate::config::state_dir_of(config_path),
+    };
+    let request = match action {
+        args::StateAction::List { json } => Request::List { json: *json },
+        args::StateAction::Show { chat_id, json } => Request::Show {
+            chat_id: chat_id.clone(),
+            json: *json,
+        },
+    };
+    state_cmd::run(&request, &dir, &jiff::tz::TimeZone::system())
 }
 
 /// `gws-botd explain`: print one chat's story from the decision log in `state_dir`, or in the

@@ -272,7 +272,7 @@ impl Transport {
         }
         let mut resp = req.send().await.map_err(|e| transport_error(&e, timeout))?;
         let status = resp.status();
-        let headers = resp.headers().clone();
+        let headers = std::mem::take(resp.headers_mut());
         // A fresh `JSESSIONID` on any response (a `GET me`, a CometD handshake after a server
         // restart) means the server opened a new HTTP session: the old one, and the server
         // state tied to it, is gone. The session count moves on.

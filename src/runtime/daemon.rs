@@ -94,7 +94,7 @@ pub async fn run(
         return Ok(());
     }
     // 5. The pump and the dispatcher.
-    let parts = (store, chain, notifications);
+    let parts = (store.clone(), chain, notifications);
     let mut routing = Routing::start(&client, &config, &tuning, &stats, parts);
     // 6. Adopt what this agent still holds (after a crash or restart), then go Ready.
     recover(&client, &routing.commands, true).await;
@@ -118,6 +118,8 @@ pub async fn run(
     {
         warn!(error = %e, "EndContactCenterSession failed");
     }
+    // What the chats saved last is committed before the process exits.
+    store.flush().await;
     health.clear();
     info!(stats = ?stats.snapshot(), "stopped");
     Ok(())

@@ -269,16 +269,13 @@ impl Dispatcher {
             }
         }
         if listed {
-            let ids: HashSet<&ChatId> = chats.iter().map(|c| &c.id).collect();
-            let pruned = self.ctx.store.prune(STALE_RECORD_AGE, |id| {
-                ids.contains(id) || self.chats.contains_key(id)
-            });
-            if pruned > 0 {
-                info!(
-                    pruned,
-                    "removed the saved state of chats that did not come back within a day"
-                );
-            }
+            // On the store's writer thread: the dispatcher only names the chats to keep.
+            let kept = chats
+                .iter()
+                .map(|c| c.id.clone())
+                .chain(self.chats.keys().cloned())
+                .collect();
+            self.ctx.store.prune(STALE_RECORD_AGE, kept);
         }
         let mut adopted = 0;
         for chat in chats {

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::agents::{self, announce};
-use super::chats::{Chat, Progress, with_chat};
+use super::chats::{Chat, with_chat};
 use super::effect::Effect;
+use super::model::Progress;
 use super::ops;
 use super::state::{Shared, State, pause};
 use super::types::{ChatOutcome, ChatState, SimError, SimEvent, Step};
@@ -115,8 +116,7 @@ pub(crate) fn spawn_effects(shared: &Arc<Shared>, effects: Vec<Effect>) {
     }
 }
 
-/// Plays a customer's script until it ends or the chat leaves the bot, counting the first
-/// step's progress from `mark`.
+/// Plays a customer's script until it ends or the chat leaves the bot.
 async fn run_script(shared: Arc<Shared>, chat: String, steps: Vec<Step>, mut mark: Progress) {
     let Some(mut progress) = shared
         .lock()

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::chats::Progress;
 use super::types::{AgentStep, Step};
 
 /// Work to start once the state lock is released.
@@ -16,13 +15,13 @@ pub(crate) enum Effect {
         generation: u64,
         after: Duration,
     },
-    /// Run the customer's script, counting from `mark`: where the chat stood at Accept (the
-    /// task may first run after the bot has answered, on a loaded machine; counting from
-    /// then, the customer waited for an answer that had come, silent until the end).
+    /// Run the customer's script.
     Script {
         chat: String,
         steps: Vec<Step>,
-        mark: Progress,
+        /// The chat's progress when it was accepted: a bot text sent before the script runs
+        /// (the greeting right after Accept) counts as a reply.
+        mark: super::model::Progress,
     },
     /// Run a conferenced agent's script.
     AgentScript {

@@ -1,6 +1,6 @@
 //! The Prometheus metrics: every family with its name, help text and labels, registered once
 //! in a `prometheus-client` [`Registry`] that `/metrics` encodes, and the label given to each
-//! kind of GWS failure. [`Stats`] is the daemon's handle on them.
+//! kind of GWS failure. [`Stats`](crate::telemetry::stats::Stats) is the daemon's handle on them.
 //!
 //! Every metric is prefixed `gws_botd_`; README.md lists them. Label sets are bounded: outcomes,
 //! results and operations are named in the code, rule names come from the loaded rule set and

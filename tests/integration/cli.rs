@@ -265,3 +265,97 @@ fn simulate_refuses_broken_rules_and_bad_times() {
     assert_eq!(out.status.code(), Some(64));
     let _ = std::fs::remove_dir_all(Path::new(&dir));
 }
+
+/// `state list` and `state show` read the database of a running store (WAL readers), in text
+/// and JSON, and fail with the project's exit codes.
+#[tokio::test]
+async fn state_list_and_show_read_the_saved_chats() {
+    use gws_botd::event::ChatId;
+    use gws_botd::store::state::{Escalation, Record, Stage, Store};
+    let dir = scratch("state").join("state");
+    let store = Store::open(&dir).unwrap();
+    let record = Record {
+        greeted: true,
+        cursor: Some("e-7".into()),
+        escalation: Some(Escalation {
+            team: "billing".into(),
+            agents: vec!["a1".into()],
+            stage: Stage::Consulting,
+            ..Escalation::default()
+        }),
+        ..Record::default()
+    };
+    store.save(&ChatId::from("c-1"), &record);
+    let last = store.save(&ChatId::from("c 2"), &Record::default());
+    store.committed(last).await;
+
+    let state = |args: &[&str]| {
+        run(
+            bin().arg("state").args(args).arg("--state-dir").arg(&dir),
+            "",
+        )
+    };
+    let out = state(&["list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let list = text(&out.stdout);
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 3, "{list}");
+    assert!(
+        lines[0].starts_with("CHAT") && lines[0].contains("HAND-OVER"),
+        "{list}"
+    );
+    assert!(
+        lines[1].starts_with("c 2 ") && lines[1].contains(" no "),
+        "{list}"
+    );
+    for part in ["c-1", " yes ", "consulting (team billing)", "e-7"] {
+        assert!(lines[2].contains(part), "{part:?} in {list}");
+    }
+
+    let out = state(&["list", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all.as_array().map(Vec::len), Some(2), "{all}");
+
+    let out = state(&["show", "c-1", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["chat_id"], "c-1");
+    assert_eq!(shown["record"]["cursor"], "e-7");
+    assert_eq!(shown["record"]["escalation"]["stage"], "consulting");
+    let saved: Record = serde_json::from_value(shown["record"].clone()).unwrap();
+    assert_eq!(saved, record);
+    assert!(
+        shown["written_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{shown}"
+    );
+
+    let out = state(&["show", "c-1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("hand-over:    team billing, consulting"));
+
+    let out = state(&["show", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no saved state for chat nope"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        bin().args(["state", "list", "--state-dir", "/nonexistent/gws-botd"]),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no saved chat state in /nonexistent/gws-botd"));
+    let out = run(bin().args(["state", "show"]), "");
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "a missing chat id is a usage error"
+    );
+
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}

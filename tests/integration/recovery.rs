@@ -6,7 +6,10 @@ use std::time::Duration;
 use gws_botd::config::EscalationTexts;
 use gws_botd::sim::{ChatOutcome, ChatSpec, Fault};
 
+use gws_botd::event::ChatId;
 use gws_botd::sim::SimDialect;
+use gws_botd::store::state::read::Reader;
+use gws_botd::store::state::{Record, Store};
 
 use crate::support::*;
 
@@ -23,6 +26,21 @@ async fn greeted(h: &Harness) -> String {
     h.wait_chat(&id, "greeting", |c| texts_from(c, "Agent").len() == 1)
         .await;
     id
+}
+
+/// The saved state of chat `id` in `dir`, as an operator reads it (while the daemon runs too).
+fn saved(dir: &std::path::Path, id: &str) -> Option<Record> {
+    Some(Reader::open(dir).ok()?.get(&ChatId::from(id)).ok()??.record)
+}
+
+/// Change the saved state of chat `id` while the daemon is down.
+async fn rewrite(dir: &std::path::Path, id: &str, change: impl FnOnce(&mut Record)) {
+    let chat = ChatId::from(id);
+    let store = Store::open(dir).unwrap();
+    let mut record = store.load(&chat).await.expect("state saved");
+    change(&mut record);
+    store.save(&chat, &record);
+    store.flush().await;
 }
 
 async fn wait_texts(h: &Harness, id: &str, n: usize) {
@@ -66,14 +84,7 @@ async fn an_answer_sent_just_before_a_crash_is_not_sent_again(d: SimDialect) {
     h.kill().await;
     // Roll the saved state back to "answering that message", as if the daemon had died
     // after sending the answer and before saving that it had.
-    let file = h
-        .config
-        .bot
-        .state_dir
-        .join("chats")
-        .join(format!("{id}.json"));
-    let mut record: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&file).expect("state saved")).unwrap();
+    let dir = h.config.bot.state_dir.clone();
     let question = h
         .control
         .chat(&id)
@@ -84,9 +95,11 @@ async fn an_answer_sent_just_before_a_crash_is_not_sent_again(d: SimDialect) {
         .unwrap()
         .event_id
         .clone();
-    record["answering"] = question.into();
-    record["cursor"] = serde_json::Value::Null;
-    std::fs::write(&file, serde_json::to_vec(&record).unwrap()).unwrap();
+    rewrite(&dir, &id, |record| {
+        record.answering = Some(question);
+        record.cursor = None;
+    })
+    .await;
     h.restart();
     h.wait_for_request("a second Ready", |r| {
         r.operation.as_deref() == Some("Ready") && h.count("Ready") >= 2
@@ -95,8 +108,8 @@ async fn an_answer_sent_just_before_a_crash_is_not_sent_again(d: SimDialect) {
     // What the transcript showed is saved at once, so that a second crash (after the next
     // message overwrote `answering`) cannot make the question look unanswered again.
     wait_until("the question saved as handled", || {
-        let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).ok()?).ok()?;
-        (saved["cursor"].is_string() && saved["answering"].is_null()).then_some(())
+        let saved = saved(&dir, &id)?;
+        (saved.cursor.is_some() && saved.answering.is_none()).then_some(())
     })
     .await;
     h.control.customer_says(&id, "bye").unwrap();
@@ -112,25 +125,61 @@ async fn a_greeting_seen_in_the_transcript_is_saved_for_the_next_restart(d: SimD
     let mut h = Harness::start_in(d).await;
     let id = greeted(&h).await;
     h.kill().await;
-    let file = h
-        .config
-        .bot
-        .state_dir
-        .join("chats")
-        .join(format!("{id}.json"));
-    let mut record: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&file).expect("state saved")).unwrap();
-    record["greeted"] = false.into();
-    record["cursor"] = serde_json::Value::Null;
-    std::fs::write(&file, serde_json::to_vec(&record).unwrap()).unwrap();
+    let dir = h.config.bot.state_dir.clone();
+    rewrite(&dir, &id, |record| {
+        record.greeted = false;
+        record.cursor = None;
+    })
+    .await;
     h.restart();
     wait_until("the transcript's cursor saved", || {
-        let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).ok()?).ok()?;
-        saved["cursor"].is_string().then_some(())
+        saved(&dir, &id)?.cursor.is_some().then_some(())
     })
     .await;
     h.kill().await;
     h.control.customer_says(&id, "when are you open").unwrap();
+    h.restart();
+    wait_texts(&h, &id, 2).await;
+    h.control.customer_says(&id, "bye").unwrap();
+    h.wait_outcome(&id).await;
+    assert_eq!(h.bot_texts(&id), [GREETING, HOURS, "Goodbye!"]);
+}
+
+/// The daemon dies between saving which message it is answering and sending the answer
+/// (here: while the typing indicator shows): the mark is in the database before anything is
+/// sent, and the restarted daemon answers the message once.
+async fn killed_between_the_answering_mark_and_the_send_answers_once(d: SimDialect) {
+    let rules = RULES.replace(
+        "reply = \"We're open 8 to 18.\"",
+        "typing = \"5s\"\nreply = \"We're open 8 to 18.\"",
+    );
+    assert_ne!(rules, RULES);
+    let mut h = Harness::start_with(sim_config_in(d), &rules, |_| {}).await;
+    let typing = h.wire("SendNotification").to_owned();
+    let id = greeted(&h).await;
+    h.control.customer_says(&id, "when are you open").unwrap();
+    // The greeting's typing indicator, then the answer's.
+    wait_until("the typing indicator before the answer", || {
+        let ops = h.operations(&id);
+        (ops.iter().filter(|o| **o == typing).count() >= 2).then_some(())
+    })
+    .await;
+    h.kill().await;
+    let question = h
+        .control
+        .chat(&id)
+        .unwrap()
+        .transcript
+        .iter()
+        .find(|e| e.text.as_deref() == Some("when are you open"))
+        .map(|e| e.event_id.clone());
+    let dir = h.config.bot.state_dir.clone();
+    let record = saved(&dir, &id).expect("state saved");
+    assert_eq!(
+        record.answering, question,
+        "the mark was committed before the send"
+    );
+    assert_eq!(h.bot_texts(&id), [GREETING], "the answer was not sent");
     h.restart();
     wait_texts(&h, &id, 2).await;
     h.control.customer_says(&id, "bye").unwrap();
@@ -486,10 +535,10 @@ async fn a_second_sigterm_exits_at_once_and_leaves_the_state_readable() {
         .unwrap();
     assert_eq!(code.code(), Some(1));
     assert!(started.elapsed() < Duration::from_secs(5));
-    let file = state.join("chats").join(format!("{id}.json"));
-    let record: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&file).expect("the chat's state is kept")).unwrap();
-    assert_eq!(record["greeted"], true);
+    // What was committed before the greeting went out is kept (that the greeting went out
+    // is saved lazily: a restart reads it in the transcript).
+    let record = saved(&state, &id).expect("the chat's state is kept and readable");
+    assert!(record.fired.contains("greeting"), "{record:?}");
     for path in [&dir, &state] {
         std::fs::remove_dir_all(path).ok();
     }
@@ -564,6 +613,7 @@ per_dialect!(
     a_retry_after_a_server_restart_takes_the_chat_back_first,
     a_restarted_daemon_answers_what_came_in_meanwhile_without_greeting_again,
     an_answer_sent_just_before_a_crash_is_not_sent_again,
+    killed_between_the_answering_mark_and_the_send_answers_once,
     a_greeting_cut_by_a_crash_is_given_after_the_restart,
     a_simulator_restart_before_an_answer_waits_for_the_re_offer,
     after_a_simulator_restart_the_bot_takes_its_chats_back,

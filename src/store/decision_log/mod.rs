@@ -11,14 +11,18 @@
 //! directory is 0700 and the files 0600. Credentials never reach this file: nothing here sees
 //! them.
 //!
-//! A record is written with one `write` on an append-only file when it is made, like a log
-//! line, so it is on disk when the chat task goes on. A failing disk is reported once at ERROR
-//! and never stops a chat.
+//! Chats never touch the file: they queue their records for a writer thread of the log's own
+//! (`writer.rs`), which writes them in batches, at most 100 ms after they were made, and what
+//! is left at shutdown; it rotates the files too. A failing disk is reported once at ERROR, a
+//! queue overflowing (a disk far slower than the chats) once at WARN, and neither ever stops
+//! a chat.
+
+mod writer;
 
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -123,21 +127,17 @@ pub struct DecisionLog {
     inner: Option<Arc<Inner>>,
 }
 
-#[derive(Debug)]
 struct Inner {
-    dir: PathBuf,
-    max_file_size: u64,
-    max_files: u32,
     include_customer_text: bool,
-    active: Mutex<Active>,
+    writer: writer::Handle,
 }
 
-#[derive(Debug, Default)]
-struct Active {
-    file: Option<File>,
-    size: u64,
-    /// A write failure was reported and nothing has worked since.
-    failing: bool,
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecisionLog")
+            .field("include_customer_text", &self.include_customer_text)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DecisionLog {
@@ -149,17 +149,15 @@ impl DecisionLog {
         crate::store::state::create_private_dir(state_dir)?;
         let (file, size) = open_active(state_dir)?;
         info!(file = %state_dir.join(FILE_NAME).display(), "decision log open");
+        let files = writer::Files {
+            dir: state_dir.to_owned(),
+            max_file_size: config.max_file_size,
+            max_files: config.max_files.max(1),
+        };
         Ok(DecisionLog {
             inner: Some(Arc::new(Inner {
-                dir: state_dir.to_owned(),
-                max_file_size: config.max_file_size,
-                max_files: config.max_files.max(1),
                 include_customer_text: config.include_customer_text,
-                active: Mutex::new(Active {
-                    file: Some(file),
-                    size,
-                    failing: false,
-                }),
+                writer: writer::Handle::start(files, file, size)?,
             })),
         })
     }
@@ -200,20 +198,26 @@ impl DecisionLog {
         } else {
             without_customer_data(decision)
         };
-        let record = Record {
-            ts: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            chat_id: chat.to_string(),
+        inner.writer.send(writer::Msg::Record(
+            SystemTime::now(),
+            chat.clone(),
             decision,
-        };
-        let mut line = match serde_json::to_string(&record) {
-            Ok(line) => line,
-            Err(e) => {
-                error!(error = %e, "cannot encode a decision record");
-                return;
-            }
-        };
-        line.push('\n');
-        inner.write(line.as_bytes());
+        ));
+    }
+
+    /// Wait until every record made so far is in the file. Blocks the calling thread (up to
+    /// one write): for tests, tools and shutdown, not for chats.
+    pub fn flush(&self) {
+        if let Some(inner) = &self.inner {
+            inner.writer.flush();
+        }
+    }
+
+    /// Records dropped because the writer could not keep up.
+    pub fn dropped(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |i| {
+            i.writer.dropped.load(std::sync::atomic::Ordering::Relaxed)
+        })
     }
 }
 
@@ -253,46 +257,6 @@ fn without_customer_data(decision: Decision) -> Decision {
             text: None,
         },
         other => other,
-    }
-}
-
-impl Inner {
-    fn write(&self, line: &[u8]) {
-        // A poisoned lock only means a writer panicked; the file state is still usable.
-        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
-        let result = self.write_locked(&mut active, line);
-        match result {
-            Ok(()) if active.failing => {
-                active.failing = false;
-                info!("decision log writable again");
-            }
-            Ok(()) => {}
-            Err(e) => {
-                active.file = None;
-                if !std::mem::replace(&mut active.failing, true) {
-                    error!(dir = %self.dir.display(), error = %e,
-                        "cannot write the decision log; records are lost until it works again");
-                }
-            }
-        }
-    }
-
-    fn write_locked(&self, active: &mut Active, line: &[u8]) -> io::Result<()> {
-        let len = line.len() as u64;
-        if active.file.is_some() && active.size > 0 && active.size + len > self.max_file_size {
-            active.file = None;
-            rotate(&self.dir, self.max_files)?;
-        }
-        if active.file.is_none() {
-            let (file, size) = open_active(&self.dir)?;
-            active.file = Some(file);
-            active.size = size;
-        }
-        if let Some(file) = &mut active.file {
-            file.write_all(line)?;
-            active.size += len;
-        }
-        Ok(())
     }
 }
 
@@ -397,6 +361,7 @@ pub fn read_chat(dir: &Path, chat_id: &str) -> io::Result<Found> {
 mod tests {
     use super::*;
     use std::fs::OpenOptions;
+    use std::io::Write as _;
 
     fn temp_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("gws-botd-dl-{}", rand::random::<u64>()));
@@ -426,6 +391,7 @@ mod tests {
         );
         log.customer_said(&chat, 1, Some("e-17"), "my card number is 4111");
         log.record(&ChatId::from("other"), Decision::Accepted);
+        log.flush();
         let found = read_chat(&dir, "c-1").unwrap();
         assert_eq!(found.records.len(), 2);
         assert_eq!(
@@ -437,12 +403,14 @@ mod tests {
                 text: None
             }
         );
+        log.flush();
         let raw = fs::read_to_string(dir.join(FILE_NAME)).unwrap();
         assert!(!raw.contains("4111"), "{raw}");
         assert!(raw.contains(r#""message_id":"e-17""#), "{raw}");
 
         let log = DecisionLog::open(&config(1 << 20, 3, true), &dir).unwrap();
         log.customer_said(&chat, 2, Some("3"), "hello");
+        log.flush();
         let found = read_chat(&dir, "c-1").unwrap();
         assert!(matches!(
             &found.records[2].decision,
@@ -479,8 +447,10 @@ mod tests {
             },
         );
         log.record(&chat, responded());
+        log.flush();
         let raw = fs::read_to_string(dir.join(FILE_NAME)).unwrap();
         assert!(!raw.contains("Pat-4711"), "{raw}");
+        log.flush();
         let found = read_chat(&dir, "c-2").unwrap();
         assert_eq!(
             found.records[0].decision,
@@ -499,6 +469,7 @@ mod tests {
 
         let log = DecisionLog::open(&config(1 << 20, 3, true), &dir).unwrap();
         log.record(&chat, responded());
+        log.flush();
         let found = read_chat(&dir, "c-2").unwrap();
         assert_eq!(found.records[2].decision, responded());
         fs::remove_dir_all(&dir).ok();
@@ -603,11 +574,13 @@ mod tests {
         for turn in 0..40 {
             log.customer_said(&chat, turn, None, "x");
         }
+        log.flush();
         let files = files(&dir).unwrap();
         assert_eq!(files.len(), 3, "{files:?}");
         for f in &files {
             assert!(fs::metadata(f).unwrap().len() <= 300, "{f:?}");
         }
+        log.flush();
         let found = read_chat(&dir, "c-9").unwrap();
         let turns: Vec<u32> = found
             .records
@@ -628,14 +601,38 @@ mod tests {
         let dir = temp_dir();
         let log = DecisionLog::open(&config(1 << 20, 2, false), &dir).unwrap();
         log.record(&ChatId::from("c"), Decision::Accepted);
+        log.flush();
         let mut f = OpenOptions::new()
             .append(true)
             .open(dir.join(FILE_NAME))
             .unwrap();
         f.write_all(b"{\"ts\":\"2024\",\"chat_id\":\"c\",\"ev")
             .unwrap();
+        log.flush();
         let found = read_chat(&dir, "c").unwrap();
         assert_eq!((found.records.len(), found.unreadable), (1, 1));
+        fs::remove_dir_all(&dir).ok();
+    }
+
+    /// Records reach the file without a flush, within the writer's interval, and what is
+    /// left when the last handle goes is written.
+    #[tokio::test]
+    async fn records_are_written_in_the_background_and_at_the_end() {
+        let dir = temp_dir();
+        let log = DecisionLog::open(&config(1 << 20, 2, false), &dir).unwrap();
+        log.record(&ChatId::from("c"), Decision::Accepted);
+        let mut polls = 0;
+        while read_chat(&dir, "c").unwrap().records.is_empty() {
+            polls += 1;
+            assert!(polls < 1200, "never written");
+            tokio::time::sleep(writer::FLUSH_EVERY / 4).await;
+        }
+        let copy = log.clone();
+        for _ in 0..100 {
+            copy.record(&ChatId::from("d"), Decision::Accepted);
+        }
+        drop((log, copy));
+        assert_eq!(read_chat(&dir, "d").unwrap().records.len(), 100);
         fs::remove_dir_all(&dir).ok();
     }
 
