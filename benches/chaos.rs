@@ -1,5 +1,5 @@
 //! The chaos run at full size: 1,000 chats, 12 SIGKILLs, 40 faults (env CHATS, KILLS,
-//! FAULTS, SEED, RAMP_SECS to change; DIALECT=chats for the released chat API; PARTICIPANTS=named for participants that name their user). Prints the counts and exits 1 if an invariant broke.
+//! FAULTS, SEED (random when not given), RAMP_SECS to change; DIALECT=chats for the released chat API; PARTICIPANTS=named for participants that name their user). Prints the counts and exits 1 if an invariant broke.
 //!
 //! `cargo bench --bench chaos`
 
@@ -27,9 +27,10 @@ async fn main() {
     if let Some(n) = env("FAULTS") {
         params.faults = n as usize;
     }
-    if let Some(n) = env("SEED") {
-        params.seed = n;
-    }
+    // A random seed unless one is given, printed first so that a run that hangs or crashes
+    // can be repeated.
+    params.seed = env("SEED").unwrap_or_else(rand::random);
+    println!("seed {}", params.seed);
     if let Some(n) = env("RAMP_SECS") {
         params.ramp = Duration::from_secs(n);
     }

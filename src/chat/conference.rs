@@ -49,7 +49,7 @@ impl Chat {
                     }
                 }
                 Next::Input(Input::CatchUp) => self.catch_up().await,
-                Next::Input(Input::Unlisted) | Next::Timeout => {}
+                Next::Input(Input::Unlisted(_)) | Next::Timeout => {}
                 Next::Closed => return Some(End::Abandoned),
                 Next::Deadline => {
                     // Shutting down: the bot leaves its part; the agent keeps the customer.

@@ -399,7 +399,7 @@ async fn wait_for(
                 }
             }
             Next::Input(Input::CatchUp) => chat.catch_up().await,
-            Next::Input(Input::Unlisted) => {}
+            Next::Input(Input::Unlisted(_)) => {}
             Next::Timeout => return Consulted::NoAnswer,
             Next::Closed => return Consulted::Over(End::Abandoned),
             Next::Deadline => return Consulted::Over(chat.hand_over_at_deadline().await),

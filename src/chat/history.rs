@@ -46,7 +46,7 @@ impl Chat {
                         return Err(self.close("the customer left before the greeting").await);
                     }
                 }
-                Next::Input(Input::CatchUp | Input::Unlisted) => {}
+                Next::Input(Input::CatchUp | Input::Unlisted(_)) => {}
                 Next::Timeout if !asked => {
                     warn!("no transcript after Accept; asking for it");
                     asked = true;
@@ -160,26 +160,46 @@ impl Chat {
         }
     }
 
+    /// Whether `update` shows the bot's `text` as an entry the chat has not seen yet.
+    fn shows_sent(&self, update: &ChatUpdate, text: &str) -> bool {
+        update.messages.iter().any(|m| {
+            crate::chat::resume::is_bot_text(m, &self.ctx.nickname)
+                && m.text.as_deref() == Some(text)
+                && !self.memory.has_seen(m)
+        })
+    }
+
     /// Whether the bot's `text` is in the transcript after the cursor (`None`: cannot tell).
     /// Everything else that arrives meanwhile is kept for later.
+    ///
+    /// What waits in the inbox before the request came before it: a transcript there answers
+    /// an earlier request (a catch-up's, or a second copy of one) and may be older than the
+    /// send, so it can show the text but never show it missing (taking such a copy for the
+    /// answer sent a message twice: chaos seed 1853431013489728293).
     pub(super) async fn sent_since_cursor(&mut self, text: &str) -> Option<bool> {
+        let mut kept = Vec::new();
+        let mut shown = false;
+        while let Ok(input) = self.inbox.try_recv() {
+            shown |= matches!(&input, Input::Update(u) if self.shows_sent(u, text));
+            kept.push(input);
+        }
+        if shown {
+            self.stash.extend(kept);
+            return Some(true);
+        }
         let ask = Operation::RequestChatHistory {
             event_id: self.memory.cursor.clone(),
         };
         if let Err(e) = self.ctx.gws.execute(&self.id, &ask).await {
             warn!(error = %e, "cannot check the transcript");
+            self.stash.extend(kept);
             return None;
         }
         let deadline = Instant::now() + self.ctx.history_timeout;
-        let mut kept = Vec::new();
         let found = loop {
             match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
                 Ok(Some(Input::Update(update))) if update.kind == UpdateKind::ChatHistory => {
-                    let sent = update.messages.iter().any(|m| {
-                        crate::chat::resume::is_bot_text(m, &self.ctx.nickname)
-                            && m.text.as_deref() == Some(text)
-                            && !self.memory.has_seen(m)
-                    });
+                    let sent = self.shows_sent(&update, text);
                     kept.push(Input::Update(update));
                     break Some(sent);
                 }

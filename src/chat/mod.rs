@@ -49,8 +49,9 @@ pub enum Input {
     /// The notification stream had a gap: ask for the transcript since the cursor.
     CatchUp,
     /// After a re-login GWS did not list the chat as a live chat of the bot's: it was queued
-    /// again (a GWS restart) and may be offered again, or it is gone.
-    Unlisted,
+    /// again (a GWS restart) and may be offered again, or it is gone. Carries when the listing
+    /// was asked for: a listing older than the chat's last Accept says nothing about it now.
+    Unlisted(Instant),
 }
 
 /// Everything chats share: the GWS client, the responder chain and the texts.
@@ -139,6 +140,12 @@ pub struct Chat {
     pub(crate) record: Record,
     /// A saved record was found: the chat is being resumed.
     resumed: bool,
+    /// When GWS last gave the chat to the bot (an Accept answered OK).
+    taken_at: Option<Instant>,
+    /// The newest "unlisted" a wait took in (the main loop or an escalation waiting for an
+    /// agent): the next request still waits for the re-offer first. Dropping it sent a
+    /// message on an invitation after a GWS restart during an escalation.
+    unlisted: Option<Instant>,
     /// The last save of `record`: committed before anything is sent to GWS (`exec`).
     pub(crate) saved: Saved,
 }
@@ -158,6 +165,8 @@ pub async fn run(ctx: Arc<Context>, offer: ChatUpdate, inbox: mpsc::Receiver<Inp
         fired: record.fired.iter().cloned().collect(),
         record,
         resumed: saved.is_some(),
+        taken_at: None,
+        unlisted: None,
         saved: Saved::default(),
         last_activity: Instant::now(),
         idle_handled: Duration::ZERO,
@@ -233,6 +242,7 @@ impl Chat {
                 reason: e.to_string(),
             });
         }
+        self.taken_at = Some(Instant::now());
         self.ctx.stats.chat_accepted();
         self.note(Decision::Accepted);
         info!(
@@ -286,7 +296,7 @@ impl Chat {
                     }
                 }
                 Next::Input(Input::CatchUp) => Box::pin(self.catch_up()).await,
-                Next::Input(Input::Unlisted) => debug!("not listed after a re-login"),
+                Next::Input(Input::Unlisted(_)) => debug!("not listed after a re-login"),
                 Next::Timeout => {
                     let silent = Instant::now().saturating_duration_since(self.last_activity);
                     self.idle_handled = silent;
@@ -383,6 +393,10 @@ impl Chat {
                     Box::pin(self.accept_again()).await;
                 }
                 Next::Input(Input::Update(update))
+            }
+            Some(Input::Unlisted(at)) => {
+                self.unlisted = self.unlisted.max(Some(at));
+                Next::Input(Input::Unlisted(at))
             }
             Some(input) => Next::Input(input),
             None => Next::Closed,

@@ -1,6 +1,7 @@
 //! GWS operations on a chat, and what keeps them working when GWS loses the bot's session or
 //! the chat itself: log in again and retry once, take the chat back when it is offered again.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -33,6 +34,46 @@ impl gws::Recheck for Chat {
 /// cursor. The transcript after Accept and the catch-up from the cursor tell what is new.
 pub(super) fn drop_transcript_excerpt(offer: &mut ChatUpdate) {
     offer.messages.clear();
+}
+
+/// What waited for a chat, sorted by [`sort_pending`].
+#[derive(Debug)]
+struct Sorted {
+    /// The chat was offered again (the offers stay in `rest`, without Accept and excerpt).
+    reoffered: bool,
+    /// When the newest listing that did not show the chat as the bot's was asked for; `None`
+    /// when there was none newer than the chat's last Accept. An older listing says nothing
+    /// about the chat now: two re-logins in a row send two, and the first re-offer answers
+    /// both (waiting on the second for another re-offer held a chat for a minute).
+    unlisted: Option<Instant>,
+    /// Everything else, in order.
+    rest: VecDeque<Input>,
+}
+
+/// Sort `pending` for a chat last accepted at `taken_at`.
+fn sort_pending(pending: VecDeque<Input>, taken_at: Option<Instant>) -> Sorted {
+    let mut sorted = Sorted {
+        reoffered: false,
+        unlisted: None,
+        rest: VecDeque::new(),
+    };
+    for input in pending {
+        match input {
+            Input::Update(mut update) if update.has_capability(Capability::Accept) => {
+                sorted.reoffered = true;
+                update.capabilities = None;
+                drop_transcript_excerpt(&mut update);
+                sorted.rest.push_back(Input::Update(update));
+            }
+            Input::Unlisted(at) => {
+                if taken_at.is_none_or(|taken| at > taken) {
+                    sorted.unlisted = sorted.unlisted.max(Some(at));
+                }
+            }
+            other => sorted.rest.push_back(other),
+        }
+    }
+    sorted
 }
 
 /// The decision-log record of a GWS operation's result.
@@ -123,6 +164,7 @@ impl Chat {
         };
         match self.ctx.gws.execute(&self.id, &accept).await {
             Ok(_) => {
+                self.taken_at = Some(Instant::now());
                 info!("chat offered again; accepted it again");
                 self.stash.push_back(Input::CatchUp);
             }
@@ -131,28 +173,21 @@ impl Chat {
     }
 
     /// Sort what waits (the stash, kept while the chat waited for something else, then the
-    /// inbox): tell whether the chat was offered again and whether a re-login found it not to
-    /// be the bot's. Everything else stays in the stash, an offer too but without its Accept
-    /// and its transcript excerpt (the caller accepts it; the rest of the offer is still news).
-    fn sort_pending(&mut self) -> (bool, bool) {
-        let (mut reoffered, mut unlisted) = (false, false);
+    /// inbox): tell whether the chat was offered again and whether a re-login since its last
+    /// Accept found it not to be the bot's. Everything else stays in the stash, an offer too
+    /// but without its Accept and its transcript excerpt (the caller accepts it; the rest of
+    /// the offer is still news).
+    fn take_pending(&mut self) -> (bool, Option<Instant>) {
         let mut pending = std::mem::take(&mut self.stash);
+        if let Some(at) = self.unlisted.take() {
+            pending.push_front(Input::Unlisted(at));
+        }
         while let Ok(input) = self.inbox.try_recv() {
             pending.push_back(input);
         }
-        for input in pending {
-            match input {
-                Input::Update(mut update) if update.has_capability(Capability::Accept) => {
-                    reoffered = true;
-                    update.capabilities = None;
-                    drop_transcript_excerpt(&mut update);
-                    self.stash.push_back(Input::Update(update));
-                }
-                Input::Unlisted => unlisted = true,
-                other => self.stash.push_back(other),
-            }
-        }
-        (reoffered, unlisted)
+        let sorted = sort_pending(pending, self.taken_at);
+        self.stash = sorted.rest;
+        (sorted.reoffered, sorted.unlisted)
     }
 
     /// Before a request (and after a new session, before it is tried again): take the chat
@@ -160,12 +195,12 @@ impl Chat {
     /// wait until it is offered again (sending on it before would act on a chat that is only
     /// queued or an invitation now). False when it was not offered again in time.
     async fn back_in_hand(&mut self) -> bool {
-        let (reoffered, unlisted) = self.sort_pending();
+        let (reoffered, unlisted) = self.take_pending();
         if reoffered {
             self.accept_again().await;
             return true;
         }
-        if !unlisted {
+        if unlisted.is_none() {
             return true;
         }
         warn!(
@@ -177,14 +212,15 @@ impl Chat {
     /// After "not valid in the current state": take the chat back if it is an invitation
     /// again, known from a waiting offer or else from the listing. True when it was.
     async fn reoffered(&mut self) -> bool {
-        let (reoffered, unlisted) = self.sort_pending();
+        let (reoffered, unlisted) = self.take_pending();
         if reoffered {
             self.accept_again().await;
             return true;
         }
-        if unlisted {
-            // Still true for the next request if the listing finds no offer either.
-            self.stash.push_front(Input::Unlisted);
+        if let Some(at) = unlisted {
+            // Still true for the next request if the listing finds no offer either (an
+            // Accept now makes it stale).
+            self.stash.push_front(Input::Unlisted(at));
         }
         self.offered_again().await
     }
@@ -248,6 +284,60 @@ impl Chat {
                 Ok(Some(input)) => self.stash.push_back(input),
                 Ok(None) | Err(_) => return false,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::UpdateKind;
+
+    fn offer() -> Input {
+        let mut update = ChatUpdate::new("c-1".into(), UpdateKind::NewInteraction);
+        update.capabilities = Some(vec!["Accept".into(), "Reject".into()]);
+        Input::Update(Box::new(update))
+    }
+
+    /// Two re-logins while a chat was queued again send two "unlisted"; the re-offer the chat
+    /// took after the listings answers both, so the next request does not wait for another
+    /// re-offer (chaos seed 16928772949591916846: a minute's wait before a close or a
+    /// transfer). A listing after the last Accept still counts.
+    #[test]
+    fn a_listing_older_than_the_last_accept_is_stale() {
+        let first = Instant::now();
+        let second = first + Duration::from_millis(20);
+        let accepted = first + Duration::from_millis(50);
+        let later = first + Duration::from_millis(80);
+        let stashed = VecDeque::from([Input::Unlisted(first), Input::Unlisted(second)]);
+
+        let before_any_accept = sort_pending(stashed.clone(), None);
+        assert_eq!(before_any_accept.unlisted, Some(second));
+        let after_the_re_offer = sort_pending(stashed.clone(), Some(accepted));
+        assert_eq!(after_the_re_offer.unlisted, None);
+        assert!(after_the_re_offer.rest.is_empty());
+
+        let mut with_a_newer = stashed;
+        with_a_newer.push_back(Input::CatchUp);
+        with_a_newer.push_back(Input::Unlisted(later));
+        let sorted = sort_pending(with_a_newer, Some(accepted));
+        assert_eq!(sorted.unlisted, Some(later));
+        assert_eq!(sorted.rest, [Input::CatchUp]);
+    }
+
+    /// An offer is reported and kept for later without its Accept and its transcript excerpt.
+    #[test]
+    fn an_offer_is_kept_without_its_accept() {
+        let sorted = sort_pending(VecDeque::from([Input::CatchUp, offer()]), None);
+        assert!(sorted.reoffered);
+        assert_eq!(sorted.unlisted, None);
+        assert_eq!(sorted.rest.len(), 2);
+        match &sorted.rest[1] {
+            Input::Update(update) => {
+                assert!(!update.has_capability(Capability::Accept));
+                assert!(update.messages.is_empty());
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -263,7 +263,7 @@ impl Dispatcher {
                     continue;
                 }
                 self.requeued.insert(id.clone());
-                if inbox.try_send(Input::Unlisted).is_err() {
+                if inbox.try_send(Input::Unlisted(listed_at)).is_err() {
                     debug!(chat_id = %id, "chat inbox full or closed; not telling it it is unlisted");
                 }
             }

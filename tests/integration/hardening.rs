@@ -227,6 +227,79 @@ fn rule_sets_have_limits() {
     let text = all_output(&out);
     assert_eq!(out.status.code(), Some(78), "{text}");
     assert!(text.contains("compile to more than 32 MiB"), "{text}");
+    assert!(
+        text.contains("the largest: rule \"r"),
+        "names rules: {text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `gws-botd check --rules <dir>` on `dir/name/rules.toml` holding `rules`.
+fn check_rules(dir: &Path, name: &str, rules: &str) -> (Option<i32>, String) {
+    let rules_dir = dir.join(name);
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    std::fs::write(rules_dir.join("rules.toml"), rules).unwrap();
+    let out = gws_botd(
+        &["check", "--rules", rules_dir.to_str().unwrap()],
+        &dir.join("none"),
+    );
+    let text = all_output(&out);
+    (out.status.code(), text)
+}
+
+/// The size limit holds for each regex, a `match.regex` or a `when.user_data` condition (the
+/// error names the file, line and rule), and for all of them together, the conditions'
+/// included (the error names the rules with the largest).
+#[test]
+fn each_regex_and_all_regexes_together_have_a_size_limit() {
+    let dir = scratch("regex-limits");
+    let huge = r"\w{1000}\w{1000}\w{1000}";
+    let one = format!(
+        "[[rule]]\nname = \"huge\"\non = \"message\"\nmatch.regex = '{huge}'\nreply = \"ok\"\n"
+    );
+    let (code, text) = check_rules(&dir, "one", &one);
+    assert_eq!(code, Some(78), "{text}");
+    assert!(text.contains("rules.toml:4:"), "{text}");
+    assert!(
+        text.contains("the regex in rule \"huge\" is too large once compiled (limit: 1 MiB)"),
+        "{text}"
+    );
+
+    let condition = format!(
+        "[[rule]]\nname = \"huge-subject\"\non = \"accept\"\n\
+         when.user_data = {{ Subject = {{ regex = '{huge}' }} }}\nreply = \"ok\"\n"
+    );
+    let (code, text) = check_rules(&dir, "condition", &condition);
+    assert_eq!(code, Some(78), "{text}");
+    assert!(text.contains("rules.toml:4:"), "{text}");
+    assert!(
+        text.contains(
+            "the regex in rule \"huge-subject\" is too large once compiled (limit: 1 MiB)"
+        ),
+        "{text}"
+    );
+
+    // Each condition is within the limit of one regex; together they exceed 32 MiB.
+    let conditions: String = (0..200)
+        .map(|n| {
+            format!(
+                "[[rule]]\nname = \"subject{n}\"\non = \"accept\"\n\
+                 when.user_data = {{ Subject = {{ regex = 'x{n}\\w{{20}}' }} }}\nreply = \"ok\"\n\n"
+            )
+        })
+        .collect();
+    let (code, text) = check_rules(&dir, "conditions", &conditions);
+    assert_eq!(code, Some(78), "{text}");
+    assert!(text.contains("compile to more than 32 MiB"), "{text}");
+    assert!(text.contains("the largest: rule \"subject"), "{text}");
+    // Fewer of them fit (each compiles to about 350 KiB).
+    let fewer: String = conditions
+        .split("\n\n")
+        .take(80)
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let (code, text) = check_rules(&dir, "fewer", &fewer);
+    assert_eq!(code, Some(0), "{text}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -54,9 +54,11 @@ macro_rules! per_reading {
 mod bad_input;
 mod capture;
 mod chaos;
+mod chaos_found;
 mod cli;
 mod conversation;
 mod escalation;
+mod files;
 mod fuzz_corpus;
 mod handover;
 mod hardening;

@@ -457,8 +457,18 @@ pub async fn run(binary: &Path, work: &Path, params: &Params) -> anyhow::Result<
     };
     let readies_before_start = drive(&control, &mut daemon, &mut rng, params, &mut report).await?;
 
-    // Every chat must end: customers finish their scripts as the bot answers them.
-    let _ = tokio::time::timeout_at(started + params.deadline, all_ended(&control)).await;
+    // Every chat must end: customers finish their scripts as the bot answers them. One still
+    // open at the deadline is lost even if the shutdown then hands it over.
+    let ended = tokio::time::timeout_at(started + params.deadline, all_ended(&control)).await;
+    if ended.is_err() {
+        report.orphaned.extend(
+            control
+                .chats()
+                .into_iter()
+                .filter(|c| c.outcome.is_none())
+                .map(|c| format!("{} still open at the deadline", c.id)),
+        );
+    }
     // A daemon restarted just now may not have installed its signal handlers yet (SIGTERM
     // would then kill it outright): let it come up (Ready) before asking it to stop.
     let up = control.wait_for(|c| (readies(c) > readies_before_start).then_some(()));

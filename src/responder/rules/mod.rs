@@ -469,19 +469,62 @@ fn within_limits(dir: &Path, set: RuleSet) -> Result<RuleSet, Problems> {
         .with_hint("remove rules that never act (`gws-botd check` reports shadowed ones)");
         return Err(Problems(vec![problem]));
     }
-    if set.index.too_large() {
-        let problem = Problem::whole(
-            dir,
-            format!(
-                "the `match.regex` patterns of all message rules together compile to more than \
-                 {} MiB",
-                matcher::REGEX_SET_SIZE_LIMIT >> 20
-            ),
-        )
-        .with_hint("use keywords where they do, or simpler patterns (fewer `\\w{n}` repetitions)");
-        return Err(Problems(vec![problem]));
+    let sizes = regex_sizes(&set);
+    let total: usize = sizes.iter().map(|(_, size)| size).sum();
+    if set.index.too_large() || total > matcher::REGEX_SET_SIZE_LIMIT {
+        return Err(Problems(vec![regexes_too_large(dir, sizes)]));
     }
     Ok(set)
+}
+
+/// The compiled size of every regex of `set` (`match.regex` and `when.user_data`), largest
+/// first, with its rule's name (names are unique in a set).
+fn regex_sizes(set: &RuleSet) -> Vec<(&str, usize)> {
+    let mut sizes: Vec<(&str, usize)> = Vec::new();
+    for rule in &set.message {
+        if let Some(regex) = rule.matcher.as_ref().and_then(|m| m.regex()) {
+            sizes.push((&rule.name, regex.compiled_size()));
+        }
+    }
+    let all = [
+        &set.accept,
+        &set.message,
+        &set.no_match,
+        &set.idle,
+        &set.escalation_failed,
+    ];
+    for rule in all.into_iter().flatten() {
+        for (_, condition) in &rule.user_data {
+            if let rule::Condition::Matches(regex) = condition {
+                // Measured as a pattern; it compiled as a regex under the same limit.
+                let size = matcher::compile_pattern(regex.as_str())
+                    .map_or(matcher::REGEX_SIZE_LIMIT, |p| p.compiled_size());
+                sizes.push((&rule.name, size));
+            }
+        }
+    }
+    sizes.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
+    sizes
+}
+
+/// The regexes of a set together are over [`matcher::REGEX_SET_SIZE_LIMIT`]; names the rules
+/// with the largest (`sizes` largest first).
+fn regexes_too_large(dir: &Path, sizes: Vec<(&str, usize)>) -> Problem {
+    let largest: Vec<String> = sizes
+        .iter()
+        .take(3)
+        .map(|(rule, size)| format!("rule {rule:?} ({} KiB)", size.div_ceil(1024)))
+        .collect();
+    Problem::whole(
+        dir,
+        format!(
+            "the regexes of all rules (`match.regex`, `when.user_data`) together compile to \
+             more than {} MiB; the largest: {}",
+            matcher::REGEX_SET_SIZE_LIMIT >> 20,
+            largest.join(", ")
+        ),
+    )
+    .with_hint("use keywords where they do, or simpler patterns (fewer `\\w{n}` repetitions)")
 }
 
 fn too_large(path: &Path, size: u64) -> Problem {

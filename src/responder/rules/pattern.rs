@@ -80,6 +80,11 @@ impl Pattern {
         })
     }
 
+    /// The compiled size in bytes (what the size limits count).
+    pub fn compiled_size(&self) -> usize {
+        self.nfa.memory_usage()
+    }
+
     /// Whether `text` contains a match (for examples: a PikeVM, nothing to warm up).
     pub fn is_match(&self, text: &str) -> bool {
         PikeVM::new_from_nfa(self.nfa.clone()).is_ok_and(|vm| {

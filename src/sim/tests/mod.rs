@@ -13,6 +13,7 @@ mod dialect_chats;
 mod dialect_faults;
 mod faults;
 mod readings;
+mod scripts;
 mod wire;
 
 use std::net::SocketAddr;
