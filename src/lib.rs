@@ -9,14 +9,14 @@
 //!   about chats, and of GWS only the HTTP transport trait it posts through.
 //! - [`event`] holds the dialect-free domain events the rest of the daemon works with.
 //! - [`runtime`] runs the daemon: login and re-login, the notification pump (the one way in for
-//!   events, fetched transcripts included), [`runtime::dispatch`] (one task per chat),
+//!   events, fetched transcripts included), `runtime::dispatch` (one task per chat),
 //!   Ready/NotReady, signals, drain and shutdown.
 //! - [`chat`] is one chat's state machine: accept, converse, escalate
-//!   ([`chat::escalation`]: consultation → transfer or conference → skill fallback), stay silent
-//!   in a conference, resume after a restart ([`chat::resume`]), finish.
+//!   (`chat::escalation`: consultation → transfer or conference → skill fallback), stay silent
+//!   in a conference, resume after a restart (`chat::resume`), finish.
 //! - [`responder`] is the chain of plugins (rules, …) that decide what the bot says and does.
 //! - [`schedule`] evaluates opening hours, holidays and the next opening in IANA time zones,
-//!   and the emergency "closed until …" override ([`schedule::overrides`]).
+//!   and the emergency "closed until …" override (`schedule::overrides`).
 //! - [`store`] keeps per-chat state on disk so a restart continues chats where they stopped, and
 //!   the decision log of what the bot decided and why.
 //! - [`telemetry`] is logging, counters and Prometheus metrics, readiness, the operator's HTTP

@@ -77,7 +77,7 @@ impl Memory {
 
     /// The transcript that would have told whether the message `answering` (saved as being
     /// answered when the bot stopped) was answered did not come. The first update that shows
-    /// it decides instead, as [`crate::chat::resume`] would have: a text of the bot (`bot`) after it
+    /// it decides instead, as `crate::chat::resume` would have: a text of the bot (`bot`) after it
     /// proves the answer went out, and it and what precedes it are handled; else it is new.
     /// Without this a later catch-up, holding the message after the saved cursor, has it
     /// answered twice.

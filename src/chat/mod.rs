@@ -9,12 +9,12 @@
 
 mod conference;
 mod end;
-pub mod escalation;
+pub(crate) mod escalation;
 mod history;
 mod memory;
 mod ops;
 mod respond;
-pub mod resume;
+pub(crate) mod resume;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;

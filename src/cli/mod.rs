@@ -6,13 +6,13 @@
 //! calls it.
 
 pub mod args;
-pub mod check;
+pub(crate) mod check;
 pub mod demo;
 pub mod explain;
 pub mod override_cmd;
-pub mod reload;
+pub(crate) mod reload;
 pub mod simulate;
-pub mod state_cmd;
+pub(crate) mod state_cmd;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -247,7 +247,7 @@ async fn handle_signals(
     }
 }
 
-/// `gws-botd check`: see [`check::check`].
+/// `gws-botd check`: see `check::check`.
 pub fn check(target: &Target, rules_dir: Option<&Path>, offline: bool) -> u8 {
     check::check(target, rules_dir, offline)
 }
@@ -298,7 +298,7 @@ pub fn override_command(
     override_cmd::command(target, state_dir, request, jiff::Timestamp::now())
 }
 
-/// `gws-botd reload`: see [`reload::command`].
+/// `gws-botd reload`: see `reload::command`.
 pub fn reload(target: &Target, pid: Option<u32>, timeout: std::time::Duration) -> u8 {
     reload::command(&target.state_dir(), pid, timeout)
 }

@@ -1,5 +1,5 @@
 //! `gws-botd override closed|clear|show`: set, end or show the emergency override (see
-//! [`crate::schedule::overrides`]) in the daemon's state directory.
+//! `crate::schedule::overrides`) in the daemon's state directory.
 //!
 //! Setting one is checked against the rules the daemon runs: `--schedule` must name one of
 //! their schedules, `--until` may be a time of day in that schedule's zone, the `--message`

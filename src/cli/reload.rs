@@ -16,8 +16,6 @@ use crate::cli::{EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, block_on};
 
 /// The status file's name inside the state directory.
 pub const FILE_NAME: &str = "reload-status.json";
-/// How long `reload` waits for the daemon unless told otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The largest process id Linux hands out (`PID_MAX_LIMIT`); anything above is refused, so a
 /// bad number can never turn into "every process" for `kill`.
 const PID_MAX: u32 = 4_194_304;

@@ -8,7 +8,7 @@
 
 pub mod decide;
 pub mod message;
-pub mod transport;
+pub(crate) mod transport;
 
 use std::sync::Arc;
 use std::time::Duration;

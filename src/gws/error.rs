@@ -34,7 +34,7 @@ pub enum Error {
     #[error("HTTP {status}: {body}")]
     Http {
         status: u16,
-        /// The response body, truncated to [`MAX_ERROR_BODY_CHARS`].
+        /// The response body, truncated to `MAX_ERROR_BODY_CHARS`.
         body: String,
     },
     /// The request did not complete: reset, timeout, broken answer. The server may or may not

@@ -71,6 +71,7 @@ impl Keeper {
     }
 
     /// Another link to this keeper.
+    #[cfg(test)]
     pub fn link(&self) -> Link {
         Link {
             lost: self.lost.clone(),

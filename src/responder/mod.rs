@@ -1,8 +1,8 @@
 //! Responders decide what the bot does: given a read-only view of a chat and what just happened,
 //! each returns actions or passes. They form an ordered chain chosen in configuration; the
-//! first responder that acts wins. Built-ins are listed in [`registry`].
+//! first responder that acts wins. Built-ins are listed in `registry`.
 
-pub mod registry;
+pub(crate) mod registry;
 pub mod rules;
 
 pub use registry::ResponderConfig;

@@ -8,7 +8,7 @@
 //! (see [`Clock`]), never read here, so every case is testable.
 
 mod language;
-pub mod overrides;
+pub(crate) mod overrides;
 mod spec;
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! The GWS REST client: login (and, with `dialect = "auto"`, finding out the dialect), session
 //! operations, chat operations and the chat listing, with retries for transient failures
-//! (its `retry` module); replies are read by [`parse_reply`].
+//! (its `retry` module); replies are read by `parse_reply`.
 //!
 //! Chat operations follow the dialect's [`Plan`]: one POST, or (in `chats`) Leave then
 //! Complete, or a transcript fetched with GET and delivered into the event stream as the

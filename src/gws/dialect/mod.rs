@@ -3,12 +3,12 @@
 //! and the parsing of notifications into [`crate::event`] types.
 //!
 //! Two dialects: `interactions` (the seed's 8.5.0 pre-release API, operation names in
-//! [`OperationNames`]) and `chats` (released GWS 8.5.2+, see [`chats`]). [`Choice::Auto`] lets
+//! [`OperationNames`]) and `chats` (released GWS 8.5.2+, see `chats`). [`Choice::Auto`] lets
 //! the client find out which one the server speaks ([`PROBE_PATH`]). Notification parsing
 //! lives in [`notification`].
 
-pub mod chats;
-pub mod names;
+pub(crate) mod chats;
+pub(crate) mod names;
 pub mod notification;
 
 use serde_json::{Map, Value, json};
@@ -94,7 +94,7 @@ pub struct Post {
 }
 
 /// How the client carries out one chat operation: most are one POST; some `chats`
-/// operations are not (see [`chats`]).
+/// operations are not (see `chats`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
     /// One POST.

@@ -4,13 +4,13 @@
 //! into a [`RuleSet`]: `raw` reads the TOML with spans, `validate` checks the values and
 //! compiles everything (keywords, regexes, templates, teams), and every problem in every file
 //! is reported at once as [`Problems`], each with file:line:column. The `[[test]]` blocks of
-//! the files then run against the new set ([`conversation`]); a set whose tests fail is not
+//! the files then run against the new set (`conversation`); a set whose tests fail is not
 //! loaded. A loaded set is immutable; [`RulesResponder`] evaluates the current set behind an
 //! `ArcSwap`, so a reload swaps the whole set atomically.
 
-pub mod conversation;
+pub(crate) mod conversation;
 mod matcher;
-pub mod override_message;
+pub(crate) mod override_message;
 mod pattern;
 mod problem;
 mod raw;

@@ -12,19 +12,19 @@
 //! for many messages, not one file per message. The database runs in WAL mode with
 //! `synchronous = NORMAL`: a killed daemon loses no committed record; a power cut may lose
 //! the last moments, never the database. A save nobody waited for may be lost with the
-//! process: the transcript then tells what was done (see [`crate::chat::resume`]). A record
+//! process: the transcript then tells what was done (see `crate::chat::resume`). A record
 //! that cannot be read is logged and treated as absent: the transcript then decides, which
 //! errs on the side of not repeating anything.
 //!
 //! Records of older versions (one JSON file per chat under `chats/`) are imported once at
-//! start ([`import`]); [`read`] opens the database read-only for `gws-botd state`, also
+//! start (`import`); [`read`] opens the database read-only for `gws-botd state`, also
 //! while the daemon runs.
 //!
 //! The state directory holds customer data: every directory the daemon creates in it is 0700
 //! and every file it writes 0600, whatever the umask ([`create_private_dir`],
 //! [`private_file`]); SQLite gives its `-wal` and `-shm` files the database file's mode.
 
-pub mod import;
+pub(crate) mod import;
 pub mod read;
 mod sql;
 mod writer;

@@ -1,12 +1,12 @@
 //! Parsing of notifications into dialect-free [`crate::event`] types: what both dialects share
 //! (transcript entries, participants, channel state, tolerant field access) lives here, each
-//! dialect's envelope in its own file ([`interactions`], [`chats`]).
+//! dialect's envelope in its own file (`interactions`, `chats`).
 //!
 //! Bad input never panics: it becomes [`Parsed::Ignored`] or [`Parsed::Unknown`] for the
 //! caller to log.
 
-pub mod chats;
-pub mod interactions;
+pub(crate) mod chats;
+pub(crate) mod interactions;
 
 use serde_json::Value;
 
