@@ -15,6 +15,7 @@ pub mod client;
 pub mod dialect;
 pub(crate) mod error;
 #[cfg(test)]
+#[cfg(test)]
 pub(crate) mod fake;
 pub mod http;
 pub(crate) mod operation;
