@@ -135,6 +135,22 @@ fn describe(record: &Record, messages: &mut Messages) -> Vec<String> {
                 .map_or_else(|| "the message".to_owned(), |id| messages.name(id));
             vec![format!("no rule acted on {message}; the bot stayed silent")]
         }
+        Decision::Shadow {
+            rules,
+            then,
+            agrees,
+            ..
+        } => {
+            let acted = if rules.is_empty() {
+                "no shadow rule would act".to_owned()
+            } else {
+                format!("shadow rules {} would act, then {then}", rules.join(", "))
+            };
+            let verdict = if *agrees { "agrees" } else { "DISAGREES" };
+            vec![format!(
+                "  shadow: {acted} ({verdict} with the live decision)"
+            )]
+        }
         Decision::ResponderFailed { error } => vec![format!(
             "the bot's responder failed ({error}); handing the chat on"
         )],

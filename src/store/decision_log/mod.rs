@@ -95,6 +95,33 @@ pub enum Decision {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message_id: Option<String>,
     },
+    /// What the shadow rules (`[shadow] rules`) would have done about the same trigger,
+    /// evaluated after the live chain and never sent. Written after the live decision
+    /// ([`Decision::Responded`] or [`Decision::NoAnswer`]) for the same trigger.
+    Shadow {
+        /// `accepted`, `message`, `idle` or `escalation_failed`, as for the live decision.
+        trigger: String,
+        /// For a message: the transcript id of the customer message (see
+        /// [`Decision::CustomerSaid`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+        /// Shadow rules that would have acted, in order; empty: no shadow rule would act.
+        rules: Vec<String>,
+        /// For a message: whether a shadow `message` rule matched.
+        matched: bool,
+        /// What the shadow rules would say; empty without `include_customer_text`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        replies: Vec<String>,
+        /// Without `include_customer_text`: the length in characters of each reply.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reply_chars: Vec<usize>,
+        /// What would happen next, as in [`Decision::Responded`]; `none` when nothing acts.
+        then: String,
+        /// Whether the shadow decision is the live one: the same replies (rendered texts),
+        /// the same attached-data keys and the same `then` (both silent counts as agreeing).
+        /// Rule names may differ: a renamed rule that behaves the same agrees.
+        agrees: bool,
+    },
     /// The responder failed or panicked; the chat is handed on.
     ResponderFailed { error: String },
     /// A step of a hand-over to a human.
