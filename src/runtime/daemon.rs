@@ -214,6 +214,8 @@ impl Routing {
     ) -> Routing {
         let (keeper, link) = session::pair();
         let hand_over = CancellationToken::new();
+        let decisions = DecisionLog::open_or_disabled(&config.decision_log, &config.bot.state_dir);
+        stats.count_decision_log_drops(decisions.drop_count());
         let ctx = Arc::new(Context {
             gws: client.clone(),
             chain,
@@ -222,7 +224,7 @@ impl Routing {
             fallback_skill: config.bot.fallback_skill.clone(),
             history_timeout: tuning.history_timeout,
             stats: stats.clone(),
-            decisions: DecisionLog::open_or_disabled(&config.decision_log, &config.bot.state_dir),
+            decisions,
             clock: tuning.clock.clone(),
             store,
             max_message_chars: config.bot.max_message_chars,

@@ -135,7 +135,18 @@ async fn run_script(shared: Arc<Shared>, chat: String, steps: Vec<Step>, mut mar
                 if !pause(&shared, after).await || progress.borrow().ended {
                     return;
                 }
-                says(&mut shared.lock(), &chat, &text)
+                // The mark is taken under the lock the message is posted under: a bot
+                // answering before this task runs again is not counted as already seen
+                // (the task may be descheduled right after the lock is released).
+                let mut st = shared.lock();
+                let said = says(&mut st, &chat, &text);
+                mark = *progress.borrow();
+                drop(st);
+                if let Err(e) = said {
+                    tracing::debug!(chat = %chat, error = %e, "customer script stopped");
+                    return;
+                }
+                continue;
             }
             Step::AwaitReply => {
                 let ended = tokio::select! {

@@ -8,9 +8,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
+use arc_swap::ArcSwapOption;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -145,6 +147,35 @@ impl<M: EncodeMetric> EncodeMetric for Described<M> {
     }
 }
 
+/// A counter kept elsewhere and read when scraped (the decision log's drops): 0 until the
+/// daemon names its source with [`Sourced::set`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sourced(Arc<ArcSwapOption<AtomicU64>>);
+
+impl Sourced {
+    /// Read the counter from `count` from now on.
+    pub(crate) fn set(&self, count: Arc<AtomicU64>) {
+        self.0.store(Some(count));
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0
+            .load()
+            .as_ref()
+            .map_or(0, |count| count.load(Ordering::Relaxed))
+    }
+}
+
+impl EncodeMetric for Sourced {
+    fn encode(&self, mut encoder: MetricEncoder) -> std::fmt::Result {
+        encoder.encode_counter::<NoLabelSet, _, u64>(&self.get(), None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Counter
+    }
+}
+
 fn histograms(buckets: fn() -> Histogram) -> Histograms {
     Family::new_with_constructor(buckets)
 }
@@ -183,6 +214,8 @@ pub(crate) struct Metrics {
     pub override_changes: Counter,
     pub override_until: Gauge,
     pub tls_verification_disabled: Gauge,
+    /// Decision records dropped because the log's writer could not keep up.
+    pub decision_log_dropped: Sourced,
     pub registry: Registry,
 }
 
@@ -219,6 +252,7 @@ impl Metrics {
             override_changes: Counter::default(),
             override_until: Gauge::default(),
             tls_verification_disabled: Gauge::default(),
+            decision_log_dropped: Sourced::default(),
             registry: Registry::default(),
         };
         let mut r = Registry::default();
@@ -363,6 +397,11 @@ impl Metrics {
             "1 when gws.danger_accept_invalid_certs turns TLS certificate verification off",
             self.tls_verification_disabled.clone(),
         );
+        r.register(
+            "gws_botd_decision_log_dropped",
+            "Decision records dropped because the log's writer could not keep up (the log has gaps)",
+            self.decision_log_dropped.clone(),
+        );
     }
 }
 
@@ -452,7 +491,28 @@ mod tests {
             .collect();
         let unique: BTreeSet<&str> = names.iter().copied().collect();
         assert_eq!(names.len(), unique.len(), "{text}");
-        assert_eq!(names.len(), 29, "README.md lists 29 metrics:\n{text}");
+        assert_eq!(names.len(), 30, "README.md lists 30 metrics:\n{text}");
+    }
+
+    #[test]
+    fn decision_log_drops_are_read_from_the_log_when_scraped() {
+        let stats = Stats::default();
+        let shows = |line: &str| encode(stats.registry()).lines().any(|l| l == line);
+        assert!(
+            shows("gws_botd_decision_log_dropped_total 0"),
+            "0 before a log is named"
+        );
+        let count = Arc::new(AtomicU64::new(0));
+        stats.count_decision_log_drops(count.clone());
+        count.store(7, Ordering::Relaxed);
+        assert!(shows("gws_botd_decision_log_dropped_total 7"));
+        let text = encode(stats.registry());
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("# TYPE gws_botd_decision_log_dropped")
+                    && l.ends_with(" counter")),
+            "{text}"
+        );
     }
 
     #[test]

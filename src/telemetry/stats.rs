@@ -243,6 +243,12 @@ impl Stats {
         }
     }
 
+    /// Expose `count` as `gws_botd_decision_log_dropped_total`: the records the decision log
+    /// dropped (its [`DecisionLog::drop_count`](crate::store::decision_log::DecisionLog::drop_count)).
+    pub fn count_decision_log_drops(&self, count: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        self.metrics.decision_log_dropped.set(count);
+    }
+
     /// What the readiness probe reports.
     pub fn health(&self) -> &Health {
         &self.health

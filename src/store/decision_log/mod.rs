@@ -273,6 +273,14 @@ impl DecisionLog {
             i.writer.dropped.load(std::sync::atomic::Ordering::Relaxed)
         })
     }
+
+    /// The count behind [`DecisionLog::dropped`], for the metrics to read when scraped; it
+    /// does not keep the log (or its writer) open. A disabled log's count stays 0.
+    pub fn drop_count(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.inner
+            .as_ref()
+            .map_or_else(Arc::default, |i| i.writer.dropped.clone())
+    }
 }
 
 /// `decision` without what may identify or quote the customer: their nickname, and the

@@ -2,18 +2,20 @@
 //! the log files. Chats hand it records over a bounded queue and go on; it encodes them,
 //! keeps them in a buffer and writes the buffer at most [`FLUSH_EVERY`] after its first
 //! record (or once it holds [`BUFFER_SIZE`] bytes), and everything left when the last handle
-//! is dropped. A full queue (the disk is far slower than the chats) drops the record and says
+//! is dropped. The first record wakes the thread; those after it wait in the queue until the
+//! flush is due, so a busy daemon wakes the thread about once per [`FLUSH_EVERY`], not once per
+//! record (a context switch each). A full queue (the disk is far slower than the chats) drops the record and says
 //! so at WARN, once until records go through again.
 
-// A plain OS thread blocking on a std channel: tokio's clock does not drive it, so it keeps
+// A plain OS thread blocking on a std channel or parked: tokio's clock does not drive it, so it keeps
 // time with std's (its tests wait for it; none depends on its timing).
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::fs::File;
 use std::io::{self, Write as _};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError, mpsc};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -45,10 +47,12 @@ pub(super) struct Files {
 
 /// The handles' side of the writer thread.
 pub(super) struct Handle {
-    tx: Mutex<Option<mpsc::SyncSender<Msg>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    tx: Option<mpsc::SyncSender<Msg>>,
+    thread: Option<JoinHandle<()>>,
+    /// Records queued and not yet taken by the writer: a queue half full wakes it early.
+    pending: Arc<AtomicUsize>,
     /// Records dropped because the queue was full.
-    pub(super) dropped: AtomicU64,
+    pub(super) dropped: Arc<AtomicU64>,
     /// A drop was reported and no record has gone through since.
     dropping: AtomicBool,
 }
@@ -57,38 +61,50 @@ impl Handle {
     /// Start the writer on the open active file `file` of `size` bytes.
     pub(super) fn start(files: Files, file: File, size: u64) -> io::Result<Handle> {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let pending = Arc::new(AtomicUsize::new(0));
         let thread = std::thread::Builder::new()
             .name("decision-log".into())
-            .spawn(move || {
-                Writer {
-                    files,
-                    file: Some(file),
-                    size,
-                    buffer: Vec::with_capacity(BUFFER_SIZE),
-                    failing: false,
+            .spawn({
+                let pending = pending.clone();
+                move || {
+                    Writer {
+                        files,
+                        file: Some(file),
+                        size,
+                        buffer: Vec::with_capacity(BUFFER_SIZE),
+                        failing: false,
+                    }
+                    .run(&rx, &pending);
                 }
-                .run(&rx);
             })?;
         Ok(Handle {
-            tx: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
-            dropped: AtomicU64::new(0),
+            tx: Some(tx),
+            thread: Some(thread),
+            pending,
+            dropped: Arc::new(AtomicU64::new(0)),
             dropping: AtomicBool::new(false),
         })
     }
 
-    /// Queue a record; never blocks.
+    /// Queue a record; never blocks. The writer is woken only when it sleeps with nothing
+    /// queued (the channel does that) or the queue is half full; otherwise it takes the
+    /// record with the others at its next flush.
     pub(super) fn send(&self, msg: Msg) {
-        let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(tx) = tx.as_ref() else { return };
+        let Some(tx) = self.tx.as_ref() else { return };
+        // Counted before it is sent, so that the writer never takes it before it is counted.
+        let queued = self.pending.fetch_add(1, Ordering::Relaxed) + 1;
         match tx.try_send(msg) {
             Ok(()) => {
+                if queued == QUEUE / 2 {
+                    self.wake();
+                }
                 if self.dropping.load(Ordering::Relaxed) {
                     self.dropping.store(false, Ordering::Relaxed);
                     info!("decision log keeping up again");
                 }
             }
             Err(_) => {
+                self.pending.fetch_sub(1, Ordering::Relaxed);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 if !self.dropping.swap(true, Ordering::Relaxed) {
                     warn!("the decision log cannot keep up; records are dropped until it does");
@@ -100,13 +116,20 @@ impl Handle {
     /// Wait until everything queued so far is written. Blocks: for tests, tools and shutdown.
     pub(super) fn flush(&self) {
         let (done, wait) = mpsc::sync_channel(1);
-        let sent = {
-            let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
-            tx.as_ref()
-                .is_some_and(|tx| tx.send(Msg::Flush(done)).is_ok())
-        };
+        let sent = self
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(Msg::Flush(done)).is_ok());
         if sent {
+            self.wake();
             let _ = wait.recv();
+        }
+    }
+
+    /// Wake the writer if it sleeps until its next flush.
+    fn wake(&self) {
+        if let Some(thread) = &self.thread {
+            thread.thread().unpark();
         }
     }
 }
@@ -114,16 +137,9 @@ impl Handle {
 impl Drop for Handle {
     /// Close the queue and wait for the writer to write what is left.
     fn drop(&mut self) {
-        self.tx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(thread) = thread
+        self.tx.take();
+        self.wake();
+        if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
             error!("the decision log writer panicked");
@@ -143,33 +159,52 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, rx: &mpsc::Receiver<Msg>) {
-        let mut due: Option<Instant> = None;
-        loop {
-            let msg = match due {
-                None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-                Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
-            };
-            match msg {
-                Ok(Msg::Record(at, chat, decision)) => {
-                    self.add(at, chat, decision);
-                    due.get_or_insert_with(|| Instant::now() + FLUSH_EVERY);
+    /// Sleep until a record comes, then take records for [`FLUSH_EVERY`] without waking for
+    /// each (the thread parks until the flush is due; a flush request or a half-full queue
+    /// unparks it), write them, and sleep again.
+    fn run(mut self, rx: &mpsc::Receiver<Msg>, pending: &AtomicUsize) {
+        while let Ok(first) = rx.recv() {
+            let due = Instant::now() + FLUSH_EVERY;
+            let mut next = Some(first);
+            loop {
+                while let Some(msg) = next.take() {
+                    self.take(msg, pending);
+                    next = match rx.try_recv() {
+                        Ok(msg) => Some(msg),
+                        Err(mpsc::TryRecvError::Empty) => None,
+                        Err(mpsc::TryRecvError::Disconnected) => {
+                            self.write_out();
+                            return;
+                        }
+                    };
                 }
-                Ok(Msg::Flush(done)) => {
+                if self.buffer.len() >= BUFFER_SIZE {
                     self.write_out();
-                    due = None;
-                    let _ = done.send(());
-                    continue;
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                std::thread::park_timeout(due - now);
+                next = rx.try_recv().ok();
             }
-            if self.buffer.len() >= BUFFER_SIZE || due.is_some_and(|at| at <= Instant::now()) {
-                self.write_out();
-                due = None;
-            }
+            self.write_out();
         }
         self.write_out();
+    }
+
+    /// Take one message: buffer a record, or write everything and answer a flush.
+    fn take(&mut self, msg: Msg, pending: &AtomicUsize) {
+        match msg {
+            Msg::Record(at, chat, decision) => {
+                pending.fetch_sub(1, Ordering::Relaxed);
+                self.add(at, chat, decision);
+            }
+            Msg::Flush(done) => {
+                self.write_out();
+                let _ = done.send(());
+            }
+        }
     }
 
     /// Encode a record into the buffer, rotating first if it would not fit in the file.

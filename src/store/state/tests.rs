@@ -106,6 +106,35 @@ async fn records_round_trip_and_are_removed() {
     let _ = fs::remove_dir_all(dir);
 }
 
+/// Saves nobody waits for do not wake the writer one by one (a context switch each): at most
+/// the first does, to start the lazy commit's clock; the sync of a save someone waits for
+/// does, and commits them all in one transaction.
+#[tokio::test]
+async fn saves_nobody_waits_for_do_not_wake_the_writer() {
+    let dir = temp();
+    let store = Store::open(&dir).unwrap();
+    let writer = store.writer.clone().unwrap();
+    let mut last = Saved::default();
+    for n in 0..200 {
+        let record = Record {
+            turn: n,
+            ..Record::default()
+        };
+        last = store.save(&ChatId(format!("c{n}")), &record);
+    }
+    assert!(
+        writer.wakes() <= 1,
+        "{} wake-ups for 200 saves",
+        writer.wakes()
+    );
+    store.committed(last).await;
+    assert!(writer.wakes() <= 2, "{} wake-ups", writer.wakes());
+    assert_eq!(store.transactions(), 1);
+    assert_eq!(Reader::open(&dir).unwrap().list().unwrap().len(), 200);
+    drop((writer, store));
+    let _ = fs::remove_dir_all(dir);
+}
+
 /// Everything queued while the writer is busy goes into one transaction, however many
 /// saves and chats it holds.
 #[tokio::test]

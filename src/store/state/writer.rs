@@ -1,7 +1,9 @@
 //! The writer thread: the one place that writes the chat state database.
 //!
-//! Callers queue operations on a channel and go on ([`Handle::send`] numbers each one). The
-//! thread gathers what is queued into a batch, where several saves of one chat collapse into
+//! Callers queue operations and go on ([`Handle::send`] numbers each one); a caller wakes the
+//! thread only when it must hear of the operation now (a sync or a read; a save when nothing
+//! else is pending), so a busy daemon costs the writer one wake-up per transaction, not one per
+//! save. The thread gathers what is queued into a batch, where several saves of one chat collapse into
 //! the last one, and commits the batch in one transaction when it is due:
 //! - as soon as someone waits for it ([`Op::Sync`], sent by [`Handle::settled`] when the save
 //!   it waits for is not committed yet): the "answering" mark before a reply is sent. Under
@@ -16,14 +18,16 @@
 //! from the batch or the database, so a load sees every save queued before it. Nothing here
 //! runs on a tokio thread.
 
-// A plain OS thread blocking on a std channel: tokio's clock does not drive it, so it keeps
+// A plain OS thread blocking on a condition variable: tokio's clock does not drive it, so it keeps
 // time with std's (its tests wait for it; none depends on its timing).
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+#[cfg(test)]
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -79,17 +83,53 @@ pub(super) enum Op {
 
 /// The caller's side of the writer thread.
 pub(super) struct Handle {
-    queue: Mutex<Queue>,
+    shared: Arc<Shared>,
     settled: watch::Receiver<u64>,
     transactions: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// The channel with the number of the last operation sent on it, under one lock so that the
-/// numbers reach the writer in order.
+/// The queue between the callers and the writer: a list under a lock, and a condition
+/// variable the writer sleeps on. A caller wakes the writer only when the writer needs to
+/// hear of its operation now (see [`Waiting`]): a busy daemon queues many saves per wake-up,
+/// where a channel would wake the writer thread (a context switch) for each one.
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    /// How often a caller woke the writer (the tests count them).
+    wakes: AtomicU64,
+}
+
+/// The operations not taken yet, numbered in the order they were queued.
 struct Queue {
     last: u64,
-    tx: Option<mpsc::Sender<(u64, Op)>>,
+    ops: Vec<(u64, Op)>,
+    closed: bool,
+    waiting: Waiting,
+}
+
+/// What the writer sleeps until, which decides whether a new operation wakes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    /// Awake: it takes the queue before it sleeps again.
+    No,
+    /// Nothing is due: any operation wakes it (a save starts the lazy commit's clock).
+    Anything,
+    /// A commit is due at a set time; `urgent` when someone waits for it. A sync, a read or
+    /// a test's hold wakes a writer that waits for a lazy commit only; saves never do.
+    Until { urgent: bool },
+}
+
+impl Op {
+    /// Whether the writer must hear of this at once: someone waits for an answer or a commit.
+    fn urgent(&self) -> bool {
+        match self {
+            Op::Save { .. } | Op::Remove { .. } | Op::Prune { .. } => false,
+            Op::Sync | Op::Load { .. } | Op::Ids { .. } => true,
+            #[cfg(test)]
+            Op::Hold { .. } => true,
+        }
+    }
 }
 
 impl fmt::Debug for Handle {
@@ -104,20 +144,27 @@ impl fmt::Debug for Handle {
 impl Handle {
     /// Start the writer thread on `conn`.
     pub(super) fn start(conn: Connection) -> std::io::Result<Handle> {
-        let (tx, rx) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                last: 0,
+                ops: Vec::new(),
+                closed: false,
+                waiting: Waiting::No,
+            }),
+            wake: Condvar::new(),
+            wakes: AtomicU64::new(0),
+        });
         let (settled_tx, settled) = watch::channel(0);
         let transactions = Arc::new(AtomicU64::new(0));
         let thread = std::thread::Builder::new()
             .name("state-writer".into())
             .spawn({
                 let transactions = transactions.clone();
-                move || Writer::new(conn, &settled_tx, &transactions).run(&rx)
+                let shared = shared.clone();
+                move || Writer::new(conn, &settled_tx, &transactions).run(&shared)
             })?;
         Ok(Handle {
-            queue: Mutex::new(Queue {
-                last: 0,
-                tx: Some(tx),
-            }),
+            shared,
             settled,
             transactions,
             thread: Some(thread),
@@ -126,27 +173,37 @@ impl Handle {
 
     /// Queue `op`; returns its number.
     pub(super) fn send(&self, op: Op) -> u64 {
-        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut queue = self.shared.lock();
+        if queue.closed {
+            warn!("the state writer has stopped; chat state is not saved");
+            return queue.last;
+        }
+        let wake = match queue.waiting {
+            Waiting::No | Waiting::Until { urgent: true } => false,
+            Waiting::Anything => true,
+            Waiting::Until { urgent: false } => op.urgent(),
+        };
         queue.last += 1;
         let seq = queue.last;
-        if queue
-            .tx
-            .as_ref()
-            .is_none_or(|tx| tx.send((seq, op)).is_err())
-        {
-            warn!("the state writer has stopped; chat state is not saved");
+        queue.ops.push((seq, op));
+        if wake {
+            queue.waiting = Waiting::No;
+            self.shared.wakes.fetch_add(1, Ordering::Relaxed);
+            self.shared.wake.notify_one();
         }
         seq
     }
 
-    /// The number of the last operation queued.
-    pub(super) fn queued(&self) -> u64 {
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .last
+    /// How often a caller has woken the writer.
+    #[cfg(test)]
+    pub(super) fn wakes(&self) -> u64 {
+        self.shared.wakes.load(Ordering::Relaxed)
     }
 
+    /// The number of the last operation queued.
+    pub(super) fn queued(&self) -> u64 {
+        self.shared.lock().last
+    }
     /// Wait until operation `seq` and all before it are done (committed, or failed and
     /// logged), asking the writer to commit now. Returns at once if the writer has stopped.
     pub(super) async fn settled(&self, seq: u64) {
@@ -163,14 +220,17 @@ impl Handle {
     }
 }
 
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl Drop for Handle {
     /// Close the channel and wait for the writer to commit what is left.
     fn drop(&mut self) {
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .tx
-            .take();
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_one();
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
@@ -242,26 +302,21 @@ impl<'a> Writer<'a> {
         Some(self.batch.since.unwrap_or_else(Instant::now) + LAZY_COMMIT)
     }
 
-    /// Take operations until every sender is gone, committing batches when due.
-    fn run(mut self, rx: &mpsc::Receiver<(u64, Op)>) {
+    /// Take operations until every handle is gone, committing batches when due.
+    fn run(mut self, shared: &Shared) {
+        let mut ops = Vec::new();
         loop {
-            let next = match self.due() {
-                None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-                Some(due) => rx.recv_timeout(due.saturating_duration_since(Instant::now())),
-            };
-            match next {
-                Ok((seq, op)) => self.take(seq, op),
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-            while self.batch.chats.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok((seq, op)) => self.take(seq, op),
-                    Err(_) => break,
+            let closed = self.wait(shared, &mut ops);
+            for (seq, op) in ops.drain(..) {
+                self.take(seq, op);
+                if self.batch.chats.len() >= MAX_BATCH {
+                    self.commit();
                 }
             }
-            let full = self.batch.chats.len() >= MAX_BATCH;
-            if full || self.due().is_some_and(|due| due <= Instant::now()) {
+            if closed {
+                break;
+            }
+            if self.due().is_some_and(|due| due <= Instant::now()) {
                 self.commit();
             } else if !self.batch.writes() {
                 // Only reads and syncs since the last commit: all of it is done.
@@ -270,6 +325,38 @@ impl<'a> Writer<'a> {
         }
         self.commit();
         debug!("state writer stopped");
+    }
+
+    /// Sleep until there is something to take or a commit is due; move what is queued into
+    /// `ops`. True once the handle is gone (what is queued is still taken).
+    fn wait(&self, shared: &Shared, ops: &mut Vec<(u64, Op)>) -> bool {
+        let mut queue = shared.lock();
+        while queue.ops.is_empty() && !queue.closed {
+            let now = Instant::now();
+            match self.due() {
+                None => {
+                    queue.waiting = Waiting::Anything;
+                    queue = shared
+                        .wake
+                        .wait(queue)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                Some(due) if due <= now => break,
+                Some(due) => {
+                    queue.waiting = Waiting::Until {
+                        urgent: self.batch.waiters > 0,
+                    };
+                    queue = shared
+                        .wake
+                        .wait_timeout(queue, due - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+            }
+        }
+        queue.waiting = Waiting::No;
+        std::mem::swap(&mut queue.ops, ops);
+        queue.closed
     }
 
     fn take(&mut self, seq: u64, op: Op) {
