@@ -7,8 +7,11 @@
 //! a new customer takes each free place until the level's chats are done. Per level:
 //! replies/s, reply and accept p50/p99 (customer message delivered → SendMessage arrives,
 //! invitation delivered → Accept arrives, both on the simulator's clock), daemon CPU µs per
-//! reply (`/proc/PID/stat` utime+stime), write syscalls per reply (`/proc/PID/io` `syscw`) and
-//! the simulator's CPU in cores (its share of the machine). Then idle chats: IDLE_CHATS
+//! reply (`/proc/PID/stat` utime+stime), write syscalls per reply (`/proc/PID/io` `syscw`;
+//! below it those of the state and decision-log writer threads, the file writes), the daemon's
+//! HTTP requests per reply and its CometD polls among them (the simulator's request log: each
+//! request is at least one socket write) and the simulator's CPU in cores (its share of the
+//! machine). Then idle chats: IDLE_CHATS
 //! (default 10,000) greeted chats left open, RSS per chat, then all closed; three rounds,
 //! RSS after each. Before those, cold start: start to Ready with COLD_RECORDS (default 10,000) saved
 //! chat records, twice (the first start after an upgrade imports JSON records).
@@ -96,6 +99,29 @@ fn write_syscalls(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("syscw:"))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Write syscalls of the daemon's writer threads (the state writer and the decision log), by
+/// `/proc/PID/task/*/io`: the file writes group commit governs (plus the wake-ups those
+/// threads send the async threads), apart from socket writes.
+fn writer_thread_writes(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            matches!(comm.trim(), "state-writer" | "decision-log")
+        })
+        .map(|t| {
+            let io = std::fs::read_to_string(t.path().join("io")).unwrap_or_default();
+            io.lines()
+                .find_map(|l| l.strip_prefix("syscw:"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -345,6 +371,9 @@ struct Level {
     accept_p99: Duration,
     cpu_us_per_reply: f64,
     writes_per_reply: f64,
+    file_writes_per_reply: f64,
+    http_per_reply: f64,
+    polls_per_reply: f64,
     sim_cores: f64,
     complete: bool,
 }
@@ -360,11 +389,13 @@ fn done(chat: &Value) -> bool {
 
 async fn closed_loop(bot: &Path, customers: usize, total: usize) -> Level {
     let run = Run::start(bot, customers).await;
-    let (cpu0, sim0, w0) = (
+    let (cpu0, sim0, w0, f0) = (
         cpu_seconds(run.pid),
         cpu_seconds(run.sim_pid),
         write_syscalls(run.pid),
+        writer_thread_writes(run.pid),
     );
+    let requests0 = run.requests().await.len();
     let start = Instant::now();
     let mut created = 0;
     let mut complete = false;
@@ -404,10 +435,11 @@ async fn closed_loop(bot: &Path, customers: usize, total: usize) -> Level {
         }
     }
     let wall = start.elapsed().as_secs_f64();
-    let (cpu, sim, writes) = (
+    let (cpu, sim, writes, file_writes) = (
         cpu_seconds(run.pid) - cpu0,
         cpu_seconds(run.sim_pid) - sim0,
         write_syscalls(run.pid) - w0,
+        writer_thread_writes(run.pid) - f0,
     );
 
     // Pair each delivery with the request that answered it, per chat, on the simulator's clock.
@@ -436,6 +468,17 @@ async fn closed_loop(bot: &Path, customers: usize, total: usize) -> Level {
     }
     let (mut accept, mut reply) = (Vec::new(), Vec::new());
     let mut replies = 0;
+    // Every HTTP request the daemon made during the level, and its CometD polls among them.
+    let level_requests = requests.get(requests0..).unwrap_or_default();
+    let polls = level_requests
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/notifications"))
+        })
+        .count();
+    let http = level_requests.len();
     for r in &requests {
         let id = r["path"]
             .as_str()
@@ -478,6 +521,9 @@ async fn closed_loop(bot: &Path, customers: usize, total: usize) -> Level {
         accept_p99: percentile(&accept, 0.99),
         cpu_us_per_reply: per(cpu * 1e6),
         writes_per_reply: per(writes as f64),
+        file_writes_per_reply: per(file_writes as f64),
+        http_per_reply: per(http as f64),
+        polls_per_reply: per(polls as f64),
         sim_cores: sim / wall,
         complete,
     }
@@ -543,7 +589,7 @@ fn ratio(ours: f64, base: f64) -> String {
 
 fn print_level(customers: usize, ours: &Level, base: Option<&Level>) {
     type Metric = fn(&Level) -> f64;
-    let rows: [(&str, Metric, usize); 8] = [
+    let rows: [(&str, Metric, usize); 11] = [
         ("replies/s", |l| l.replies_per_s, 0),
         ("reply p50 ms", |l| millis(l.reply_p50), 0),
         ("reply p99 ms", |l| millis(l.reply_p99), 0),
@@ -551,6 +597,9 @@ fn print_level(customers: usize, ours: &Level, base: Option<&Level>) {
         ("accept p99 ms", |l| millis(l.accept_p99), 0),
         ("daemon CPU µs/reply", |l| l.cpu_us_per_reply, 0),
         ("write syscalls/reply", |l| l.writes_per_reply, 2),
+        ("  by writer threads", |l| l.file_writes_per_reply, 2),
+        ("HTTP requests/reply", |l| l.http_per_reply, 2),
+        ("  CometD polls", |l| l.polls_per_reply, 2),
         ("sim CPU (cores)", |l| l.sim_cores, 2),
     ];
     let note = |l: &Level| if l.complete { "" } else { " (timed out)" };

@@ -338,11 +338,20 @@ fn dot_segment(url: &str) -> Option<&'static str> {
     let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
     let path = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
     let path = path.split(['?', '#']).next().unwrap_or_default();
+    // Without allocating (every request passes here): a segment of one or two dots, each
+    // written `.` or `%2e` in either case. Compared as bytes: a segment may split anywhere.
+    let dot = |s: &[u8]| s == b"." || s.eq_ignore_ascii_case(b"%2e");
     path.split('/').find_map(|segment| {
-        match segment.to_ascii_lowercase().replace("%2e", ".").as_str() {
-            "." => Some("."),
-            ".." => Some(".."),
-            _ => None,
+        let b = segment.as_bytes();
+        if dot(b) {
+            Some(".")
+        } else if [1, 3]
+            .into_iter()
+            .any(|i| i < b.len() && dot(&b[..i]) && dot(&b[i..]))
+        {
+            Some("..")
+        } else {
+            None
         }
     })
 }

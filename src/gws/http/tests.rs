@@ -230,6 +230,15 @@ async fn dot_segments_are_never_sent() {
     assert_eq!(dot_segment("http://h/api/v2/me/chats/..?x=1"), Some(".."));
     assert_eq!(dot_segment("http://h/api/v2/me/chats/a..b"), None);
     assert_eq!(dot_segment("http://h/api/v2/me/chats/%2E%2E%2E"), None);
+    assert_eq!(dot_segment("http://h/api/v2/me/chats/.%2E"), Some(".."));
+    assert_eq!(dot_segment("http://h/api/v2/me/chats/%2e."), Some(".."));
+    assert_eq!(dot_segment("http://h/api/v2/me/chats/%2e%2"), None);
+    assert_eq!(
+        dot_segment("http://h/api/v2/me/chats/é.é"),
+        None,
+        "any byte may follow"
+    );
+    assert_eq!(dot_segment("http://h/api/v2/me/chats/..."), None);
 }
 
 #[tokio::test]
