@@ -9,12 +9,6 @@ use gws_botd::cli as commands;
 use gws_botd::cli::args::{Cli, Command};
 use gws_botd::telemetry::logging;
 
-/// mimalloc instead of glibc's malloc: per reply the daemon allocates and frees many small
-/// buffers (JSON values, HTTP headers) across threads, where glibc spent a fifth of the CPU
-/// and kept the memory of ended chats (RSS grew from one round of chats to the next).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

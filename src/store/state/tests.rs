@@ -305,6 +305,60 @@ async fn json_records_of_older_versions_are_imported_once() {
     let _ = fs::remove_dir_all(dir);
 }
 
+/// A database of the earlier layout (a rowid table with an index on `written_at`) is moved
+/// to the keyed table at open, its records and their ages kept; saving goes on as before.
+#[tokio::test]
+async fn a_database_of_the_earlier_layout_is_moved_to_the_keyed_table() {
+    let dir = temp();
+    create_private_dir(&dir).unwrap();
+    let json = serde_json::to_string(&sample()).unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.join(DB_FILE)).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE chats (id TEXT PRIMARY KEY NOT NULL, record TEXT NOT NULL,
+                written_at INTEGER NOT NULL);
+             CREATE INDEX chats_written_at ON chats (written_at);",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO chats VALUES ('old', ?1, 1000)",
+            [json.as_str()],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&dir).unwrap();
+    assert_eq!(store.load(&ChatId::from("old")).await, Some(sample()));
+    let saved = store.save(&ChatId::from("new"), &Record::default());
+    store.committed(saved).await;
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.join(DB_FILE)).unwrap();
+    let (sql, indexes): (String, i64) = conn
+        .query_row(
+            "SELECT (SELECT sql FROM sqlite_master WHERE name = 'chats'),
+                    (SELECT count(*) FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert!(sql.contains("WITHOUT ROWID"), "{sql}");
+    assert_eq!(indexes, 0);
+    let written: i64 = conn
+        .query_row("SELECT written_at FROM chats WHERE id = 'old'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(
+        written, 1000,
+        "the record's age is kept (the prune relies on it)"
+    );
+    let ids = Reader::open(&dir).unwrap().list().unwrap();
+    assert_eq!(ids.len(), 2);
+    drop(conn);
+    // Opened again: nothing to move.
+    drop(Store::open(&dir).unwrap());
+    let _ = fs::remove_dir_all(dir);
+}
+
 #[tokio::test]
 async fn a_disabled_store_remembers_nothing_and_never_waits() {
     let store = Store::disabled();
