@@ -114,9 +114,18 @@ pub fn run(target: &Target) -> u8 {
         watch_rules(&config, &reloader, &shutdown);
         let reports = ReloadReports::start(&config.bot.state_dir, summary).await;
         let notifier = Notifier::from_env();
+        let chain =
+            match daemon::build_chain_with(&config, &rules, follow_override(&config, &stats)) {
+                Ok(chain) => chain,
+                Err(e) => {
+                    error!(error = %e, "cannot build the responder chain");
+                    eprintln!("{e}");
+                    return EXIT_CONFIG;
+                }
+            };
         let daemon = tokio::spawn(daemon::run(
             config.clone(),
-            daemon::build_chain_with(&config, &rules, follow_override(&config, &stats)),
+            chain,
             Tuning {
                 notifier: notifier.clone(),
                 ..Tuning::default()

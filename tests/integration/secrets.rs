@@ -88,7 +88,7 @@ fn spawn_daemon(
 ) -> JoinHandle<anyhow::Result<()>> {
     tokio::spawn(daemon::run(
         config.clone(),
-        daemon::build_chain(config, rules),
+        daemon::build_chain(config, rules).expect("the chain builds"),
         tuning(),
         stats.clone(),
         stop.clone(),
