@@ -155,18 +155,7 @@ fn describe(record: &Record, messages: &mut Messages) -> Vec<String> {
             responder,
             error,
             passed,
-        } => {
-            let which = match responder.as_str() {
-                "" => "the bot's responder".to_owned(),
-                name => format!("responder \"{name}\""),
-            };
-            let next = if *passed {
-                "asking the next one"
-            } else {
-                "handing the chat on"
-            };
-            vec![format!("{which} failed ({error}); {next}")]
-        }
+        } => vec![responder_failed(responder, error, *passed)],
         Decision::Escalation { team, step, detail } => {
             let detail = detail
                 .as_deref()
@@ -191,6 +180,20 @@ fn describe(record: &Record, messages: &mut Messages) -> Vec<String> {
             vec![format!("chat ended: {}{detail}", end_outcome(outcome))]
         }
     }
+}
+
+/// A responder's failure, and whether the chain went on (`passed`) or handed the chat on.
+fn responder_failed(responder: &str, error: &str, passed: bool) -> String {
+    let which = match responder {
+        "" => "the bot's responder".to_owned(),
+        name => format!("responder \"{name}\""),
+    };
+    let next = if passed {
+        "asking the next one"
+    } else {
+        "handing the chat on"
+    };
+    format!("{which} failed ({error}); {next}")
 }
 
 /// A customer message: its turn, transcript id and text (or length).

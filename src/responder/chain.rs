@@ -10,7 +10,7 @@ use futures::FutureExt;
 use tracing::warn;
 
 use super::{ChatView, Outcome, Responder, Response, Trigger};
-use crate::telemetry::stats::{ResponderProbe, Stats};
+use crate::telemetry::stats::{CallEnd, ResponderProbe, Stats};
 
 /// What a failing responder (an error, a panic, its `timeout`) does to the chat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -118,7 +118,12 @@ impl Chain {
             let started = tokio::time::Instant::now();
             let asked = ask(link, chat, trigger).await;
             if let Some(probe) = probe {
-                probe.called(started.elapsed(), &asked);
+                let end = match &asked {
+                    Ok(Outcome::Act(_)) => CallEnd::Acted,
+                    Ok(Outcome::Pass) => CallEnd::Passed,
+                    Err(_) => CallEnd::Failed,
+                };
+                probe.called(started.elapsed(), end);
             }
             match asked {
                 Ok(Outcome::Pass) => {}

@@ -409,17 +409,26 @@ pub struct ResponderProbe {
     latency: prometheus_client::metrics::histogram::Histogram,
 }
 
+/// How one responder call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallEnd {
+    Acted,
+    Passed,
+    /// An error, a panic or the timeout.
+    Failed,
+}
+
 impl ResponderProbe {
-    /// One call took `elapsed` and ended as `result` (an error as its text).
-    pub fn called<T>(&self, elapsed: Duration, result: &Result<crate::responder::Outcome, T>) {
+    /// One call took `elapsed` and ended as `end`.
+    pub fn called(&self, elapsed: Duration, end: CallEnd) {
         self.calls.inc();
         self.latency.observe(elapsed.as_secs_f64());
-        match result {
-            Ok(crate::responder::Outcome::Pass) => {
+        match end {
+            CallEnd::Acted => {}
+            CallEnd::Passed => {
                 self.passes.inc();
             }
-            Ok(crate::responder::Outcome::Act(_)) => {}
-            Err(_) => {
+            CallEnd::Failed => {
                 self.errors.inc();
             }
         }

@@ -81,3 +81,4 @@ mod rules_live;
 mod secrets;
 mod support;
 mod tls;
+mod webhook;

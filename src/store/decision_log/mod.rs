@@ -69,8 +69,7 @@ pub enum Decision {
     Responded {
         /// `accepted` or `message`.
         trigger: String,
-        /// The responder of the chain that acted (its configured name); empty in logs written
-        /// before responders were named.
+        /// The responder that acted (its configured name); empty in older logs.
         #[serde(default, skip_serializing_if = "String::is_empty")]
         responder: String,
         /// For a message: the transcript id of the customer message answered (see
@@ -95,8 +94,7 @@ pub enum Decision {
     /// No responder acted.
     NoAnswer {
         trigger: String,
-        /// The last responder asked: every one up to it passed (or failed with
-        /// `on_error = "pass"`, recorded before as [`Decision::ResponderFailed`]).
+        /// The last responder asked (all passed); empty in older logs.
         #[serde(default, skip_serializing_if = "String::is_empty")]
         responder: String,
         /// For a message: the transcript id of the message left unanswered.
@@ -130,15 +128,12 @@ pub enum Decision {
         /// Rule names may differ: a renamed rule that behaves the same agrees.
         agrees: bool,
     },
-    /// A responder failed (an error, a panic, its `timeout`, a bad answer): with
-    /// `on_error = "hand_over"` the chat is handed on; with `passed` the next responder was
-    /// asked instead.
+    /// A responder failed (error, panic, timeout, bad answer): the chat is handed on, or with
+    /// `passed` (`on_error = "pass"`) the next responder was asked. `responder`: as above.
     ResponderFailed {
-        /// The responder's configured name; empty in older logs.
         #[serde(default, skip_serializing_if = "String::is_empty")]
         responder: String,
         error: String,
-        /// `on_error = "pass"`: the chain went on.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         passed: bool,
     },
