@@ -215,3 +215,137 @@ async fn ask(link: &Link, chat: &ChatView<'_>, trigger: &Trigger) -> Result<Outc
         Err(_) => Err("the responder panicked".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::event::{ChatId, UserData};
+    use crate::responder::{Action, no_idle_timeouts};
+
+    /// A responder that acts, passes, fails, panics or never answers, with idle timeouts.
+    struct Fake(&'static str, Arc<[Duration]>);
+
+    #[async_trait]
+    impl Responder for Fake {
+        fn name(&self) -> &str {
+            "fake"
+        }
+        async fn respond(&self, _: &ChatView<'_>, _: &Trigger) -> anyhow::Result<Outcome> {
+            match self.0 {
+                "pass" => Ok(Outcome::Pass),
+                "fail" => anyhow::bail!("down"),
+                "panic" => panic!("bug"),
+                "hang" => futures::future::pending().await,
+                text => Ok(Outcome::Act(Response {
+                    actions: vec![Action::Reply(text.into())],
+                    ..Response::default()
+                })),
+            }
+        }
+        fn idle_timeouts(&self) -> Arc<[Duration]> {
+            self.1.clone()
+        }
+    }
+
+    fn link(name: &str, what: &'static str, on_error: OnError) -> Link {
+        Link {
+            name: name.into(),
+            responder: Box::new(Fake(what, no_idle_timeouts())),
+            timeout: Some(Duration::from_secs(2)),
+            on_error,
+        }
+    }
+
+    async fn ask(chain: &Chain) -> (String, Vec<String>) {
+        let (id, data, fired) = (ChatId("c".into()), UserData::new(), HashSet::new());
+        let view = ChatView {
+            id: &id,
+            message_id: None,
+            recent: &[],
+            customer: None,
+            bot: "Ava",
+            user_data: &data,
+            turn: 1,
+            unanswered: 0,
+            fired: &fired,
+            awaiting: None,
+            now: jiff::Timestamp::UNIX_EPOCH,
+        };
+        let answer = chain.respond(&view, &Trigger::Accepted).await;
+        let skipped = answer
+            .skipped
+            .iter()
+            .map(|(n, e)| format!("{n}: {e}"))
+            .collect();
+        let decision = match answer.decision {
+            Verdict::Act { by, response } => format!("{by} acted: {:?}", response.actions),
+            Verdict::Pass { last } => format!("pass after {last}"),
+            Verdict::Failed { by, error } => format!("{by} failed: {error}"),
+        };
+        (decision, skipped)
+    }
+
+    // Paused time: the hanging responder's 2 s pass at once, without a wall-clock wait.
+    #[tokio::test(start_paused = true)]
+    async fn failures_pass_or_hand_over_as_configured() {
+        let chain = Chain::of(vec![
+            link("a", "fail", OnError::Pass),
+            link("b", "panic", OnError::Pass),
+            link("c", "hang", OnError::Pass),
+            link("d", "pass", OnError::HandOver),
+            link("e", "hello", OnError::Pass),
+        ]);
+        let stats = Stats::default();
+        chain.observe(&stats);
+        let (decision, skipped) = ask(&chain).await;
+        assert_eq!(decision, "e acted: [Reply(\"hello\")]");
+        assert_eq!(
+            skipped,
+            [
+                "a: down",
+                "b: the responder panicked",
+                "c: no answer within 2s"
+            ]
+        );
+        let text = crate::telemetry::metrics::encode(stats.registry());
+        for line in [
+            "gws_botd_responder_calls_total{responder=\"c\",type=\"fake\"} 1",
+            "gws_botd_responder_errors_total{responder=\"c\",type=\"fake\"} 1",
+            "gws_botd_responder_passes_total{responder=\"d\",type=\"fake\"} 1",
+            "gws_botd_responder_errors_total{responder=\"e\",type=\"fake\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
+        let strict = Chain::of(vec![
+            link("a", "hang", OnError::HandOver),
+            link("b", "hi", OnError::Pass),
+        ]);
+        assert_eq!(ask(&strict).await.0, "a failed: no answer within 2s");
+        let silent = Chain::of(vec![
+            link("a", "pass", OnError::Pass),
+            link("b", "fail", OnError::Pass),
+        ]);
+        assert_eq!(ask(&silent).await.0, "pass after b");
+    }
+
+    #[test]
+    fn idle_timeouts_are_merged_once_and_shared() {
+        let secs =
+            |s: &[u64]| -> Arc<[Duration]> { s.iter().map(|s| Duration::from_secs(*s)).collect() };
+        let chain = Chain::of(vec![
+            Link::strict(Box::new(Fake("pass", secs(&[300, 60])))),
+            Link::strict(Box::new(Fake("pass", secs(&[60, 120])))),
+        ]);
+        let first = chain.idle_timeouts();
+        assert_eq!(*first, *secs(&[60, 120, 300]));
+        // Asked again with the same lists: the very same merged list, nothing built.
+        assert!(Arc::ptr_eq(&first, &chain.idle_timeouts()));
+        let one = secs(&[30]);
+        let single = Chain::of(vec![Link::strict(Box::new(Fake("pass", one.clone())))]);
+        assert!(Arc::ptr_eq(&single.idle_timeouts(), &one));
+    }
+}
