@@ -53,18 +53,15 @@ async fn rasa(State(hook): State<Hook>, headers: HeaderMap, Json(body): Json<Val
     let sender = body["sender"].clone();
     let message = body["message"].as_str().unwrap_or_default().to_owned();
     let item = |key: &str, value: Value| json!({"recipient_id": sender, key: value});
+    if let Some(fault) = fault(&message, || {
+        json!([item("text", json!("x".repeat(MIB + 1)))])
+    })
+    .await
+    {
+        return fault;
+    }
     if message.contains("hello bot") {
         Json(json!([item("text", json!("Hi from Rasa {customer}"))])).into_response()
-    } else if message.contains("status 500") {
-        StatusCode::INTERNAL_SERVER_ERROR.into_response()
-    } else if message.contains("stall") {
-        // Never answers: the daemon's timeout ends the call.
-        futures::future::pending::<Response>().await
-    } else if message.contains("garbage") {
-        ([(header::CONTENT_TYPE, "application/json")], "[{\"text\": ").into_response()
-    } else if message.contains("huge") {
-        let text = "x".repeat(1024 * 1024 + 1);
-        Json(json!([item("text", json!(text))])).into_response()
     } else if message.contains("agent please") {
         let items = [
             item("text", json!("Connecting you to billing.")),
@@ -76,6 +73,25 @@ async fn rasa(State(hook): State<Hook>, headers: HeaderMap, Json(body): Json<Val
     }
 }
 
+const MIB: usize = 1024 * 1024;
+
+/// The failures a message asks for, in either format: HTTP 500, no answer at all, invalid
+/// JSON, or `huge` (a valid answer over 1 MiB).
+async fn fault(message: &str, huge: impl FnOnce() -> Value) -> Option<Response> {
+    if message.contains("status 500") {
+        Some(StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    } else if message.contains("stall") {
+        // Never answers: the daemon's timeout ends the call.
+        futures::future::pending::<Option<Response>>().await
+    } else if message.contains("garbage") {
+        Some(([(header::CONTENT_TYPE, "application/json")], "[{\"text\": ").into_response())
+    } else if message.contains("huge") {
+        Some(Json(huge()).into_response())
+    } else {
+        None
+    }
+}
+
 /// A native-format bot: greets on accept, passes when asked to, closes on "close it", fails
 /// on "boom".
 async fn native(State(hook): State<Hook>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
@@ -83,6 +99,10 @@ async fn native(State(hook): State<Hook>, headers: HeaderMap, Json(body): Json<V
         return StatusCode::UNAUTHORIZED.into_response();
     }
     let text = body["trigger"]["text"].as_str().unwrap_or_default();
+    let huge = || json!({"version": 1, "actions": [{"reply": "x".repeat(MIB + 1)}]});
+    if let Some(fault) = fault(text, huge).await {
+        return fault;
+    }
     let answer = match body["trigger"]["type"].as_str() {
         Some("accepted") => json!({"version": 1, "actions": [{"reply": "Welcome, native."}]}),
         Some("message") if text.contains("boom") => {
@@ -355,8 +375,38 @@ async fn a_failing_webhook_with_on_error_hand_over_hands_the_chat_on(d: SimDiale
     assert_eq!(h.stats.snapshot().responder_failures, 1);
 }
 
+/// A native webhook's failures pass to the rules, as the Rasa one's do.
+async fn a_failing_native_webhook_passes_to_the_rules(d: SimDialect) {
+    let hook = Hook::default();
+    let url = serve_hook(hook.clone(), Format::Native).await;
+    let h = Harness::start_with(sim_config_in(d), RULES, |c| {
+        c.responders = chain(&url, Format::Native, Duration::from_secs(3), OnError::Pass);
+    })
+    .await;
+    let failures = ["status 500", "stall", "garbage", "huge"];
+    let mut script = vec![Step::AwaitReply];
+    for failure in failures {
+        script.extend([
+            say(0, &format!("{failure}: opening hours?")),
+            Step::AwaitReply,
+        ]);
+    }
+    script.push(say(0, "close it"));
+    let id = h.chat("Ny", script);
+    let chat = h.wait_outcome(&id).await;
+    assert_eq!(chat.outcome, Some(ChatOutcome::ClosedByBot));
+    let mut expected = vec!["Welcome, native."];
+    expected.extend([HOURS; 4]);
+    expected.push("Bye from native.");
+    assert_eq!(h.bot_texts(&id), expected);
+    let errors = "gws_botd_responder_errors_total{responder=\"nlu\",type=\"webhook\"}";
+    let metrics = gws_botd::telemetry::metrics::encode(h.stats.registry());
+    assert_eq!(sample(&metrics, errors), Some(4.0), "{metrics}");
+}
+
 per_dialect!(
     a_rasa_webhook_answers_passes_and_hands_over,
+    a_failing_native_webhook_passes_to_the_rules,
     a_native_webhook_round_trip,
     a_failing_webhook_with_on_error_hand_over_hands_the_chat_on,
 );
