@@ -42,6 +42,11 @@ impl Chat {
         }
         self.activity();
         self.ctx.stats.message_out();
+        let line = crate::responder::Line {
+            from: crate::responder::Speaker::Bot,
+            text: text.to_owned(),
+        };
+        crate::responder::remember(&mut self.memory.recent, line);
         Ok(())
     }
 

@@ -256,15 +256,7 @@ impl Chat {
                     tokio::time::sleep(pause).await;
                     Ok(())
                 }
-                Action::Reply(text) => {
-                    let said = self.say(&text).await;
-                    let line = Line {
-                        from: Speaker::Bot,
-                        text,
-                    };
-                    crate::responder::remember(&mut self.memory.recent, line);
-                    said
-                }
+                Action::Reply(text) => self.say(&text).await,
                 Action::Attach(user_data) => {
                     self.memory
                         .user_data
