@@ -384,31 +384,56 @@ pub struct Found {
 
 /// Every record of `chat_id` in the log files in `dir`.
 pub fn read_chat(dir: &Path, chat_id: &str) -> io::Result<Found> {
-    let mut found = Found {
-        files: files(dir)?,
-        ..Found::default()
-    };
+    let mut records = Vec::new();
     // Cheap pre-filter before parsing: the id appears JSON-encoded in its records.
     let needle = serde_json::to_string(chat_id).unwrap_or_default();
-    for path in &found.files {
+    let scanned = scan(dir, Some(&needle), |r| {
+        if r.chat_id == chat_id {
+            records.push(r);
+        }
+    })?;
+    Ok(Found {
+        records,
+        files: scanned.files,
+        unreadable: scanned.unreadable,
+    })
+}
+
+/// What [`scan`] read.
+#[derive(Debug, Default)]
+pub struct Scanned {
+    /// The files read, oldest first.
+    pub files: Vec<PathBuf>,
+    /// Lines that were not records (a torn last line after a crash, foreign content).
+    pub unreadable: usize,
+}
+
+/// Hand every record of the log files in `dir` to `each`, oldest first, without holding them
+/// all in memory; with `needle`, only lines containing it are parsed (the others are skipped
+/// unread). Blocking file I/O.
+pub fn scan(dir: &Path, needle: Option<&str>, mut each: impl FnMut(Record)) -> io::Result<Scanned> {
+    let mut scanned = Scanned {
+        files: files(dir)?,
+        ..Scanned::default()
+    };
+    for path in &scanned.files {
         let reader = BufReader::new(File::open(path)?);
         for line in reader.split(b'\n') {
             let line = line?;
             let Ok(text) = std::str::from_utf8(&line) else {
-                found.unreadable += 1;
+                scanned.unreadable += 1;
                 continue;
             };
-            if text.trim().is_empty() || !text.contains(&needle) {
+            if text.trim().is_empty() || needle.is_some_and(|n| !text.contains(n)) {
                 continue;
             }
             match serde_json::from_str::<Record>(text) {
-                Ok(r) if r.chat_id == chat_id => found.records.push(r),
-                Ok(_) => {}
-                Err(_) => found.unreadable += 1,
+                Ok(r) => each(r),
+                Err(_) => scanned.unreadable += 1,
             }
         }
     }
-    Ok(found)
+    Ok(scanned)
 }
 
 #[cfg(test)]
