@@ -1,24 +1,9 @@
 //! The preview across DST weeks in Europe and the US, holidays, midnight and overrides.
 
 use jiff::civil::date;
-use jiff::tz::TimeZone;
 
 use super::*;
-use crate::schedule::{parse_closure, parse_weekly};
-
-fn schedule(tz: &str, open: &[&str], closed: &[&str]) -> Schedule {
-    Schedule::new(
-        "support".into(),
-        TimeZone::get(tz).unwrap(),
-        open.iter()
-            .map(|e| (e.to_string(), parse_weekly(e).unwrap()))
-            .collect(),
-        closed
-            .iter()
-            .map(|e| (e.to_string(), parse_closure(e).unwrap()))
-            .collect(),
-    )
-}
+use crate::schedule::tests::schedule;
 
 /// Each day as `date: opening, opening`.
 fn openings(days: &[Day]) -> Vec<String> {

@@ -1,0 +1,97 @@
+//! Only rules that certainly never act are reported.
+
+use std::path::PathBuf;
+
+use super::super::super::RuleSet;
+
+fn set(text: &str) -> RuleSet {
+    RuleSet::from_sources(&[(PathBuf::from("rules/10.toml"), text.to_owned())])
+        .unwrap_or_else(|p| panic!("{p}"))
+}
+
+fn never(text: &str) -> Vec<(String, &'static str)> {
+    set(text)
+        .never_act()
+        .into_iter()
+        .map(|n| (n.name, n.on))
+        .collect()
+}
+
+const ORDER: &str = r#"
+[[rule]]
+name = "greeting"
+on = "accept"
+reply = "Hi"
+
+[[rule]]
+name = "ask-order"
+on = "message"
+match.keywords = ["order"]
+reply = "Your order number?"
+await = "order-number"
+
+[[rule]]
+name = "order-number"
+on = "message"
+when.awaiting = "order-number"
+match.regex = '\d+'
+reply = "Thanks"
+
+[[rule]]
+name = "rephrase"
+on = "no_match"
+reply = "Sorry?"
+"#;
+
+#[test]
+fn a_sound_set_has_none() {
+    assert_eq!(never(ORDER), []);
+    let names: Vec<_> = set(ORDER).rule_names().into_iter().map(|r| r.on).collect();
+    assert_eq!(names, ["accept", "message", "message", "no_match"]);
+}
+
+#[test]
+fn a_catch_all_hides_later_message_rules_no_match_and_their_topics() {
+    let text = ORDER.replacen(
+        "[[rule]]\nname = \"ask-order\"",
+        "[[rule]]\nname = \"anything\"\non = \"message\"\nmatch.regex = '.*'\nreply = \"Hm\"\n\n[[rule]]\nname = \"ask-order\"",
+        1,
+    );
+    assert_eq!(
+        never(&text),
+        [
+            ("ask-order".to_owned(), "message"),
+            ("rephrase".to_owned(), "no_match"),
+            // Awaiting rules are tried before the catch-all, but nothing asks for its topic.
+            ("order-number".to_owned(), "message"),
+        ]
+    );
+    let why = set(&text).never_act()[0].why.clone();
+    assert!(why.contains("\"anything\" matches every message"), "{why}");
+}
+
+#[test]
+fn a_catch_all_that_may_not_act_hides_nothing() {
+    for catch_all in [
+        "match.regex = '.*'\nwhen.turn = { min = 2 }",
+        "match.regex = '.*'\nonce = true",
+        "match.regex = '.*'\ncontinue = true",
+        "match.regex = '^'",
+        "match.regex = '.+'",
+    ] {
+        let text = ORDER.replacen(
+            "[[rule]]\nname = \"ask-order\"",
+            &format!(
+                "[[rule]]\nname = \"anything\"\non = \"message\"\n{catch_all}\nreply = \"Hm\"\n\n[[rule]]\nname = \"ask-order\""
+            ),
+            1,
+        );
+        assert_eq!(never(&text), [], "{catch_all}");
+    }
+}
+
+#[test]
+fn a_regex_that_matches_nothing_never_acts() {
+    let text = ORDER.replace(r"match.regex = '\d+'", r"match.regex = '[^\s\S]'");
+    assert_eq!(never(&text), [("order-number".to_owned(), "message")]);
+}
