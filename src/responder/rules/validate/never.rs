@@ -7,6 +7,9 @@
 //!   text or none, no `when`, no `once`, no `continue`): every later `message` rule without
 //!   `when.awaiting` (the catch-all is tried first and stops the search; rules awaiting an
 //!   answer are tried before it), and every `no_match` rule (no message is left unmatched);
+//! - a `message` or `no_match` rule with `when.turn` at most 0 (a customer message is turn 1
+//!   or later), and a `no_match` rule with `when.unanswered` at most 0 (it counts the message
+//!   it answers);
 //! - a rule with `when.awaiting = T` when every rule with `await = T` can never act, repeated
 //!   until nothing changes.
 //!
@@ -117,7 +120,44 @@ impl RuleSet {
                 found.push(note(rule, why));
             }
         }
+        found.extend(self.impossible_counts());
         self.unreachable_topics(&mut found);
+        found
+    }
+
+    /// Rules whose counters can never be what they want: a customer message is turn 1 or
+    /// later, and a `no_match` rule counts the message it answers as unanswered.
+    fn impossible_counts(&self) -> Vec<NeverActs> {
+        let turn = self
+            .message
+            .iter()
+            .chain(&self.no_match)
+            .filter(|r| r.turn.max == 0)
+            .map(|r| {
+                (
+                    r,
+                    "its `when.turn` wants turn 0, and a customer message is turn 1 or later",
+                )
+            });
+        let unanswered = self
+            .no_match
+            .iter()
+            .filter(|r| r.unanswered.max == 0)
+            .map(|r| {
+                let why = "its `when.unanswered` wants 0, and a `no_match` rule counts the message \
+                       it answers (1 or more)";
+                (r, why)
+            });
+        let mut found: Vec<NeverActs> = Vec::new();
+        for (rule, why) in turn.chain(unanswered) {
+            if found.iter().all(|n| n.name != rule.name) {
+                found.push(NeverActs {
+                    name: rule.name.clone(),
+                    on: trigger(rule.on),
+                    why: why.to_owned(),
+                });
+            }
+        }
         found
     }
 

@@ -95,3 +95,27 @@ fn a_regex_that_matches_nothing_never_acts() {
     let text = ORDER.replace(r"match.regex = '\d+'", r"match.regex = '[^\s\S]'");
     assert_eq!(never(&text), [("order-number".to_owned(), "message")]);
 }
+
+#[test]
+fn counters_no_message_can_have_never_act() {
+    let text = ORDER
+        .replace(
+            "name = \"rephrase\"\non = \"no_match\"",
+            "name = \"rephrase\"\non = \"no_match\"\nwhen.unanswered = { max = 0 }",
+        )
+        .replace(
+            "name = \"ask-order\"\non = \"message\"",
+            "name = \"ask-order\"\non = \"message\"\nwhen.turn = { max = 0 }",
+        );
+    assert_eq!(
+        never(&text),
+        [
+            ("ask-order".to_owned(), "message"),
+            ("rephrase".to_owned(), "no_match"),
+            ("order-number".to_owned(), "message"),
+        ]
+    );
+    // Turn 1 and one unanswered message are possible.
+    let text = text.replace("max = 0", "max = 1");
+    assert_eq!(never(&text), []);
+}
