@@ -119,3 +119,61 @@ fn counters_no_message_can_have_never_act() {
     let text = text.replace("max = 0", "max = 1");
     assert_eq!(never(&text), []);
 }
+
+/// The rules reported never act when the set is evaluated: every message of a small corpus,
+/// at several turns and counts, awaiting an answer or not.
+#[test]
+fn reported_rules_never_act_when_evaluated() {
+    use std::collections::HashSet;
+
+    use crate::event::{ChatId, UserData};
+    use crate::responder::{ChatView, Outcome, Trigger};
+
+    let text = ORDER
+        .replacen(
+            "[[rule]]\nname = \"ask-order\"",
+            "[[rule]]\nname = \"anything\"\non = \"message\"\nmatch.regex = '(?s).*'\nreply = \"Hm\"\n\n[[rule]]\nname = \"ask-order\"",
+            1,
+        )
+        .replace("\\d+'", "[^\\s\\S]'");
+    let rules = set(&text);
+    let never: HashSet<String> = rules.never_act().into_iter().map(|n| n.name).collect();
+    assert_eq!(never.len(), 3, "{never:?}");
+    let (id, user_data, fired) = (ChatId::from("c"), UserData::default(), HashSet::new());
+    let mut acted = HashSet::new();
+    for message in [
+        "",
+        " ",
+        "order",
+        "refund 123",
+        "héllo\nworld",
+        "42",
+        "ORDER 7",
+    ] {
+        for (turn, unanswered, awaiting) in [
+            (1, 0, None),
+            (2, 1, Some("order-number")),
+            (3, 2, Some("other")),
+        ] {
+            let chat = ChatView {
+                id: &id,
+                customer: None,
+                bot: "Ava",
+                user_data: &user_data,
+                turn,
+                unanswered,
+                fired: &fired,
+                awaiting,
+                now: jiff::Timestamp::UNIX_EPOCH,
+            };
+            let trigger = Trigger::Message {
+                text: message.into(),
+            };
+            if let Outcome::Act(response) = rules.evaluate(&chat, &trigger) {
+                acted.extend(response.acted);
+            }
+        }
+    }
+    assert!(acted.contains("anything"), "{acted:?}");
+    assert!(acted.is_disjoint(&never), "{acted:?} ∩ {never:?}");
+}
