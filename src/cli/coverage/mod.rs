@@ -87,6 +87,15 @@ pub fn report(target: &Target, request: &Request, now: Timestamp) -> Result<Repo
         );
         (EXIT_FAILURE, why)
     })?;
+    if tally.files == 0 {
+        let why = format!(
+            "no decision log in {} (no {} files; is [decision_log] enabled, and is this the \
+             bot's bot.state_dir? give it with --state-dir)",
+            state_dir.display(),
+            crate::store::decision_log::FILE_NAME
+        );
+        return Err((EXIT_FAILURE, why));
+    }
     let sets = Sets {
         live: (&live, live_dir.display().to_string()),
         shadow: shadow

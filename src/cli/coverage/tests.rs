@@ -276,6 +276,10 @@ fn missing_rules_and_logs_are_reported_with_their_exit_codes() {
     let (code, why) = report(&target(), &r, now()).unwrap_err();
     assert_eq!(code, EXIT_FAILURE);
     assert!(why.contains("cannot read the decision log"), "{why}");
+    r.state_dir = Some(dir.join("live"));
+    let (code, why) = report(&target(), &r, now()).unwrap_err();
+    assert_eq!(code, EXIT_FAILURE);
+    assert!(why.contains("no decision log in"), "{why}");
     r.rules = None;
     assert_eq!(report(&target(), &r, now()).unwrap_err().0, EXIT_USAGE);
     fs::write(dir.join("shadow/10.toml"), "[[rule]]\nname = 1\n").unwrap();
