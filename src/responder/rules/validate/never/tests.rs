@@ -120,14 +120,13 @@ fn counters_no_message_can_have_never_act() {
     assert_eq!(never(&text), []);
 }
 
-/// The rules reported never act when the set is evaluated: every message of a small corpus,
-/// at several turns and counts, awaiting an answer or not.
+/// The rules reported never act in simulated chats: every message of a small corpus, said in
+/// turn in one chat and each at the start of its own.
 #[test]
-fn reported_rules_never_act_when_evaluated() {
+fn reported_rules_never_act_in_conversations() {
     use std::collections::HashSet;
 
-    use crate::event::{ChatId, UserData};
-    use crate::responder::{ChatView, Outcome, Trigger};
+    use super::super::super::conversation::{Conversation, Line};
 
     let text = ORDER
         .replacen(
@@ -139,9 +138,7 @@ fn reported_rules_never_act_when_evaluated() {
     let rules = set(&text);
     let never: HashSet<String> = rules.never_act().into_iter().map(|n| n.name).collect();
     assert_eq!(never.len(), 3, "{never:?}");
-    let (id, user_data, fired) = (ChatId::from("c"), UserData::default(), HashSet::new());
-    let mut acted = HashSet::new();
-    for message in [
+    let corpus = [
         "",
         " ",
         "order",
@@ -149,30 +146,18 @@ fn reported_rules_never_act_when_evaluated() {
         "héllo\nworld",
         "42",
         "ORDER 7",
-    ] {
-        for (turn, unanswered, awaiting) in [
-            (1, 0, None),
-            (2, 1, Some("order-number")),
-            (3, 2, Some("other")),
-        ] {
-            let chat = ChatView {
-                id: &id,
-                customer: None,
-                bot: "Ava",
-                user_data: &user_data,
-                turn,
-                unanswered,
-                fired: &fired,
-                awaiting,
-                now: jiff::Timestamp::UNIX_EPOCH,
-            };
-            let trigger = Trigger::Message {
-                text: message.into(),
-            };
-            if let Outcome::Act(response) = rules.evaluate(&chat, &trigger) {
-                acted.extend(response.acted);
-            }
+    ];
+    let mut acted = HashSet::new();
+    let mut chat = |lines: &[&str]| {
+        let mut c = Conversation::new(&rules, jiff::Timestamp::UNIX_EPOCH, Default::default());
+        acted.extend(c.accept().acted);
+        for line in lines {
+            acted.extend(c.line(&Line::Say((*line).to_owned())).acted);
         }
+    };
+    chat(&corpus);
+    for line in corpus {
+        chat(&[line]);
     }
     assert!(acted.contains("anything"), "{acted:?}");
     assert!(acted.is_disjoint(&never), "{acted:?} ∩ {never:?}");
