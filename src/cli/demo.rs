@@ -171,7 +171,7 @@ pub fn daemon_config(sim: &Sim, sim_config: &SimConfig, rules_dir: &Path) -> Con
             max_requests_per_second: config::DEFAULT_MAX_REQUESTS_PER_SECOND,
         },
         escalation: EscalationTexts::default(),
-        responders: vec![ResponderConfig::Rules],
+        responders: vec![ResponderConfig::rules()],
         http: config::Http::default(),
         decision_log: config::DecisionLog::default(),
         warnings: Vec::new(),
@@ -234,7 +234,7 @@ async fn start(rules_dir: &Path, rules: RuleSet, dialect: SimDialect) -> anyhow:
     let stats = Arc::new(Stats::default());
     let config = daemon_config(&sim, &sim_config, rules_dir);
     let state_dir = config.bot.state_dir.clone();
-    let chain = daemon::build_chain(&config, &Arc::new(ArcSwap::from_pointee(rules)));
+    let chain = daemon::build_chain(&config, &Arc::new(ArcSwap::from_pointee(rules)))?;
     // The scripted customers expect office hours: the demo's bot lives on a weekday morning
     // whatever the time, so the after-hours rule stays quiet.
     let tuning = Tuning {

@@ -2,15 +2,17 @@
 //! place). `main.rs` only parses arguments ([`args`]) and calls these.
 //!
 //! Owns: the command-line definition, `run`, `check`, `reload`, `demo`, `sim`, `simulate`,
-//! `explain`, `override`, `state` and `generate`. May call every other layer; nothing below
-//! calls it.
+//! `explain`, `override`, `state`, `coverage`, `schedule` and `generate`. May call every
+//! other layer; nothing below calls it.
 
 pub mod args;
 pub(crate) mod check;
+pub mod coverage;
 pub mod demo;
 pub mod explain;
 pub mod override_cmd;
 pub(crate) mod reload;
+pub mod schedule_cmd;
 pub mod simulate;
 pub(crate) mod state_cmd;
 
@@ -114,9 +116,18 @@ pub fn run(target: &Target) -> u8 {
         watch_rules(&config, &reloader, &shutdown);
         let reports = ReloadReports::start(&config.bot.state_dir, summary).await;
         let notifier = Notifier::from_env();
+        let chain =
+            match daemon::build_chain_with(&config, &rules, follow_override(&config, &stats)) {
+                Ok(chain) => chain,
+                Err(e) => {
+                    error!(error = %e, "cannot build the responder chain");
+                    eprintln!("{e}");
+                    return EXIT_CONFIG;
+                }
+            };
         let daemon = tokio::spawn(daemon::run(
             config.clone(),
-            daemon::build_chain_with(&config, &rules, follow_override(&config, &stats)),
+            chain,
             Tuning {
                 notifier: notifier.clone(),
                 ..Tuning::default()
