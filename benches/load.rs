@@ -6,15 +6,13 @@
 //! waits for the reply, asks again and waits again (3 bot messages per chat), then leaves;
 //! a new customer takes each free place until the level's chats are done. Per level:
 //! replies/s, reply and accept p50/p99 (customer message delivered → SendMessage arrives,
-//! invitation delivered → Accept arrives, both on the simulator's clock), daemon CPU µs per
-//! reply (`/proc/PID/stat` utime+stime), write syscalls per reply (`/proc/PID/io` `syscw`;
-//! below it those of the state and decision-log writer threads, the file writes), the daemon's
-//! HTTP requests per reply and its CometD polls among them (the simulator's request log: each
-//! request is at least one socket write) and the simulator's CPU in cores (its share of the
-//! machine). Then idle chats: IDLE_CHATS
-//! (default 10,000) greeted chats left open, RSS per chat, then all closed; three rounds,
-//! RSS after each. Before those, cold start: start to Ready with COLD_RECORDS (default 10,000) saved
-//! chat records, twice (the first start after an upgrade imports JSON records).
+//! invitation delivered → Accept arrives, on the simulator's clock), daemon CPU µs per reply
+//! (`/proc/PID/stat`), write syscalls per reply (`/proc/PID/io` `syscw`; below it the writer
+//! threads' share, the file writes), HTTP requests and CometD polls per reply (the
+//! simulator's request log: each request is at least one socket write) and the simulator's
+//! CPU in cores. Cold start: start to Ready with COLD_RECORDS (default 10,000) saved records,
+//! twice (the first imports JSON records). Idle chats: IDLE_CHATS (default 10,000) greeted
+//! chats left open, RSS per chat, then all closed; three rounds, RSS after each.
 //!
 //! `--baseline PATH` (or env `BASELINE=PATH`) runs a second gws-botd binary in the same run,
 //! alternating with ours level by level (who goes first alternates too), and prints ours /
@@ -93,34 +91,31 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-fn write_syscalls(pid: u32) -> u64 {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+/// `syscw` of an `io` file under /proc: write-class syscalls.
+fn syscw(io: impl AsRef<Path>) -> u64 {
+    let io = std::fs::read_to_string(io).unwrap_or_default();
     io.lines()
         .find_map(|l| l.strip_prefix("syscw:"))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0)
 }
 
-/// Write syscalls of the daemon's writer threads (the state writer and the decision log), by
-/// `/proc/PID/task/*/io`: the file writes group commit governs (plus the wake-ups those
-/// threads send the async threads), apart from socket writes.
+fn write_syscalls(pid: u32) -> u64 {
+    syscw(format!("/proc/{pid}/io"))
+}
+
+/// Write syscalls of the daemon's writer threads: its file writes (and their wake-ups).
 fn writer_thread_writes(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
     tasks
         .flatten()
         .filter(|t| {
             let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
             matches!(comm.trim(), "state-writer" | "decision-log")
         })
-        .map(|t| {
-            let io = std::fs::read_to_string(t.path().join("io")).unwrap_or_default();
-            io.lines()
-                .find_map(|l| l.strip_prefix("syscw:"))
-                .and_then(|n| n.trim().parse::<u64>().ok())
-                .unwrap_or(0)
-        })
+        .map(|t| syscw(t.path().join("io")))
         .sum()
 }
 
@@ -210,7 +205,7 @@ impl Run {
             http,
         };
         wait_until("Ready", || async {
-            run.requests()
+            run.list("requests")
                 .await
                 .iter()
                 .any(|r| r["operation"] == "Ready")
@@ -226,20 +221,10 @@ impl Run {
         }
     }
 
-    async fn requests(&self) -> Vec<Value> {
-        self.get("/sim/requests")
-            .await
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    async fn chats(&self) -> Vec<Value> {
-        self.get("/sim/chats")
-            .await
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+    /// A list of the simulator's (`/sim/requests`, `/sim/chats`).
+    async fn list(&self, what: &str) -> Vec<Value> {
+        let list = self.get(&format!("/sim/{what}")).await;
+        list.as_array().cloned().unwrap_or_default()
     }
 
     async fn create_chat(&self, customer: String, script: Value) -> Option<String> {
@@ -289,12 +274,12 @@ impl Run {
                 .filter(|r| r["operation"] == "Ready")
                 .count()
         };
-        let before = readies(&self.requests().await);
+        let before = readies(&self.list("requests").await);
         let started = Instant::now();
         self.daemon = spawn_daemon(bot, &self.config);
         self.pid = self.daemon.id();
         let deadline = started + WAIT_TIMEOUT;
-        while readies(&self.requests().await) == before {
+        while readies(&self.list("requests").await) == before {
             assert!(Instant::now() < deadline, "timed out waiting for Ready");
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
@@ -395,12 +380,12 @@ async fn closed_loop(bot: &Path, customers: usize, total: usize) -> Level {
         write_syscalls(run.pid),
         writer_thread_writes(run.pid),
     );
-    let requests0 = run.requests().await.len();
+    let requests0 = run.list("requests").await.len();
     let start = Instant::now();
     let mut created = 0;
     let mut complete = false;
     while start.elapsed() < LEVEL_TIMEOUT {
-        let chats = run.chats().await;
+        let chats = run.list("chats").await;
         let finished = chats.iter().filter(|c| done(c)).count();
         if finished >= total {
             complete = true;
@@ -421,7 +406,7 @@ async fn closed_loop(bot: &Path, customers: usize, total: usize) -> Level {
     }
     if !complete {
         // Say where the unfinished chats stopped, with the last transcript entry.
-        for chat in run.chats().await.iter().filter(|c| !done(c)).take(3) {
+        for chat in run.list("chats").await.iter().filter(|c| !done(c)).take(3) {
             let last = chat["transcript"]
                 .as_array()
                 .and_then(|t| t.last())
@@ -444,7 +429,7 @@ async fn closed_loop(bot: &Path, customers: usize, total: usize) -> Level {
 
     // Pair each delivery with the request that answered it, per chat, on the simulator's clock.
     let deliveries = run.get("/sim/deliveries").await;
-    let requests = run.requests().await;
+    let requests = run.list("requests").await;
     let mut offered: HashMap<String, Duration> = HashMap::new();
     let mut said: HashMap<String, Vec<Duration>> = HashMap::new();
     for d in deliveries.as_array().into_iter().flatten() {
@@ -469,16 +454,13 @@ async fn closed_loop(bot: &Path, customers: usize, total: usize) -> Level {
     let (mut accept, mut reply) = (Vec::new(), Vec::new());
     let mut replies = 0;
     // Every HTTP request the daemon made during the level, and its CometD polls among them.
-    let level_requests = requests.get(requests0..).unwrap_or_default();
-    let polls = level_requests
-        .iter()
-        .filter(|r| {
-            r["path"]
-                .as_str()
-                .is_some_and(|p| p.ends_with("/notifications"))
-        })
-        .count();
-    let http = level_requests.len();
+    let level = requests.get(requests0..).unwrap_or_default();
+    let is_poll = |r: &&Value| {
+        r["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("notifications"))
+    };
+    let (http, polls) = (level.len(), level.iter().filter(is_poll).count());
     for r in &requests {
         let id = r["path"]
             .as_str()
