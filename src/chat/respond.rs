@@ -13,7 +13,7 @@ use crate::responder::{Action, ChatView, Outcome, Response, Then, Trigger};
 use crate::store::decision_log::Decision;
 use crate::store::state::Finish;
 
-fn trigger_name(trigger: &Trigger) -> &'static str {
+pub(super) fn trigger_name(trigger: &Trigger) -> &'static str {
     match trigger {
         Trigger::Accepted => "accepted",
         Trigger::Message { .. } => "message",
@@ -24,7 +24,11 @@ fn trigger_name(trigger: &Trigger) -> &'static str {
 
 /// The decision-log record of a response about to be carried out; `message_id` is the
 /// transcript id of the customer message it answers.
-fn responded(trigger: &Trigger, message_id: Option<&str>, response: &Response) -> Decision {
+pub(super) fn responded(
+    trigger: &Trigger,
+    message_id: Option<&str>,
+    response: &Response,
+) -> Decision {
     let mut replies = Vec::new();
     let mut attached = Vec::new();
     for action in &response.actions {
@@ -166,10 +170,11 @@ impl Chat {
                     self.ctx.stats.no_match();
                     debug!("no rule acted on the customer's message");
                 }
-                self.note(Decision::NoAnswer {
+                let live = Decision::NoAnswer {
                     trigger: trigger_name(&trigger).into(),
                     message_id: message_id.map(str::to_owned),
-                });
+                };
+                self.decided(&trigger, live);
                 return None;
             }
             Ok(Err(e)) => {
@@ -200,7 +205,7 @@ impl Chat {
                 self.unanswered + 1
             };
         }
-        self.note(responded(&trigger, message_id, &response));
+        self.decided(&trigger, responded(&trigger, message_id, &response));
         self.apply(response).await
     }
 

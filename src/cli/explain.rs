@@ -49,8 +49,16 @@ pub fn render(chat_id: &str, found: &Found) -> String {
             .unwrap_or_default()
     );
     let mut messages = Messages::default();
-    for record in &found.records {
-        for (i, line) in describe(record, &mut messages).into_iter().enumerate() {
+    let shadows = pair_shadows(&found.records);
+    for (n, record) in found.records.iter().enumerate() {
+        if shadows.paired.contains(&n) {
+            continue;
+        }
+        let mut lines = describe(record, &mut messages);
+        if let Some(&shadow) = shadows.under.get(&n) {
+            lines.extend(shadow_lines(&found.records[shadow].decision));
+        }
+        for (i, line) in lines.into_iter().enumerate() {
             let time = if i == 0 { clock(&record.ts) } else { "" };
             let _ = writeln!(out, "  {time:<12}  {line}");
         }
@@ -135,22 +143,10 @@ fn describe(record: &Record, messages: &mut Messages) -> Vec<String> {
                 .map_or_else(|| "the message".to_owned(), |id| messages.name(id));
             vec![format!("no rule acted on {message}; the bot stayed silent")]
         }
-        Decision::Shadow {
-            rules,
-            then,
-            agrees,
-            ..
-        } => {
-            let acted = if rules.is_empty() {
-                "no shadow rule would act".to_owned()
-            } else {
-                format!("shadow rules {} would act, then {then}", rules.join(", "))
-            };
-            let verdict = if *agrees { "agrees" } else { "DISAGREES" };
-            vec![format!(
-                "  shadow: {acted} ({verdict} with the live decision)"
-            )]
-        }
+        // A shadow record whose live decision is not in the log (a rotated-away file).
+        Decision::Shadow { trigger, .. } => std::iter::once(format!("shadow rules on {trigger}:"))
+            .chain(shadow_lines(&record.decision))
+            .collect(),
         Decision::ResponderFailed { error } => vec![format!(
             "the bot's responder failed ({error}); handing the chat on"
         )],
@@ -178,6 +174,99 @@ fn describe(record: &Record, messages: &mut Messages) -> Vec<String> {
             vec![format!("chat ended: {}{detail}", end_outcome(outcome))]
         }
     }
+}
+
+/// Which shadow record goes under which live decision (by record index).
+#[derive(Debug, Default)]
+struct Shadows {
+    /// Live decision → its shadow record.
+    under: HashMap<usize, usize>,
+    /// Shadow records told under their live decision (not on their own).
+    paired: std::collections::HashSet<usize>,
+}
+
+/// Pair each shadow record with the earliest live decision before it about the same trigger
+/// (and message) that has none yet: the shadow is recorded after the live decision, though
+/// other records (GWS operations, a hand-over) may come in between.
+fn pair_shadows(records: &[Record]) -> Shadows {
+    let mut shadows = Shadows::default();
+    let mut waiting: Vec<(usize, &str, Option<&str>)> = Vec::new();
+    for (n, record) in records.iter().enumerate() {
+        match &record.decision {
+            Decision::Responded {
+                trigger,
+                message_id,
+                ..
+            }
+            | Decision::NoAnswer {
+                trigger,
+                message_id,
+            } => waiting.push((n, trigger, message_id.as_deref())),
+            Decision::Shadow {
+                trigger,
+                message_id,
+                ..
+            } => {
+                let key = (trigger.as_str(), message_id.as_deref());
+                if let Some(at) = waiting.iter().position(|(_, t, m)| (*t, *m) == key) {
+                    let (live, ..) = waiting.remove(at);
+                    shadows.under.insert(live, n);
+                    shadows.paired.insert(n);
+                }
+            }
+            _ => {}
+        }
+    }
+    shadows
+}
+
+/// What the shadow rules would have done, indented under the live decision; marked when it
+/// differs from it.
+fn shadow_lines(decision: &Decision) -> Vec<String> {
+    let Decision::Shadow {
+        rules,
+        replies,
+        reply_chars,
+        then,
+        agrees,
+        ..
+    } = decision
+    else {
+        return Vec::new();
+    };
+    let names = rules
+        .iter()
+        .map(|r| format!("\"{r}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let head = match (agrees, rules.is_empty()) {
+        (true, true) => return vec!["  shadow: agrees (no shadow rule would act either)".into()],
+        (true, false) => return vec![format!("  shadow: agrees (rule {names})")],
+        (false, true) => "  shadow: DISAGREES: no shadow rule would act".to_owned(),
+        (false, false) => format!("  shadow: DISAGREES: rule {names} would act"),
+    };
+    let mut lines = vec![head];
+    lines.extend(
+        replies
+            .iter()
+            .map(|r| format!("    would say: {}", quoted(r))),
+    );
+    lines.extend(
+        reply_chars
+            .iter()
+            .map(|n| format!("    would say a reply of {n} characters (text not recorded)")),
+    );
+    if !rules.is_empty() {
+        lines.push(format!(
+            "    then: {}",
+            match then.as_str() {
+                "stay" => "would stay in the chat",
+                "close" => "would close the chat",
+                other => other,
+            }
+        ));
+    }
+    lines
 }
 
 /// A customer message: its turn, transcript id and text (or length).
@@ -521,6 +610,82 @@ Chat c-1 — 2025-03-01 (times in UTC)
   10:00:07.010  rule \"hours\" matched the message
                   bot says a reply of 20 characters (from the rule's template; text not recorded)
                   then: stays in the chat
+";
+        assert_eq!(story, expected);
+    }
+
+    fn shadow(id: Option<&str>, rules: &[&str], agrees: bool) -> Decision {
+        Decision::Shadow {
+            trigger: if id.is_some() { "message" } else { "accepted" }.into(),
+            message_id: id.map(Into::into),
+            rules: rules.iter().map(|r| (*r).to_owned()).collect(),
+            matched: !rules.is_empty(),
+            replies: vec![],
+            reply_chars: if rules.is_empty() { vec![] } else { vec![31] },
+            then: if rules.is_empty() { "none" } else { "stay" }.into(),
+            agrees,
+        }
+    }
+
+    /// Each shadow record is told under the live decision about the same trigger, even when
+    /// other records came in between, and a disagreement stands out with what the shadow
+    /// would have done.
+    #[test]
+    fn shadow_decisions_are_told_under_the_live_ones() {
+        let found = Found {
+            records: vec![
+                record(
+                    "2025-03-01T10:00:00.010Z",
+                    Decision::NoAnswer {
+                        trigger: "accepted".into(),
+                        message_id: None,
+                    },
+                ),
+                record("2025-03-01T10:00:00.011Z", shadow(None, &[], true)),
+                record("2025-03-01T10:00:01.000Z", said(1, Some("e-3"), None)),
+                record("2025-03-01T10:00:01.010Z", answered(Some("e-3"), true)),
+                record(
+                    "2025-03-01T10:00:01.020Z",
+                    Decision::Gws {
+                        operation: "fetch".into(),
+                        error: Some("HTTP 500".into()),
+                    },
+                ),
+                record(
+                    "2025-03-01T10:00:01.030Z",
+                    shadow(Some("e-3"), &["hours-v2"], false),
+                ),
+                record("2025-03-01T10:00:02.000Z", said(2, Some("e-5"), None)),
+                record("2025-03-01T10:00:02.010Z", answered(Some("e-5"), false)),
+                record("2025-03-01T10:00:02.011Z", shadow(Some("e-5"), &[], false)),
+                record(
+                    "2025-03-01T10:00:03.000Z",
+                    shadow(Some("e-9"), &["x"], true),
+                ),
+            ],
+            files: vec![],
+            unreadable: 0,
+        };
+        let story = render("c-1", &found);
+        let expected = "\
+Chat c-1 — 2025-03-01 (times in UTC)
+  10:00:00.010  no rule acted on accepting (no greeting)
+                  shadow: agrees (no shadow rule would act either)
+  10:00:01.000  customer wrote message 1 [e-3] (5 characters; text not recorded)
+  10:00:01.010  rule \"hours\" matched message 1 [e-3]
+                  bot says a reply of 20 characters (from the rule's template; text not recorded)
+                  then: stays in the chat
+                  shadow: DISAGREES: rule \"hours-v2\" would act
+                    would say a reply of 31 characters (text not recorded)
+                    then: would stay in the chat
+  10:00:01.020  GWS refused fetch: HTTP 500
+  10:00:02.000  customer wrote message 2 [e-5] (5 characters; text not recorded)
+  10:00:02.010  no message rule matched message 2 [e-5]; \"rephrase\" answered
+                  bot says a reply of 20 characters (from the rule's template; text not recorded)
+                  then: stays in the chat
+                  shadow: DISAGREES: no shadow rule would act
+  10:00:03.000  shadow rules on message:
+                  shadow: agrees (rule \"x\")
 ";
         assert_eq!(story, expected);
     }

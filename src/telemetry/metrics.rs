@@ -183,6 +183,11 @@ pub(crate) struct Metrics {
     pub override_changes: Counter,
     pub override_until: Gauge,
     pub tls_verification_disabled: Gauge,
+    /// Shadow decisions that differ from the live one, by the shadow rule that acted (or
+    /// `no_match`: the shadow set was silent where the live chain acted).
+    pub shadow_disagreements: Tally<Owned<1>>,
+    /// Shadow evaluations that panicked or took too long, by reason.
+    pub shadow_failures: Tally<Named>,
     pub registry: Registry,
 }
 
@@ -219,12 +224,15 @@ impl Metrics {
             override_changes: Counter::default(),
             override_until: Gauge::default(),
             tls_verification_disabled: Gauge::default(),
+            shadow_disagreements: Tally::new(),
+            shadow_failures: Tally::new(),
             registry: Registry::default(),
         };
         let mut r = Registry::default();
         m.register_chats(&mut r);
         m.register_escalations_and_requests(&mut r);
         m.register_notifications_and_rules(&mut r, reloads);
+        m.register_shadow(&mut r);
         register_readiness(&mut r, health);
         m.registry = r;
         m
@@ -366,6 +374,22 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    fn register_shadow(&self, r: &mut Registry) {
+        r.register(
+            "gws_botd_shadow_disagreements",
+            "Shadow decisions that differ from the live one, by the shadow rule that acted \
+             (no_match: the shadow rules were silent where the live chain acted)",
+            Described(self.shadow_disagreements.family.clone()),
+        );
+        r.register(
+            "gws_botd_shadow_failures",
+            "Shadow evaluations that panicked or took too long (none was recorded), by reason",
+            Described(self.shadow_failures.family.clone()),
+        );
+    }
+}
+
 /// The parts of `/readyz`, and `/readyz` itself, as 0/1 gauges.
 fn register_readiness(r: &mut Registry, health: &Health) {
     let logged_in = Computed::flag(&health.logged_in);
@@ -452,7 +476,7 @@ mod tests {
             .collect();
         let unique: BTreeSet<&str> = names.iter().copied().collect();
         assert_eq!(names.len(), unique.len(), "{text}");
-        assert_eq!(names.len(), 29, "README.md lists 29 metrics:\n{text}");
+        assert_eq!(names.len(), 31, "README.md lists 31 metrics:\n{text}");
     }
 
     #[test]

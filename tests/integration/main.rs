@@ -79,5 +79,6 @@ mod rules_await;
 mod rules_check;
 mod rules_live;
 mod secrets;
+mod shadow;
 mod support;
 mod tls;
