@@ -314,9 +314,128 @@ async fn shadow_rules_reload_and_a_broken_reload_keeps_the_previous_set(d: SimDi
     let _ = std::fs::remove_dir_all(&shadow_dir);
 }
 
+/// Shadow rules that panic on accepting and hang on every message (until the test ends):
+/// the customer gets every live answer, in time, and each failure is counted.
+async fn a_panicking_or_hanging_shadow_never_touches_the_live_answers(d: SimDialect) {
+    use gws_botd::chat::shadow::Shadow as Evaluator;
+    use gws_botd::responder::{Outcome, Trigger};
+    use gws_botd::runtime::daemon::{self, Tuning};
+    use gws_botd::sim::{ChatSpec, Sim};
+    let sim_config = sim_config_in(d);
+    let sim = Sim::start(sim_config.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let control = sim.control();
+    let dir = rules_dir(RULES);
+    let config = gws_botd::cli::demo::daemon_config(&sim, &sim_config, &dir);
+    let rules = gws_botd::responder::rules::RuleSet::load_dir(&dir).unwrap();
+    let chain = daemon::build_chain(&config, &Arc::new(arc_swap::ArcSwap::from_pointee(rules)));
+    // Every hanging evaluation waits on this channel; dropping the sender releases them all.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let held = std::sync::Mutex::new(held);
+    let shadow = Evaluator::from_fn(move |_, trigger| match trigger {
+        Trigger::Accepted => panic!("a bug in the shadow rules"),
+        _ => {
+            let _ = held.lock().map(|rx| rx.recv());
+            Outcome::Pass
+        }
+    })
+    .with_budget(Duration::from_millis(50));
+    let stats = Arc::new(gws_botd::telemetry::stats::Stats::default());
+    let stop = CancellationToken::new();
+    let state_dir = config.bot.state_dir.clone();
+    let running = tokio::spawn(daemon::run(
+        config.clone(),
+        chain,
+        Tuning {
+            shadow: Some(Arc::new(shadow)),
+            ..tuning()
+        },
+        stats.clone(),
+        stop.clone(),
+    ));
+    let id = control.create_chat(ChatSpec {
+        customer: "Ann".into(),
+        user_data: serde_json::Map::new(),
+        first_message: None,
+        script: vec![],
+    });
+    let bot_texts = |n: usize| {
+        let control = control.clone();
+        let id = id.clone();
+        async move {
+            wait_sim(&control, "the bot's answers", |c| {
+                let texts = texts_from(&c.chat(&id)?, "Agent");
+                (texts.len() >= n).then_some(texts.into_iter().map(|(_, t)| t).collect::<Vec<_>>())
+            })
+            .await
+        }
+    };
+    bot_texts(1).await;
+    control.customer_says(&id, "when are you open?").unwrap();
+    bot_texts(2).await;
+    control.customer_says(&id, "I am a vip").unwrap();
+    let texts = bot_texts(3).await;
+    assert_eq!(
+        texts,
+        [
+            "Hi Ann, I'm Ava. How can I help?",
+            "We're open 8 to 18.",
+            "Noted."
+        ]
+    );
+    let failures = tokio::time::timeout(
+        WAIT,
+        stats.wait_for(|s| {
+            let f = s.snapshot().shadow_failures;
+            (f.get("slow") == Some(&2)).then_some(f)
+        }),
+    )
+    .await
+    .expect("both slow evaluations are counted");
+    assert_eq!(failures.get("panic"), Some(&1));
+    assert!(
+        stats.snapshot().shadow_disagreements.is_empty(),
+        "nothing recorded, nothing compared"
+    );
+    let answered = |records: &[decision_log::Record]| {
+        records
+            .iter()
+            .filter(|r| matches!(r.decision, Decision::Responded { .. }))
+            .count()
+    };
+    let records = wait_dir(&state_dir, "the live decisions", || {
+        let records = decision_log::read_chat(&state_dir, &id).ok()?.records;
+        (answered(&records) == 3).then_some(records)
+    })
+    .await;
+    assert!(
+        !records
+            .iter()
+            .any(|r| matches!(r.decision, Decision::Shadow { .. })),
+        "a failed shadow evaluation records nothing"
+    );
+    drop(release);
+    stop.cancel();
+    tokio::time::timeout(WAIT, running)
+        .await
+        .expect("the daemon stops")
+        .unwrap()
+        .unwrap();
+    assert!(
+        control.violations().is_empty(),
+        "{:?}",
+        control.violations()
+    );
+    sim.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&state_dir);
+}
+
 per_dialect!(
     shadow_decisions_are_recorded_and_never_sent,
     shadow_rules_reload_and_a_broken_reload_keeps_the_previous_set,
+    a_panicking_or_hanging_shadow_never_touches_the_live_answers,
 );
 
 fn bin() -> Command {
