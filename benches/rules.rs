@@ -62,6 +62,8 @@ fn match_time(set: &RuleSet, messages: &[String], expect_hits: bool) -> Duration
     let data = UserData::new();
     let chat = ChatView {
         id: &id,
+        message_id: None,
+        recent: &[],
         customer: Some("Kim"),
         bot: "Ava",
         user_data: &data,

@@ -140,6 +140,8 @@ pub fn rules(data: &[u8]) {
     let now = jiff::Timestamp::from_second(1_717_408_800).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let chat = ChatView {
         id: &id,
+        message_id: None,
+        recent: &[],
         customer: Some("Alex"),
         bot: "Ava",
         user_data: &user_data,

@@ -2,15 +2,13 @@
 //! after an ambiguous failure), close, transfer to a skill, give up after a failed hand-over,
 //! bail out when the bot cannot go on, and hand over at the shutdown deadline.
 
-use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use futures::FutureExt;
 use tracing::{error, info, warn};
 
 use super::{Chat, End};
 use crate::gws::{self, Operation};
-use crate::responder::{Action, ChatView, Outcome, Trigger};
+use crate::responder::{Action, Trigger, Verdict};
 use crate::store::state::Finish;
 
 /// After an ambiguous send that the transcript does not show: wait this long and look again.
@@ -44,6 +42,11 @@ impl Chat {
         }
         self.activity();
         self.ctx.stats.message_out();
+        let line = crate::responder::Line {
+            from: crate::responder::Speaker::Bot,
+            text: text.to_owned(),
+        };
+        crate::responder::remember(&mut self.memory.recent, line);
         Ok(())
     }
 
@@ -53,22 +56,12 @@ impl Chat {
         // Saved first: a restart finishes the close instead of asking again.
         self.record.finish = Some(Finish::Close);
         self.save();
-        let view = ChatView {
-            id: &self.id,
-            customer: self.memory.customer(),
-            bot: &self.ctx.nickname,
-            user_data: &self.memory.user_data,
-            turn: self.turn,
-            unanswered: self.unanswered,
-            fired: &self.fired,
-            awaiting: None,
-            now: self.ctx.clock.now(),
-        };
-        let asked = AssertUnwindSafe(self.ctx.chain.respond(&view, &Trigger::EscalationFailed))
-            .catch_unwind()
-            .await;
-        let actions = match asked {
-            Ok(Ok(Outcome::Act(response))) => {
+        let ctx = self.ctx.clone();
+        let mut view = self.view(None);
+        view.awaiting = None;
+        let verdict = ctx.chain.respond(&view, &Trigger::EscalationFailed).await;
+        let actions = match verdict.decision {
+            Verdict::Act { response, .. } => {
                 for rule in &response.acted {
                     info!(rule = %rule, "rule acted on the failed hand-over");
                     self.ctx.stats.rule_hit(rule);
@@ -76,8 +69,8 @@ impl Chat {
                 self.fire(response.acted);
                 response.actions
             }
-            Ok(Ok(Outcome::Pass)) => vec![Action::Reply(self.ctx.texts.failed.clone())],
-            Ok(Err(_)) | Err(_) => {
+            Verdict::Pass { .. } => vec![Action::Reply(self.ctx.texts.failed.clone())],
+            Verdict::Failed { .. } => {
                 warn!("responder failed on the failed hand-over; using the configured text");
                 vec![Action::Reply(self.ctx.texts.failed.clone())]
             }

@@ -48,6 +48,8 @@ pub fn limit_text(text: String, max: usize) -> String {
 pub struct Memory {
     customer: Option<String>,
     pub(super) user_data: UserData,
+    /// The last customer and bot texts, for responders (`ChatView::recent`).
+    pub(super) recent: Vec<crate::responder::Line>,
     pub(super) participants: Vec<Participant>,
     seen: HashSet<String>,
     pub(super) cursor: Option<String>,

@@ -323,7 +323,8 @@ impl Chat {
             .ctx
             .chain
             .idle_timeouts()
-            .into_iter()
+            .iter()
+            .copied()
             .find(|after| *after > self.idle_handled)?;
         Some(self.last_activity + after)
     }

@@ -1,15 +1,12 @@
 //! Answering the customer: take in an update, ask the responder chain about each new text
 //! (or another trigger), record the decision, carry out the actions and the decided end.
 
-use std::panic::AssertUnwindSafe;
-
-use futures::FutureExt;
 use tracing::{debug, error, warn};
 
 use super::{Chat, End, Said, limit_text};
 use crate::event::{ChatUpdate, UpdateKind};
 use crate::gws::Operation;
-use crate::responder::{Action, ChatView, Outcome, Response, Then, Trigger};
+use crate::responder::{Action, ChatView, Line, Response, Speaker, Then, Trigger, Verdict};
 use crate::store::decision_log::Decision;
 use crate::store::state::Finish;
 
@@ -26,6 +23,7 @@ pub(super) fn trigger_name(trigger: &Trigger) -> &'static str {
 /// transcript id of the customer message it answers.
 pub(super) fn responded(
     trigger: &Trigger,
+    responder: &str,
     message_id: Option<&str>,
     response: &Response,
 ) -> Decision {
@@ -49,6 +47,7 @@ pub(super) fn responded(
     };
     Decision::Responded {
         trigger: trigger_name(trigger).into(),
+        responder: responder.to_owned(),
         message_id: message_id.map(str::to_owned),
         rules: response.acted.clone(),
         matched: response.matched,
@@ -100,6 +99,13 @@ impl Chat {
         // whether the answer went out. Saved with the response, before anything is sent
         // (`apply`); nothing needs saving before the responders have decided.
         self.record.answering = said.id.clone();
+        crate::responder::remember(
+            &mut self.memory.recent,
+            Line {
+                from: Speaker::Customer,
+                text: text.clone(),
+            },
+        );
         let end = Box::pin(self.respond_to(Trigger::Message { text }, said.id.as_deref())).await;
         if end.is_none() {
             self.handled(said.id);
@@ -140,12 +146,12 @@ impl Chat {
         Box::pin(self.respond_to(trigger, None)).await
     }
 
-    /// Ask the responder chain and carry out its answer; `message_id` is the transcript id of
-    /// the customer message the trigger carries, for the decision log. A failing or panicking
-    /// responder hands the chat on instead of leaving the customer waiting.
-    async fn respond_to(&mut self, trigger: Trigger, message_id: Option<&str>) -> Option<End> {
-        let view = ChatView {
+    /// What responders see of this chat; `message_id` is the message the trigger carries.
+    pub(crate) fn view<'a>(&'a self, message_id: Option<&'a str>) -> ChatView<'a> {
+        ChatView {
             id: &self.id,
+            message_id,
+            recent: &self.memory.recent,
             customer: self.memory.customer(),
             bot: &self.ctx.nickname,
             user_data: &self.memory.user_data,
@@ -154,47 +160,54 @@ impl Chat {
             fired: &self.fired,
             awaiting: self.record.awaiting.as_deref(),
             now: self.ctx.clock.now(),
-        };
-        let asked = AssertUnwindSafe(self.ctx.chain.respond(&view, &trigger))
-            .catch_unwind()
-            .await;
+        }
+    }
+
+    /// Ask the responder chain and carry out its answer; `message_id` is the transcript id of
+    /// the customer message the trigger carries, for the decision log. A responder that fails
+    /// with `on_error = "hand_over"` hands the chat on instead of leaving the customer waiting.
+    async fn respond_to(&mut self, trigger: Trigger, message_id: Option<&str>) -> Option<End> {
+        let ctx = self.ctx.clone();
+        let verdict = ctx.chain.respond(&self.view(message_id), &trigger).await;
         if matches!(trigger, Trigger::Message { .. }) {
             // The awaited answer is this message, whatever the responders make of it.
             self.record.awaiting = None;
         }
-        let response = match asked {
-            Ok(Ok(Outcome::Act(response))) => response,
-            Ok(Ok(Outcome::Pass)) => {
+        for (responder, error) in &verdict.skipped {
+            self.note(Decision::ResponderFailed {
+                responder: (*responder).to_owned(),
+                error: error.clone(),
+                passed: true,
+            });
+        }
+        let (responder, response) = match verdict.decision {
+            Verdict::Act { by, response } => (by, response),
+            Verdict::Pass { last } => {
                 if matches!(trigger, Trigger::Message { .. }) {
                     self.unanswered += 1;
                     self.ctx.stats.no_match();
-                    debug!("no rule acted on the customer's message");
+                    debug!("no responder acted on the customer's message");
                 }
                 let live = Decision::NoAnswer {
                     trigger: trigger_name(&trigger).into(),
+                    responder: last.to_owned(),
                     message_id: message_id.map(str::to_owned),
                 };
                 self.decided(&trigger, live);
                 return None;
             }
-            Ok(Err(e)) => {
+            Verdict::Failed { by, error } => {
                 error!(
-                    error = format!("{e:#}"),
-                    "responder failed; handing the chat on"
+                    responder = by,
+                    error, "responder failed; handing the chat on"
                 );
                 self.note(Decision::ResponderFailed {
-                    error: format!("{e:#}"),
+                    responder: by.to_owned(),
+                    error,
+                    passed: false,
                 });
                 self.ctx.stats.responder_failure();
                 return Some(Box::pin(self.bail("the responder failed")).await);
-            }
-            Err(_) => {
-                error!("responder panicked; handing the chat on");
-                self.note(Decision::ResponderFailed {
-                    error: "the responder panicked".into(),
-                });
-                self.ctx.stats.responder_failure();
-                return Some(Box::pin(self.bail("the responder panicked")).await);
             }
         };
         if matches!(trigger, Trigger::Message { .. }) {
@@ -205,7 +218,10 @@ impl Chat {
                 self.unanswered + 1
             };
         }
-        self.decided(&trigger, responded(&trigger, message_id, &response));
+        self.decided(
+            &trigger,
+            responded(&trigger, responder, message_id, &response),
+        );
         self.apply(response).await
     }
 

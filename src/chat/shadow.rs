@@ -28,7 +28,7 @@ use super::Chat;
 use super::respond::{responded, trigger_name};
 use crate::event::{ChatId, UserData};
 use crate::responder::rules::RuleSet;
-use crate::responder::{ChatView, Outcome, Trigger};
+use crate::responder::{ChatView, Line, Outcome, Trigger};
 use crate::schedule::overrides;
 use crate::store::decision_log::{Decision, DecisionLog};
 use crate::telemetry::stats::Stats;
@@ -128,6 +128,9 @@ impl Memory {
 #[derive(Debug, Clone)]
 pub(crate) struct Seen {
     pub id: ChatId,
+    /// The transcript id of the customer message the trigger carries.
+    pub message_id: Option<String>,
+    pub recent: Vec<Line>,
     pub customer: Option<String>,
     pub bot: String,
     pub user_data: UserData,
@@ -139,6 +142,8 @@ impl Seen {
     fn view<'a>(&'a self, memory: &'a Memory) -> ChatView<'a> {
         ChatView {
             id: &self.id,
+            message_id: self.message_id.as_deref(),
+            recent: &self.recent,
             customer: self.customer.as_deref(),
             bot: &self.bot,
             user_data: &self.user_data,
@@ -261,7 +266,7 @@ pub(crate) fn record(
     let (rules, matched, said) = match outcome {
         Outcome::Pass => (Vec::new(), false, None),
         Outcome::Act(response) => {
-            let decision = responded(trigger, message_id, response);
+            let decision = responded(trigger, "shadow", message_id, response);
             (
                 response.acted.clone(),
                 response.matched,
@@ -330,6 +335,8 @@ impl Chat {
         };
         let seen = Seen {
             id: self.id.clone(),
+            message_id: message_id.clone(),
+            recent: self.memory.recent.clone(),
             customer: self.memory.customer().map(str::to_owned),
             bot: self.ctx.nickname.clone(),
             user_data: self.memory.user_data.clone(),
@@ -410,6 +417,7 @@ mod tests {
         let trigger = message();
         let live = Said::of(&responded(
             &trigger,
+            "rules",
             Some("e-1"),
             &match act(&["hours"], &["8 to 18"], Then::Stay) {
                 Outcome::Act(r) => r,
@@ -508,6 +516,8 @@ mod tests {
             decisions: DecisionLog::default(),
             seen: Seen {
                 id: ChatId::from("c-1"),
+                message_id: Some("e-1".into()),
+                recent: Vec::new(),
                 customer: None,
                 bot: "Ava".into(),
                 user_data: UserData::new(),

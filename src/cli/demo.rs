@@ -193,7 +193,7 @@ pub fn daemon_config(sim: &Sim, sim_config: &SimConfig, rules_dir: &Path) -> Con
             max_requests_per_second: config::DEFAULT_MAX_REQUESTS_PER_SECOND,
         },
         escalation: EscalationTexts::default(),
-        responders: vec![ResponderConfig::Rules],
+        responders: vec![ResponderConfig::rules()],
         http: config::Http::default(),
         decision_log: config::DecisionLog::default(),
         shadow: None,
@@ -270,7 +270,7 @@ async fn start(rules_dir: &Path, sets: Sets, dialect: SimDialect) -> anyhow::Res
     // `explain` shows the texts the live and the shadow rules chose.
     config.decision_log.include_customer_text = true;
     let state_dir = config.bot.state_dir.clone();
-    let chain = daemon::build_chain(&config, &Arc::new(ArcSwap::from_pointee(rules)));
+    let chain = daemon::build_chain(&config, &Arc::new(ArcSwap::from_pointee(rules)))?;
     // The scripted customers expect office hours: the demo's bot lives on a weekday morning
     // whatever the time, so the after-hours rule stays quiet.
     let tuning = Tuning {

@@ -147,9 +147,11 @@ fn describe(record: &Record, messages: &mut Messages) -> Vec<String> {
         Decision::Shadow { trigger, .. } => std::iter::once(format!("shadow rules on {trigger}:"))
             .chain(shadow_lines(&record.decision))
             .collect(),
-        Decision::ResponderFailed { error } => vec![format!(
-            "the bot's responder failed ({error}); handing the chat on"
-        )],
+        Decision::ResponderFailed {
+            responder,
+            error,
+            passed,
+        } => vec![responder_failed(responder, error, *passed)],
         Decision::Escalation { team, step, detail } => {
             let detail = detail
                 .as_deref()
@@ -201,6 +203,7 @@ fn pair_shadows(records: &[Record]) -> Shadows {
             | Decision::NoAnswer {
                 trigger,
                 message_id,
+                ..
             } => waiting.push((n, trigger, message_id.as_deref())),
             Decision::Shadow {
                 trigger,
@@ -269,6 +272,20 @@ fn shadow_lines(decision: &Decision) -> Vec<String> {
     lines
 }
 
+/// A responder's failure, and whether the chain went on (`passed`) or handed the chat on.
+fn responder_failed(responder: &str, error: &str, passed: bool) -> String {
+    let which = match responder {
+        "" => "the bot's responder".to_owned(),
+        name => format!("responder \"{name}\""),
+    };
+    let next = if passed {
+        "asking the next one"
+    } else {
+        "handing the chat on"
+    };
+    format!("{which} failed ({error}); {next}")
+}
+
 /// A customer message: its turn, transcript id and text (or length).
 fn customer_said(
     turn: u32,
@@ -302,6 +319,7 @@ fn customer_said(
 fn responded(record: &Record, messages: &mut Messages) -> Vec<String> {
     let Decision::Responded {
         trigger,
+        responder,
         message_id,
         rules,
         matched,
@@ -323,6 +341,13 @@ fn responded(record: &Record, messages: &mut Messages) -> Vec<String> {
         .as_deref()
         .map_or_else(|| "the message".to_owned(), |id| messages.name(id));
     let head = match (trigger.as_str(), matched) {
+        ("message", _) if rules.is_empty() => {
+            format!("responder \"{responder}\" answered {message}")
+        }
+        ("accepted", _) if rules.is_empty() => {
+            format!("on accepting, responder \"{responder}\" acted")
+        }
+        (other, _) if rules.is_empty() => format!("on {other}, responder \"{responder}\" acted"),
         ("accepted", _) => format!("on accepting, rule {names} acted"),
         (_, true) => format!("rule {names} matched {message}"),
         (_, false) => match message_id {
@@ -331,6 +356,9 @@ fn responded(record: &Record, messages: &mut Messages) -> Vec<String> {
         },
     };
     let mut lines = vec![head];
+    if !rules.is_empty() && !matches!(responder.as_str(), "" | "rules") {
+        lines.push(format!("  by responder \"{responder}\""));
+    }
     if let Some(id) = message_id {
         lines.extend(messages.answer(id, &record.ts));
     }
@@ -450,6 +478,7 @@ mod tests {
                     "2025-03-01T10:00:02.010Z",
                     Decision::Responded {
                         trigger: "message".into(),
+                        responder: "rules".into(),
                         message_id: Some("e-17".into()),
                         rules: vec!["refund".into()],
                         matched: true,
@@ -513,6 +542,7 @@ Chat c-1 with customer Alex — 2025-03-01 (times in UTC)
                     "2025-03-01T10:00:00.010Z",
                     Decision::Responded {
                         trigger: "accepted".into(),
+                        responder: "rules".into(),
                         message_id: None,
                         rules: vec!["greeting".into()],
                         matched: false,
@@ -549,6 +579,7 @@ Chat c-1 — 2025-03-01 (times in UTC)
     fn answered(id: Option<&str>, matched: bool) -> Decision {
         Decision::Responded {
             trigger: "message".into(),
+            responder: "rules".into(),
             message_id: id.map(Into::into),
             rules: vec![if matched { "hours" } else { "rephrase" }.into()],
             matched,
@@ -576,6 +607,7 @@ Chat c-1 — 2025-03-01 (times in UTC)
                     "2025-03-01T10:00:02.010Z",
                     Decision::NoAnswer {
                         trigger: "message".into(),
+                        responder: String::new(),
                         message_id: Some("7".into()),
                     },
                 ),
@@ -638,6 +670,7 @@ Chat c-1 — 2025-03-01 (times in UTC)
                     "2025-03-01T10:00:00.010Z",
                     Decision::NoAnswer {
                         trigger: "accepted".into(),
+                        responder: String::new(),
                         message_id: None,
                     },
                 ),

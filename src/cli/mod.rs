@@ -127,9 +127,17 @@ pub fn run(target: &Target) -> u8 {
         };
         let reports = ReloadReports::start(&config.bot.state_dir, summary).await;
         let notifier = Notifier::from_env();
+        let chain = match daemon::build_chain_with(&config, &rules, overrides.clone()) {
+            Ok(chain) => chain,
+            Err(e) => {
+                error!(error = %e, "cannot build the responder chain");
+                eprintln!("{e}");
+                return EXIT_CONFIG;
+            }
+        };
         let daemon = tokio::spawn(daemon::run(
             config.clone(),
-            daemon::build_chain_with(&config, &rules, overrides),
+            chain,
             Tuning {
                 notifier: notifier.clone(),
                 shadow,

@@ -75,7 +75,7 @@ pub(super) fn check(
     let http = http(&mut root, &mut problems);
     let decision_log = decision_log(&mut root, &mut problems);
     let escalation = escalation(&mut root, &mut problems);
-    let responders = responders(&mut root, &mut problems);
+    let responders = responders(&mut root, &mut problems, &mut warnings);
     let shadow = shadow(&mut root, bot.as_ref(), &mut problems);
     for (key, value) in root {
         let hint = closest(&key, SECTIONS)
@@ -298,53 +298,17 @@ fn escalation(
     escalation
 }
 
-/// `[[responder]]`: each entry on its own, so a problem names the entry. Serde's
-/// `deny_unknown_fields` cannot see extra keys of a responder without settings (`type =
-/// "rules"`), so those are checked here.
+/// `[[responder]]`: each entry on its own, so a problem names the entry (see
+/// `responders.rs`); without any, the chain is just `rules`.
 fn responders(
     root: &mut config::Map<String, Value>,
     problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
 ) -> Vec<ResponderConfig> {
-    let Some(v) = root.remove("responder") else {
-        return vec![ResponderConfig::default()];
-    };
-    let entries = match v.clone().into_array() {
-        Ok(entries) => entries,
-        Err(_) => {
-            problems.push(format!(
-                "responder{}: must be a list of [[responder]] tables",
-                origin(&v)
-            ));
-            return Vec::new();
-        }
-    };
-    if entries.is_empty() {
-        problems.push("responder: the chain is empty; add [[responder]] type = \"rules\"".into());
+    match root.remove("responder") {
+        None => vec![ResponderConfig::default()],
+        Some(v) => super::responders::read(v, problems, warnings),
     }
-    let mut list = Vec::new();
-    for (n, entry) in entries.into_iter().enumerate() {
-        let at = format!("responder[{}]{}", n + 1, origin(&entry));
-        let keys: Vec<String> = entry
-            .clone()
-            .into_table()
-            .map(|t| t.into_keys().collect())
-            .unwrap_or_default();
-        match entry.try_deserialize::<ResponderConfig>() {
-            Ok(ResponderConfig::Rules) => {
-                for key in keys.iter().filter(|k| *k != "type") {
-                    problems.push(format!(
-                        "{at}.{key}: unknown key (a `rules` responder takes no settings: it \
-                         reads bot.rules)"
-                    ));
-                }
-                list.push(ResponderConfig::Rules);
-            }
-            #[allow(unreachable_patterns)]
-            Ok(other) => list.push(other),
-            Err(e) => problems.push(format!("{at}: {e}")),
-        }
-    }
-    list
 }
 
 /// Every key the configuration knows, as `section.key` (`responder` entries aside): for tests

@@ -19,6 +19,7 @@ mod check;
 mod files;
 mod gws;
 mod reader;
+mod responders;
 mod syntax;
 mod target;
 #[cfg(test)]

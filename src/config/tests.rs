@@ -351,7 +351,7 @@ fn unknown_keys_under_a_responder_are_refused() {
     let text = format!("{GOOD}\n[[responder]]\ntype = \"rules\"\n");
     assert_eq!(
         load(&text, &[]).unwrap().responders,
-        vec![ResponderConfig::Rules]
+        vec![ResponderConfig::rules()]
     );
 }
 

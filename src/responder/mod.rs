@@ -2,12 +2,16 @@
 //! each returns actions or passes. They form an ordered chain chosen in configuration; the
 //! first responder that acts wins. Built-ins are listed in `registry`.
 
+mod chain;
 pub(crate) mod registry;
 pub mod rules;
+pub mod webhook;
 
-pub use registry::ResponderConfig;
+pub use chain::{Answer, Chain, Link, OnError, Verdict};
+pub use registry::{BuildError, ResponderConfig, ResponderKind};
 
 use std::collections::HashSet;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,10 +31,41 @@ pub enum Trigger {
     EscalationFailed,
 }
 
+/// How many transcript entries a chat keeps for [`ChatView::recent`].
+pub const RECENT_LINES: usize = 10;
+
+/// Who wrote a transcript entry of [`ChatView::recent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Speaker {
+    Customer,
+    Bot,
+}
+
+/// One customer or bot text of the chat, as an external responder sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Line {
+    pub from: Speaker,
+    pub text: String,
+}
+
+/// Keep `line` as the newest of at most [`RECENT_LINES`] entries.
+pub fn remember(recent: &mut Vec<Line>, line: Line) {
+    if recent.len() >= RECENT_LINES {
+        recent.remove(0);
+    }
+    recent.push(line);
+}
+
 /// A read-only view of a chat, as responders see it.
 #[derive(Debug, Clone)]
 pub struct ChatView<'a> {
     pub id: &'a ChatId,
+    /// The transcript id of the customer message the trigger carries (`Message` only).
+    pub message_id: Option<&'a str>,
+    /// The last customer and bot texts, oldest first (at most [`RECENT_LINES`]); for a
+    /// `Message` trigger the current message is the last one.
+    pub recent: &'a [Line],
     /// The customer's nickname, when known.
     pub customer: Option<&'a str>,
     /// The bot's nickname shown in the chat.
@@ -129,49 +164,15 @@ pub trait Responder: Send + Sync {
     /// Decide what to do about `trigger` in `chat`.
     async fn respond(&self, chat: &ChatView<'_>, trigger: &Trigger) -> anyhow::Result<Outcome>;
 
-    /// Silences after which this responder wants a [`Trigger::Idle`], shortest first.
-    fn idle_timeouts(&self) -> Vec<Duration> {
-        Vec::new()
+    /// Silences after which this responder wants a [`Trigger::Idle`], shortest first. Asked
+    /// on every wait of every chat: return a shared list, never build one here.
+    fn idle_timeouts(&self) -> Arc<[Duration]> {
+        no_idle_timeouts()
     }
 }
 
-/// The configured chain of responders, asked in order.
-pub struct Chain {
-    responders: Vec<Box<dyn Responder>>,
-}
-
-impl Chain {
-    /// A chain asking `responders` in the given order.
-    pub fn new(responders: Vec<Box<dyn Responder>>) -> Self {
-        Chain { responders }
-    }
-
-    /// Ask each responder in turn; the first that acts wins. An error from any responder is
-    /// returned as is: the caller treats it as "this chat needs a human".
-    pub async fn respond(&self, chat: &ChatView<'_>, trigger: &Trigger) -> anyhow::Result<Outcome> {
-        for responder in &self.responders {
-            match responder.respond(chat, trigger).await? {
-                Outcome::Pass => continue,
-                act @ Outcome::Act(_) => return Ok(act),
-            }
-        }
-        Ok(Outcome::Pass)
-    }
-
-    /// Silences after which any responder wants a [`Trigger::Idle`], shortest first.
-    pub fn idle_timeouts(&self) -> Vec<Duration> {
-        let mut all: Vec<Duration> = self
-            .responders
-            .iter()
-            .flat_map(|r| r.idle_timeouts())
-            .collect();
-        all.sort();
-        all.dedup();
-        all
-    }
-
-    /// Names of the responders, in order.
-    pub fn names(&self) -> Vec<&str> {
-        self.responders.iter().map(|r| r.name()).collect()
-    }
+/// The empty list of [`Responder::idle_timeouts`], shared (no allocation per call).
+pub fn no_idle_timeouts() -> Arc<[Duration]> {
+    static NONE: LazyLock<Arc<[Duration]>> = LazyLock::new(|| Arc::from(Vec::new()));
+    NONE.clone()
 }

@@ -27,6 +27,7 @@ use crate::chat::Context;
 use crate::cometd::{self, Notification};
 use crate::config::Config;
 use crate::gws::{self, SessionOperation, session};
+use crate::responder::BuildError;
 use crate::responder::Chain;
 use crate::responder::registry::BuildContext;
 use crate::responder::rules::{Problems, RuleSet};
@@ -53,7 +54,8 @@ pub fn load_shadow(config: &Config) -> Option<Result<RuleSet, Problems>> {
 }
 
 /// The responder chain the configuration names, with the rule-based ones reading `rules`.
-pub fn build_chain(config: &Config, rules: &Arc<ArcSwap<RuleSet>>) -> Chain {
+/// Fails when a responder cannot be built (a token file gone since `check`): exit 78.
+pub fn build_chain(config: &Config, rules: &Arc<ArcSwap<RuleSet>>) -> Result<Chain, BuildError> {
     let overrides = crate::schedule::overrides::Watch::new(&config.bot.state_dir);
     build_chain_with(config, rules, Arc::new(overrides))
 }
@@ -63,12 +65,13 @@ pub fn build_chain_with(
     config: &Config,
     rules: &Arc<ArcSwap<RuleSet>>,
     overrides: Arc<crate::schedule::overrides::Watch>,
-) -> Chain {
+) -> Result<Chain, BuildError> {
     let ctx = BuildContext {
         rules: rules.clone(),
         overrides: Some(overrides),
     };
-    Chain::new(config.responders.iter().map(|r| r.build(&ctx)).collect())
+    let links = config.responders.iter().map(|r| r.build(&ctx));
+    Ok(Chain::of(links.collect::<Result<_, _>>()?))
 }
 
 /// Run the bot agent until `shutdown` is cancelled, answering with `chain`.
@@ -222,6 +225,7 @@ impl Routing {
     ) -> Routing {
         let (keeper, link) = session::pair();
         let hand_over = CancellationToken::new();
+        chain.observe(stats);
         let ctx = Arc::new(Context {
             gws: client.clone(),
             chain,

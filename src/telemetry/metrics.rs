@@ -58,6 +58,8 @@ pub(crate) type Named = [(&'static str, &'static str); 1];
 pub(crate) type Owned<const N: usize> = [(&'static str, String); N];
 /// A histogram per label value.
 pub(crate) type Histograms = Family<Named, Histogram, fn() -> Histogram>;
+/// A responder's labels: its name in the chain and its type.
+pub(crate) type ResponderLabels = Owned<2>;
 
 /// A counter family that also remembers its label sets, so reports can list them (a
 /// [`Family`] cannot be iterated). Registered like any family: the registry holds a clone.
@@ -188,6 +190,12 @@ pub(crate) struct Metrics {
     pub shadow_disagreements: Tally<Owned<1>>,
     /// Shadow evaluations that panicked or took too long, by reason.
     pub shadow_failures: Tally<Named>,
+    /// Calls, passes and errors (including timeouts) per responder of the chain.
+    pub responder_calls: Family<ResponderLabels, Counter>,
+    pub responder_passes: Family<ResponderLabels, Counter>,
+    pub responder_errors: Family<ResponderLabels, Counter>,
+    /// Seconds per responder call.
+    pub responder_latency: Family<ResponderLabels, Histogram, fn() -> Histogram>,
     pub registry: Registry,
 }
 
@@ -226,6 +234,13 @@ impl Metrics {
             tls_verification_disabled: Gauge::default(),
             shadow_disagreements: Tally::new(),
             shadow_failures: Tally::new(),
+            responder_calls: Family::default(),
+            responder_passes: Family::default(),
+            responder_errors: Family::default(),
+            // 0.1 ms … ~3.3 s: rules answer in microseconds, webhooks in milliseconds.
+            responder_latency: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+            }),
             registry: Registry::default(),
         };
         let mut r = Registry::default();
@@ -233,6 +248,7 @@ impl Metrics {
         m.register_escalations_and_requests(&mut r);
         m.register_notifications_and_rules(&mut r, reloads);
         m.register_shadow(&mut r);
+        m.register_responders(&mut r);
         register_readiness(&mut r, health);
         m.registry = r;
         m
@@ -375,6 +391,29 @@ impl Metrics {
 }
 
 impl Metrics {
+    fn register_responders(&self, r: &mut Registry) {
+        r.register(
+            "gws_botd_responder_calls",
+            "Calls to each responder of the chain, by responder (name) and type",
+            Described(self.responder_calls.clone()),
+        );
+        r.register(
+            "gws_botd_responder_passes",
+            "Calls a responder passed on (the next one was asked), by responder and type",
+            Described(self.responder_passes.clone()),
+        );
+        r.register(
+            "gws_botd_responder_errors",
+            "Calls that failed (error, panic, timeout, bad answer), by responder and type",
+            Described(self.responder_errors.clone()),
+        );
+        r.register(
+            "gws_botd_responder_duration_seconds",
+            "Duration of each responder call, by responder and type",
+            Described(self.responder_latency.clone()),
+        );
+    }
+
     fn register_shadow(&self, r: &mut Registry) {
         r.register(
             "gws_botd_shadow_disagreements",
@@ -476,7 +515,7 @@ mod tests {
             .collect();
         let unique: BTreeSet<&str> = names.iter().copied().collect();
         assert_eq!(names.len(), unique.len(), "{text}");
-        assert_eq!(names.len(), 31, "README.md lists 31 metrics:\n{text}");
+        assert_eq!(names.len(), 35, "README.md lists 35 metrics:\n{text}");
     }
 
     #[test]

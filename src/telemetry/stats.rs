@@ -208,6 +208,18 @@ impl Stats {
         self.changed();
     }
 
+    /// The metrics of one responder of the chain (`name` as configured, `kind` its type),
+    /// looked up once when the chain starts so that a call costs no label lookup.
+    pub fn responder_probe(&self, name: &str, kind: &str) -> ResponderProbe {
+        let m = &self.metrics;
+        let labels = [("responder", name.to_owned()), ("type", kind.to_owned())];
+        ResponderProbe {
+            calls: m.responder_calls.get_or_create_owned(&labels),
+            passes: m.responder_passes.get_or_create_owned(&labels),
+            errors: m.responder_errors.get_or_create_owned(&labels),
+            latency: m.responder_latency.get_or_create_owned(&labels),
+        }
+    }
     pub fn rule_hit(&self, rule: &str) {
         self.metrics.rule_hits.inc([("rule", rule.to_owned())]);
         self.changed();
@@ -413,5 +425,40 @@ mod tests {
             ),
             (2, 1, 1)
         );
+    }
+}
+
+/// One responder's metrics (see [`Stats::responder_probe`]).
+#[derive(Debug, Clone)]
+pub struct ResponderProbe {
+    calls: Counter,
+    passes: Counter,
+    errors: Counter,
+    latency: prometheus_client::metrics::histogram::Histogram,
+}
+
+/// How one responder call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallEnd {
+    Acted,
+    Passed,
+    /// An error, a panic or the timeout.
+    Failed,
+}
+
+impl ResponderProbe {
+    /// One call took `elapsed` and ended as `end`.
+    pub fn called(&self, elapsed: Duration, end: CallEnd) {
+        self.calls.inc();
+        self.latency.observe(elapsed.as_secs_f64());
+        match end {
+            CallEnd::Acted => {}
+            CallEnd::Passed => {
+                self.passes.inc();
+            }
+            CallEnd::Failed => {
+                self.errors.inc();
+            }
+        }
     }
 }

@@ -92,7 +92,8 @@ async fn connection_refused_at_start_is_retried_until_gws_is_up() {
     let chain = gws_botd::runtime::daemon::build_chain(
         &config,
         &std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(rules)),
-    );
+    )
+    .expect("the chain builds");
     let shutdown = tokio_util::sync::CancellationToken::new();
     // The daemon runs on this test's thread, so its log lines come here.
     let mut log = LogCapture::start("gws_botd=warn");

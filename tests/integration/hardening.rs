@@ -324,7 +324,7 @@ async fn unknown_notification_types_are_remembered_up_to_a_bound() {
     let stop = CancellationToken::new();
     let task = tokio::spawn(daemon::run(
         config.clone(),
-        daemon::build_chain(&config, &rules),
+        daemon::build_chain(&config, &rules).expect("the chain builds"),
         tuning(),
         stats.clone(),
         stop.clone(),

@@ -82,3 +82,4 @@ mod secrets;
 mod shadow;
 mod support;
 mod tls;
+mod webhook;

@@ -51,7 +51,7 @@ async fn ready_status_and_watchdog_follow_the_connection() {
     let shutdown = CancellationToken::new();
     let daemon = tokio::spawn(daemon::run(
         config.clone(),
-        daemon::build_chain(&config, &rules),
+        daemon::build_chain(&config, &rules).expect("the chain builds"),
         daemon::Tuning {
             notifier,
             ..support::tuning()

@@ -174,7 +174,7 @@ async fn readyz_follows_the_cometd_connection() {
     let shutdown = CancellationToken::new();
     let daemon = tokio::spawn(daemon::run(
         config.clone(),
-        daemon::build_chain(&config, &rules),
+        daemon::build_chain(&config, &rules).expect("the chain builds"),
         tuning(),
         stats.clone(),
         shutdown.clone(),

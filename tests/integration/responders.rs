@@ -158,3 +158,61 @@ per_dialect!(
     a_slow_answer_in_one_chat_does_not_hold_up_another,
     a_flooded_slow_chat_does_not_hold_up_new_chats,
 );
+
+/// A `[[responder]]` problem stops `check` and `run` with status 78, naming the entry and key;
+/// a correct webhook entry passes `check`.
+#[test]
+fn a_responder_config_problem_stops_check_and_run_with_78() {
+    let dir = std::env::temp_dir().join(format!("gws-botd-responders-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let config = |responder: &str| {
+        let file = dir.join("gws-botd.toml");
+        let text = format!(
+            "[gws]\napi_url = \"http://127.0.0.1:1/api/v2\"\nusername = \"bot01\"\npassword = \"pw\"\n\
+             [bot]\nnickname = \"Ava\"\nrules = \"{}\"\nstate_dir = \"{}\"\n{responder}",
+            rules.display(),
+            dir.join("state").display()
+        );
+        std::fs::write(&file, text).unwrap();
+        file
+    };
+    let gws_botd = |args: &[&str], file: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gws-botd"))
+            .args(args)
+            .arg("--config")
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let missing = config(
+        "[[responder]]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:5005/webhooks/rest/webhook\"\n\
+         format = \"rasa\"\nbearer_token_file = \"/nonexistent/nlu-token\"\n[[responder]]\ntype = \"rules\"\n",
+    );
+    for command in ["check", "run"] {
+        let out = gws_botd(&[command], &missing);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{command}: {err}");
+        assert!(
+            err.contains("responder[1].bearer_token_file: cannot read bearer_token_file /nonexistent/nlu-token"),
+            "{command}: {err}"
+        );
+    }
+    let remote = config(
+        "[[responder]]\ntype = \"webhook\"\nurl = \"http://nlu.example/hook\"\nformat = \"native\"\n",
+    );
+    let err = String::from_utf8_lossy(&gws_botd(&["check"], &remote).stderr).into_owned();
+    assert!(err.contains("plain http:// to nlu.example"), "{err}");
+    let good = config(
+        "[[responder]]\ntype = \"webhook\"\nurl = \"https://nlu.example/hook\"\nformat = \"native\"\n\
+         timeout = \"1s\"\non_error = \"hand_over\"\n[[responder]]\ntype = \"rules\"\n",
+    );
+    let out = gws_botd(&["check"], &good);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -88,7 +88,7 @@ fn spawn_daemon(
 ) -> JoinHandle<anyhow::Result<()>> {
     tokio::spawn(daemon::run(
         config.clone(),
-        daemon::build_chain(config, rules),
+        daemon::build_chain(config, rules).expect("the chain builds"),
         tuning(),
         stats.clone(),
         stop.clone(),
@@ -232,4 +232,118 @@ async fn no_password_or_basic_header_in_any_log_line() {
         !text.contains("Basic "),
         "no Authorization header value in the logs"
     );
+}
+
+/// Distinctive webhook secrets: the bearer token and a token in the URL's query.
+const BEARER: &str = "Tok-3e8a61f0-bearer";
+const QUERY_TOKEN: &str = "Q-91c2d7b4-query";
+
+// As above, a current-thread runtime so that the capture sees the daemon's tasks.
+#[tokio::test]
+async fn no_webhook_token_in_any_log_line() {
+    use crate::webhook::{Hook, serve_hook};
+    use gws_botd::responder::webhook::Format;
+
+    let (capture, guard) = Capture::start();
+    let hook = Hook {
+        token: Some(BEARER.into()),
+        ..Hook::default()
+    };
+    let url = serve_hook(hook.clone(), Format::Rasa).await;
+    let sim_config = SimConfig {
+        users: vec![gws_botd::sim::SimUser {
+            username: USERNAME.into(),
+            password: PASSWORD.into(),
+            id: USERNAME.into(),
+        }],
+        ..sim_config()
+    };
+    let sim = Sim::start(sim_config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let control = sim.control();
+    let dir = rules_dir(RULES);
+    let conf = dir.join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    let token_file = conf.join("nlu-token");
+    std::fs::write(&token_file, format!("{BEARER}\n")).unwrap();
+    let file = conf.join("webhook.toml");
+    std::fs::write(
+        &file,
+        webhook_config(&sim.api_url(), &dir, &url, &token_file),
+    )
+    .unwrap();
+    let config = Config::load_from(&Sources {
+        file: Some(file),
+        ..Default::default()
+    })
+    .unwrap_or_else(|p| panic!("{p}"));
+    let rules = Arc::new(ArcSwap::from_pointee(daemon::load_rules(&config).unwrap()));
+    let chain = daemon::build_chain(&config, &rules).expect("the chain builds");
+    let debug = format!("{config:?} {:?}", chain.names());
+    assert!(!debug.contains(BEARER), "{debug}");
+    let stop = CancellationToken::new();
+    let task = spawn_daemon(&config, &rules, &Arc::new(Stats::default()), &stop);
+    let chat = control.create_chat(gws_botd::sim::ChatSpec {
+        customer: "Pat".into(),
+        script: vec![
+            say(50, "hello bot"),
+            gws_botd::sim::Step::AwaitReply,
+            say(0, "status 500, opening hours?"),
+            gws_botd::sim::Step::AwaitReply,
+            say(0, "garbage opening hours"),
+        ],
+        ..Default::default()
+    });
+    wait_until("the webhook's answer and two from the rules", || {
+        let snapshot = control.chat(&chat)?;
+        let bot: Vec<&str> = snapshot
+            .transcript
+            .iter()
+            .filter(|e| e.kind == "Text" && e.from_type == "Agent")
+            .filter_map(|e| e.text.as_deref())
+            .collect();
+        (bot.len() >= 4).then(|| assert_eq!(bot[1], "Hi from Rasa {customer}", "{bot:?}"))
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    drop(guard);
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(hook.requests().len(), 3, "every request carried the token");
+
+    let text = capture.text();
+    for expected in [
+        "responder failed; asking the next one",
+        "HTTP 500",
+        "not JSON",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in the capture");
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.contains("reqwest") || l.contains("hyper")),
+        "the HTTP stack's own logs are captured"
+    );
+    for secret in [BEARER, QUERY_TOKEN, "Bearer "] {
+        let leaks: Vec<&str> = text.lines().filter(|l| l.contains(secret)).collect();
+        assert!(leaks.is_empty(), "{secret:?} logged: {leaks:#?}");
+    }
+}
+
+/// A configuration whose chain is the webhook at `url` (with a token in its query and the
+/// bearer token in `token_file`), then the rules.
+fn webhook_config(
+    api_url: &str,
+    dir: &std::path::Path,
+    url: &str,
+    token_file: &std::path::Path,
+) -> String {
+    format!(
+        "{}[[responder]]\ntype = \"webhook\"\nname = \"nlu\"\nurl = \"{url}?token={QUERY_TOKEN}\"\n\
+         format = \"rasa\"\nbearer_token_file = \"{}\"\n[[responder]]\ntype = \"rules\"\n",
+        config_text(api_url, dir, &format!("password = \"{PASSWORD}\"")),
+        token_file.display()
+    )
 }

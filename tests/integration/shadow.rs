@@ -171,6 +171,7 @@ async fn shadow_decisions_are_recorded_and_never_sent(d: SimDialect) {
             | Decision::NoAnswer {
                 trigger: t,
                 message_id: m,
+                ..
             } => t == trigger && m == message_id,
             _ => false,
         });
@@ -329,7 +330,8 @@ async fn a_panicking_or_hanging_shadow_never_touches_the_live_answers(d: SimDial
     let dir = rules_dir(RULES);
     let config = gws_botd::cli::demo::daemon_config(&sim, &sim_config, &dir);
     let rules = gws_botd::responder::rules::RuleSet::load_dir(&dir).unwrap();
-    let chain = daemon::build_chain(&config, &Arc::new(arc_swap::ArcSwap::from_pointee(rules)));
+    let chain = daemon::build_chain(&config, &Arc::new(arc_swap::ArcSwap::from_pointee(rules)))
+        .expect("the chain builds");
     // Every hanging evaluation waits on this channel; dropping the sender releases them all.
     let (release, held) = std::sync::mpsc::channel::<()>();
     let held = std::sync::Mutex::new(held);

@@ -250,7 +250,7 @@ impl Harness {
         let rules = Arc::new(ArcSwap::from_pointee(rule_set));
         let chain = match responders {
             Some(list) => Chain::new(list),
-            None => daemon::build_chain(&config, &rules),
+            None => daemon::build_chain(&config, &rules).expect("the chain builds"),
         };
         let shadow = config.shadow.as_ref().map(|s| {
             let set = RuleSet::load_dir(&s.rules).expect("test shadow rules load");
@@ -411,7 +411,7 @@ impl Harness {
         assert!(self.daemon.is_none(), "kill or stop the daemon first");
         let rule_set = RuleSet::load_dir(&self.config.bot.rules).expect("test rules load");
         let rules = Arc::new(ArcSwap::from_pointee(rule_set));
-        self.spawn_daemon(daemon::build_chain(&self.config, &rules));
+        self.spawn_daemon(daemon::build_chain(&self.config, &rules).expect("the chain builds"));
     }
 
     /// How many requests for `operation` the simulator has served.

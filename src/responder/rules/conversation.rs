@@ -124,6 +124,8 @@ impl<'r> Conversation<'r> {
         let mut tried = Vec::new();
         let view = ChatView {
             id: &self.id,
+            message_id: None,
+            recent: &[],
             customer: self.customer.as_deref(),
             bot: &self.bot,
             user_data: &self.user_data,

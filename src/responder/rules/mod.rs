@@ -52,6 +52,8 @@ pub struct RuleSet {
     index: Index,
     no_match: Vec<Rule>,
     idle: Vec<Rule>,
+    /// The `after` of every `idle` rule, shortest first: computed once per load.
+    idle_after: Arc<[std::time::Duration]>,
     escalation_failed: Vec<Rule>,
     teams: BTreeMap<String, Team>,
     schedules: BTreeMap<String, Arc<Schedule>>,
@@ -114,6 +116,7 @@ impl RuleSet {
             index: Index::new(&[]),
             no_match: Vec::new(),
             idle: Vec::new(),
+            idle_after: Arc::from(Vec::new()),
             escalation_failed: Vec::new(),
             teams,
             schedules,
@@ -136,6 +139,10 @@ impl RuleSet {
             .filter_map(|r| r.matcher.as_ref())
             .collect();
         set.index = Index::new(&matchers);
+        let mut after: Vec<_> = set.idle.iter().map(|r| r.after).collect();
+        after.sort();
+        after.dedup();
+        set.idle_after = Arc::from(after);
         set
     }
 
@@ -323,11 +330,8 @@ impl RuleSet {
     }
 
     /// The `after` of every `idle` rule, shortest first.
-    pub fn idle_timeouts(&self) -> Vec<std::time::Duration> {
-        let mut all: Vec<_> = self.idle.iter().map(|r| r.after).collect();
-        all.sort();
-        all.dedup();
-        all
+    pub fn idle_timeouts(&self) -> Arc<[std::time::Duration]> {
+        self.idle_after.clone()
     }
 
     /// The schedule called `name`, if the rule files define it.
@@ -598,7 +602,7 @@ impl Responder for RulesResponder {
         Ok(outcome)
     }
 
-    fn idle_timeouts(&self) -> Vec<std::time::Duration> {
+    fn idle_timeouts(&self) -> Arc<[std::time::Duration]> {
         self.rules.load().idle_timeouts()
     }
 }

@@ -320,6 +320,8 @@ mod tests {
         data.insert("Priority".into(), 3.into());
         let chat = ChatView {
             id: &id,
+            message_id: None,
+            recent: &[],
             customer: None,
             bot: "b",
             user_data: &data,

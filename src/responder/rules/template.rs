@@ -315,6 +315,8 @@ mod tests {
         let fired = HashSet::new();
         let chat = ChatView {
             id: &id,
+            message_id: None,
+            recent: &[],
             customer,
             bot: "Ava",
             user_data,
@@ -402,6 +404,8 @@ mod tests {
         let data = UserData::new();
         let chat = ChatView {
             id: &id,
+            message_id: None,
+            recent: &[],
             customer: None,
             bot: "Ava",
             user_data: &data,

@@ -45,6 +45,8 @@ impl Chat {
     fn view(&self) -> ChatView<'_> {
         ChatView {
             id: &self.id,
+            message_id: None,
+            recent: &[],
             customer: self.customer,
             bot: "Ava",
             user_data: &self.user_data,

@@ -112,7 +112,7 @@ fn schedules_pick_the_accept_rule_and_render_the_next_opening() {
 fn idle_rules_fire_by_silence_and_once() {
     let rules = set(HOURS);
     assert_eq!(
-        rules.idle_timeouts(),
+        *rules.idle_timeouts(),
         [Duration::from_secs(120), Duration::from_secs(300)]
     );
     let mut chat = Conversation::new(

@@ -461,6 +461,8 @@ fn load_dir_reads_toml_files_in_name_order() {
     let (data, fired) = (Default::default(), Default::default());
     let chat = ChatView {
         id: &chat_id,
+        message_id: None,
+        recent: &[],
         customer: None,
         bot: "b",
         user_data: &data,

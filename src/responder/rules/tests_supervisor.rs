@@ -111,6 +111,8 @@ fn the_chat_view_carries_what_the_bot_awaits() {
     let (data, fired) = (UserData::new(), Default::default());
     let view = |awaiting| ChatView {
         id: &id,
+        message_id: None,
+        recent: &[],
         customer: None,
         bot: "Ava",
         user_data: &data,

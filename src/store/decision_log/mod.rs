@@ -69,6 +69,9 @@ pub enum Decision {
     Responded {
         /// `accepted` or `message`.
         trigger: String,
+        /// The responder that acted (its configured name); empty in older logs.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        responder: String,
         /// For a message: the transcript id of the customer message answered (see
         /// [`Decision::CustomerSaid`]), so that two answers to one message show in the log.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,6 +94,9 @@ pub enum Decision {
     /// No responder acted.
     NoAnswer {
         trigger: String,
+        /// The last responder asked (all passed); empty in older logs.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        responder: String,
         /// For a message: the transcript id of the message left unanswered.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message_id: Option<String>,
@@ -122,8 +128,15 @@ pub enum Decision {
         /// Rule names may differ: a renamed rule that behaves the same agrees.
         agrees: bool,
     },
-    /// The responder failed or panicked; the chat is handed on.
-    ResponderFailed { error: String },
+    /// A responder failed (error, panic, timeout, bad answer): the chat is handed on, or with
+    /// `passed` (`on_error = "pass"`) the next responder was asked. `responder`: as above.
+    ResponderFailed {
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        responder: String,
+        error: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        passed: bool,
+    },
     /// A step of a hand-over to a human.
     Escalation {
         team: String,
@@ -282,6 +295,7 @@ fn without_customer_data(decision: Decision) -> Decision {
         Decision::Offered { .. } => Decision::Offered { customer: None },
         Decision::Responded {
             trigger,
+            responder,
             message_id,
             rules,
             matched,
@@ -291,6 +305,7 @@ fn without_customer_data(decision: Decision) -> Decision {
             ..
         } => Decision::Responded {
             trigger,
+            responder,
             message_id,
             rules,
             matched,
@@ -496,6 +511,7 @@ mod tests {
     fn responded() -> Decision {
         Decision::Responded {
             trigger: "accepted".into(),
+            responder: "rules".into(),
             message_id: None,
             rules: vec!["greeting".into()],
             matched: false,
@@ -556,6 +572,7 @@ mod tests {
         let chat = ChatId::from("c-4");
         let answer = |id: &str| Decision::Responded {
             trigger: "message".into(),
+            responder: "rules".into(),
             message_id: Some(id.into()),
             rules: vec!["refund".into()],
             matched: true,
@@ -566,6 +583,7 @@ mod tests {
         };
         let silence = Decision::NoAnswer {
             trigger: "message".into(),
+            responder: String::new(),
             message_id: Some("e-9".into()),
         };
         for text in [false, true] {
@@ -612,6 +630,7 @@ mod tests {
             found.records[1].decision,
             Decision::NoAnswer {
                 trigger: "message".into(),
+                responder: String::new(),
                 message_id: None
             }
         );

@@ -30,6 +30,8 @@ pub(super) const FLUSH_EVERY: Duration = Duration::from_millis(100);
 const BUFFER_SIZE: usize = 64 * 1024;
 
 /// What the writer is sent.
+// Records are nearly every message: boxing the large variant would allocate for each.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Msg {
     Record(SystemTime, ChatId, Decision),
     /// Write what is buffered, then answer.
