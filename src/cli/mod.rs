@@ -84,9 +84,6 @@ pub fn run(target: &Target) -> u8 {
         Err(code) => return code,
     };
     info!(rules = %rules.summary(), config = %target.describe(), "configuration loaded");
-    if let Some(shadow) = &shadow {
-        info!(rules = %shadow.summary(), "shadow rules loaded: evaluated on every chat, never sent");
-    }
     for warning in &config.warnings {
         warn!("{warning}");
     }
@@ -120,11 +117,7 @@ pub fn run(target: &Target) -> u8 {
             Arc::new(Reloader::new(&config.bot.rules, rules.clone()).with_stats(stats.clone()));
         watch_rules(&config, &reloader, &shutdown);
         let overrides = follow_override(&config, &stats);
-        let (shadow, shadow_reloader) = start_shadow(&config, shadow, &overrides, &shutdown);
-        let reloaders = Reloaders {
-            live: reloader,
-            shadow: shadow_reloader,
-        };
+        let (shadow, reloaders) = start_shadow(&config, shadow, reloader, &overrides, &shutdown);
         let reports = ReloadReports::start(&config.bot.state_dir, summary).await;
         let notifier = Notifier::from_env();
         let chain = match daemon::build_chain_with(&config, &rules, overrides.clone()) {
@@ -181,20 +174,21 @@ fn watch_rules(config: &Config, reloader: &Arc<Reloader>, shutdown: &Cancellatio
     }
 }
 
-/// The shadow rules of `[shadow]` as the chats evaluate them, and their reloader (watching
-/// the directory unless `shadow.watch = false`); nothing without the section.
+/// The shadow rules of `[shadow]` as the chats evaluate them, and the reloaders SIGHUP uses:
+/// `live`, and the shadow rules' (watching their directory unless `shadow.watch = false`).
+/// No shadow rules without the section.
 fn start_shadow(
     config: &Config,
     loaded: Option<RuleSet>,
+    live: Arc<Reloader>,
     overrides: &Arc<crate::schedule::overrides::Watch>,
     shutdown: &CancellationToken,
-) -> (
-    Option<Arc<crate::chat::shadow::Shadow>>,
-    Option<Arc<Reloader>>,
-) {
+) -> (Option<Arc<crate::chat::shadow::Shadow>>, Reloaders) {
     let (Some(settings), Some(loaded)) = (&config.shadow, loaded) else {
-        return (None, None);
+        return (None, Reloaders { live, shadow: None });
     };
+    info!(rules = %loaded.summary(), dir = %settings.rules.display(),
+        "shadow rules loaded: evaluated on every chat, never sent");
     let set = Arc::new(ArcSwap::from_pointee(loaded));
     let shadow = crate::chat::shadow::Shadow::new(set.clone(), Some(overrides.clone()));
     let reloader = Arc::new(Reloader::new(&settings.rules, set).named("shadow rules"));
@@ -208,7 +202,11 @@ fn start_shadow(
         info!(rules = %settings.rules.display(),
             "shadow.watch = false: the shadow rules are reloaded on SIGHUP (systemctl reload) only");
     }
-    (Some(Arc::new(shadow)), Some(reloader))
+    let reloaders = Reloaders {
+        live,
+        shadow: Some(reloader),
+    };
+    (Some(Arc::new(shadow)), reloaders)
 }
 
 /// The rule sets a SIGHUP reloads.
