@@ -25,8 +25,8 @@
 //! - [`backoff`] computes retry delays with jitter (GWS requests and CometD reconnects).
 //! - [`sim`] is the embedded GWS simulator used by `demo`, the tests and the benchmarks.
 //! - [`cli`] is the commands behind `main.rs` (run, check, reload, demo, sim, simulate, explain,
-//!   override, generate) and the command-line definition, also used for man pages and
-//!   completions.
+//!   override, state, coverage, schedule, generate) and the command-line definition, also
+//!   used for man pages and completions.
 
 pub mod backoff;
 pub mod chat;

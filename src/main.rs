@@ -29,9 +29,11 @@ fn main() -> ExitCode {
     if !matches!(
         cli.command,
         Command::Check { .. }
+            | Command::Coverage { .. }
             | Command::Explain { .. }
             | Command::Generate { .. }
             | Command::Reload { .. }
+            | Command::Schedule { .. }
             | Command::State { .. }
     ) {
         logging::init(cli.log_format, default_filter);
@@ -83,6 +85,40 @@ fn main() -> ExitCode {
             customer,
             transcript,
         }),
+        Command::Coverage {
+            since,
+            json,
+            rules,
+            shadow_rules,
+            state_dir,
+        } => commands::coverage::command(
+            &target,
+            &commands::coverage::Request {
+                rules,
+                shadow_rules,
+                state_dir,
+                since,
+                json,
+            },
+            jiff::Timestamp::now(),
+        ),
+        Command::Schedule {
+            rules,
+            from,
+            weeks,
+            schedule,
+            state_dir,
+        } => commands::schedule_cmd::command(
+            &target,
+            &commands::schedule_cmd::Request {
+                rules,
+                from,
+                weeks,
+                schedule,
+                state_dir,
+            },
+            jiff::Timestamp::now(),
+        ),
         Command::Override { state_dir, action } => {
             use gws_botd::cli::override_cmd::Request;
             let request = match action {

@@ -172,6 +172,47 @@ pub enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// Rule coverage from the decision log: hits per live and shadow rule, rules that never
+    /// fired and rules that can never fire, the share of customer messages no message rule
+    /// matched per day, and the shadow rules' disagreements.
+    Coverage {
+        /// How far back to look, e.g. "7d", "24h", "30d".
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        since: std::time::Duration,
+        /// Print JSON instead (fields in docs/reports.md).
+        #[arg(long)]
+        json: bool,
+        /// The live rules directory (default: bot.rules of the configuration).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// The shadow rules directory (default: shadow.rules of the configuration, if set).
+        #[arg(long)]
+        shadow_rules: Option<PathBuf>,
+        /// The state directory holding the decision log (default: bot.state_dir of the
+        /// configuration).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// The schedules' opening hours day by day: open intervals with their UTC offset, closed
+    /// dates and holidays, DST changes and the emergency override in force.
+    Schedule {
+        /// The rules directory (default: bot.rules of the configuration).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// The first day, e.g. "2026-03-23" (default: today in each schedule's zone).
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// How many weeks to show.
+        #[arg(long, default_value_t = 2)]
+        weeks: u32,
+        /// Only this schedule (default: all).
+        #[arg(long, value_name = "NAME")]
+        schedule: Option<String>,
+        /// The daemon's state directory, for the emergency override (default: bot.state_dir
+        /// of the configuration).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
     /// Run the GWS simulator alone, for trying the bot or other clients against it.
     Sim {
         /// Address to listen on.
@@ -346,6 +387,7 @@ mod tests {
             names,
             [
                 "gws-botd-check.1",
+                "gws-botd-coverage.1",
                 "gws-botd-demo.1",
                 "gws-botd-explain.1",
                 "gws-botd-override-clear.1",
@@ -354,6 +396,7 @@ mod tests {
                 "gws-botd-override.1",
                 "gws-botd-reload.1",
                 "gws-botd-run.1",
+                "gws-botd-schedule.1",
                 "gws-botd-sim.1",
                 "gws-botd-simulate.1",
                 "gws-botd-state-list.1",
@@ -386,6 +429,8 @@ mod tests {
             &["simulate"][..],
             &["reload"][..],
             &["run"][..],
+            &["coverage"][..],
+            &["schedule"][..],
         ] {
             let mut args = vec!["gws-botd"];
             args.extend_from_slice(command);

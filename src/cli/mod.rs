@@ -2,15 +2,17 @@
 //! place). `main.rs` only parses arguments ([`args`]) and calls these.
 //!
 //! Owns: the command-line definition, `run`, `check`, `reload`, `demo`, `sim`, `simulate`,
-//! `explain`, `override`, `state` and `generate`. May call every other layer; nothing below
-//! calls it.
+//! `explain`, `override`, `state`, `coverage`, `schedule` and `generate`. May call every
+//! other layer; nothing below calls it.
 
 pub mod args;
 pub(crate) mod check;
+pub mod coverage;
 pub mod demo;
 pub mod explain;
 pub mod override_cmd;
 pub(crate) mod reload;
+pub mod schedule_cmd;
 pub mod simulate;
 pub(crate) mod state_cmd;
 

@@ -9,6 +9,7 @@
 
 mod language;
 pub(crate) mod overrides;
+pub mod preview;
 mod spec;
 
 use std::sync::Arc;

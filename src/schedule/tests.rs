@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn schedule(tz: &str, open: &[&str], closed: &[&str]) -> Schedule {
+pub(super) fn schedule(tz: &str, open: &[&str], closed: &[&str]) -> Schedule {
     Schedule::new(
         "support".into(),
         TimeZone::get(tz).unwrap(),

@@ -74,6 +74,7 @@ mod operations;
 mod operator;
 mod packaging;
 mod recovery;
+mod reports;
 mod responders;
 mod rules_await;
 mod rules_check;

@@ -34,7 +34,7 @@ use crate::schedule::overrides::{self, Override};
 use matcher::{Index, Text};
 pub use problem::{Problem, Problems};
 use rule::{Env, On, Rule, Try};
-pub use validate::{RuleTest, parse_time as parse_test_time};
+pub use validate::{NeverActs, RuleName, RuleTest, parse_time as parse_test_time};
 
 /// Rule files larger than this are refused (a rule directory is a few kilobytes).
 pub const MAX_FILE_SIZE: u64 = 1 << 20;

@@ -85,6 +85,18 @@ impl Pattern {
         self.nfa.memory_usage()
     }
 
+    /// Whether the pattern matches every text: it can match the empty string and has no
+    /// assertion (`^`, `$`, `\b`, …), so it matches at the start of anything.
+    pub fn matches_everything(&self) -> bool {
+        let props = self.hir.properties();
+        props.minimum_len() == Some(0) && props.look_set().is_empty()
+    }
+
+    /// Whether the pattern matches no text at all (an empty class such as `[^\s\S]`).
+    pub fn matches_nothing(&self) -> bool {
+        self.hir.properties().minimum_len().is_none()
+    }
+
     /// Whether `text` contains a match (for examples: a PikeVM, nothing to warm up).
     pub fn is_match(&self, text: &str) -> bool {
         PikeVM::new_from_nfa(self.nfa.clone()).is_ok_and(|vm| {

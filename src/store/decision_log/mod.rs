@@ -17,10 +17,13 @@
 //! queue overflowing (a disk far slower than the chats) once at WARN, and neither ever stops
 //! a chat.
 
+mod scan;
 mod writer;
 
+pub use scan::{Scanned, scan};
+
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -418,31 +421,19 @@ pub struct Found {
 
 /// Every record of `chat_id` in the log files in `dir`.
 pub fn read_chat(dir: &Path, chat_id: &str) -> io::Result<Found> {
-    let mut found = Found {
-        files: files(dir)?,
-        ..Found::default()
-    };
+    let mut records = Vec::new();
     // Cheap pre-filter before parsing: the id appears JSON-encoded in its records.
     let needle = serde_json::to_string(chat_id).unwrap_or_default();
-    for path in &found.files {
-        let reader = BufReader::new(File::open(path)?);
-        for line in reader.split(b'\n') {
-            let line = line?;
-            let Ok(text) = std::str::from_utf8(&line) else {
-                found.unreadable += 1;
-                continue;
-            };
-            if text.trim().is_empty() || !text.contains(&needle) {
-                continue;
-            }
-            match serde_json::from_str::<Record>(text) {
-                Ok(r) if r.chat_id == chat_id => found.records.push(r),
-                Ok(_) => {}
-                Err(_) => found.unreadable += 1,
-            }
+    let scanned = scan(dir, Some(&needle), |r| {
+        if r.chat_id == chat_id {
+            records.push(r);
         }
-    }
-    Ok(found)
+    })?;
+    Ok(Found {
+        records,
+        files: scanned.files,
+        unreadable: scanned.unreadable,
+    })
 }
 
 #[cfg(test)]

@@ -19,12 +19,14 @@ use super::raw::{self, RawFile, RawTeam, Text};
 use super::rule::{On, Rule};
 
 mod examples;
+mod never;
 mod reply;
 mod rule;
 mod schedule;
 mod shadow;
 mod test;
 mod topics;
+pub use never::{NeverActs, RuleName};
 use rule::check_rule;
 use schedule::check_schedule;
 pub use test::{RuleTest, parse_time};
