@@ -98,6 +98,7 @@ fn main() -> ExitCode {
                 state_dir,
                 since,
                 json,
+                chain: None,
             },
             jiff::Timestamp::now(),
         ),

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use super::responders::{self, ResponderRow};
 use super::tally::Tally;
 use crate::responder::rules::RuleSet;
 
@@ -26,6 +27,12 @@ pub struct Report {
     pub shadow: Option<Shadow>,
     /// One entry per UTC day with customer messages, oldest first.
     pub no_match: Vec<DayShare>,
+    /// The responder names of the chain, in order, which `passes` are counted from.
+    pub chain: Vec<String>,
+    /// The chain's responders in order, then the others the log names.
+    pub responders: Vec<ResponderRow>,
+    /// Decisions by a responder not in `chain` (the passes before them are not counted).
+    pub outside_chain: u64,
 }
 
 /// What was read.
@@ -148,6 +155,9 @@ impl Report {
                     }),
                 })
                 .collect(),
+            chain: tally.chain.clone(),
+            responders: responders::rows(tally),
+            outside_chain: tally.outside_chain,
         }
     }
 
@@ -225,7 +235,7 @@ fn disagreeing(tally: &Tally) -> Vec<Disagreement> {
 }
 
 /// Rows as aligned columns, two spaces apart; `right[i]` aligns column `i` to the right.
-fn table(out: &mut String, rows: &[Vec<String>], right: &[bool]) {
+pub(super) fn table(out: &mut String, rows: &[Vec<String>], right: &[bool]) {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -283,6 +293,9 @@ impl Report {
             "Decision log in {}: {} file(s), {} record(s) in the window{unreadable}",
             self.log.state_dir, self.log.files, self.log.records
         );
+        if responders::worth_showing(&self.responders) {
+            responders::write(&mut out, &self.chain, &self.responders, self.outside_chain);
+        }
         write_rules(&mut out, "Live rules", &self.live);
         if let Some(shadow) = &self.shadow {
             write_rules(&mut out, "Shadow rules", &shadow.rules);
