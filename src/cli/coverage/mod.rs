@@ -6,6 +6,7 @@
 
 mod report;
 mod responders;
+mod table;
 mod tally;
 
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::report::table;
+use super::table::table;
 use super::tally::{OLD_RESPONDER, Tally};
 
 /// What one responder did (a row of `responders[]` in the JSON).
