@@ -99,6 +99,7 @@ fn main() -> ExitCode {
                 state_dir,
                 since,
                 json,
+                chain: None,
             },
             jiff::Timestamp::now(),
         ),
