@@ -52,8 +52,9 @@ fn main() -> ExitCode {
         Command::Demo {
             forever,
             rules,
+            shadow,
             dialect,
-        } => commands::demo(&rules, forever, dialect),
+        } => commands::demo(&rules, shadow.as_deref(), forever, dialect),
         Command::Explain { chat_id, state_dir } => {
             commands::explain(&target, &chat_id, state_dir.as_deref())
         }
@@ -98,6 +99,7 @@ fn main() -> ExitCode {
                 state_dir,
                 since,
                 json,
+                chain: None,
             },
             jiff::Timestamp::now(),
         ),

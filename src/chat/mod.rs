@@ -15,6 +15,7 @@ mod memory;
 mod ops;
 mod respond;
 pub(crate) mod resume;
+pub mod shadow;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -78,6 +79,8 @@ pub struct Context {
     pub session: session::Link,
     /// Cancelled at the end of the shutdown grace period: open chats are handed over now.
     pub hand_over: CancellationToken,
+    /// The shadow rules (`[shadow]`), evaluated after the live chain and never sent.
+    pub shadow: Option<Arc<shadow::Shadow>>,
 }
 
 /// How a chat ended, from the bot's side.
@@ -148,6 +151,8 @@ pub struct Chat {
     unlisted: Option<Instant>,
     /// The last save of `record`: committed before anything is sent to GWS (`exec`).
     pub(crate) saved: Saved,
+    /// The shadow rules' evaluations of this chat, in order.
+    shadow: shadow::Lane,
 }
 
 /// Run one chat from its offer (or, after a restart, its listing) to its end.
@@ -170,6 +175,7 @@ pub async fn run(ctx: Arc<Context>, offer: ChatUpdate, inbox: mpsc::Receiver<Inp
         saved: Saved::default(),
         last_activity: Instant::now(),
         idle_handled: Duration::ZERO,
+        shadow: shadow::Lane::default(),
     };
     let end = chat.converse(offer).await;
     // An abandoned chat resumes at the next start; a stuck one may be offered again by GWS
@@ -452,6 +458,7 @@ mod size {
             max_message_chars: 100,
             session: link,
             hand_over: CancellationToken::new(),
+            shadow: None,
         });
         let (_tx, rx) = mpsc::channel(8);
         let offer = ChatUpdate::new(ChatId::from("c"), crate::event::UpdateKind::StatusChange);

@@ -10,7 +10,7 @@ use crate::responder::{Action, ChatView, Line, Response, Speaker, Then, Trigger,
 use crate::store::decision_log::Decision;
 use crate::store::state::Finish;
 
-fn trigger_name(trigger: &Trigger) -> &'static str {
+pub(super) fn trigger_name(trigger: &Trigger) -> &'static str {
     match trigger {
         Trigger::Accepted => "accepted",
         Trigger::Message { .. } => "message",
@@ -21,7 +21,7 @@ fn trigger_name(trigger: &Trigger) -> &'static str {
 
 /// The decision-log record of a response about to be carried out; `message_id` is the
 /// transcript id of the customer message it answers.
-fn responded(
+pub(super) fn responded(
     trigger: &Trigger,
     responder: &str,
     message_id: Option<&str>,
@@ -188,11 +188,12 @@ impl Chat {
                     self.ctx.stats.no_match();
                     debug!("no responder acted on the customer's message");
                 }
-                self.note(Decision::NoAnswer {
+                let live = Decision::NoAnswer {
                     trigger: trigger_name(&trigger).into(),
                     responder: last.to_owned(),
                     message_id: message_id.map(str::to_owned),
-                });
+                };
+                self.decided(&trigger, live);
                 return None;
             }
             Verdict::Failed { by, error } => {
@@ -217,7 +218,10 @@ impl Chat {
                 self.unanswered + 1
             };
         }
-        self.note(responded(&trigger, responder, message_id, &response));
+        self.decided(
+            &trigger,
+            responded(&trigger, responder, message_id, &response),
+        );
         self.apply(response).await
     }
 

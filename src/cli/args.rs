@@ -110,6 +110,10 @@ pub enum Command {
         /// The rules directory to use.
         #[arg(long, default_value = "rules")]
         rules: PathBuf,
+        /// Shadow rules tried beside the rules and never sent (default: `rules-next` next to
+        /// the rules directory, when there is one); `explain` of the FAQ chat shows them.
+        #[arg(long)]
+        shadow: Option<PathBuf>,
         /// The chat API the simulator and the bot speak: `interactions` (GWS 8.5.0) or
         /// `chats` (released GWS 8.5.2+).
         #[arg(long, value_enum, default_value = "interactions")]

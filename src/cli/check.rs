@@ -55,14 +55,19 @@ pub fn check(target: &Target, rules_dir: Option<&Path>, offline: bool) -> u8 {
             eprintln!("WARNING: {line}");
         }
     }
-    let rules = match rules {
-        Ok(rules) => rules,
-        Err(problems) => {
-            eprintln!("{problems}");
-            return EXIT_CONFIG;
-        }
+    let rules = rules.map_err(|problems| eprintln!("{problems}"));
+    // The shadow rules of the configuration, unless --rules names the directory to check.
+    let shadow = match (rules_dir, &config) {
+        (None, Some(config)) => load_shadow(config),
+        _ => Ok(None),
     };
-    println!("{config_line}; rules: {}", rules.summary());
+    let (Ok(rules), Ok(shadow)) = (rules, shadow) else {
+        return EXIT_CONFIG;
+    };
+    let shadow_line = shadow
+        .map(|set| format!("; shadow rules: {}", set.summary()))
+        .unwrap_or_default();
+    println!("{config_line}; rules: {}{shadow_line}", rules.summary());
     match config.filter(|_| !offline) {
         None => EXIT_OK,
         Some(config) => block_on(async move { report(probe(&config).await) }),
@@ -80,6 +85,26 @@ pub fn load_checked(target: &Target) -> Result<Config, u8> {
         EXIT_CONFIG
     })?;
     Ok(config)
+}
+
+/// Load the shadow rules of `[shadow]` like the live ones, printing every problem under a line
+/// that names them; `Ok(None)` without the section.
+pub fn load_shadow(config: &Config) -> Result<Option<RuleSet>, u8> {
+    match daemon::load_shadow(config) {
+        None => Ok(None),
+        Some(Ok(set)) => Ok(Some(set)),
+        Some(Err(problems)) => {
+            let dir = config
+                .shadow
+                .as_ref()
+                .map(|s| s.rules.display().to_string());
+            eprintln!(
+                "the shadow rules ({}, [shadow] rules) do not load; fix them or remove [shadow]:\n{problems}",
+                dir.unwrap_or_default()
+            );
+            Err(EXIT_CONFIG)
+        }
+    }
 }
 
 /// Print what the probe found; exit 78 when GWS refused the login.

@@ -3,6 +3,10 @@
 //! a human who joins, an order question where a human joins next to the bot and hands the
 //! customer back (a conference), a sale nobody answers (falls back to a skill transfer), and a
 //! customer who leaves mid-chat. Live transcripts go to stdout; the demo checks each chat ended as expected.
+//!
+//! With shadow rules (`rules-next/`, shipped next to `rules/`, where one rule says something
+//! else) the bot also evaluates those on every trigger, never sending them, and the demo ends
+//! with `explain` of the FAQ chat: the live decisions with the shadow's beside them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +29,24 @@ use crate::telemetry::stats::Stats;
 
 /// How long the scripted chats may take before the demo gives up.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
+
+/// The rules the demo's bot answers with, and the shadow rules (with their directory) it
+/// tries beside them.
+pub struct Sets {
+    pub rules: RuleSet,
+    pub shadow: Option<(std::path::PathBuf, RuleSet)>,
+}
+
+/// The shadow rules directory of the demo: `given`, else `rules-next` next to `rules_dir`
+/// when it exists.
+pub fn shadow_dir(rules_dir: &Path, given: Option<&Path>) -> Option<std::path::PathBuf> {
+    if let Some(dir) = given {
+        return Some(dir.to_owned());
+    }
+    let name = format!("{}-next", rules_dir.file_name()?.to_string_lossy());
+    let next = rules_dir.with_file_name(name);
+    next.is_dir().then_some(next)
+}
 
 /// One scripted customer and how their chat should end.
 pub struct Scenario {
@@ -174,6 +196,7 @@ pub fn daemon_config(sim: &Sim, sim_config: &SimConfig, rules_dir: &Path) -> Con
         responders: vec![ResponderConfig::rules()],
         http: config::Http::default(),
         decision_log: config::DecisionLog::default(),
+        shadow: None,
         warnings: Vec::new(),
     }
 }
@@ -193,10 +216,11 @@ struct Running {
 /// scripted chat ended as expected.
 pub async fn run(
     rules_dir: &Path,
-    rules: RuleSet,
+    rules: Sets,
     forever: bool,
     dialect: SimDialect,
 ) -> anyhow::Result<bool> {
+    let shadowed = rules.shadow.is_some();
     let running = start(rules_dir, rules, dialect).await?;
     let control = &running.control;
     let scenarios = scenarios();
@@ -210,11 +234,12 @@ pub async fn run(
     if forever {
         keep_coming(control, &scenarios).await;
     }
-    Ok(stop(running, &ids).await && ok)
+    Ok(stop(running, &ids, shadowed).await && ok)
 }
 
 /// Start the simulator, the transcript printer and the daemon.
-async fn start(rules_dir: &Path, rules: RuleSet, dialect: SimDialect) -> anyhow::Result<Running> {
+async fn start(rules_dir: &Path, sets: Sets, dialect: SimDialect) -> anyhow::Result<Running> {
+    let Sets { rules, shadow } = sets;
     let sim_config = SimConfig {
         dialect,
         ..SimConfig::default()
@@ -227,18 +252,33 @@ async fn start(rules_dir: &Path, rules: RuleSet, dialect: SimDialect) -> anyhow:
         "GWS simulator listening at {} ({dialect} dialect)",
         sim.api_url()
     );
-    println!("rules: {} from {}\n", rules.summary(), rules_dir.display());
+    println!("rules: {} from {}", rules.summary(), rules_dir.display());
+    if let Some((dir, set)) = &shadow {
+        println!(
+            "shadow rules (tried, never sent): {} from {}",
+            set.summary(),
+            dir.display()
+        );
+    }
+    println!();
 
     let printer = tokio::spawn(print_transcripts(control.clone()));
     let shutdown = CancellationToken::new();
     let stats = Arc::new(Stats::default());
-    let config = daemon_config(&sim, &sim_config, rules_dir);
+    let mut config = daemon_config(&sim, &sim_config, rules_dir);
+    // The customers are scripted: the decision log may keep what they and the bot said, so that
+    // `explain` shows the texts the live and the shadow rules chose.
+    config.decision_log.include_customer_text = true;
     let state_dir = config.bot.state_dir.clone();
     let chain = daemon::build_chain(&config, &Arc::new(ArcSwap::from_pointee(rules)))?;
     // The scripted customers expect office hours: the demo's bot lives on a weekday morning
     // whatever the time, so the after-hours rule stays quiet.
     let tuning = Tuning {
         clock: crate::schedule::Clock::Fixed(DEMO_TIME.parse()?),
+        shadow: shadow.map(|(_, set)| {
+            let set = Arc::new(ArcSwap::from_pointee(set));
+            Arc::new(crate::chat::shadow::Shadow::new(set, None))
+        }),
         ..Tuning::default()
     };
     println!("demo clock: {DEMO_TIME} (office hours for the shipped rules)");
@@ -308,7 +348,7 @@ async fn keep_coming(control: &Control, scenarios: &[Scenario]) {
 
 /// Stop the daemon and the simulator and say where the decision log is; false when the daemon
 /// failed.
-async fn stop(running: Running, ids: &[String]) -> bool {
+async fn stop(running: Running, ids: &[String], shadowed: bool) -> bool {
     running.shutdown.cancel();
     let ok = match running.daemon.await {
         Ok(Ok(())) => true,
@@ -330,6 +370,9 @@ async fn stop(running: Running, ids: &[String]) -> bool {
             .join(crate::store::decision_log::FILE_NAME)
             .display()
     );
+    if let Some(id) = ids.get(1).filter(|_| shadowed) {
+        print_shadow_story(state_dir, id);
+    }
     if let Some(id) = ids.get(2) {
         println!(
             "why did the bot do that? try:\n  gws-botd explain {id} --state-dir {}",
@@ -337,6 +380,19 @@ async fn stop(running: Running, ids: &[String]) -> bool {
         );
     }
     ok
+}
+
+/// `explain` of chat `id`: the live decisions with the shadow rules' beside them.
+fn print_shadow_story(state_dir: &Path, id: &str) {
+    match crate::cli::explain::story(state_dir, id) {
+        Ok(story) => {
+            println!(
+                "\n== the FAQ chat with the shadow rules beside the live ones (gws-botd explain) =="
+            );
+            print!("{story}");
+        }
+        Err(why) => println!("\ncannot tell the FAQ chat's story: {why}"),
+    }
 }
 
 /// Wait until every chat in `ids` has an outcome (looking again at each change the simulator

@@ -64,20 +64,24 @@ pub(crate) fn block_on(body: impl std::future::Future<Output = u8>) -> u8 {
     }
 }
 
-/// Load and check the configuration, the files it names and the rules, printing every
-/// problem.
-fn load(target: &Target) -> Result<(Config, RuleSet), u8> {
+/// What `run` loads before it starts: the configuration, the rules and the shadow rules.
+type Loaded = (Config, RuleSet, Option<RuleSet>);
+
+/// Load and check the configuration, the files it names, the rules and the shadow rules,
+/// printing every problem.
+fn load(target: &Target) -> Result<Loaded, u8> {
     let config = check::load_checked(target)?;
     let rules = daemon::load_rules(&config).map_err(|problems| {
         eprintln!("{problems}");
         EXIT_CONFIG
-    })?;
-    Ok((config, rules))
+    });
+    let shadow = check::load_shadow(&config);
+    Ok((config, rules?, shadow?))
 }
 
 /// `gws-botd run`
 pub fn run(target: &Target) -> u8 {
-    let (config, rules) = match load(target) {
+    let (config, rules, shadow) = match load(target) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -114,29 +118,31 @@ pub fn run(target: &Target) -> u8 {
         let reloader =
             Arc::new(Reloader::new(&config.bot.rules, rules.clone()).with_stats(stats.clone()));
         watch_rules(&config, &reloader, &shutdown);
+        let overrides = follow_override(&config, &stats);
+        let (shadow, reloaders) = start_shadow(&config, shadow, reloader, &overrides, &shutdown);
         let reports = ReloadReports::start(&config.bot.state_dir, summary).await;
         let notifier = Notifier::from_env();
-        let chain =
-            match daemon::build_chain_with(&config, &rules, follow_override(&config, &stats)) {
-                Ok(chain) => chain,
-                Err(e) => {
-                    error!(error = %e, "cannot build the responder chain");
-                    eprintln!("{e}");
-                    return EXIT_CONFIG;
-                }
-            };
+        let chain = match daemon::build_chain_with(&config, &rules, overrides.clone()) {
+            Ok(chain) => chain,
+            Err(e) => {
+                error!(error = %e, "cannot build the responder chain");
+                eprintln!("{e}");
+                return EXIT_CONFIG;
+            }
+        };
         let daemon = tokio::spawn(daemon::run(
             config.clone(),
             chain,
             Tuning {
                 notifier: notifier.clone(),
+                shadow,
                 ..Tuning::default()
             },
             stats.clone(),
             shutdown.clone(),
         ));
         tokio::spawn(handle_signals(
-            signals, shutdown, notifier, reloader, stats, reports,
+            signals, shutdown, notifier, reloaders, stats, reports,
         ));
         let result = daemon.await;
         http_stop.cancel();
@@ -167,6 +173,78 @@ fn watch_rules(config: &Config, reloader: &Arc<Reloader>, shutdown: &Cancellatio
             rules = %config.bot.rules.display(),
             "bot.watch_rules = false: the rules are reloaded on SIGHUP (systemctl reload) only"
         );
+    }
+}
+
+/// The shadow rules of `[shadow]` as the chats evaluate them, and the reloaders SIGHUP uses:
+/// `live`, and the shadow rules' (watching their directory unless `shadow.watch = false`).
+/// No shadow rules without the section.
+fn start_shadow(
+    config: &Config,
+    loaded: Option<RuleSet>,
+    live: Arc<Reloader>,
+    overrides: &Arc<crate::schedule::overrides::Watch>,
+    shutdown: &CancellationToken,
+) -> (Option<Arc<crate::chat::shadow::Shadow>>, Reloaders) {
+    let (Some(settings), Some(loaded)) = (&config.shadow, loaded) else {
+        return (None, Reloaders { live, shadow: None });
+    };
+    info!(rules = %loaded.summary(), dir = %settings.rules.display(),
+        "shadow rules loaded: evaluated on every chat, never sent");
+    let set = Arc::new(ArcSwap::from_pointee(loaded));
+    let shadow = crate::chat::shadow::Shadow::new(set.clone(), Some(overrides.clone()));
+    let reloader = Arc::new(Reloader::new(&settings.rules, set).named("shadow rules"));
+    if settings.watch {
+        tokio::spawn(watch::run(
+            reloader.clone(),
+            watch::Debounce::default(),
+            shutdown.clone(),
+        ));
+    } else {
+        info!(rules = %settings.rules.display(),
+            "shadow.watch = false: the shadow rules are reloaded on SIGHUP (systemctl reload) only");
+    }
+    let reloaders = Reloaders {
+        live,
+        shadow: Some(reloader),
+    };
+    (Some(Arc::new(shadow)), reloaders)
+}
+
+/// The rule sets a SIGHUP reloads.
+struct Reloaders {
+    live: Arc<Reloader>,
+    /// The shadow rules, when `[shadow]` is configured.
+    shadow: Option<Arc<Reloader>>,
+}
+
+impl Reloaders {
+    /// Reload the live rules, then the shadow rules; each keeps its previous set when its
+    /// files do not load, and logs why. `Err` when either failed (for `gws-botd reload`); the
+    /// first value says whether the live rules reloaded.
+    async fn reload(&self) -> (bool, Result<String, String>) {
+        let live = self.live.reload("SIGHUP").await;
+        let live_ok = live.is_ok();
+        let mut result = live
+            .map(|summary| summary.to_string())
+            .map_err(|problems| problems.to_string());
+        if let Some(shadow) = &self.shadow {
+            let line = match shadow.reload("SIGHUP").await {
+                Ok(summary) => Ok(format!("shadow rules: {summary}")),
+                Err(problems) => Err(format!(
+                    "shadow rules not reloaded; the previous shadow rules stay active:\n{problems}"
+                )),
+            };
+            result = match (result, line) {
+                (Ok(live), Ok(shadow)) => Ok(format!("{live}; {shadow}")),
+                (Ok(live), Err(shadow)) => {
+                    Err(format!("{}{live}\n{shadow}", reload::LIVE_RELOADED))
+                }
+                (Err(live), Ok(_)) => Err(live),
+                (Err(live), Err(shadow)) => Err(format!("{live}\n{shadow}")),
+            };
+        }
+        (live_ok, result)
     }
 }
 
@@ -228,7 +306,7 @@ async fn handle_signals(
     mut signals: Signals,
     shutdown: CancellationToken,
     notifier: Notifier,
-    reloader: Arc<Reloader>,
+    reloaders: Reloaders,
     stats: Arc<Stats>,
     mut reports: ReloadReports,
 ) {
@@ -247,11 +325,8 @@ async fn handle_signals(
             // in the stats; `gws-botd reload` reads it from the status file.
             Signal::Reload => {
                 notifier.reloading();
-                let result = reloader.reload("SIGHUP").await;
-                notifier.reloaded(result.is_ok(), &stats.snapshot());
-                let result = result
-                    .map(|summary| summary.to_string())
-                    .map_err(|problems| problems.to_string());
+                let (live_ok, result) = reloaders.reload().await;
+                notifier.reloaded(live_ok, &stats.snapshot());
                 reports.record(result).await;
             }
         }
@@ -329,8 +404,13 @@ pub fn simulate_state_dir(
     state_dir.or_else(|| target.instance.as_ref().map(|_| target.state_dir()))
 }
 
-/// `gws-botd demo [--dialect interactions|chats]`
-pub fn demo(rules_dir: &Path, forever: bool, dialect: crate::sim::SimDialect) -> u8 {
+/// `gws-botd demo [--shadow DIR] [--dialect interactions|chats]`
+pub fn demo(
+    rules_dir: &Path,
+    shadow_dir: Option<&Path>,
+    forever: bool,
+    dialect: crate::sim::SimDialect,
+) -> u8 {
     let rules = match RuleSet::load_dir(rules_dir) {
         Ok(rules) => rules,
         Err(problems) => {
@@ -338,7 +418,21 @@ pub fn demo(rules_dir: &Path, forever: bool, dialect: crate::sim::SimDialect) ->
             return EXIT_CONFIG;
         }
     };
+    let shadow = match demo::shadow_dir(rules_dir, shadow_dir) {
+        None => None,
+        Some(dir) => match RuleSet::load_dir(&dir) {
+            Ok(set) => Some((dir, set)),
+            Err(problems) => {
+                eprintln!(
+                    "the shadow rules in {} do not load:\n{problems}",
+                    dir.display()
+                );
+                return EXIT_CONFIG;
+            }
+        },
+    };
     block_on(async move {
+        let rules = demo::Sets { rules, shadow };
         match crate::cli::demo::run(rules_dir, rules, forever, dialect).await {
             Ok(true) => EXIT_OK,
             Ok(false) => EXIT_FAILURE,

@@ -122,10 +122,17 @@ pub fn command(state_dir: &Path, pid: Option<u32>, timeout: Duration) -> u8 {
     })
 }
 
+/// How a status detail starts when the live rules reloaded and the shadow rules did not.
+pub(crate) const LIVE_RELOADED: &str = "live rules reloaded: ";
+
 fn report(status: &Status) -> u8 {
     if status.ok {
         println!("rules reloaded and live: {}", status.detail);
         EXIT_OK
+    } else if status.detail.starts_with(LIVE_RELOADED) {
+        // The shadow rules (`[shadow]`) were refused; the detail says so after the live line.
+        eprintln!("{}", status.detail);
+        EXIT_CONFIG
     } else {
         eprintln!(
             "rules not reloaded; the previous rules stay active:\n{}",

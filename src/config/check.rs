@@ -50,6 +50,7 @@ const DECISION_LOG_KEYS: &[&str] = &[
     "max_files",
     "include_customer_text",
 ];
+const SHADOW_KEYS: &[&str] = &["rules", "watch"];
 const SECTIONS: &[&str] = &[
     "gws",
     "bot",
@@ -57,6 +58,7 @@ const SECTIONS: &[&str] = &[
     "responder",
     "http",
     "decision_log",
+    "shadow",
 ];
 
 /// Check every key of `root`; `credentials_dir` is `$CREDENTIALS_DIRECTORY`, `instance` the
@@ -74,6 +76,7 @@ pub(super) fn check(
     let decision_log = decision_log(&mut root, &mut problems);
     let escalation = escalation(&mut root, &mut problems);
     let responders = responders(&mut root, &mut problems, &mut warnings);
+    let shadow = shadow(&mut root, bot.as_ref(), &mut problems);
     for (key, value) in root {
         let hint = closest(&key, SECTIONS)
             .map(|k| format!(" (did you mean [{k}]?)"))
@@ -88,6 +91,7 @@ pub(super) fn check(
             responders,
             http,
             decision_log,
+            shadow,
             warnings,
         }),
         _ => Err(Problems(problems)),
@@ -234,6 +238,38 @@ fn decision_log(root: &mut config::Map<String, Value>, problems: &mut Vec<String
     decision_log
 }
 
+/// `[shadow]`; `None` without the section. Its directory must be given and must not be the
+/// live one (whose rules would then only agree with themselves).
+fn shadow(
+    root: &mut config::Map<String, Value>,
+    bot: Option<&Bot>,
+    problems: &mut Vec<String>,
+) -> Option<Shadow> {
+    if !root.contains_key("shadow") {
+        return None;
+    }
+    let mut r = Reader::new(root, "shadow", problems);
+    let rules = r.required_string("rules", "\"/etc/gws-botd/rules-next\"");
+    let watch = r.boolean_or("watch", true);
+    r.finish(SHADOW_KEYS);
+    let rules = PathBuf::from(rules?);
+    if bot.is_some_and(|bot| same_dir(&bot.rules, &rules)) {
+        problems.push(format!(
+            "shadow.rules: {} is the live rules directory (bot.rules); point it at the copy \
+             with the changes you want to try",
+            rules.display()
+        ));
+    }
+    Some(Shadow { rules, watch })
+}
+
+/// Whether two directory names are the same directory (as written, or once resolved).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    let trimmed = |p: &Path| p.components().collect::<PathBuf>();
+    trimmed(a) == trimmed(b)
+        || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+}
+
 /// `[escalation]`.
 fn escalation(
     root: &mut config::Map<String, Value>,
@@ -284,6 +320,7 @@ pub fn known_keys() -> Vec<String> {
         ("escalation", ESCALATION_KEYS),
         ("http", HTTP_KEYS),
         ("decision_log", DECISION_LOG_KEYS),
+        ("shadow", SHADOW_KEYS),
     ]
     .iter()
     .flat_map(|(section, keys)| keys.iter().map(move |k| format!("{section}.{k}")))

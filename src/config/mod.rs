@@ -67,6 +67,9 @@ pub struct Config {
     pub responders: Vec<ResponderConfig>,
     pub http: Http,
     pub decision_log: DecisionLog,
+    /// `[shadow]`: a second rules directory tried on live traffic and never sent; `None`
+    /// without the section.
+    pub shadow: Option<Shadow>,
     /// Things that work but an operator should know about (a world-readable password file,
     /// plain HTTP allowed to a remote host): logged at WARN by `run`, printed by `check`.
     pub warnings: Vec<String>,
@@ -77,6 +80,18 @@ pub struct Config {
 pub struct Http {
     /// Serve `/metrics`, `/healthz` and `/readyz` here; off when `None`.
     pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `[shadow]`: rules a supervisor tries on live traffic (see `docs/shadow.md`). They are
+/// evaluated after the live chain on every trigger, recorded in the decision log and never
+/// sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shadow {
+    /// Directory of the shadow rule files (validated like `bot.rules`).
+    pub rules: PathBuf,
+    /// Reload the shadow rules when one of their files is saved (besides SIGHUP); on by
+    /// default.
+    pub watch: bool,
 }
 
 /// `[decision_log]`: the record of what the bot decided in each chat and why, for `explain`.

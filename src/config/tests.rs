@@ -406,3 +406,39 @@ fn files_the_configuration_names_are_checked() {
     assert!(all.contains("holds no certificate"), "{all}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_shadow_section_names_a_second_rules_directory() {
+    assert_eq!(load(GOOD, &[]).unwrap().shadow, None);
+    let text = format!("{GOOD}\n[shadow]\nrules = \"rules-next\"\n");
+    assert_eq!(
+        load(&text, &[]).unwrap().shadow,
+        Some(Shadow {
+            rules: PathBuf::from("rules-next"),
+            watch: true
+        })
+    );
+    let text = format!("{GOOD}\n[shadow]\nrules = \"rules-next\"\nwatch = false\n");
+    assert!(!load(&text, &[]).unwrap().shadow.unwrap().watch);
+    // Every problem at once: a missing directory, an unknown key with a hint.
+    let text = format!("{GOOD}\n[shadow]\nwatc = true\n");
+    let all = load(&text, &[]).unwrap_err().0.join("\n");
+    assert!(all.contains("shadow.rules: missing"), "{all}");
+    assert!(all.contains("shadow.watc"), "{all}");
+    assert!(all.contains("did you mean"), "{all}");
+    // The live directory itself would only ever agree with itself.
+    let text = format!("{GOOD}\n[shadow]\nrules = \"./rules/\"\n");
+    let all = load(&text, &[]).unwrap_err().0.join("\n");
+    assert!(
+        all.contains("is the live rules directory (bot.rules)"),
+        "{all}"
+    );
+    let text = format!("{GOOD}\n[shadow]\nrules = \"\"\n");
+    let all = load(&text, &[]).unwrap_err().0.join("\n");
+    assert!(all.contains("shadow.rules: must not be empty"), "{all}");
+    let from_env = load(GOOD, &[("GWS_BOTD__SHADOW__RULES", "/etc/gws-botd/next")]).unwrap();
+    assert_eq!(
+        from_env.shadow.map(|s| s.rules),
+        Some(PathBuf::from("/etc/gws-botd/next"))
+    );
+}

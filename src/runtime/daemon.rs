@@ -45,6 +45,14 @@ pub fn load_rules(config: &Config) -> Result<RuleSet, Problems> {
     RuleSet::load_dir(&config.bot.rules)
 }
 
+/// Load the shadow rule set (`[shadow] rules`), when the configuration has one.
+pub fn load_shadow(config: &Config) -> Option<Result<RuleSet, Problems>> {
+    config
+        .shadow
+        .as_ref()
+        .map(|shadow| RuleSet::load_dir(&shadow.rules))
+}
+
 /// The responder chain the configuration names, with the rule-based ones reading `rules`.
 /// Fails when a responder cannot be built (a token file gone since `check`): exit 78.
 pub fn build_chain(config: &Config, rules: &Arc<ArcSwap<RuleSet>>) -> Result<Chain, BuildError> {
@@ -234,6 +242,7 @@ impl Routing {
             max_message_chars: config.bot.max_message_chars,
             session: link,
             hand_over: hand_over.clone(),
+            shadow: tuning.shadow.clone(),
         });
         let (transcripts_tx, transcripts) = mpsc::channel(pump::TRANSCRIPT_QUEUE);
         client.deliver_transcripts_to(transcripts_tx);

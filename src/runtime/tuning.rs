@@ -28,6 +28,9 @@ pub struct Tuning {
     /// After the shutdown grace period: how long the hand-over of the open chats may take
     /// before they are abandoned.
     pub hand_over_window: Duration,
+    /// The shadow rules (`[shadow]`) the chats evaluate after the live chain; the caller loads
+    /// and reloads them (see `cli::run`). `None`: no shadow rules.
+    pub shadow: Option<std::sync::Arc<chat::shadow::Shadow>>,
 }
 
 impl Default for Tuning {
@@ -41,6 +44,7 @@ impl Default for Tuning {
             notifier: crate::telemetry::notify::Notifier::disabled(),
             reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
             hand_over_window: DEFAULT_HAND_OVER_WINDOW,
+            shadow: None,
         }
     }
 }

@@ -218,6 +218,11 @@ pub(crate) struct Metrics {
     pub tls_verification_disabled: Gauge,
     /// Decision records dropped because the log's writer could not keep up.
     pub decision_log_dropped: Sourced,
+    /// Shadow decisions that differ from the live one, by the shadow rule that acted (or
+    /// `no_match`: the shadow set was silent where the live chain acted).
+    pub shadow_disagreements: Tally<Owned<1>>,
+    /// Shadow evaluations that panicked or took too long, by reason.
+    pub shadow_failures: Tally<Named>,
     /// Calls, passes and errors (including timeouts) per responder of the chain.
     pub responder_calls: Family<ResponderLabels, Counter>,
     pub responder_passes: Family<ResponderLabels, Counter>,
@@ -261,6 +266,8 @@ impl Metrics {
             override_until: Gauge::default(),
             tls_verification_disabled: Gauge::default(),
             decision_log_dropped: Sourced::default(),
+            shadow_disagreements: Tally::new(),
+            shadow_failures: Tally::new(),
             responder_calls: Family::default(),
             responder_passes: Family::default(),
             responder_errors: Family::default(),
@@ -274,6 +281,7 @@ impl Metrics {
         m.register_chats(&mut r);
         m.register_escalations_and_requests(&mut r);
         m.register_notifications_and_rules(&mut r, reloads);
+        m.register_shadow(&mut r);
         m.register_responders(&mut r);
         register_readiness(&mut r, health);
         m.registry = r;
@@ -444,6 +452,20 @@ impl Metrics {
             Described(self.responder_latency.clone()),
         );
     }
+
+    fn register_shadow(&self, r: &mut Registry) {
+        r.register(
+            "gws_botd_shadow_disagreements",
+            "Shadow decisions that differ from the live one, by the shadow rule that acted \
+             (no_match: the shadow rules were silent where the live chain acted)",
+            Described(self.shadow_disagreements.family.clone()),
+        );
+        r.register(
+            "gws_botd_shadow_failures",
+            "Shadow evaluations that panicked or took too long (none was recorded), by reason",
+            Described(self.shadow_failures.family.clone()),
+        );
+    }
 }
 
 /// The parts of `/readyz`, and `/readyz` itself, as 0/1 gauges.
@@ -532,7 +554,7 @@ mod tests {
             .collect();
         let unique: BTreeSet<&str> = names.iter().copied().collect();
         assert_eq!(names.len(), unique.len(), "{text}");
-        assert_eq!(names.len(), 34, "README.md lists 34 metrics:\n{text}");
+        assert_eq!(names.len(), 36, "README.md lists 36 metrics:\n{text}");
     }
 
     #[test]

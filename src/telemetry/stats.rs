@@ -58,6 +58,11 @@ pub struct Snapshot {
     pub rule_hits: BTreeMap<String, u64>,
     /// Failed GWS request attempts by (operation, code); see [`crate::telemetry::metrics::error_code`].
     pub gws_errors: BTreeMap<(String, String), u64>,
+    /// Shadow decisions that differed from the live one, by shadow rule (`no_match`: the
+    /// shadow rules were silent where the live chain acted).
+    pub shadow_disagreements: BTreeMap<String, u64>,
+    /// Shadow evaluations that panicked or took too long, by reason (`panic`, `slow`).
+    pub shadow_failures: BTreeMap<String, u64>,
 }
 
 /// One line for logs: `3 chats offered, 3 accepted, 0 rejected, 2 ended, …`.
@@ -187,6 +192,22 @@ impl Stats {
             .observe(waited.as_secs_f64());
         self.changed();
     }
+
+    /// A shadow decision differed from the live one; `rule` is the shadow rule that acted, or
+    /// `no_match` when the shadow rules were silent.
+    pub fn shadow_disagreement(&self, rule: &str) {
+        self.metrics
+            .shadow_disagreements
+            .inc([("rule", rule.to_owned())]);
+        self.changed();
+    }
+
+    /// A shadow evaluation failed (`panic`) or took too long (`slow`) and was dropped.
+    pub fn shadow_failure(&self, reason: &'static str) {
+        self.metrics.shadow_failures.inc([("reason", reason)]);
+        self.changed();
+    }
+
     /// The metrics of one responder of the chain (`name` as configured, `kind` its type),
     /// looked up once when the chain starts so that a call costs no label lookup.
     pub fn responder_probe(&self, name: &str, kind: &str) -> ResponderProbe {
@@ -306,6 +327,13 @@ impl Stats {
                 .counts()
                 .into_iter()
                 .map(|([(_, operation), (_, code)], n)| ((operation, code), n))
+                .collect(),
+            shadow_disagreements: by_value(m.shadow_disagreements.counts()),
+            shadow_failures: m
+                .shadow_failures
+                .counts()
+                .into_iter()
+                .map(|([(_, reason)], n)| (reason.to_owned(), n))
                 .collect(),
         }
     }

@@ -80,6 +80,7 @@ mod rules_await;
 mod rules_check;
 mod rules_live;
 mod secrets;
+mod shadow;
 mod support;
 mod tls;
 mod webhook;

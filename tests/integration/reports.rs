@@ -103,8 +103,22 @@ async fn coverage_counts_the_decisions_of_a_real_run(d: SimDialect) {
         "{json:#}"
     );
     assert_eq!(json["log"]["unreadable"], 0);
+    // Without a configuration the chain is the rule files alone: they answered the accept and
+    // both messages (one with the no_match rule), and passed nothing.
+    assert_eq!(json["chain"], serde_json::json!(["rules"]), "{json:#}");
+    let rules = &json["responders"][0];
+    assert_eq!(rules["responder"], "rules", "{json:#}");
+    assert_eq!(
+        (rules["answers"].as_u64(), rules["passes"].as_u64()),
+        (Some(3), Some(0))
+    );
+    assert_eq!(json["responders"].as_array().map(Vec::len), Some(1));
 
     let text = stdout(&run(&["coverage", "--since", "1d"], &dirs));
+    assert!(
+        !text.contains("Responders"),
+        "the rules alone: no table: {text}"
+    );
     assert!(
         text.contains("\nLive rules that never fired in this window:\n"),
         "{text}"
@@ -153,6 +167,49 @@ fn coverage_reports_bad_input_with_its_exit_code() {
     let out = run(&["coverage"], &[("--state-dir", state.as_path())]);
     assert_eq!(out.status.code(), Some(64), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("give --rules DIR"));
+    std::fs::remove_dir_all(&rules).ok();
+    std::fs::remove_dir_all(&state).ok();
+}
+
+/// The chain comes from the configuration's `[[responder]]` entries: the passes before the
+/// rules' answers are the webhook's.
+#[test]
+fn coverage_counts_per_responder_of_the_configured_chain() {
+    let rules = rules_dir(crate::support::RULES);
+    let state = rules_dir("");
+    let config = state.join("gws-botd.toml");
+    std::fs::write(
+        &config,
+        "[[responder]]\ntype = \"webhook\"\nname = \"nlu\"\nformat = \"rasa\"\n\
+         url = \"http://127.0.0.1:5005/webhooks/rest/webhook\"\n[[responder]]\ntype = \"rules\"\n",
+    )
+    .unwrap();
+    let ts = jiff::Timestamp::now().to_string();
+    let lines = [
+        r#""event":"responded","trigger":"accepted","responder":"rules","rules":["greeting"],"matched":false,"replies":[],"then":"stay""#,
+        r#""event":"responder_failed","responder":"nlu","error":"HTTP 500","passed":true"#,
+        r#""event":"responded","trigger":"message","responder":"rules","rules":["refund"],"matched":true,"replies":[],"then":"stay""#,
+        r#""event":"responded","trigger":"message","responder":"nlu","rules":[],"matched":true,"replies":[],"then":"stay""#,
+    ];
+    let log: String = lines
+        .iter()
+        .map(|fields| format!("{{\"ts\":\"{ts}\",\"chat_id\":\"c-1\",{fields}}}\n"))
+        .collect();
+    std::fs::write(state.join(gws_botd::store::decision_log::FILE_NAME), log).unwrap();
+    let mut cmd = bin();
+    cmd.env("GWS_BOTD_CONFIG", &config).arg("coverage");
+    cmd.arg("--rules")
+        .arg(&rules)
+        .arg("--state-dir")
+        .arg(&state);
+    let text = stdout(&cmd.output().unwrap());
+    let table = "\
+Responders (passes counted from the chain: nlu, rules):
+  RESPONDER  ANSWERED  PASSED  FAILED, PASSED ON  FAILED, HANDED OVER
+  nlu               1       1                  1                    0
+  rules             2       0                  0                    0
+";
+    assert!(text.contains(table), "{text}");
     std::fs::remove_dir_all(&rules).ok();
     std::fs::remove_dir_all(&state).ok();
 }

@@ -171,6 +171,8 @@ pub struct Harness {
     pub stats: Arc<Stats>,
     /// The active rule set the daemon's chain reads (reloads swap it).
     pub rules: Arc<ArcSwap<RuleSet>>,
+    /// The shadow rule set the chats evaluate, when the configuration has `[shadow]`.
+    pub shadow: Option<Arc<ArcSwap<RuleSet>>>,
     shutdown: CancellationToken,
     daemon: Option<JoinHandle<anyhow::Result<()>>>,
     /// The daemon runs on a runtime of its own, so that [`Harness::kill`] can end all of its
@@ -250,6 +252,10 @@ impl Harness {
             Some(list) => Chain::new(list),
             None => daemon::build_chain(&config, &rules).expect("the chain builds"),
         };
+        let shadow = config.shadow.as_ref().map(|s| {
+            let set = RuleSet::load_dir(&s.rules).expect("test shadow rules load");
+            Arc::new(ArcSwap::from_pointee(set))
+        });
         let stats = Arc::new(Stats::default());
         let shutdown = CancellationToken::new();
         let mut harness = Harness {
@@ -259,6 +265,7 @@ impl Harness {
             config,
             stats,
             rules,
+            shadow,
             shutdown,
             daemon: None,
             runtime: None,
@@ -274,10 +281,14 @@ impl Harness {
             .build()
             .expect("daemon runtime");
         self.shutdown = CancellationToken::new();
+        let shadow = self
+            .shadow
+            .as_ref()
+            .map(|set| Arc::new(gws_botd::chat::shadow::Shadow::new(set.clone(), None)));
         self.daemon = Some(runtime.spawn(daemon::run(
             self.config.clone(),
             chain,
-            tuning(),
+            Tuning { shadow, ..tuning() },
             self.stats.clone(),
             self.shutdown.clone(),
         )));

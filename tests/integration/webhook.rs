@@ -3,7 +3,8 @@
 //! HTTP 500, no answer within the timeout, invalid JSON, an oversized body) to the rules and
 //! hands over with `custom.handover`; the native format's round trip, its requests checked
 //! against `docs/webhook-native.schema.json`; `on_error = "hand_over"`; the per-responder
-//! metrics on the operator endpoint; the decision log and `explain` naming the responder.
+//! metrics on the operator endpoint; the decision log and `explain` naming the responder, and
+//! `gws-botd coverage` counting the same per responder from that log.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -276,6 +277,68 @@ async fn a_rasa_webhook_answers_passes_and_hands_over(d: SimDialect) {
     ] {
         assert!(story.contains(line), "{line:?} not in:\n{story}");
     }
+
+    // Coverage counts per responder what the metrics counted: the passes from the chain's
+    // order (the log records only who acted); the webhook's answers (no rule names) are not
+    // `no_match`.
+    let json = coverage_of(&h, &dir);
+    assert_eq!(
+        responders_of(&json),
+        [("nlu", 2, 2, 4, 0), ("rules", 6, 0, 0, 0)],
+        "{json:#}"
+    );
+    let days = json["no_match"].as_array().unwrap();
+    let total = |field: &str| days.iter().filter_map(|d| d[field].as_u64()).sum::<u64>();
+    assert_eq!(
+        total("customer_messages"),
+        RASA_SCRIPT.len() as u64,
+        "{json:#}"
+    );
+    assert_eq!(total("no_match"), 0, "{json:#}");
+}
+
+/// `gws-botd coverage --json` on the harness's decision log, the chain from its configuration.
+fn coverage_of(h: &Harness, dir: &std::path::Path) -> Value {
+    use gws_botd::cli::coverage;
+    let request = coverage::Request {
+        rules: Some(h.config.bot.rules.clone()),
+        shadow_rules: None,
+        state_dir: Some(dir.to_owned()),
+        since: Duration::from_secs(86_400),
+        json: true,
+        chain: Some(h.config.responders.iter().map(|r| r.name.clone()).collect()),
+    };
+    let target = gws_botd::config::Target::file(&dir.join("no-such-config.toml"));
+    let report = coverage::report(&target, &request, jiff::Timestamp::now()).unwrap();
+    let text = report.text();
+    assert!(
+        text.contains("Responders (passes counted from the chain: nlu, rules):"),
+        "{text}"
+    );
+    let json: Value = serde_json::from_str(&report.json()).unwrap();
+    assert_eq!(json["chain"], json!(["nlu", "rules"]));
+    assert_eq!(json["outside_chain"], 0);
+    json
+}
+
+/// Per responder of a coverage report: (name, answers, passes, failures passed on, failures
+/// handed over).
+fn responders_of(json: &Value) -> Vec<(&str, u64, u64, u64, u64)> {
+    let n = |row: &Value, field: &str| row[field].as_u64().unwrap_or(u64::MAX);
+    json["responders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["responder"].as_str().unwrap_or_default(),
+                n(row, "answers"),
+                n(row, "passes"),
+                n(row, "failures_passed"),
+                n(row, "failures_handed_over"),
+            )
+        })
+        .collect()
 }
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -373,6 +436,19 @@ async fn a_failing_webhook_with_on_error_hand_over_hands_the_chat_on(d: SimDiale
         ]
     );
     assert_eq!(h.stats.snapshot().responder_failures, 1);
+    let dir = h.config.bot.state_dir.clone();
+    wait_dir(&dir, "the chat's end in the decision log", || {
+        gws_botd::cli::explain::story(&dir, &id)
+            .ok()
+            .filter(|s| s.contains("chat ended"))
+    })
+    .await;
+    let json = coverage_of(&h, &dir);
+    assert_eq!(
+        responders_of(&json),
+        [("nlu", 1, 0, 0, 1), ("rules", 0, 0, 0, 0)],
+        "{json:#}"
+    );
 }
 
 /// A native webhook's failures pass to the rules, as the Rasa one's do.

@@ -5,6 +5,8 @@
 //! of the rules; `--json` gives the same for scripts (`docs/reports.md` documents the fields).
 
 mod report;
+mod responders;
+mod table;
 mod tally;
 
 use std::path::{Path, PathBuf};
@@ -16,7 +18,8 @@ use crate::cli::{EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 use crate::config::Target;
 use crate::responder::rules::RuleSet;
 pub use report::{JSON_VERSION, Report, Sets};
-pub use tally::{DayCount, Tally};
+pub use responders::ResponderRow;
+pub use tally::{DayCount, ResponderCount, Tally};
 
 /// What `gws-botd coverage` was asked.
 #[derive(Debug, Clone)]
@@ -30,6 +33,9 @@ pub struct Request {
     /// How far back the window reaches.
     pub since: Duration,
     pub json: bool,
+    /// The responder names of the chain, in order, which passes are counted from (default:
+    /// the `[[responder]]` entries of the configuration, else the rule files alone).
+    pub chain: Option<Vec<String>>,
 }
 
 /// Run the command at `now`: print the report, or the problem, and return the exit code.
@@ -80,7 +86,8 @@ pub fn report(target: &Target, request: &Request, now: Timestamp) -> Result<Repo
         .state_dir
         .clone()
         .unwrap_or_else(|| target.state_dir());
-    let tally = Tally::read(&state_dir, from, now).map_err(|e| {
+    let chain = request.chain.clone().unwrap_or_else(|| chain_of(target));
+    let tally = Tally::read(&state_dir, chain, from, now).map_err(|e| {
         let why = format!(
             "cannot read the decision log in {}: {e} (give the state directory with --state-dir)",
             state_dir.display()
@@ -129,6 +136,28 @@ fn shadow_rules_of(target: &Target) -> Option<PathBuf> {
         .ok()
         .and_then(|text| text.parse::<toml::Table>().ok())
         .and_then(|t| t.get("shadow")?.get("rules")?.as_str().map(PathBuf::from))
+}
+
+/// The responder names of `[[responder]]` in the configuration (`name`, else `type`), read
+/// leniently like [`Target::rules_dir`]; without any (or without a readable configuration),
+/// the chain of the rule files alone.
+fn chain_of(target: &Target) -> Vec<String> {
+    let names: Vec<String> = std::fs::read_to_string(&target.path)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("responder")?.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|entry| {
+            let name = entry.get("name").or_else(|| entry.get("type"))?;
+            name.as_str().map(str::to_owned)
+        })
+        .collect();
+    if names.is_empty() {
+        vec![tally::OLD_RESPONDER.to_owned()]
+    } else {
+        names
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use super::responders::{self, ResponderRow};
+use super::table::table;
 use super::tally::Tally;
 use crate::responder::rules::RuleSet;
 
@@ -26,6 +28,12 @@ pub struct Report {
     pub shadow: Option<Shadow>,
     /// One entry per UTC day with customer messages, oldest first.
     pub no_match: Vec<DayShare>,
+    /// The responder names of the chain, in order, which `passes` are counted from.
+    pub chain: Vec<String>,
+    /// The chain's responders in order, then the others the log names.
+    pub responders: Vec<ResponderRow>,
+    /// Decisions by a responder not in `chain` (the passes before them are not counted).
+    pub outside_chain: u64,
 }
 
 /// What was read.
@@ -148,6 +156,9 @@ impl Report {
                     }),
                 })
                 .collect(),
+            chain: tally.chain.clone(),
+            responders: responders::rows(tally),
+            outside_chain: tally.outside_chain,
         }
     }
 
@@ -224,33 +235,6 @@ fn disagreeing(tally: &Tally) -> Vec<Disagreement> {
     all
 }
 
-/// Rows as aligned columns, two spaces apart; `right[i]` aligns column `i` to the right.
-fn table(out: &mut String, rows: &[Vec<String>], right: &[bool]) {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in rows {
-        let mut line = String::from("  ");
-        for (c, cell) in row.iter().enumerate() {
-            let w = widths[c];
-            if right.get(c).copied().unwrap_or(false) {
-                let _ = write!(line, "{cell:>w$}  ");
-            } else {
-                let _ = write!(line, "{cell:<w$}  ");
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-}
-
 fn names(list: &[String]) -> String {
     if list.is_empty() {
         "(none)".to_owned()
@@ -283,6 +267,9 @@ impl Report {
             "Decision log in {}: {} file(s), {} record(s) in the window{unreadable}",
             self.log.state_dir, self.log.files, self.log.records
         );
+        if responders::worth_showing(&self.responders) {
+            responders::write(&mut out, &self.chain, &self.responders, self.outside_chain);
+        }
         write_rules(&mut out, "Live rules", &self.live);
         if let Some(shadow) = &self.shadow {
             write_rules(&mut out, "Shadow rules", &shadow.rules);

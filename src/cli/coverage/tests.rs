@@ -163,6 +163,7 @@ fn request(dir: &Path, shadow: bool) -> Request {
         state_dir: Some(dir.join("state")),
         since: Duration::from_secs(7 * 86_400),
         json: false,
+        chain: None,
     }
 }
 
@@ -270,4 +271,130 @@ fn missing_rules_and_logs_are_reported_with_their_exit_codes() {
     assert_eq!(code, EXIT_CONFIG);
     assert!(why.contains("the shadow rules in"), "{why}");
     fs::remove_dir_all(&dir).ok();
+}
+
+fn by(responder: &str, trigger: &str, rules: &[&str], matched: bool) -> Value {
+    let mut record = responded(trigger, rules, matched);
+    record["responder"] = json!(responder);
+    record
+}
+
+fn failed(responder: &str, passed: bool) -> Value {
+    json!({ "event": "responder_failed", "responder": responder, "error": "HTTP 500", "passed": passed })
+}
+
+/// A chain of a webhook (`nlu`) then the rule files: the webhook answers, fails and passes
+/// on, fails and hands over; an old record without a responder; a responder since removed.
+fn write_chain_log(state: &Path) {
+    let records = [
+        ("c-1", by("rules", "accepted", &["greeting"], false)),
+        ("c-1", said(1)),
+        ("c-1", by("nlu", "message", &[], true)),
+        ("c-1", said(2)),
+        ("c-1", failed("nlu", true)),
+        ("c-1", by("rules", "message", &["hours"], true)),
+        ("c-1", said(3)),
+        (
+            "c-1",
+            json!({ "event": "no_answer", "trigger": "message", "responder": "rules" }),
+        ),
+        ("c-1", said(4)),
+        ("c-1", by("rules", "message", &["rephrase"], false)),
+        ("c-1", said(5)),
+        ("c-1", failed("nlu", false)),
+        ("c-2", said(1)),
+        ("c-2", responded("message", &["refund"], true)),
+        ("c-3", said(1)),
+        ("c-3", by("faq-bot", "message", &[], true)),
+    ];
+    let log: String = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, (chat, record))| line(&format!("2026-12-02T10:00:{i:02}.000Z"), chat, record))
+        .collect();
+    fs::write(state.join(FILE_NAME), log).unwrap();
+}
+
+fn chain_config(dir: &Path) -> Target {
+    let path = dir.join("gws-botd.toml");
+    let config = "[[responder]]\ntype = \"webhook\"\nname = \"nlu\"\nformat = \"rasa\"\n\
+                  url = \"http://127.0.0.1:5005/webhooks/rest/webhook\"\n\n\
+                  [[responder]]\ntype = \"rules\"\n";
+    fs::write(&path, config).unwrap();
+    Target::file(&path)
+}
+
+#[test]
+fn answers_passes_and_failures_are_counted_per_responder() {
+    let dir = scratch();
+    write_chain_log(&dir.join("state"));
+    let report = report(&chain_config(&dir), &request(&dir, false), now()).unwrap();
+    let text = report.text();
+    let table = "\
+Responders (passes counted from the chain: nlu, rules):
+  RESPONDER                   ANSWERED  PASSED  FAILED, PASSED ON  FAILED, HANDED OVER
+  nlu                                1       4                  1                    1
+  rules                              4       1                  0                    0
+  faq-bot (not in the chain)         1       0                  0                    0
+  1 decision(s) by a responder not in the chain: the passes before them are not counted
+";
+    assert!(text.contains(table), "{text}");
+    // The webhook's answer (no rule, matched) is not a no_match; the no_answer and the
+    // no_match rule are.
+    assert!(
+        text.contains("  2026-12-02         7         2  28.6%\n"),
+        "{text}"
+    );
+    let json: Value = serde_json::from_str(&report.json()).unwrap();
+    assert_eq!(json["chain"], json!(["nlu", "rules"]));
+    assert_eq!(json["outside_chain"], 1);
+    assert_eq!(
+        json["responders"][0],
+        json!({
+            "responder": "nlu", "in_chain": true, "answers": 1, "passes": 4, "failures": 2,
+            "failures_passed": 1, "failures_handed_over": 1
+        })
+    );
+    assert_eq!(json["responders"][1]["responder"], "rules");
+    assert_eq!(json["responders"][1]["answers"], 4);
+    assert_eq!(json["responders"][2]["in_chain"], false);
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_rule_files_alone_show_no_responder_table_but_count_in_json() {
+    let dir = scratch();
+    write_log(&dir.join("state"));
+    let report = report(&target(), &request(&dir, false), now()).unwrap();
+    assert!(!report.text().contains("Responders"), "{}", report.text());
+    let json: Value = serde_json::from_str(&report.json()).unwrap();
+    // Old records without the field are the rules responder's: 4 answers, the no_answer a pass.
+    assert_eq!(json["chain"], json!(["rules"]));
+    assert_eq!(json["responders"][0]["responder"], "rules");
+    assert_eq!(json["responders"][0]["answers"], 4);
+    assert_eq!(json["responders"][0]["passes"], 1);
+    assert_eq!(json["responders"].as_array().map(Vec::len), Some(1));
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_second_responder_in_the_log_shows_the_table_even_with_the_default_chain() {
+    let mut tally = Tally::with_chain(vec!["rules".into()]);
+    let ts: Timestamp = "2026-12-02T10:00:00Z".parse().unwrap();
+    let record = |chat: &str, decision: Value| -> crate::store::decision_log::Record {
+        serde_json::from_str(&line("2026-12-02T10:00:00.000Z", chat, decision)).unwrap()
+    };
+    tally.add(ts, record("c-1", by("nlu", "message", &[], true)));
+    tally.add(ts, record("c-1", failed("nlu", true)));
+    tally.add(ts, record("c-1", by("rules", "message", &["hours"], true)));
+    let rows = responders::rows(&tally);
+    assert!(responders::worth_showing(&rows));
+    assert_eq!(tally.outside_chain, 1);
+    assert_eq!(tally.responders["nlu"].answers, 1);
+    assert_eq!(tally.responders["nlu"].failures_passed, 1);
+    assert_eq!(tally.responders["rules"].answers, 1);
+    // Only the rules in the chain and in the log: no table.
+    let mut alone = Tally::with_chain(vec!["rules".into()]);
+    alone.add(ts, record("c-1", by("rules", "message", &["hours"], true)));
+    assert!(!responders::worth_showing(&responders::rows(&alone)));
 }

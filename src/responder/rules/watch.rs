@@ -91,6 +91,8 @@ pub struct Reloader {
     stats: Option<Arc<crate::telemetry::stats::Stats>>,
     /// What the file watcher saw ([`run`]).
     watch: Arc<tokio::sync::watch::Sender<WatchState>>,
+    /// What the set is called in log lines: `rules`, or `shadow rules`.
+    name: &'static str,
 }
 
 #[derive(Default)]
@@ -118,7 +120,14 @@ impl Reloader {
             }),
             stats: None,
             watch: Arc::new(tokio::sync::watch::Sender::new(WatchState::default())),
+            name: "rules",
         }
+    }
+
+    /// Call the set `name` in log lines (`shadow rules`).
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 
     /// Also count each reload (ok or failed) in `stats`.
@@ -163,7 +172,7 @@ impl Reloader {
         let (result, print) = match loaded {
             Ok(loaded) => loaded,
             Err(e) => {
-                error!(error = %e, "loading the rules failed unexpectedly; the previous rules stay active");
+                error!(error = %e, "loading the {} failed unexpectedly; the previous {0} stay active", self.name);
                 return Err(Problems(Vec::new()));
             }
         };
@@ -172,7 +181,7 @@ impl Reloader {
         let set = match result {
             Ok(set) => set,
             Err(problems) => {
-                debug!(trigger = why, "the rule files do not load");
+                debug!(trigger = why, "the {} files do not load", self.name);
                 return Err(problems);
             }
         };
@@ -185,7 +194,7 @@ impl Reloader {
         state.reloads += 1;
         let reloads = state.reloads;
         self.watch.send_modify(|w| w.reloads = reloads);
-        info!(rules = %summary, trigger = why, "rules reloaded");
+        info!(rules = %summary, trigger = why, dir = %self.dir.display(), "{} reloaded", self.name);
         Ok(summary)
     }
 
@@ -198,11 +207,16 @@ impl Reloader {
         self.watch.send_modify(|w| w.failed += 1);
         let text = problems.to_string();
         if state.last_failure.as_deref() == Some(text.as_str()) {
-            debug!(trigger = why, "rules still have the same problems");
+            debug!(
+                trigger = why,
+                "the {} still have the same problems", self.name
+            );
         } else {
             error!(
                 trigger = why,
-                "rules not reloaded; the previous rules stay active:\n{text}"
+                dir = %self.dir.display(),
+                "{} not reloaded; the previous {0} stay active:\n{text}",
+                self.name
             );
             state.failures_logged += 1;
             state.last_failure = Some(text);

@@ -325,6 +325,25 @@ fn without_customer_data(decision: Decision) -> Decision {
             attached,
             then,
         },
+        Decision::Shadow {
+            trigger,
+            message_id,
+            rules,
+            matched,
+            replies,
+            then,
+            agrees,
+            ..
+        } => Decision::Shadow {
+            trigger,
+            message_id,
+            rules,
+            matched,
+            reply_chars: replies.iter().map(|r| r.chars().count()).collect(),
+            replies: Vec::new(),
+            then,
+            agrees,
+        },
         Decision::CustomerSaid {
             turn,
             message_id,

@@ -49,8 +49,16 @@ pub fn render(chat_id: &str, found: &Found) -> String {
             .unwrap_or_default()
     );
     let mut messages = Messages::default();
-    for record in &found.records {
-        for (i, line) in describe(record, &mut messages).into_iter().enumerate() {
+    let shadows = pair_shadows(&found.records);
+    for (n, record) in found.records.iter().enumerate() {
+        if shadows.paired.contains(&n) {
+            continue;
+        }
+        let mut lines = describe(record, &mut messages);
+        if let Some(&shadow) = shadows.under.get(&n) {
+            lines.extend(shadow_lines(&found.records[shadow].decision));
+        }
+        for (i, line) in lines.into_iter().enumerate() {
             let time = if i == 0 { clock(&record.ts) } else { "" };
             let _ = writeln!(out, "  {time:<12}  {line}");
         }
@@ -135,22 +143,10 @@ fn describe(record: &Record, messages: &mut Messages) -> Vec<String> {
                 .map_or_else(|| "the message".to_owned(), |id| messages.name(id));
             vec![format!("no rule acted on {message}; the bot stayed silent")]
         }
-        Decision::Shadow {
-            rules,
-            then,
-            agrees,
-            ..
-        } => {
-            let acted = if rules.is_empty() {
-                "no shadow rule would act".to_owned()
-            } else {
-                format!("shadow rules {} would act, then {then}", rules.join(", "))
-            };
-            let verdict = if *agrees { "agrees" } else { "DISAGREES" };
-            vec![format!(
-                "  shadow: {acted} ({verdict} with the live decision)"
-            )]
-        }
+        // A shadow record whose live decision is not in the log (a rotated-away file).
+        Decision::Shadow { trigger, .. } => std::iter::once(format!("shadow rules on {trigger}:"))
+            .chain(shadow_lines(&record.decision))
+            .collect(),
         Decision::ResponderFailed {
             responder,
             error,
@@ -180,6 +176,100 @@ fn describe(record: &Record, messages: &mut Messages) -> Vec<String> {
             vec![format!("chat ended: {}{detail}", end_outcome(outcome))]
         }
     }
+}
+
+/// Which shadow record goes under which live decision (by record index).
+#[derive(Debug, Default)]
+struct Shadows {
+    /// Live decision → its shadow record.
+    under: HashMap<usize, usize>,
+    /// Shadow records told under their live decision (not on their own).
+    paired: std::collections::HashSet<usize>,
+}
+
+/// Pair each shadow record with the earliest live decision before it about the same trigger
+/// (and message) that has none yet: the shadow is recorded after the live decision, though
+/// other records (GWS operations, a hand-over) may come in between.
+fn pair_shadows(records: &[Record]) -> Shadows {
+    let mut shadows = Shadows::default();
+    let mut waiting: Vec<(usize, &str, Option<&str>)> = Vec::new();
+    for (n, record) in records.iter().enumerate() {
+        match &record.decision {
+            Decision::Responded {
+                trigger,
+                message_id,
+                ..
+            }
+            | Decision::NoAnswer {
+                trigger,
+                message_id,
+                ..
+            } => waiting.push((n, trigger, message_id.as_deref())),
+            Decision::Shadow {
+                trigger,
+                message_id,
+                ..
+            } => {
+                let key = (trigger.as_str(), message_id.as_deref());
+                if let Some(at) = waiting.iter().position(|(_, t, m)| (*t, *m) == key) {
+                    let (live, ..) = waiting.remove(at);
+                    shadows.under.insert(live, n);
+                    shadows.paired.insert(n);
+                }
+            }
+            _ => {}
+        }
+    }
+    shadows
+}
+
+/// What the shadow rules would have done, indented under the live decision; marked when it
+/// differs from it.
+fn shadow_lines(decision: &Decision) -> Vec<String> {
+    let Decision::Shadow {
+        rules,
+        replies,
+        reply_chars,
+        then,
+        agrees,
+        ..
+    } = decision
+    else {
+        return Vec::new();
+    };
+    let names = rules
+        .iter()
+        .map(|r| format!("\"{r}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let head = match (agrees, rules.is_empty()) {
+        (true, true) => return vec!["  shadow: agrees (no shadow rule would act either)".into()],
+        (true, false) => return vec![format!("  shadow: agrees (rule {names})")],
+        (false, true) => "  shadow: DISAGREES: no shadow rule would act".to_owned(),
+        (false, false) => format!("  shadow: DISAGREES: rule {names} would act"),
+    };
+    let mut lines = vec![head];
+    lines.extend(
+        replies
+            .iter()
+            .map(|r| format!("    would say: {}", quoted(r))),
+    );
+    lines.extend(
+        reply_chars
+            .iter()
+            .map(|n| format!("    would say a reply of {n} characters (text not recorded)")),
+    );
+    if !rules.is_empty() {
+        lines.push(format!(
+            "    then: {}",
+            match then.as_str() {
+                "stay" => "would stay in the chat",
+                "close" => "would close the chat",
+                other => other,
+            }
+        ));
+    }
+    lines
 }
 
 /// A responder's failure, and whether the chain went on (`passed`) or handed the chat on.
@@ -353,217 +443,4 @@ fn end_outcome(outcome: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(ts: &str, decision: Decision) -> Record {
-        Record {
-            ts: ts.into(),
-            chat_id: "c-1".into(),
-            decision,
-        }
-    }
-
-    #[test]
-    fn a_story_reads_like_one() {
-        let found = Found {
-            records: vec![
-                record(
-                    "2025-03-01T10:00:00.000Z",
-                    Decision::Offered {
-                        customer: Some("Alex".into()),
-                    },
-                ),
-                record("2025-03-01T10:00:00.100Z", Decision::Accepted),
-                record(
-                    "2025-03-01T10:00:02.000Z",
-                    Decision::CustomerSaid {
-                        turn: 1,
-                        message_id: Some("e-17".into()),
-                        chars: 18,
-                        text: None,
-                    },
-                ),
-                record(
-                    "2025-03-01T10:00:02.010Z",
-                    Decision::Responded {
-                        trigger: "message".into(),
-                        responder: "rules".into(),
-                        message_id: Some("e-17".into()),
-                        rules: vec!["refund".into()],
-                        matched: true,
-                        replies: vec!["Let me get billing.".into()],
-                        reply_chars: vec![],
-                        attached: vec![],
-                        then: "escalate to team billing".into(),
-                    },
-                ),
-                record(
-                    "2025-03-01T10:00:02.300Z",
-                    Decision::Escalation {
-                        team: "billing".into(),
-                        step: "joined".into(),
-                        detail: Some("agent-101".into()),
-                    },
-                ),
-                record(
-                    "2025-03-01T10:00:02.400Z",
-                    Decision::Gws {
-                        operation: "send_message".into(),
-                        error: None,
-                    },
-                ),
-                record(
-                    "2025-03-01T10:00:02.500Z",
-                    Decision::Ended {
-                        outcome: "handed_over".into(),
-                        detail: Some("agent agent-101".into()),
-                    },
-                ),
-            ],
-            files: vec![],
-            unreadable: 0,
-        };
-        let story = render("c-1", &found);
-        let expected = "\
-Chat c-1 with customer Alex — 2025-03-01 (times in UTC)
-  10:00:00.000  offered to the bot; the bot takes it
-  10:00:00.100  accepted the chat
-  10:00:02.000  customer wrote message 1 [e-17] (18 characters; text not recorded)
-  10:00:02.010  rule \"refund\" matched message 1 [e-17]
-                  bot says: \"Let me get billing.\"
-                  then: escalate to team billing
-  10:00:02.300  team billing: agent joined: agent-101
-  10:00:02.500  chat ended: handed over to agent agent-101
-";
-        assert_eq!(story, expected);
-    }
-
-    /// Without customer text the story names the rules and the lengths of their replies.
-    #[test]
-    fn a_story_without_customer_data_names_rules_and_lengths() {
-        let found = Found {
-            records: vec![
-                record(
-                    "2025-03-01T10:00:00.000Z",
-                    Decision::Offered { customer: None },
-                ),
-                record(
-                    "2025-03-01T10:00:00.010Z",
-                    Decision::Responded {
-                        trigger: "accepted".into(),
-                        responder: "rules".into(),
-                        message_id: None,
-                        rules: vec!["greeting".into()],
-                        matched: false,
-                        replies: vec![],
-                        reply_chars: vec![27],
-                        attached: vec![],
-                        then: "stay".into(),
-                    },
-                ),
-            ],
-            files: vec![],
-            unreadable: 0,
-        };
-        let story = render("c-1", &found);
-        let expected = "\
-Chat c-1 — 2025-03-01 (times in UTC)
-  10:00:00.000  offered to the bot; the bot takes it
-  10:00:00.010  on accepting, rule \"greeting\" acted
-                  bot says a reply of 27 characters (from the rule's template; text not recorded)
-                  then: stays in the chat
-";
-        assert_eq!(story, expected);
-    }
-
-    fn said(turn: u32, id: Option<&str>, text: Option<&str>) -> Decision {
-        Decision::CustomerSaid {
-            turn,
-            message_id: id.map(Into::into),
-            chars: 5,
-            text: text.map(Into::into),
-        }
-    }
-
-    fn answered(id: Option<&str>, matched: bool) -> Decision {
-        Decision::Responded {
-            trigger: "message".into(),
-            responder: "rules".into(),
-            message_id: id.map(Into::into),
-            rules: vec![if matched { "hours" } else { "rephrase" }.into()],
-            matched,
-            replies: vec![],
-            reply_chars: vec![20],
-            attached: vec![],
-            then: "stay".into(),
-        }
-    }
-
-    /// Every message and every answer names its transcript id, so that a second answer to one
-    /// message (here after a restart that saw it again) shows in the story; a silence names
-    /// its message too. Records from before ids were kept read as they did.
-    #[test]
-    fn answers_name_their_message_and_a_second_answer_stands_out() {
-        let found = Found {
-            records: vec![
-                record(
-                    "2025-03-01T10:00:01.000Z",
-                    said(1, Some("e-3"), Some("hello")),
-                ),
-                record("2025-03-01T10:00:01.010Z", answered(Some("e-3"), false)),
-                record("2025-03-01T10:00:02.000Z", said(2, Some("7"), None)),
-                record(
-                    "2025-03-01T10:00:02.010Z",
-                    Decision::NoAnswer {
-                        trigger: "message".into(),
-                        responder: String::new(),
-                        message_id: Some("7".into()),
-                    },
-                ),
-                record("2025-03-01T10:00:05.000Z", said(3, Some("e-3"), None)),
-                record("2025-03-01T10:00:05.010Z", answered(Some("e-3"), false)),
-                record("2025-03-01T10:00:06.000Z", answered(Some("e-9"), true)),
-                record("2025-03-01T10:00:07.000Z", said(4, None, None)),
-                record("2025-03-01T10:00:07.010Z", answered(None, true)),
-            ],
-            files: vec![],
-            unreadable: 0,
-        };
-        let story = render("c-1", &found);
-        let expected = "\
-Chat c-1 — 2025-03-01 (times in UTC)
-  10:00:01.000  customer wrote message 1 [e-3] (5 characters): \"hello\"
-  10:00:01.010  no message rule matched message 1 [e-3]; \"rephrase\" answered
-                  bot says a reply of 20 characters (from the rule's template; text not recorded)
-                  then: stays in the chat
-  10:00:02.000  customer wrote message 2 [7] (5 characters; text not recorded)
-  10:00:02.010  no rule acted on message 2 [7]; the bot stayed silent
-  10:00:05.000  customer wrote message 3 [e-3] (5 characters; text not recorded)
-                  the same transcript entry as message 1: seen again
-  10:00:05.010  no message rule matched message 3 [e-3]; \"rephrase\" answered
-                  a second answer to message 3 [e-3]: it was answered at 10:00:01.010 already
-                  bot says a reply of 20 characters (from the rule's template; text not recorded)
-                  then: stays in the chat
-  10:00:06.000  rule \"hours\" matched message [e-9]
-                  bot says a reply of 20 characters (from the rule's template; text not recorded)
-                  then: stays in the chat
-  10:00:07.000  customer wrote message 4 (5 characters; text not recorded)
-  10:00:07.010  rule \"hours\" matched the message
-                  bot says a reply of 20 characters (from the rule's template; text not recorded)
-                  then: stays in the chat
-";
-        assert_eq!(story, expected);
-    }
-
-    #[test]
-    fn an_unknown_chat_says_where_it_looked() {
-        let dir = std::env::temp_dir().join(format!("gws-botd-ex-{}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let err = story(&dir, "nope").unwrap_err();
-        assert!(err.contains("no decisions recorded for chat nope"), "{err}");
-        std::fs::remove_dir_all(&dir).ok();
-        let err = story(&dir, "nope").unwrap_err();
-        assert!(err.contains("cannot read the decision log"), "{err}");
-    }
-}
+mod tests;
