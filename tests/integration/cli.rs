@@ -5,12 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gws-botd"));
-    // No configuration: the commands must work from their flags alone.
-    cmd.env("GWS_BOTD_CONFIG", "/nonexistent/gws-botd.toml");
-    cmd
-}
+use crate::support::bin_without_config;
 
 fn shipped() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")
@@ -55,7 +50,12 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn check_passes_the_shipped_rules_and_reports_tests() {
-    let out = run(bin().args(["check", "--rules"]).arg(shipped()), "");
+    let out = run(
+        bin_without_config()
+            .args(["check", "--rules"])
+            .arg(shipped()),
+        "",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("13 tests passed"),
@@ -84,7 +84,10 @@ fn check_fails_on_broken_copies_with_located_problems() {
         ),
     )
     .unwrap();
-    let out = run(bin().args(["check", "--rules"]).arg(&dir), "");
+    let out = run(
+        bin_without_config().args(["check", "--rules"]).arg(&dir),
+        "",
+    );
     assert_eq!(out.status.code(), Some(78));
     let err = text(&out.stderr);
     assert!(
@@ -98,7 +101,10 @@ fn check_fails_on_broken_copies_with_located_problems() {
         std::fs::read_to_string(shipped().join("05-hours.toml")).unwrap(),
     )
     .unwrap();
-    let out = run(bin().args(["check", "--rules"]).arg(&dir), "");
+    let out = run(
+        bin_without_config().args(["check", "--rules"]).arg(&dir),
+        "",
+    );
     assert_eq!(out.status.code(), Some(78));
     let err = text(&out.stderr);
     assert!(
@@ -119,13 +125,16 @@ fn check_fails_on_broken_copies_with_located_problems() {
 #[test]
 fn simulate_runs_a_transcript_from_stdin() {
     let out = run(
-        bin().args(["simulate", "--rules"]).arg(shipped()).args([
-            "--at",
-            "2026-11-24T10:00[Europe/Berlin]",
-            "--customer",
-            "Kim",
-            "--explain",
-        ]),
+        bin_without_config()
+            .args(["simulate", "--rules"])
+            .arg(shipped())
+            .args([
+                "--at",
+                "2026-11-24T10:00[Europe/Berlin]",
+                "--customer",
+                "Kim",
+                "--explain",
+            ]),
         "# a comment\nopening hours?\nI want a refund\n/escalation_failed\n",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -147,7 +156,7 @@ fn simulate_runs_a_transcript_from_stdin() {
 #[test]
 fn simulate_tells_a_conference_team_apart() {
     let out = run(
-        bin()
+        bin_without_config()
             .args(["simulate", "--rules"])
             .arg(shipped())
             .args(["--at", "2026-11-24T10:00[Europe/Berlin]"]),
@@ -162,7 +171,7 @@ fn simulate_tells_a_conference_team_apart() {
 #[test]
 fn simulate_after_hours_and_with_an_override() {
     let out = run(
-        bin()
+        bin_without_config()
             .args(["simulate", "--rules"])
             .arg(shipped())
             .args(["--at", "2026-12-24T15:00:00+01:00"]),
@@ -183,7 +192,7 @@ fn simulate_after_hours_and_with_an_override() {
     )
     .unwrap();
     let set = run(
-        bin()
+        bin_without_config()
             .args([
                 "override",
                 "closed",
@@ -198,7 +207,9 @@ fn simulate_after_hours_and_with_an_override() {
     );
     assert_eq!(set.status.code(), Some(0), "{}", text(&set.stderr));
     let show = run(
-        bin().args(["override", "show", "--state-dir"]).arg(&state),
+        bin_without_config()
+            .args(["override", "show", "--state-dir"])
+            .arg(&state),
         "",
     );
     assert!(
@@ -206,7 +217,7 @@ fn simulate_after_hours_and_with_an_override() {
             .contains("all schedules closed until 2099-01-01T00:00:00Z, with a message (in force")
     );
     let out = run(
-        bin()
+        bin_without_config()
             .args(["simulate", "--rules"])
             .arg(shipped())
             .args(["--at", "2026-11-24T10:00:00+01:00", "--customer", "Ann"])
@@ -224,17 +235,21 @@ fn simulate_after_hours_and_with_an_override() {
         "{stdout}"
     );
     let clear = run(
-        bin().args(["override", "clear", "--state-dir"]).arg(&state),
+        bin_without_config()
+            .args(["override", "clear", "--state-dir"])
+            .arg(&state),
         "",
     );
     assert!(text(&clear.stdout).contains("override cleared"));
     let show = run(
-        bin().args(["override", "show", "--state-dir"]).arg(&state),
+        bin_without_config()
+            .args(["override", "show", "--state-dir"])
+            .arg(&state),
         "",
     );
     assert!(text(&show.stdout).contains("no override"));
     let bad = run(
-        bin()
+        bin_without_config()
             .args([
                 "override",
                 "closed",
@@ -257,11 +272,14 @@ fn simulate_refuses_broken_rules_and_bad_times() {
         "[[rule]]\nname = \"x\"\non = \"accept\"\nreply = \"{nope}\"\n",
     )
     .unwrap();
-    let out = run(bin().args(["simulate", "--rules"]).arg(&dir), "");
+    let out = run(
+        bin_without_config().args(["simulate", "--rules"]).arg(&dir),
+        "",
+    );
     assert_eq!(out.status.code(), Some(78));
     assert!(text(&out.stdout).contains("unknown placeholder `{nope}`"));
     let out = run(
-        bin()
+        bin_without_config()
             .args(["simulate", "--rules"])
             .arg(shipped())
             .args(["--at", "noon"]),
@@ -296,7 +314,11 @@ async fn state_list_and_show_read_the_saved_chats() {
 
     let state = |args: &[&str]| {
         run(
-            bin().arg("state").args(args).arg("--state-dir").arg(&dir),
+            bin_without_config()
+                .arg("state")
+                .args(args)
+                .arg("--state-dir")
+                .arg(&dir),
             "",
         )
     };
@@ -349,12 +371,12 @@ async fn state_list_and_show_read_the_saved_chats() {
         text(&out.stderr)
     );
     let out = run(
-        bin().args(["state", "list", "--state-dir", "/nonexistent/gws-botd"]),
+        bin_without_config().args(["state", "list", "--state-dir", "/nonexistent/gws-botd"]),
         "",
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no saved chat state in /nonexistent/gws-botd"));
-    let out = run(bin().args(["state", "show"]), "");
+    let out = run(bin_without_config().args(["state", "show"]), "");
     assert_eq!(
         out.status.code(),
         Some(64),

@@ -4,25 +4,11 @@
 //! daemon without any chat asking: logged and exported.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Output;
 
 use gws_botd::sim::{Sim, SimConfig};
 
-const WAIT: Duration = Duration::from_secs(30);
-
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gws-botd"));
-    for var in [
-        "GWS_BOTD_CONFIG",
-        "GWS_BOTD__BOT__STATE_DIR",
-        "CREDENTIALS_DIRECTORY",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("RUST_LOG", "warn");
-    cmd
-}
+use crate::support::{bin_isolated, free_port, metric, spawn_daemon};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -58,7 +44,7 @@ fn config(dir: &Path, api_url: &str, password: &str, extra: &str) -> PathBuf {
 }
 
 fn run_with(args: &[&str], config: &Path) -> Output {
-    bin()
+    bin_isolated()
         .args(args)
         .arg("--config")
         .arg(config)
@@ -167,39 +153,11 @@ async fn online_check_exits_78_when_gws_refuses_the_login() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A free port on 127.0.0.1 for the metrics endpoint.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Poll `/metrics` until a line satisfies `pred`.
-async fn metric(addr: &str, what: &str, pred: impl Fn(&str) -> bool) {
-    let url = format!("http://{addr}/metrics");
-    let poll = async {
-        loop {
-            if let Ok(r) = reqwest::get(&url).await
-                && let Ok(body) = r.text().await
-                && body.lines().any(&pred)
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(WAIT, poll)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
-}
-
 async fn command(args: &[&str], config: &Path) -> Output {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let config = config.to_owned();
     tokio::task::spawn_blocking(move || {
-        bin()
+        bin_isolated()
             .args(&args)
             .arg("--config")
             .arg(&config)
@@ -226,17 +184,7 @@ async fn reload_and_override_reach_the_running_daemon() {
         &sim_config.users[0].password,
         &format!("watch_rules = false\n[http]\nlisten = \"{addr}\"\n"),
     );
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_gws-botd"))
-        .args(["run", "--config"])
-        .arg(&file)
-        .env("RUST_LOG", "warn")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    metric(&addr, "the daemon to be ready", |l| l == "gws_botd_ready 1").await;
+    let mut daemon = spawn_daemon(&file, &addr).await;
 
     let out = command(&["reload"], &file).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

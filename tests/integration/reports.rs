@@ -2,22 +2,15 @@
 //! supervisor runs them (the real binary), with their refusals.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use gws_botd::sim::{SimDialect, Step};
 use serde_json::Value;
 
-use crate::support::{Harness, rules_dir, say, wait_dir};
-
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gws-botd"));
-    // No configuration: the commands must work from their flags alone.
-    cmd.env("GWS_BOTD_CONFIG", "/nonexistent/gws-botd.toml");
-    cmd
-}
+use crate::support::{Harness, bin_without_config, rules_dir, say, wait_dir};
 
 fn run(args: &[&str], dirs: &[(&str, &Path)]) -> Output {
-    let mut cmd = bin();
+    let mut cmd = bin_without_config();
     cmd.args(args);
     for (flag, dir) in dirs {
         cmd.arg(flag).arg(dir);
@@ -196,7 +189,7 @@ fn coverage_counts_per_responder_of_the_configured_chain() {
         .map(|fields| format!("{{\"ts\":\"{ts}\",\"chat_id\":\"c-1\",{fields}}}\n"))
         .collect();
     std::fs::write(state.join(gws_botd::store::decision_log::FILE_NAME), log).unwrap();
-    let mut cmd = bin();
+    let mut cmd = bin_without_config();
     cmd.env("GWS_BOTD_CONFIG", &config).arg("coverage");
     cmd.arg("--rules")
         .arg(&rules)
@@ -286,7 +279,7 @@ fn schedule_shows_dst_holidays_and_the_override() {
     );
 
     // `override` checks --schedule against the daemon's rules, found through the configuration.
-    let set = bin()
+    let set = bin_without_config()
         .env("GWS_BOTD__BOT__RULES", &rules)
         .args([
             "override",

@@ -5,11 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gws-botd"));
-    cmd.env("GWS_BOTD_CONFIG", "/nonexistent/gws-botd.toml");
-    cmd
-}
+use crate::support::bin_without_config;
 
 /// A copy of the shipped rules in a fresh directory, with `file` edited by `edit`.
 fn shipped_with(name: &str, file: &str, edit: impl Fn(&str) -> String) -> PathBuf {
@@ -30,7 +26,11 @@ fn shipped_with(name: &str, file: &str, edit: impl Fn(&str) -> String) -> PathBu
 }
 
 fn check(dir: &Path) -> (Option<i32>, String) {
-    let out: Output = bin().args(["check", "--rules"]).arg(dir).output().unwrap();
+    let out: Output = bin_without_config()
+        .args(["check", "--rules"])
+        .arg(dir)
+        .output()
+        .unwrap();
     assert!(out.stdout.is_empty() || out.status.success());
     (
         out.status.code(),

@@ -4,7 +4,6 @@
 //! at reload without touching the live one.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -342,7 +341,9 @@ async fn a_panicking_or_hanging_shadow_never_touches_the_live_answers(d: SimDial
             Outcome::Pass
         }
     })
-    .with_budget(Duration::from_millis(50));
+    // The budget also bounds the panicking evaluation, whose unwinding (a backtrace with
+    // RUST_BACKTRACE set, on a loaded machine) must fit in it: 50 ms did not, always.
+    .with_budget(Duration::from_secs(1));
     let stats = Arc::new(gws_botd::telemetry::stats::Stats::default());
     let stop = CancellationToken::new();
     let state_dir = config.bot.state_dir.clone();
@@ -395,7 +396,7 @@ async fn a_panicking_or_hanging_shadow_never_touches_the_live_answers(d: SimDial
     )
     .await
     .expect("both slow evaluations are counted");
-    assert_eq!(failures.get("panic"), Some(&1));
+    assert_eq!(failures.get("panic"), Some(&1), "{failures:?}");
     assert!(
         stats.snapshot().shadow_disagreements.is_empty(),
         "nothing recorded, nothing compared"
@@ -440,19 +441,6 @@ per_dialect!(
     a_panicking_or_hanging_shadow_never_touches_the_live_answers,
 );
 
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gws-botd"));
-    for var in [
-        "GWS_BOTD_CONFIG",
-        "GWS_BOTD__BOT__STATE_DIR",
-        "CREDENTIALS_DIRECTORY",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("RUST_LOG", "warn");
-    cmd
-}
-
 /// A configuration in a fresh directory with the shipped rules and `shadow` as `[shadow]`.
 fn config_with_shadow(api_url: &str, password: &str, shadow: &str, extra: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gws-botd-shadow-{}", rand::random::<u64>()));
@@ -489,7 +477,7 @@ fn check_and_run_refuse_an_invalid_shadow_directory() {
     for (dir, expected) in cases {
         let file = config_with_shadow(url, "pw", &dir, "");
         for command in [&["check", "--offline"][..], &["run"][..]] {
-            let out = bin()
+            let out = bin_isolated()
                 .args(command)
                 .arg("--config")
                 .arg(&file)
@@ -507,7 +495,7 @@ fn check_and_run_refuse_an_invalid_shadow_directory() {
     }
     let next = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules-next");
     let file = config_with_shadow(url, "pw", &next.display().to_string(), "");
-    let out = bin()
+    let out = bin_isolated()
         .args(["check", "--offline", "--config"])
         .arg(&file)
         .output()
@@ -562,38 +550,17 @@ async fn reload_reports_the_shadow_rules_too() {
         .await
         .unwrap();
     let shadow_dir = rules_dir(&ping_rules("ping-v1", "pong v1"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = format!("127.0.0.1:{}", free_port());
     let file = config_with_shadow(
         &sim.api_url(),
         &sim_config.users[0].password,
         &shadow_dir.display().to_string(),
         &format!("[http]\nlisten = \"{addr}\"\n"),
     );
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_gws-botd"))
-        .args(["run", "--config"])
-        .arg(&file)
-        .env("RUST_LOG", "warn")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // A child process announces nothing: its metrics are looked at until it is Ready.
-    let url = format!("http://{addr}/metrics");
-    wait_until_async("the daemon to be ready", || async {
-        let body = reqwest::get(&url).await.ok()?.text().await.ok()?;
-        body.lines().any(|l| l == "gws_botd_ready 1").then_some(())
-    })
-    .await;
+    let mut daemon = spawn_daemon(&file, &addr).await;
     let reload = |file: PathBuf| {
         tokio::task::spawn_blocking(move || {
-            bin()
+            bin_isolated()
                 .args(["reload", "--config"])
                 .arg(&file)
                 .output()
@@ -634,23 +601,4 @@ async fn reload_reports_the_shadow_rules_too() {
     sim.shutdown().await;
     let _ = std::fs::remove_dir_all(file.parent().unwrap());
     let _ = std::fs::remove_dir_all(&shadow_dir);
-}
-
-/// Poll the async `probe` every 50 ms until it returns Some, for at most `WAIT`: for a child
-/// process, which announces no change.
-async fn wait_until_async<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    mut probe: impl FnMut() -> F,
-) -> T {
-    let poll = async {
-        loop {
-            if let Some(v) = probe().await {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(WAIT, poll)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }

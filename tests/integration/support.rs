@@ -575,3 +575,72 @@ impl std::io::Write for LineWriter {
         Ok(())
     }
 }
+
+/// The `gws-botd` binary with no configuration reachable: the commands must work from their
+/// flags alone.
+pub fn bin_without_config() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gws-botd"));
+    cmd.env("GWS_BOTD_CONFIG", "/nonexistent/gws-botd.toml");
+    cmd
+}
+
+/// The `gws-botd` binary, free of what the environment may say about configuration, state
+/// and credentials (the test passes `--config`), logging at WARN.
+pub fn bin_isolated() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gws-botd"));
+    for var in [
+        "GWS_BOTD_CONFIG",
+        "GWS_BOTD__BOT__STATE_DIR",
+        "CREDENTIALS_DIRECTORY",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("RUST_LOG", "warn");
+    cmd
+}
+
+/// A free port on 127.0.0.1 (for a daemon's operator endpoint).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Poll `/metrics` at `addr` until a line satisfies `pred`, for at most `WAIT`: a child
+/// process announces no change.
+pub async fn metric(addr: &str, what: &str, pred: impl Fn(&str) -> bool) {
+    let url = format!("http://{addr}/metrics");
+    let poll = async {
+        loop {
+            if let Ok(r) = reqwest::get(&url).await
+                && let Ok(body) = r.text().await
+                && body.lines().any(&pred)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, poll)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+/// `gws-botd run --config config` as a child process (killed when dropped), once its
+/// operator endpoint at `addr` reports it Ready.
+pub async fn spawn_daemon(config: &Path, addr: &str) -> tokio::process::Child {
+    let daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_gws-botd"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    metric(addr, "the daemon to be ready", |l| l == "gws_botd_ready 1").await;
+    daemon
+}
