@@ -21,7 +21,8 @@
 //! /tmp/gws-baseline && cargo build --release`, then
 //! `cargo bench --bench load -- --baseline /tmp/gws-baseline/target/release/gws-botd`.
 //! The simulator is always ours. Env: LEVELS (e.g. `1,16`), CHATS_PER_LEVEL (default 8 per
-//! customer, 200 to 1,500), IDLE_CHATS (0 skips), LOAD_LOG (the daemon's RUST_LOG).
+//! customer, 200 to 1,500), IDLE_CHATS (0 skips), IDLE_ROUNDS (default 3, at most 10),
+//! LOAD_LOG (the daemon's RUST_LOG).
 //!
 //! Bounded: every level gives up after 60 s, every wait after 120 s, every HTTP request after
 //! 10 s; at most 1,500 chats per level and 10,000 idle chats.
@@ -512,12 +513,13 @@ async fn closed_loop(bot: &Path, customers: usize, total: usize) -> Level {
 }
 
 /// RSS (KiB) idle, then after each round's open and close.
-async fn idle_rounds(bot: &Path, chats: usize) -> (u64, Vec<(u64, u64)>) {
+async fn idle_rounds(bot: &Path, chats: usize, times: usize) -> (u64, Vec<(u64, u64)>) {
     let run = Run::start(bot, chats).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = rss_kib(run.pid);
     let mut rounds = Vec::new();
-    for round in 0..3 {
+    // IDLE_ROUNDS: more rounds show where RSS settles (6 rounds: +10, +8, +3, +0.6, +0.3 MiB).
+    for round in 0..times {
         let mut ids = Vec::with_capacity(chats);
         for batch in 0..chats.div_ceil(250) {
             let made: Vec<Option<String>> =
@@ -678,14 +680,15 @@ async fn main() {
     if idle == 0 {
         return;
     }
-    println!("\n{idle} idle chats, opened and closed three times (RSS in MiB):");
+    let times = env_usize("IDLE_ROUNDS").unwrap_or(3).clamp(1, 10);
+    println!("\n{idle} idle chats, opened and closed {times} times (RSS in MiB):");
     let mut bins = vec![("ours", ours.clone())];
     if let Some(b) = &baseline {
         bins.push(("baseline", b.clone()));
     }
     let mut per_chat = Vec::new();
     for (name, bin) in &bins {
-        let (base_rss, rounds) = idle_rounds(bin, idle).await;
+        let (base_rss, rounds) = idle_rounds(bin, idle, times).await;
         let kib_per_chat = (rounds[0].0 as f64 - base_rss as f64) / idle as f64;
         per_chat.push(kib_per_chat);
         let rounds: Vec<String> = rounds
