@@ -6,8 +6,8 @@
 //! waits for the reply, asks again and waits again (3 bot messages per chat), then leaves;
 //! a new customer takes each free place until the level's chats are done. Per level:
 //! replies/s, reply and accept p50/p99 (customer message delivered → SendMessage arrives,
-//! invitation delivered → Accept arrives, on the simulator's clock), daemon CPU µs per reply
-//! (`/proc/PID/stat`), write syscalls per reply (`/proc/PID/io` `syscw`; below it the writer
+//! invitation delivered → Accept arrives, on the simulator's clock), daemon CPU µs per reply,
+//! user and system apart (`/proc/PID/stat`), write syscalls per reply (`/proc/PID/io` `syscw`; below it the writer
 //! threads' share, the file writes), HTTP requests and CometD polls per reply (the
 //! simulator's request log: each request is at least one socket write) and the simulator's
 //! CPU in cores. Cold start: start to Ready with COLD_RECORDS (default 10,000) saved records,
@@ -22,7 +22,7 @@
 //! `cargo bench --bench load -- --baseline /tmp/gws-baseline/target/release/gws-botd`.
 //! The simulator is always ours. Env: LEVELS (e.g. `1,16`), CHATS_PER_LEVEL (default 8 per
 //! customer, 200 to 1,500), IDLE_CHATS (0 skips), IDLE_ROUNDS (default 3, at most 10),
-//! LOAD_LOG (the daemon's RUST_LOG).
+//! LOAD_LOG (the daemon's RUST_LOG), FLOOR (0 skips the kernel floor probe, `floor.rs`).
 //!
 //! Bounded: every level gives up after 60 s, every wait after 120 s, every HTTP request after
 //! 10 s; at most 1,500 chats per level and 10,000 idle chats.
@@ -36,6 +36,11 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 use tokio::time::Instant;
+
+mod floor;
+mod procfs;
+
+use procfs::{cpu, rss_kib, write_syscalls, writer_thread_writes};
 
 const RULES: &str = r#"
 [[rule]]
@@ -64,70 +69,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
         return Duration::ZERO;
     }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may contain spaces).
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
-    (ticks(11) + ticks(12)) as f64 / clock_ticks()
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// `syscw` of an `io` file under /proc: write-class syscalls.
-fn syscw(io: impl AsRef<Path>) -> u64 {
-    let io = std::fs::read_to_string(io).unwrap_or_default();
-    io.lines()
-        .find_map(|l| l.strip_prefix("syscw:"))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn write_syscalls(pid: u32) -> u64 {
-    syscw(format!("/proc/{pid}/io"))
-}
-
-/// Write syscalls of the daemon's writer threads: its file writes (and their wake-ups).
-fn writer_thread_writes(pid: u32) -> u64 {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten();
-    tasks
-        .flatten()
-        .filter(|t| {
-            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-            matches!(comm.trim(), "state-writer" | "decision-log")
-        })
-        .map(|t| syscw(t.path().join("io")))
-        .sum()
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }
 
 fn free_port() -> u16 {
@@ -356,6 +297,8 @@ struct Level {
     accept_p50: Duration,
     accept_p99: Duration,
     cpu_us_per_reply: f64,
+    user_us_per_reply: f64,
+    system_us_per_reply: f64,
     writes_per_reply: f64,
     file_writes_per_reply: f64,
     http_per_reply: f64,
@@ -376,8 +319,8 @@ fn done(chat: &Value) -> bool {
 async fn closed_loop(bot: &Path, customers: usize, total: usize) -> Level {
     let run = Run::start(bot, customers).await;
     let (cpu0, sim0, w0, f0) = (
-        cpu_seconds(run.pid),
-        cpu_seconds(run.sim_pid),
+        cpu(run.pid),
+        cpu(run.sim_pid),
         write_syscalls(run.pid),
         writer_thread_writes(run.pid),
     );
@@ -422,8 +365,8 @@ async fn closed_loop(bot: &Path, customers: usize, total: usize) -> Level {
     }
     let wall = start.elapsed().as_secs_f64();
     let (cpu, sim, writes, file_writes) = (
-        cpu_seconds(run.pid) - cpu0,
-        cpu_seconds(run.sim_pid) - sim0,
+        cpu(run.pid) - cpu0,
+        cpu(run.sim_pid) - sim0,
         write_syscalls(run.pid) - w0,
         writer_thread_writes(run.pid) - f0,
     );
@@ -502,12 +445,14 @@ async fn closed_loop(bot: &Path, customers: usize, total: usize) -> Level {
         reply_p99: percentile(&reply, 0.99),
         accept_p50: percentile(&accept, 0.5),
         accept_p99: percentile(&accept, 0.99),
-        cpu_us_per_reply: per(cpu * 1e6),
+        cpu_us_per_reply: per(cpu.total() * 1e6),
+        user_us_per_reply: per(cpu.user * 1e6),
+        system_us_per_reply: per(cpu.system * 1e6),
         writes_per_reply: per(writes as f64),
         file_writes_per_reply: per(file_writes as f64),
         http_per_reply: per(http as f64),
         polls_per_reply: per(polls as f64),
-        sim_cores: sim / wall,
+        sim_cores: sim.total() / wall,
         complete,
     }
 }
@@ -573,13 +518,15 @@ fn ratio(ours: f64, base: f64) -> String {
 
 fn print_level(customers: usize, ours: &Level, base: Option<&Level>) {
     type Metric = fn(&Level) -> f64;
-    let rows: [(&str, Metric, usize); 11] = [
+    let rows: [(&str, Metric, usize); 13] = [
         ("replies/s", |l| l.replies_per_s, 0),
         ("reply p50 ms", |l| millis(l.reply_p50), 0),
         ("reply p99 ms", |l| millis(l.reply_p99), 0),
         ("accept p50 ms", |l| millis(l.accept_p50), 0),
         ("accept p99 ms", |l| millis(l.accept_p99), 0),
         ("daemon CPU µs/reply", |l| l.cpu_us_per_reply, 0),
+        ("  user", |l| l.user_us_per_reply, 0),
+        ("  system", |l| l.system_us_per_reply, 0),
         ("write syscalls/reply", |l| l.writes_per_reply, 2),
         ("  by writer threads", |l| l.file_writes_per_reply, 2),
         ("HTTP requests/reply", |l| l.http_per_reply, 2),
@@ -638,6 +585,13 @@ async fn main() {
             .as_ref()
             .map_or(String::new(), |b| format!("vs baseline {}", b.display()))
     );
+    let floor = match env_usize("FLOOR") {
+        Some(0) => None,
+        _ => floor::run(&ours).await,
+    };
+    if let Some(f) = &floor {
+        floor::print(f);
+    }
     println!("columns: ours, baseline, ratio ours/baseline (lower is better except replies/s)");
     for (i, &customers) in levels.iter().enumerate() {
         let total = env_usize("CHATS_PER_LEVEL").unwrap_or((customers * 8).clamp(200, 1_500));
@@ -654,6 +608,10 @@ async fn main() {
             None => (closed_loop(&ours, customers, total).await, None),
         };
         print_level(customers, &o, b.as_ref());
+        if let Some(f) = &floor {
+            let base = b.as_ref().map_or(0.0, |b| b.cpu_us_per_reply);
+            floor::print_level(f, o.http_per_reply, o.system_us_per_reply, base);
+        }
     }
 
     let records = env_usize("COLD_RECORDS").unwrap_or(10_000).min(100_000);

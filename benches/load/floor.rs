@@ -1,0 +1,196 @@
+//! The kernel's floor: what one HTTP request over loopback costs in system CPU when user space
+//! does next to nothing, so that the daemon's system CPU per reply can be read against it.
+//!
+//! One thread sends small keep-alive requests to the simulator one after the other and reads
+//! its own `utime`/`stime` (`/proc/thread-self/stat`) before and after, twice: with blocking
+//! sockets (a `write` and a `read` per request: the least any client can do) and with
+//! `reqwest` on a current-thread tokio runtime (non-blocking sockets and `epoll`, as the
+//! daemon does, without its thread hops). The server's side is the simulator's, not counted.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::procfs::{Cpu, cpu_of};
+
+/// Requests per probe: `stat` counts in ticks (10 ms), so enough for a few hundred of them.
+const REQUESTS: usize = 20_000;
+/// Each probe stops after this long, done or not.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// CPU per request of the two probes, µs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Floor {
+    pub blocking: PerRequest,
+    pub tokio: PerRequest,
+}
+
+/// User and system CPU per request, µs, and how many requests were measured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PerRequest {
+    pub user_us: f64,
+    pub system_us: f64,
+    pub requests: usize,
+}
+
+impl PerRequest {
+    fn of(cpu: Cpu, requests: usize) -> PerRequest {
+        let per = |s: f64| s * 1e6 / requests.max(1) as f64;
+        PerRequest {
+            user_us: per(cpu.user),
+            system_us: per(cpu.system),
+            requests,
+        }
+    }
+}
+
+/// Both probes against the simulator listening at `addr` (`127.0.0.1:PORT`), each on a thread
+/// of its own.
+pub fn measure(addr: String) -> Floor {
+    let a = addr.clone();
+    let blocking = std::thread::spawn(move || blocking_probe(&a))
+        .join()
+        .unwrap_or_default();
+    let tokio = std::thread::spawn(move || tokio_probe(&addr))
+        .join()
+        .unwrap_or_default();
+    Floor { blocking, tokio }
+}
+
+fn thread_cpu() -> Cpu {
+    cpu_of("/proc/thread-self/stat")
+}
+
+/// Blocking keep-alive HTTP/1.1: one `write` and (mostly) one `read` per request.
+fn blocking_probe(addr: &str) -> PerRequest {
+    let Ok(stream) = TcpStream::connect(addr) else {
+        return PerRequest::default();
+    };
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!("GET /sim/violations HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+    let mut writer = stream.try_clone().expect("clone the probe's socket");
+    let mut reader = BufReader::new(stream);
+    let (start, before) = (Instant::now(), thread_cpu());
+    let mut done = 0;
+    while done < REQUESTS && start.elapsed() < PROBE_TIMEOUT {
+        if writer.write_all(request.as_bytes()).is_err() || !read_response(&mut reader) {
+            break;
+        }
+        done += 1;
+    }
+    PerRequest::of(thread_cpu() - before, done)
+}
+
+/// Read one response with a `content-length` body; false on any failure.
+fn read_response(reader: &mut BufReader<TcpStream>) -> bool {
+    let mut length = 0;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return false,
+            Ok(_) => {}
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).is_ok()
+}
+
+/// reqwest on a current-thread runtime: the same requests through hyper, tokio and `epoll`.
+fn tokio_probe(addr: &str) -> PerRequest {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    let url = format!("http://{addr}/sim/violations");
+    runtime.block_on(async {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .http1_only()
+            .tcp_nodelay(true)
+            .build()
+            .expect("a reqwest client");
+        // The connection is opened before the measurement.
+        let _ = http.get(&url).send().await.map(|r| r.bytes());
+        let (start, before) = (Instant::now(), thread_cpu());
+        let mut done = 0;
+        while done < REQUESTS && start.elapsed() < PROBE_TIMEOUT {
+            let Ok(response) = http.get(&url).send().await else {
+                break;
+            };
+            if response.bytes().await.is_err() {
+                break;
+            }
+            done += 1;
+        }
+        PerRequest::of(thread_cpu() - before, done)
+    })
+}
+
+/// Start a simulator of its own (`sim` is the gws-botd binary), measure, stop it; `None` when
+/// the simulator did not come up.
+pub async fn run(sim: &std::path::Path) -> Option<Floor> {
+    let port = crate::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = std::process::Command::new(sim)
+        .args(["sim", "--listen", &addr])
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(&addr).is_err() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let floor = tokio::task::spawn_blocking(move || measure(addr)).await.ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    floor
+}
+
+/// The probes' results, and what they mean per reply.
+pub fn print(floor: &Floor) {
+    println!("\nkernel floor per HTTP request on loopback (client side, µs user / system):");
+    for (name, p) in [
+        ("blocking", floor.blocking),
+        ("tokio+reqwest", floor.tokio),
+    ] {
+        println!(
+            "  {name:<14} {:>6.1} / {:>6.1}  ({} requests)",
+            p.user_us, p.system_us, p.requests
+        );
+    }
+}
+
+/// Per level: the floor for the HTTP requests a reply takes, against a tenth of the baseline.
+pub fn print_level(floor: &Floor, http_per_reply: f64, system_us: f64, base_total_us: f64) {
+    let per_reply = |p: PerRequest| p.system_us * http_per_reply;
+    println!(
+        "  kernel floor µs/reply  {:>10.0} blocking, {:.0} tokio ({http_per_reply:.2} requests × \
+         {:.1} / {:.1} µs system)",
+        per_reply(floor.blocking),
+        per_reply(floor.tokio),
+        floor.blocking.system_us,
+        floor.tokio.system_us
+    );
+    if base_total_us > 0.0 {
+        let tenth = base_total_us / 10.0;
+        println!(
+            "  0.1x of the baseline   {tenth:>10.0} µs/reply: our system CPU alone is {:.1}x \
+             that, the blocking floor {:.1}x",
+            system_us / tenth,
+            per_reply(floor.blocking) / tenth
+        );
+    }
+}
