@@ -153,7 +153,9 @@ pub async fn run(sim: &std::path::Path) -> Option<Floor> {
     while TcpStream::connect(&addr).is_err() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let floor = tokio::task::spawn_blocking(move || measure(addr)).await.ok();
+    let floor = tokio::task::spawn_blocking(move || measure(addr))
+        .await
+        .ok();
     let _ = child.kill();
     let _ = child.wait();
     floor
@@ -162,10 +164,7 @@ pub async fn run(sim: &std::path::Path) -> Option<Floor> {
 /// The probes' results, and what they mean per reply.
 pub fn print(floor: &Floor) {
     println!("\nkernel floor per HTTP request on loopback (client side, µs user / system):");
-    for (name, p) in [
-        ("blocking", floor.blocking),
-        ("tokio+reqwest", floor.tokio),
-    ] {
+    for (name, p) in [("blocking", floor.blocking), ("tokio+reqwest", floor.tokio)] {
         println!(
             "  {name:<14} {:>6.1} / {:>6.1}  ({} requests)",
             p.user_us, p.system_us, p.requests

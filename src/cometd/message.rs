@@ -2,6 +2,9 @@
 //! tolerantly (unknown fields ignored, malformed entries skipped, `code:args:message` errors
 //! taken apart generically).
 
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 /// Meta channel: handshake.
@@ -145,6 +148,44 @@ pub struct Reply {
     pub advice: Option<Advice>,
     pub error: Option<BayeuxError>,
     pub data: Option<Value>,
+    /// The `data` as the server wrote it, when the response was parsed from its text
+    /// ([`parse_response_text`]; `data` is then `None`).
+    pub payload: Option<Payload>,
+}
+
+/// A message's `data` as the server wrote it: JSON text, not parsed further here (the reader
+/// parses it once, into what it needs).
+#[derive(Debug, Clone)]
+pub struct Payload(Box<RawValue>);
+
+impl Payload {
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The JSON text of `value`.
+    pub fn from_value(value: &Value) -> Payload {
+        Payload(serde_json::value::to_raw_value(value).expect("a Value serialises"))
+    }
+
+    /// Parsed into a `Value` (`null` if it somehow is not JSON).
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.as_str()).unwrap_or(Value::Null)
+    }
+}
+
+/// The same JSON, whatever its spacing and member order.
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        self.as_str() == other.as_str() || self.to_value() == other.to_value()
+    }
+}
+
+impl std::fmt::Display for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Reply {
@@ -179,6 +220,7 @@ impl Reply {
                 .and_then(Value::as_str)
                 .map(BayeuxError::parse),
             data: None,
+            payload: None,
         };
         reply.data = v.as_object_mut().and_then(|o| o.remove("data"));
         Some(reply)
@@ -202,6 +244,87 @@ pub fn parse_response(body: Value) -> Vec<Reply> {
         Value::Array(items) => items.into_iter().filter_map(Reply::from_value).collect(),
         Value::Object(_) => Reply::from_value(body).into_iter().collect(),
         _ => Vec::new(),
+    }
+}
+
+/// [`parse_response`] from the body's text, each message's `data` kept as its text
+/// ([`Reply::payload`]) rather than built into a `Value`. `None` when the text is not JSON, or
+/// neither an array nor an object.
+pub fn parse_response_text(text: &str) -> Option<Vec<Reply>> {
+    let text = text.trim_start();
+    let entries: Vec<&RawValue> = match text.as_bytes().first() {
+        Some(b'[') => serde_json::from_str(text).ok()?,
+        Some(b'{') => vec![serde_json::from_str(text).ok()?],
+        _ => return None,
+    };
+    Some(entries.into_iter().filter_map(reply_of_text).collect())
+}
+
+/// One message of [`parse_response_text`]: every member but `data` parsed as
+/// [`Reply::from_value`] parses it, `data` kept as text.
+fn reply_of_text(entry: &RawValue) -> Option<Reply> {
+    // Not an object: skipped, as `from_value` skips it. Of duplicate keys the last counts.
+    let members: Vec<(Cow<'_, str>, &RawValue)> =
+        serde_json::from_str::<Members<'_>>(entry.get()).ok()?.0;
+    let mut meta = serde_json::Map::new();
+    let mut payload = None;
+    for (key, raw) in members {
+        if key == "data" {
+            payload = Some(raw);
+        } else {
+            meta.insert(key.into_owned(), serde_json::from_str(raw.get()).ok()?);
+        }
+    }
+    let mut reply = Reply::from_value(Value::Object(meta))?;
+    reply.payload = payload.map(|raw| Payload(raw.to_owned()));
+    Some(reply)
+}
+
+/// An object's members in order, values unparsed.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Members<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members<'a>, A::Error> {
+                let mut members = Vec::new();
+                while let Some(key) = map.next_key::<Key<'a>>()? {
+                    members.push((key.0, map.next_value::<&'a RawValue>()?));
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+/// An object key, borrowed from the text unless it has escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Key<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(s.to_owned())))
+            }
+        }
+        d.deserialize_str(Visit(std::marker::PhantomData))
     }
 }
 

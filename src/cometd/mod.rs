@@ -42,6 +42,12 @@ pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub enum Notification {
     /// A message on a subscribed topic.
     Message { channel: String, data: Value },
+    /// A message on a subscribed topic, its data as the server wrote it: what a client made
+    /// with [`Client::deliver_payloads`] sends instead of `Message`.
+    Payload {
+        channel: String,
+        data: message::Payload,
+    },
     /// Subscribed and polling. `first` is true only once; later ones follow a re-handshake or
     /// a connect that succeeded after failures: messages may have been missed, catch up.
     Connected { first: bool },
@@ -64,6 +70,8 @@ pub struct Client {
     backoff: Backoff,
     /// Set while subscribed and polling successfully, cleared on any failure (readiness).
     link: Flag,
+    /// Responses are read as text and messages handed on as [`Notification::Payload`].
+    payloads: bool,
 }
 
 /// Mutable state of one `run`.
@@ -101,7 +109,15 @@ impl Client {
             topics,
             backoff,
             link: Flag::default(),
+            payloads: false,
         }
+    }
+
+    /// Hand messages on as [`Notification::Payload`], their data unparsed, for a reader that
+    /// parses each once into what it needs: no `Value` tree is built for them here.
+    pub fn deliver_payloads(mut self) -> Self {
+        self.payloads = true;
+        self
     }
 
     /// Report the connection state in `link`: set while subscribed and polling, cleared on
@@ -320,6 +336,15 @@ impl Client {
     /// POST a message array and parse the reply (403 → `GET me` and one retry is done by the
     /// transport).
     async fn post(&self, body: &Value, timeout: Duration) -> Result<Vec<Reply>, PostError> {
+        if self.payloads {
+            let text = self.transport.post_text(&self.url, body, timeout).await?;
+            return message::parse_response_text(&text).ok_or_else(|| {
+                PostError::new(
+                    Failure::Other,
+                    "could not decode a CometD response (not a message array)",
+                )
+            });
+        }
         let reply = self.transport.post_json(&self.url, body, timeout).await?;
         if !reply.is_array() && !reply.is_object() {
             return Err(PostError::new(
@@ -362,13 +387,14 @@ fn merge_advice(s: &mut Session, replies: &[Reply], channel: &str) {
 /// False when the receiver is gone.
 async fn deliver(tx: &mpsc::Sender<Notification>, replies: &mut [Reply]) -> bool {
     for reply in replies.iter_mut().filter(|r| !r.is_meta()) {
-        let Some(data) = reply.data.take() else {
-            debug!(channel = %reply.channel, "CometD message without data ignored");
-            continue;
-        };
-        let n = Notification::Message {
-            channel: reply.channel.clone(),
-            data,
+        let channel = reply.channel.clone();
+        let n = match (reply.payload.take(), reply.data.take()) {
+            (Some(data), _) => Notification::Payload { channel, data },
+            (None, Some(data)) => Notification::Message { channel, data },
+            (None, None) => {
+                debug!(channel = %reply.channel, "CometD message without data ignored");
+                continue;
+            }
         };
         if tx.send(n).await.is_err() {
             return false;

@@ -348,3 +348,66 @@ async fn a_server_that_does_not_hold_polls_is_not_hammered() {
         "{connects} connects in 10 s; expected about one per {MIN_IDLE_POLL:?}"
     );
 }
+
+/// With `deliver_payloads`, messages come as their text (a `\u` escape and all) in the same
+/// order as `Message`s would; a body that is not JSON fails the connect, which is retried.
+#[tokio::test(start_paused = true)]
+async fn payloads_are_handed_on_as_the_server_wrote_them() {
+    let script = Script {
+        handshakes: AtomicUsize::new(0),
+        connects: AtomicUsize::new(0),
+        on_handshake: Box::new(|_| None),
+        on_connect: Box::new(|n| match n {
+            1 => Reply::text(
+                200,
+                r#"[{"channel":"/v2/me/interactions","data":{"t":"caf\u00e9", "n":1}},
+                    {"channel":"/meta/connect","successful":true,"advice":{"interval":0}},
+                    {"channel":"/v2/me/channels","data":[2]}, 7, {"channel":"/v2/x"}]"#,
+            ),
+            2 => Reply::text(200, "not json"),
+            3 => Reply::json(
+                200,
+                json!([{"channel":"/v2/me/channels","data":{"n":3}}, connect_ok()]),
+            ),
+            _ => idle_connect(),
+        }),
+    };
+    let (fake, client) = start(script).await;
+    let (tx, mut rx) = mpsc::channel(16);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(client.deliver_payloads().run(tx, cancel.clone()));
+
+    assert_eq!(
+        rx.recv().await,
+        Some(Notification::Connected { first: true })
+    );
+    let Some(Notification::Payload { channel, data }) = rx.recv().await else {
+        panic!("no payload")
+    };
+    assert_eq!(channel, "/v2/me/interactions");
+    assert_eq!(data.as_str(), r#"{"t":"caf\u00e9", "n":1}"#, "as written");
+    assert_eq!(
+        data,
+        message::Payload::from_value(&json!({"n":1,"t":"café"}))
+    );
+    let Some(Notification::Payload { channel, data }) = rx.recv().await else {
+        panic!("no second payload")
+    };
+    assert_eq!(
+        (channel.as_str(), data.as_str()),
+        ("/v2/me/channels", "[2]")
+    );
+    // The undecodable answer is a failed connect: the client recovers and goes on (the
+    // messages of the answer first, then the recovery).
+    let Some(Notification::Payload { data, .. }) = rx.recv().await else {
+        panic!("no payload after the failure")
+    };
+    assert_eq!(data.to_value(), json!({"n":3}));
+    assert_eq!(
+        rx.recv().await,
+        Some(Notification::Connected { first: false })
+    );
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+    assert!(channels(&fake.requests()).contains(&"/meta/disconnect".to_owned()));
+}

@@ -1,5 +1,5 @@
 //! What the Bayeux client needs from HTTP: POST a JSON body to a URL within a timeout and get
-//! the JSON answer back, and for a failure, whether the server refused the credentials or
+//! the JSON answer back (parsed, or as text), and for a failure, whether the server refused the credentials or
 //! answered with another status. Cookies, authentication and CSRF are the transport's business.
 
 use std::fmt;
@@ -46,4 +46,18 @@ pub trait Transport: Send + Sync + fmt::Debug {
         body: &Value,
         timeout: Duration,
     ) -> Result<Value, PostError>;
+
+    /// POST `body` as JSON to `url` and return the answer's text, JSON as the server wrote it
+    /// (an empty body is `null`), for a reader that parses only what it needs. By default the
+    /// answer of [`Transport::post_json`], written out again.
+    async fn post_text(
+        &self,
+        url: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<String, PostError> {
+        self.post_json(url, body, timeout)
+            .await
+            .map(|v| v.to_string())
+    }
 }

@@ -69,6 +69,8 @@ pub struct Transport {
     client: reqwest::Client,
     api_url: Arc<str>,
     credentials: Arc<Credentials>,
+    /// `Basic …` of the credentials, encoded once (marked sensitive: never printed).
+    authorization: HeaderValue,
     csrf: Arc<RwLock<Option<CsrfPair>>>,
     /// Counts the HTTP sessions GWS opened for us (any response that set a new `JSESSIONID`):
     /// a request that failed under an older one must not be repeated blindly.
@@ -141,8 +143,10 @@ impl Transport {
             builder = builder.danger_accept_invalid_certs(true);
         }
         let client = builder.build().map_err(|e| Error::Setup(error_chain(&e)))?;
+        let authorization = basic_authorization(&credentials)?;
         Ok(Transport {
             client,
+            authorization,
             api_url: api_url.trim_end_matches('/').into(),
             credentials: Arc::new(credentials),
             csrf: Arc::new(RwLock::new(None)),
@@ -207,6 +211,21 @@ impl Transport {
         self.request(Method::POST, url, Some(body), timeout).await
     }
 
+    /// [`Transport::post_json`], returning the answer's text for a reader that parses only
+    /// what it needs (CometD responses): an empty body is `null`, escaped lone UTF-16
+    /// surrogates are repaired; whether it is JSON is for the reader to find out.
+    pub async fn post_text(
+        &self,
+        url: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<String, Error> {
+        let text = self
+            .request_text(Method::POST, url, Some(body), timeout)
+            .await?;
+        Ok(body::repair_text("a CometD response", text))
+    }
+
     /// GET a JSON document (same 403 handling as [`Transport::post_json`]).
     pub async fn get_json(&self, url: &str, timeout: Duration) -> Result<Value, Error> {
         self.request(Method::GET, url, None, timeout).await
@@ -219,6 +238,24 @@ impl Transport {
         body: Option<&Value>,
         timeout: Duration,
     ) -> Result<Value, Error> {
+        let text = self
+            .request_text(method.clone(), url, body, timeout)
+            .await?;
+        // The description is written only when the body does not simply parse.
+        match serde_json::from_str(&text) {
+            Ok(value) => Ok(value),
+            Err(_) => parse_body(&format!("the response to {method} {url}"), &text),
+        }
+    }
+
+    /// One request with the 403 handling, the status checked; the body's text.
+    async fn request_text(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<String, Error> {
         let session = self.sessions.load(Ordering::SeqCst);
         let (mut status, _, mut text) = self.send(method.clone(), url, body, timeout).await?;
         if status == StatusCode::FORBIDDEN {
@@ -236,7 +273,7 @@ impl Transport {
             (status, _, text) = self.send(method.clone(), url, body, timeout).await?;
         }
         check_status(status, &text)?;
-        parse_body(&format!("the response to {method} {url}"), &text)
+        Ok(text)
     }
 
     /// One HTTP exchange: Basic auth always, the CSRF header on anything but GET.
@@ -257,10 +294,7 @@ impl Transport {
             .client
             .request(method.clone(), url)
             .timeout(timeout)
-            .basic_auth(
-                &self.credentials.username,
-                Some(self.credentials.password.expose_secret()),
-            );
+            .header(reqwest::header::AUTHORIZATION, self.authorization.clone());
         if method != Method::GET {
             let pair = self.csrf.read().unwrap_or_else(|e| e.into_inner()).clone();
             if let Some((name, value)) = pair {
@@ -307,8 +341,11 @@ impl Transport {
             // An error status stays that error (a 503 is retried), without its body.
             body.clear();
         }
-        // As reqwest's `Response::text()` without the `charset` feature: lossy UTF-8.
-        Ok((status, headers, String::from_utf8_lossy(&body).into_owned()))
+        // As reqwest's `Response::text()` without the `charset` feature: lossy UTF-8 (copied
+        // only when it is not UTF-8).
+        let text = String::from_utf8(body)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Ok((status, headers, text))
     }
 
     fn store_csrf(&self, headers: &HeaderMap) {
@@ -330,6 +367,21 @@ impl Transport {
         }
         *self.csrf.write().unwrap_or_else(|e| e.into_inner()) = pair;
     }
+}
+
+/// The `Authorization` header of Basic auth, as reqwest's `basic_auth` writes it.
+fn basic_authorization(credentials: &Credentials) -> Result<HeaderValue, Error> {
+    use base64::Engine as _;
+    let pair = format!(
+        "{}:{}",
+        credentials.username,
+        credentials.password.expose_secret()
+    );
+    let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+    let mut value = HeaderValue::try_from(format!("Basic {encoded}"))
+        .map_err(|_| Error::Setup("the credentials cannot be sent in a header".into()))?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// The first path segment of `url` that is `.` or `..` (also percent-encoded), which URL

@@ -168,7 +168,8 @@ impl Stream {
             client.dialect().topics(),
             tuning.cometd_backoff,
         )
-        .report_link(health.cometd_connected.clone());
+        .report_link(health.cometd_connected.clone())
+        .deliver_payloads();
         let task = tokio::spawn(listen(cometd, tx, stop.clone(), tuning.login_backoff));
         let mut stream = Stream { task, stop };
         loop {
@@ -179,7 +180,9 @@ impl Stream {
                 }
                 n = rx.recv() => match n {
                     Some(Notification::Connected { .. }) => break,
-                    Some(Notification::Message { .. }) => debug!("notification before the session started"),
+                    Some(Notification::Message { .. } | Notification::Payload { .. }) => {
+                        debug!("notification before the session started")
+                    }
                     None => {
                         let result = (&mut stream.task).await;
                         anyhow::bail!("the notification stream ended before it was set up: {result:?}");

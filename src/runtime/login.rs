@@ -165,16 +165,29 @@ impl cometd::Transport for gws::Transport {
         body: &Value,
         timeout: Duration,
     ) -> Result<Value, cometd::PostError> {
-        use cometd::{Failure, PostError};
         gws::Transport::post_json(self, url, body, timeout)
             .await
-            .map_err(|e| {
-                let failure = match e {
-                    gws::Error::Unauthorized => Failure::Unauthorized,
-                    gws::Error::Http { status, .. } => Failure::Status(status),
-                    _ => Failure::Other,
-                };
-                PostError::new(failure, e.to_string())
-            })
+            .map_err(post_error)
     }
+
+    async fn post_text(
+        &self,
+        url: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<String, cometd::PostError> {
+        gws::Transport::post_text(self, url, body, timeout)
+            .await
+            .map_err(post_error)
+    }
+}
+
+fn post_error(e: gws::Error) -> cometd::PostError {
+    use cometd::{Failure, PostError};
+    let failure = match e {
+        gws::Error::Unauthorized => Failure::Unauthorized,
+        gws::Error::Http { status, .. } => Failure::Status(status),
+        _ => Failure::Other,
+    };
+    PostError::new(failure, e.to_string())
 }

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::cometd::Notification;
+use crate::cometd::message::Payload;
 use crate::event::Event;
 use crate::gws::{self, Parsed};
 use crate::telemetry::stats::Stats;
@@ -99,6 +100,21 @@ pub async fn run(
     }
 }
 
+/// A notification's data as it came, for the DEBUG log of what was skipped.
+enum Raw {
+    Value(serde_json::Value),
+    Text(Payload),
+}
+
+impl std::fmt::Display for Raw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Raw::Value(v) => v.fmt(f),
+            Raw::Text(t) => t.fmt(f),
+        }
+    }
+}
+
 /// The event a notification means, if any.
 fn notification(
     client: &gws::Client,
@@ -107,17 +123,25 @@ fn notification(
     resync: &Resync,
     unknown: &mut Unknown,
 ) -> Option<Event> {
-    let (channel, data) = match notification {
+    let dialect = client.dialect();
+    let (channel, parsed, data) = match notification {
         Notification::Connected { .. } => {
             stats.reconnect();
             // A full channel already holds a request: one renewal covers both.
             let _ = resync.session.try_send(());
             return None;
         }
-        Notification::Message { channel, data } => (channel, data),
+        Notification::Message { channel, data } => {
+            let parsed = dialect.parse_notification(&channel, &data);
+            (channel, parsed, Raw::Value(data))
+        }
+        Notification::Payload { channel, data } => {
+            let parsed = dialect.parse_notification_text(&channel, data.as_str());
+            (channel, parsed, Raw::Text(data))
+        }
     };
     stats.notification();
-    match client.dialect().parse_notification(&channel, &data) {
+    match parsed {
         Parsed::Event(Event::Chat(update)) => {
             if client
                 .async_failure(&update)

@@ -207,6 +207,18 @@ impl Dialect {
         }
     }
 
+    /// [`Dialect::parse_notification`] of a payload given as JSON text: the same result,
+    /// read from a tree that borrows from `text` (no `Value` is built).
+    pub fn parse_notification_text(&self, channel: &str, text: &str) -> Parsed {
+        let Some(data) = notification::json::Node::parse(text) else {
+            return Parsed::Ignored("notification payload is not JSON");
+        };
+        match self {
+            Dialect::Interactions => notification::interactions::parse_interactions(channel, &data),
+            Dialect::Chats => notification::chats::parse_chats(channel, &data),
+        }
+    }
+
     /// The chats of a listing response; entries without an id or on other channels are skipped.
     pub fn parse_listing(&self, body: &Value) -> Vec<ChatUpdate> {
         match self {

@@ -38,6 +38,24 @@ pub(super) fn parse_body(what: &str, text: &str) -> Result<Value, Error> {
     Err(Error::Decode { what: what.into() })
 }
 
+/// A body as JSON text for a reader that parses it itself: empty is `null`, escaped lone
+/// UTF-16 surrogates become U+FFFD (as [`parse_body`] does); not checked further.
+pub(super) fn repair_text(what: &str, text: String) -> String {
+    if text.trim().is_empty() {
+        return "null".into();
+    }
+    match replace_lone_surrogates(&text) {
+        Some(repaired) => {
+            warn!(
+                what,
+                "GWS body had invalid \\u escapes; replaced them with U+FFFD"
+            );
+            repaired
+        }
+        None => text,
+    }
+}
+
 /// `text` with every `\u` escape (four hex digits) of a lone UTF-16 surrogate replaced by `\ufffd`;
 /// `None` when there is none.
 fn replace_lone_surrogates(text: &str) -> Option<String> {
@@ -49,7 +67,8 @@ fn replace_lone_surrogates(text: &str) -> Option<String> {
         u16::from_str_radix(hex, 16).ok()
     }
     let b = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
+    // Allocated at the first repair: most bodies have none.
+    let mut out = String::new();
     let mut changed = false;
     let mut copied = 0;
     let mut i = 0;
@@ -66,6 +85,9 @@ fn replace_lone_surrogates(text: &str) -> Option<String> {
                 i += 12;
             }
             Some(0xD800..=0xDFFF) => {
+                if !changed {
+                    out.reserve(text.len());
+                }
                 out.push_str(&text[copied..i]);
                 out.push_str("\\ufffd");
                 changed = true;

@@ -14,8 +14,7 @@
 //!
 //! [`Message::event_id`]: crate::event::Message::event_id
 
-use serde_json::Value;
-
+use super::json::Json;
 use super::{
     CHANNEL_STATE_MESSAGE_TYPE, CHANNELS_TOPIC, CHATS_TOPIC, ERROR_FIELDS, Parsed, array, entries,
     fill_chat, id_of, messages, parse_channel_state, str_of, u64_of, update_kind,
@@ -28,7 +27,7 @@ const CHAT_STATE_MESSAGE_TYPE: &str = "ChatStateChangeMessage";
 const MESSAGE_LOG_MESSAGE_TYPE: &str = "MessageLogUpdated";
 
 /// Parse one CometD message of the `chats` dialect.
-pub(crate) fn parse_chats(channel: &str, data: &Value) -> Parsed {
+pub(crate) fn parse_chats<J: Json>(channel: &str, data: &J) -> Parsed {
     if !data.is_object() {
         return Parsed::Ignored("notification payload is not a JSON object");
     }
@@ -52,7 +51,7 @@ pub(crate) fn parse_chats(channel: &str, data: &Value) -> Parsed {
 
 /// The chats of a listing, `{"statusCode":0,"chats":[…]}` (or a bare array), each as a
 /// `StatusChange` snapshot. Entries without an id are skipped.
-pub(crate) fn parse_listing(body: &Value) -> Vec<ChatUpdate> {
+pub(crate) fn parse_listing<J: Json>(body: &J) -> Vec<ChatUpdate> {
     entries(body, "chats")
         .iter()
         .filter_map(|entry| {
@@ -67,13 +66,13 @@ pub(crate) fn parse_listing(body: &Value) -> Vec<ChatUpdate> {
 
 /// The transcript of `chat` from a `GET …/messages` answer, `{"statusCode":0,"messages":[…]}`
 /// (or a bare array), as the `ChatHistory` update the `interactions` server would push.
-pub(crate) fn parse_transcript(chat: &ChatId, body: &Value) -> ChatUpdate {
+pub(crate) fn parse_transcript<J: Json>(chat: &ChatId, body: &J) -> ChatUpdate {
     let mut update = ChatUpdate::new(chat.clone(), UpdateKind::ChatHistory);
     update.messages = messages(entries(body, "messages"));
     update
 }
 
-fn parse_chat_state(data: &Value) -> Parsed {
+fn parse_chat_state<J: Json>(data: &J) -> Parsed {
     let chat = chat_of(data);
     let Some(id) = id_of(chat, &["id", "chatId"]).or_else(|| id_from_paths(data)) else {
         return Parsed::Ignored("chat notification without a chat id");
@@ -92,7 +91,7 @@ fn parse_chat_state(data: &Value) -> Parsed {
     Parsed::Event(Event::Chat(update))
 }
 
-fn parse_message_log(data: &Value) -> Parsed {
+fn parse_message_log<J: Json>(data: &J) -> Parsed {
     let Some(id) = id_from_paths(data).or_else(|| id_of(chat_of(data), &["id", "chatId"])) else {
         return Parsed::Ignored("transcript notification without a chat path or uri");
     };
@@ -103,14 +102,14 @@ fn parse_message_log(data: &Value) -> Parsed {
 }
 
 /// `data.chat` when it is an object, else `data` itself.
-fn chat_of(data: &Value) -> &Value {
+fn chat_of<J: Json>(data: &J) -> &J {
     data.get("chat").filter(|v| v.is_object()).unwrap_or(data)
 }
 
 /// The chat id as the last path segment of `chatPath`, else of `chatUri`.
-fn id_from_paths(data: &Value) -> Option<String> {
+fn id_from_paths<J: Json>(data: &J) -> Option<String> {
     ["chatPath", "chatUri"].iter().find_map(|key| {
-        let path = data.get(*key)?.as_str()?;
+        let path = data.get(key)?.as_str()?;
         let path = path.split(['?', '#']).next().unwrap_or_default();
         let segment = path.trim_end_matches('/').rsplit('/').next()?;
         // `%XX` escapes decoded; an id that is not UTF-8 after decoding is kept as it was.
@@ -126,6 +125,7 @@ mod tests {
     use super::*;
     use crate::event::{MessageKind, ParticipantKind, Visibility};
     use crate::gws::Capability;
+    use serde_json::Value;
     use serde_json::json;
 
     fn chat(parsed: Parsed) -> ChatUpdate {

@@ -6,8 +6,7 @@
 //! and every optional field may be missing. Bad input never panics; it becomes
 //! [`Parsed::Ignored`] or [`Parsed::Unknown`] for the caller to log.
 
-use serde_json::Value;
-
+use super::json::Json;
 use super::{
     CHANNEL_STATE_MESSAGE_TYPE, CHANNELS_TOPIC, ERROR_FIELDS, INTERACTIONS_TOPIC,
     LEGACY_INTERACTIONS_TOPIC, Parsed, entries, fill_chat, id_of, messages, parse_channel_state,
@@ -19,7 +18,7 @@ use crate::event::{ChatId, ChatUpdate, Event, UpdateKind};
 const CHAT_MESSAGE_TYPES: &[&str] = &["InteractionStateMessage"];
 
 /// Parse one CometD message of the `interactions` dialect.
-pub(crate) fn parse_interactions(channel: &str, data: &Value) -> Parsed {
+pub(crate) fn parse_interactions<J: Json>(channel: &str, data: &J) -> Parsed {
     if !data.is_object() {
         return Parsed::Ignored("notification payload is not a JSON object");
     }
@@ -46,7 +45,7 @@ pub(crate) fn parse_interactions(channel: &str, data: &Value) -> Parsed {
 
 /// The chats of a listing: `{"statusCode":0,"<key>":[…]}` or a bare array. Each entry is
 /// reported as a `StatusChange` snapshot.
-pub(crate) fn parse_listing(body: &Value, key: &str) -> Vec<ChatUpdate> {
+pub(crate) fn parse_listing<J: Json>(body: &J, key: &str) -> Vec<ChatUpdate> {
     entries(body, key)
         .iter()
         .filter_map(|entry| {
@@ -60,7 +59,7 @@ fn is_interactions_channel(channel: &str) -> bool {
     channel == INTERACTIONS_TOPIC || channel == LEGACY_INTERACTIONS_TOPIC
 }
 
-fn parse_chat(data: &Value) -> Parsed {
+fn parse_chat<J: Json>(data: &J) -> Parsed {
     match chat_update(interaction_of(data), data, None) {
         Ok(update) => Parsed::Event(Event::Chat(update)),
         Err(reason) => Parsed::Ignored(reason),
@@ -68,7 +67,7 @@ fn parse_chat(data: &Value) -> Parsed {
 }
 
 /// `data.interaction` when it is an object, else `data` itself (older builds).
-fn interaction_of(data: &Value) -> &Value {
+fn interaction_of<J: Json>(data: &J) -> &J {
     data.get("interaction")
         .filter(|v| v.is_object())
         .unwrap_or(data)
@@ -76,9 +75,9 @@ fn interaction_of(data: &Value) -> &Value {
 
 /// Build an update from the interaction object `inter` and its envelope `outer` (the same value
 /// for top-level payloads). `kind` overrides `notificationType` (used for listings).
-fn chat_update(
-    inter: &Value,
-    outer: &Value,
+fn chat_update<J: Json>(
+    inter: &J,
+    outer: &J,
     kind: Option<UpdateKind>,
 ) -> Result<ChatUpdate, &'static str> {
     if !inter.is_object() {
@@ -100,8 +99,8 @@ fn chat_update(
     fill_chat(&mut update, inter);
     let list = [outer, inter]
         .into_iter()
-        .find_map(|v| v.get("messages").and_then(Value::as_array));
-    update.messages = messages(list.map_or(&[], Vec::as_slice));
+        .find_map(|v| v.get("messages").and_then(J::as_array));
+    update.messages = messages(list.unwrap_or_default());
     update.error = str_of(outer, &ERROR_FIELDS)
         .or(str_of(inter, &ERROR_FIELDS))
         .map(str::to_owned);

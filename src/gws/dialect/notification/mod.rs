@@ -7,8 +7,9 @@
 
 pub(crate) mod chats;
 pub(crate) mod interactions;
+pub(crate) mod json;
 
-use serde_json::Value;
+use json::Json;
 
 use crate::event::{
     ChatUpdate, Event, Message, MessageKind, Participant, ParticipantKind, UpdateKind, UserData,
@@ -42,37 +43,32 @@ pub enum Parsed {
 
 /// Copy what a chat object says about the chat (state, capabilities, participants, user data)
 /// into `update`. Fields that are missing or of the wrong type stay `None` ("unchanged").
-fn fill_chat(update: &mut ChatUpdate, chat: &Value) {
+fn fill_chat<J: Json>(update: &mut ChatUpdate, chat: &J) {
     update.state = str_of(chat, &["state"]).map(str::to_owned);
-    update.capabilities = chat
-        .get("capabilities")
-        .and_then(Value::as_array)
-        .map(|caps| {
-            caps.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        });
+    update.capabilities = chat.get("capabilities").and_then(J::as_array).map(|caps| {
+        caps.iter()
+            .filter_map(J::as_str)
+            .map(str::to_owned)
+            .collect()
+    });
     update.participants = chat
         .get("participants")
-        .and_then(Value::as_array)
+        .and_then(J::as_array)
         .map(|ps| ps.iter().filter_map(participant).collect());
-    update.user_data = chat.get("userData").and_then(Value::as_object).map(|m| {
-        m.iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect::<UserData>()
-    });
+    update.user_data = chat
+        .get("userData")
+        .and_then(J::to_members)
+        .map(|m| m.into_iter().collect::<UserData>());
 }
 
-fn parse_channel_state(data: &Value) -> Parsed {
+fn parse_channel_state<J: Json>(data: &J) -> Parsed {
     let channels = data
         .get("channels")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
+        .and_then(J::as_array)
         .unwrap_or_default();
     let chat = channels
         .iter()
-        .find(|c| str_of(c, &["channel"]).is_some_and(|n| n.eq_ignore_ascii_case("chat")))
+        .find(|c| str_of(*c, &["channel"]).is_some_and(|n| n.eq_ignore_ascii_case("chat")))
         .or_else(|| channels.iter().find(|c| c.get("channel").is_none()));
     let state = chat
         .and_then(|c| c.get("userState"))
@@ -99,7 +95,7 @@ fn update_kind(name: Option<&str>) -> UpdateKind {
     }
 }
 
-fn participant(v: &Value) -> Option<Participant> {
+fn participant<J: Json>(v: &J) -> Option<Participant> {
     if !v.is_object() {
         return None;
     }
@@ -115,7 +111,7 @@ fn participant(v: &Value) -> Option<Participant> {
         user: id_of(v, &["userId", "agentId"]).or_else(|| {
             ["uri", "path"]
                 .iter()
-                .filter_map(|k| v.get(*k).and_then(Value::as_str))
+                .filter_map(|k| v.get(k).and_then(J::as_str))
                 .find_map(user_in_uri)
         }),
     })
@@ -137,26 +133,24 @@ fn user_in_uri(uri: &str) -> Option<String> {
 
 /// The array under `key` of a response, or the response itself when it is a bare array;
 /// empty when neither.
-fn entries<'a>(body: &'a Value, key: &str) -> &'a [Value] {
-    match body {
-        Value::Array(items) => items,
-        _ => array(body, key),
+fn entries<'a, J: Json>(body: &'a J, key: &str) -> &'a [J] {
+    match body.as_array() {
+        Some(items) => items,
+        None => array(body, key),
     }
 }
 
 /// The array under `key`; empty when there is none.
-fn array<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
+fn array<'a, J: Json>(v: &'a J, key: &str) -> &'a [J] {
+    v.get(key).and_then(J::as_array).unwrap_or_default()
 }
 
 /// The transcript entries of an array; what is not an entry is skipped.
-fn messages(entries: &[Value]) -> Vec<Message> {
+fn messages<J: Json>(entries: &[J]) -> Vec<Message> {
     entries.iter().filter_map(message).collect()
 }
 
-fn message(v: &Value) -> Option<Message> {
+fn message<J: Json>(v: &J) -> Option<Message> {
     if !v.is_object() {
         return None;
     }
@@ -202,24 +196,28 @@ fn visibility(v: Option<&str>) -> Visibility {
 }
 
 /// The first of `keys` that holds a string.
-fn str_of<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
-    keys.iter().find_map(|k| v.get(*k).and_then(Value::as_str))
+fn str_of<'a, J: Json>(v: &'a J, keys: &[&str]) -> Option<&'a str> {
+    keys.iter().find_map(|k| v.get(k).and_then(J::as_str))
 }
 
 /// The first of `keys` that holds a non-empty string or a number, as a string.
-fn id_of(v: &Value, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| match v.get(*k)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+fn id_of<J: Json>(v: &J, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| {
+        let v = v.get(k)?;
+        match (v.as_str(), v.as_number()) {
+            (Some(s), _) if !s.trim().is_empty() => Some(s.to_owned()),
+            (_, Some(n)) => Some(n.to_string()),
+            _ => None,
+        }
     })
 }
 
 /// A non-negative integer given as a number or a numeric string.
-pub(crate) fn u64_of(v: Option<&Value>) -> Option<u64> {
-    match v? {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
+pub(crate) fn u64_of<J: Json>(v: Option<&J>) -> Option<u64> {
+    let v = v?;
+    match (v.as_number(), v.as_str()) {
+        (Some(n), _) => n.as_u64(),
+        (_, Some(s)) => s.trim().parse().ok(),
         _ => None,
     }
 }
@@ -227,7 +225,7 @@ pub(crate) fn u64_of(v: Option<&Value>) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[test]
     fn numbers() {
@@ -235,7 +233,7 @@ mod tests {
         assert_eq!(u64_of(Some(&json!(" 6 "))), Some(6));
         assert_eq!(u64_of(Some(&json!(-1))), None);
         assert_eq!(u64_of(Some(&json!("x"))), None);
-        assert_eq!(u64_of(None), None);
+        assert_eq!(u64_of::<Value>(None), None);
     }
 
     #[test]
