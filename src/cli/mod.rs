@@ -46,10 +46,17 @@ const RUNTIME_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_
 
 /// Run `body` on a multi-threaded runtime and return its exit code.
 pub(crate) fn block_on(body: impl std::future::Future<Output = u8>) -> u8 {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    block_on_with(None, body)
+}
+
+/// [`block_on`] with `workers` worker threads (`None`: tokio's default, one per core, or
+/// `TOKIO_WORKER_THREADS`, which also overrides `workers`).
+fn block_on_with(workers: Option<usize>, body: impl std::future::Future<Output = u8>) -> u8 {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers.filter(|_| std::env::var_os("TOKIO_WORKER_THREADS").is_none()) {
+        builder.worker_threads(n);
+    }
+    match builder.enable_all().build() {
         Ok(rt) => {
             let code = rt.block_on(body);
             // Whatever is still running (a blocking file operation, a task that missed the
@@ -89,7 +96,8 @@ pub fn run(target: &Target) -> u8 {
     for warning in &config.warnings {
         warn!("{warning}");
     }
-    block_on(async move {
+    let workers = Some(crate::runtime::tuning::DAEMON_WORKER_THREADS);
+    block_on_with(workers, async move {
         let signals = match Signals::new() {
             Ok(s) => s,
             Err(e) => {

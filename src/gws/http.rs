@@ -68,6 +68,8 @@ type CsrfPair = (HeaderName, HeaderValue);
 pub struct Transport {
     client: reqwest::Client,
     api_url: Arc<str>,
+    /// `api_url` parsed, for [`Transport::url_of`]; `None` when it has a query or fragment.
+    api_base: Option<reqwest::Url>,
     credentials: Arc<Credentials>,
     /// `Basic …` of the credentials, encoded once (marked sensitive: never printed).
     authorization: HeaderValue,
@@ -144,9 +146,11 @@ impl Transport {
         }
         let client = builder.build().map_err(|e| Error::Setup(error_chain(&e)))?;
         let authorization = basic_authorization(&credentials)?;
+        let api_base = (parsed.query().is_none() && parsed.fragment().is_none()).then_some(parsed);
         Ok(Transport {
             client,
             authorization,
+            api_base,
             api_url: api_url.trim_end_matches('/').into(),
             credentials: Arc::new(credentials),
             csrf: Arc::new(RwLock::new(None)),
@@ -290,9 +294,11 @@ impl Transport {
                 "the URL path has a {segment:?} segment (a chat id that cannot be named in a URL)"
             )));
         }
-        let mut req = self
-            .client
-            .request(method.clone(), url)
+        let builder = match self.url_of(url) {
+            Some(parsed) => self.client.request(method.clone(), parsed),
+            None => self.client.request(method.clone(), url),
+        };
+        let mut req = builder
             .timeout(timeout)
             .header(reqwest::header::AUTHORIZATION, self.authorization.clone());
         if method != Method::GET {
@@ -346,6 +352,22 @@ impl Transport {
         let text = String::from_utf8(body)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         Ok((status, headers, text))
+    }
+
+    /// `url` as `Url::parse` reads it, made from the parsed API root when `url` is that root
+    /// and a plain path (the URLs of every GWS and CometD request): only the path is parsed,
+    /// not the host again. `None` for any other URL, which reqwest then parses.
+    fn url_of(&self, url: &str) -> Option<reqwest::Url> {
+        let base = self.api_base.as_ref()?;
+        let rest = url.strip_prefix(&*self.api_url)?;
+        let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~%/!$&'()*+,;=:@".contains(&b);
+        if !(rest.is_empty() || rest.starts_with('/')) || !rest.bytes().all(plain) {
+            return None;
+        }
+        let mut parsed = base.clone();
+        let path = format!("{}{rest}", base.path().trim_end_matches('/'));
+        parsed.set_path(if path.is_empty() { "/" } else { &path });
+        Some(parsed)
     }
 
     fn store_csrf(&self, headers: &HeaderMap) {

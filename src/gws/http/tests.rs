@@ -276,3 +276,45 @@ fn unreadable_ca_file_is_a_setup_error() {
     let err = Transport::new("http://x", creds(), &tls, Duration::from_secs(1)).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
 }
+
+/// The URLs made from the parsed API root are what `Url::parse` makes of the same text; any
+/// URL that is not the root and a plain path is left to reqwest.
+#[test]
+fn urls_from_the_api_root_parse_as_the_whole_text_would() {
+    for api in [
+        "http://GWS.example:8080/api/v2",
+        "https://gws/api/v2/",
+        "http://127.0.0.1:1",
+        "http://h/a%2Fb/v2",
+    ] {
+        let t = transport(api);
+        let root = api.trim_end_matches('/');
+        for rest in [
+            "",
+            "/",
+            "/me",
+            "/me/interactions/0000Na9B26EF002X/send-message",
+            "/me/chats/a%2Fb%20c/messages",
+            "/notifications",
+            "/x//y/",
+            "/a:b@c;d=e,f+g*h'i(j)k!l$m&n~o",
+        ] {
+            let url = format!("{root}{rest}");
+            let made = t.url_of(&url).unwrap_or_else(|| panic!("{url}"));
+            assert_eq!(made, reqwest::Url::parse(&url).unwrap(), "{url}");
+        }
+        for other in [
+            format!("{root}/me?x=1"),
+            format!("{root}/me#f"),
+            format!("{root}/me/a b"),
+            format!("{root}/me/\\x"),
+            format!("{root}/me/é"),
+            format!("{root}x/me"),
+            "http://elsewhere/api/v2/me".to_owned(),
+        ] {
+            assert_eq!(t.url_of(&other), None, "{other}");
+        }
+    }
+    let with_query = transport("http://gws/api/v2?tenant=1");
+    assert_eq!(with_query.url_of("http://gws/api/v2?tenant=1/me"), None);
+}
