@@ -78,6 +78,7 @@ impl Chat {
         let record = self.resumed.then_some(&self.record);
         let r = resume(&history.messages, record, &self.ctx.nickname, since_cursor);
         let skip = r.handled_through.map_or(0, |i| i + 1);
+        self.after_agents_left = super::conference::texts_after_agents_left(&history.messages);
         let mut texts: Vec<Said> = history.messages[skip.min(history.messages.len())..]
             .iter()
             .filter(|m| m.is_customer_text())
