@@ -8,9 +8,36 @@
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::{Chat, End, Input, Next};
+use super::{Chat, End, Input, Next, Said};
 use crate::chat::escalation::step;
+use crate::event::{Message, MessageKind, ParticipantKind};
 use crate::responder::Team;
+
+/// The event ids of the customer texts in `messages` written after the last agent's
+/// `ParticipantLeft` entry. Once no human agent is in a conference, these came after the humans
+/// had left, so they are the bot's to answer (with `resume = true`); the texts before it were
+/// the humans'. `None` when no agent left in `messages`: then nothing tells which texts came
+/// after (a server that announces leaving by the participants list alone), and all of them
+/// count as the humans'.
+pub(crate) fn texts_after_agents_left(messages: &[Message]) -> Option<Vec<String>> {
+    let left = messages.iter().rposition(|m| {
+        m.kind == MessageKind::ParticipantLeft && m.from.kind == ParticipantKind::Agent
+    })?;
+    Some(
+        messages[left + 1..]
+            .iter()
+            .filter(|m| m.is_customer_text())
+            .filter_map(|m| m.event_id.clone())
+            .collect(),
+    )
+}
+
+/// Split `texts` into those written after the humans left (`after`) and the others.
+pub(crate) fn split_after(texts: Vec<Said>, after: &[String]) -> (Vec<Said>, Vec<Said>) {
+    texts
+        .into_iter()
+        .partition(|s| s.id.as_ref().is_some_and(|id| after.contains(id)))
+}
 
 impl Chat {
     /// Stay in the conference with `agent` until the bot's part ends (`Some`), or until the
@@ -24,14 +51,30 @@ impl Chat {
         let handed = || End::HandedOver {
             to: format!("conference with agent {agent}"),
         };
+        // Texts of an update that also showed the last human leave, written after that.
+        let mut ours = Vec::new();
         loop {
             if self.human_agents().is_empty() {
-                return self.after_conference(team, agent, started).await;
+                let end = self.after_conference(team, agent, started).await;
+                if end.is_none() {
+                    for said in ours {
+                        if let Some(end) = Box::pin(self.on_customer_text(said)).await {
+                            return Some(end);
+                        }
+                    }
+                }
+                return end;
             }
             match self.next(None).await {
                 Next::Input(Input::Update(update)) => {
                     let seen = self.absorb(&update);
-                    for said in seen.texts {
+                    let mut theirs = seen.texts;
+                    if team.resume && self.human_agents().is_empty() {
+                        if let Some(after) = texts_after_agents_left(&update.messages) {
+                            (ours, theirs) = split_after(theirs, &after);
+                        }
+                    }
+                    for said in theirs {
                         debug!("the customer wrote in the conference; the agent answers");
                         self.handled(said.id);
                     }

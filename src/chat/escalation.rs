@@ -160,26 +160,23 @@ async fn consult_and_hand(
     present: &mut Vec<String>,
 ) -> Option<Option<End>> {
     let (team, id) = (at.team, at.id);
-    let mut told = resumed == Some(Stage::Connected);
+    // Resumed after the conference request may have gone out (see `Stage::Completing`).
+    let completing = resumed == Some(Stage::Completing);
+    let mut told = completing || resumed == Some(Stage::Connected);
     let (mut consulted, deadline) = begin(chat, at, resumed, present).await;
-    let mut briefed = false;
+    let mut briefed = completing;
     loop {
         match consulted {
             Consulted::Joined => {
-                if !told {
-                    mark(chat, team, at.index, Stage::Connected, present);
-                    let connected = chat.ctx.texts.connected.clone();
-                    if let Err(e) = chat.say(&connected).await {
-                        warn!(error = %e, "could not tell the customer");
-                    }
-                    told = true;
-                }
-                if team.mode == TeamMode::Conference && !briefed {
-                    brief(chat, team, id).await;
-                    briefed = true;
-                }
+                before_completing(chat, at, present, &mut told, &mut briefed).await;
                 match complete(chat, team, id).await {
                     Ok(()) => return Some(handed(chat, at, present).await),
+                    Err(e) if is_not_yet(&e) && completing => {
+                        // The consultation the bot saw joined is gone: the conference was made
+                        // before the restart, and the agent is in the customer's conversation.
+                        info!(agent = %id, "the conference was made before the restart");
+                        return Some(handed(chat, at, present).await);
+                    }
                     Err(e) if is_not_yet(&e) && Instant::now() < deadline => {
                         // A server that names nobody showed a newcomer who was someone else.
                         info!(agent = %id, "GWS says the consulted agent has not joined yet; waiting on");
@@ -227,6 +224,33 @@ async fn consult_and_hand(
     }
 }
 
+/// The consulted agent has joined: tell the customer (once), brief a conference agent (once),
+/// and save that the conference request is about to go out.
+async fn before_completing(
+    chat: &mut Chat,
+    at: Hand<'_>,
+    present: &[String],
+    told: &mut bool,
+    briefed: &mut bool,
+) {
+    let team = at.team;
+    if !*told {
+        mark(chat, team, at.index, Stage::Connected, present);
+        let connected = chat.ctx.texts.connected.clone();
+        if let Err(e) = chat.say(&connected).await {
+            warn!(error = %e, "could not tell the customer");
+        }
+        *told = true;
+    }
+    if team.mode == TeamMode::Conference {
+        if !*briefed {
+            brief(chat, team, at.id).await;
+            *briefed = true;
+        }
+        mark(chat, team, at.index, Stage::Completing, present);
+    }
+}
+
 /// Where the consultation with `at.id` stands: joined already (resuming after the customer
 /// was told, or the agent joined while the bot was away), or consulted now and waited for;
 /// with the deadline for the agent to join.
@@ -237,7 +261,7 @@ async fn begin(
     present: &mut Vec<String>,
 ) -> (Consulted, Instant) {
     let (team, id) = (at.team, at.id);
-    if resumed == Some(Stage::Connected) {
+    if matches!(resumed, Some(Stage::Connected | Stage::Completing)) {
         return (Consulted::Joined, Instant::now() + team.wait);
     }
     if resumed.is_some() && chat.consulted(id, present).is_some() {

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{Chat, End, Input, Next, Said};
 use crate::chat::resume::resume;
@@ -78,6 +78,7 @@ impl Chat {
         let record = self.resumed.then_some(&self.record);
         let r = resume(&history.messages, record, &self.ctx.nickname, since_cursor);
         let skip = r.handled_through.map_or(0, |i| i + 1);
+        self.after_agents_left = super::conference::texts_after_agents_left(&history.messages);
         let mut texts: Vec<Said> = history.messages[skip.min(history.messages.len())..]
             .iter()
             .filter(|m| m.is_customer_text())
@@ -146,10 +147,13 @@ impl Chat {
         (texts, r.greeted)
     }
 
+    /// Read the transcript after the cursor: after notifications resumed (the dispatcher logs
+    /// that once, at INFO) and at every periodic listing, so DEBUG here: with many open chats
+    /// a line per chat per minute would drown the log.
     pub(crate) async fn catch_up(&mut self) {
-        info!(
+        debug!(
             cursor = self.memory.cursor(),
-            "catching up after a reconnect"
+            "catching up from the transcript"
         );
         self.request_history(self.memory.cursor.clone()).await;
     }

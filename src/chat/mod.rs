@@ -153,6 +153,9 @@ pub struct Chat {
     pub(crate) saved: Saved,
     /// The shadow rules' evaluations of this chat, in order.
     shadow: shadow::Lane,
+    /// The customer texts of the history a resumed chat caught up with that came after the
+    /// last agent left ([`conference::texts_after_agents_left`]).
+    after_agents_left: Option<Vec<String>>,
 }
 
 /// Run one chat from its offer (or, after a restart, its listing) to its end.
@@ -173,6 +176,7 @@ pub async fn run(ctx: Arc<Context>, offer: ChatUpdate, inbox: mpsc::Receiver<Inp
         taken_at: None,
         unlisted: None,
         saved: Saved::default(),
+        after_agents_left: None,
         last_activity: Instant::now(),
         idle_handled: Duration::ZERO,
         shadow: shadow::Lane::default(),
@@ -274,14 +278,23 @@ impl Chat {
 
     /// Resume a hand-over in progress, then answer what the customer said meanwhile.
     async fn answer_pending(&mut self, mut pending: Vec<Said>) -> Option<End> {
+        let after_agents_left = self.after_agents_left.take();
         if let Some(step) = self.record.escalation.clone() {
+            // Who is in the chat now, as the transcript caught up with shows it.
+            let humans_gone = self.human_agents().is_empty();
             if let Some(end) = Box::pin(crate::chat::escalation::resume(self, step)).await {
                 return Some(end);
             }
-            // Back from a conference: what the customer said meanwhile was the human's.
-            for said in pending.drain(..) {
+            // Back from a conference: what the customer said while a human was there was the
+            // human's; what came after the humans left while the bot was away is the bot's.
+            let after = after_agents_left
+                .filter(|_| humans_gone)
+                .unwrap_or_default();
+            let (ours, theirs) = conference::split_after(std::mem::take(&mut pending), &after);
+            for said in theirs {
                 self.handled(said.id);
             }
+            pending = ours;
         }
         for said in pending {
             if let Some(end) = self.on_customer_text(said).await {

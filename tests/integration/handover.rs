@@ -431,6 +431,132 @@ async fn a_hand_over_cut_by_a_restart_after_the_join_is_finished(
     );
 }
 
+/// The bot's texts of a conference with the orders desk that resumed and answered once more.
+fn resumed_texts() -> Vec<String> {
+    let texts = EscalationTexts::default();
+    vec![
+        "Hi Pat!".to_string(),
+        "Let me ask the orders desk.".into(),
+        texts.consulting,
+        texts.connected,
+        "We're open 8 to 18.".into(),
+    ]
+}
+
+/// The bot answered once more after the conference; then the customer leaves and the bot's
+/// part ends as a conference's.
+async fn resumed_and_answered(h: &Harness, id: &str) {
+    bot_says(h, id, 5).await;
+    h.control.customer_leaves(id).unwrap();
+    let chat = h.wait_outcome(id).await;
+    assert_eq!(
+        chat.outcome,
+        Some(ChatOutcome::Conference("agent-101".into()))
+    );
+    assert_eq!(h.bot_texts_in(&chat), resumed_texts());
+}
+
+/// After a restart, once the daemon has caught up with the chats it adopted.
+async fn restarted_and_caught_up(h: &mut Harness) {
+    let asked = h.history_requests().len();
+    h.restart();
+    wait_until("the restarted daemon asks for history", || {
+        (h.history_requests().len() > asked).then_some(())
+    })
+    .await;
+}
+
+async fn a_conference_cut_by_a_restart_stays_silent_until_the_agent_leaves(
+    d: SimDialect,
+    form: ParticipantForm,
+) {
+    let mut h = start(d, form, 200).await;
+    let id = conferenced(&h, "where is my order").await;
+    h.kill().await;
+    // The agent and the customer talk while the bot is away.
+    h.control
+        .agent_says(&id, "agent-101", "Hi Pat, Sam here.")
+        .unwrap();
+    h.control.customer_says(&id, "when are you open").unwrap();
+    restarted_and_caught_up(&mut h).await;
+    // Still in the conference: what the customer says to the agent is not the bot's to answer.
+    h.control.customer_says(&id, "when are you open?").unwrap();
+    h.control
+        .agent_says(&id, "agent-101", "We open at 8.")
+        .unwrap();
+    h.control.agent_leaves(&id, "agent-101").unwrap();
+    h.control.customer_says(&id, "when are you open").unwrap();
+    resumed_and_answered(&h, &id).await;
+    assert_eq!(h.count(h.wire("StartChatConsultation")), 1);
+    // One conference: a request repeated after the restart, if the kill came between the
+    // conference and its saved mark, is refused and taken as the proof it was made.
+    let conferences = h
+        .control
+        .requests()
+        .into_iter()
+        .filter(|r| r.operation.as_deref() == Some(h.wire("LeaveChatConsultation")))
+        .filter(|r| r.status_code == Some(0))
+        .count();
+    assert_eq!(conferences, 1);
+    assert!(
+        h.control.violations().is_empty(),
+        "{:?}",
+        h.control.violations()
+    );
+}
+
+async fn a_conference_made_just_before_a_crash_is_recognised_after_the_restart(
+    d: SimDialect,
+    form: ParticipantForm,
+) {
+    let mut h = start(d, form, 200).await;
+    let op = h.wire("LeaveChatConsultation");
+    // The conference is made at once, but its answer comes too late: the daemon dies first.
+    h.control.slow_reply(op, 1, Duration::from_secs(30));
+    let id = greeted(&h).await;
+    h.control.customer_says(&id, "where is my order").unwrap();
+    h.wait_chat(&id, "the conference", |c| c.conference.is_some())
+        .await;
+    h.kill().await;
+    restarted_and_caught_up(&mut h).await;
+    // Back, the bot finds the consultation gone (a repeated request is refused), takes that as
+    // the conference it made, and stays silent while the agent is there.
+    h.wait_for_request("the repeated conference request", |r| {
+        r.operation.as_deref() == Some(op) && r.status_code.is_some_and(|c| c != 0)
+    })
+    .await;
+    h.control.customer_says(&id, "when are you open?").unwrap();
+    h.control.agent_leaves(&id, "agent-101").unwrap();
+    h.control.customer_says(&id, "when are you open").unwrap();
+    resumed_and_answered(&h, &id).await;
+    // No second consultation, and never a skill transfer behind the agent's back.
+    assert_eq!(h.count(h.wire("StartChatConsultation")), 1);
+    assert_eq!(h.count(h.wire("CompleteTransfer")), 0);
+}
+
+async fn a_conference_whose_agent_left_while_the_bot_was_away_resumes_after_a_restart(
+    d: SimDialect,
+    form: ParticipantForm,
+) {
+    let mut h = start(d, form, 200).await;
+    let id = conferenced(&h, "where is my order").await;
+    h.kill().await;
+    h.control.customer_says(&id, "when are you open").unwrap();
+    h.control
+        .agent_says(&id, "agent-101", "We open at 8. Bye!")
+        .unwrap();
+    h.control.agent_leaves(&id, "agent-101").unwrap();
+    // Written after the agent left: the bot, back with `resume = true`, answers it.
+    h.control.customer_says(&id, "when are you open?").unwrap();
+    h.restart();
+    resumed_and_answered(&h, &id).await;
+    assert!(
+        h.control.violations().is_empty(),
+        "{:?}",
+        h.control.violations()
+    );
+}
+
 per_reading!(
     a_consulted_agent_who_joins_gets_the_chat,
     an_agent_who_was_not_consulted_changes_nothing,
@@ -440,4 +566,7 @@ per_reading!(
     a_conference_without_resume_closes_politely_after_the_agent,
     a_conference_finished_by_others_ends_the_bots_part,
     a_hand_over_cut_by_a_restart_after_the_join_is_finished,
+    a_conference_cut_by_a_restart_stays_silent_until_the_agent_leaves,
+    a_conference_whose_agent_left_while_the_bot_was_away_resumes_after_a_restart,
+    a_conference_made_just_before_a_crash_is_recognised_after_the_restart,
 );

@@ -73,6 +73,7 @@ mod observability;
 mod operations;
 mod operator;
 mod packaging;
+mod readings;
 mod recovery;
 mod reports;
 mod responders;

@@ -119,6 +119,10 @@ pub enum Stage {
     Consulting,
     /// Told "a colleague is with you" about `agent`; the transfer comes next.
     Connected,
+    /// A conference team's agent has joined and the bot is about to turn the consultation into
+    /// a conference (saved before the request goes out): after a restart, a refusal of the
+    /// same request means the conference was made before the daemon stopped.
+    Completing,
     /// Told "you are in the queue"; the skill transfer comes next.
     Queued,
     /// In a conference with `agent`: the bot stays silent while a human is in the chat.
