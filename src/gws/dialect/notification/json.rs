@@ -9,6 +9,7 @@
 //! semantics: of duplicate keys the last one counts.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
@@ -24,7 +25,7 @@ pub(crate) trait Json: Sized {
     fn is_object(&self) -> bool;
     fn as_number(&self) -> Option<&Number>;
     /// An object's members, each key once (the last of duplicates), as a `Value` map would.
-    fn to_members(&self) -> Option<Vec<(String, Value)>>;
+    fn to_members(&self) -> Option<BTreeMap<String, Value>>;
 }
 
 impl Json for Value {
@@ -46,7 +47,7 @@ impl Json for Value {
             _ => None,
         }
     }
-    fn to_members(&self) -> Option<Vec<(String, Value)>> {
+    fn to_members(&self) -> Option<BTreeMap<String, Value>> {
         let map = self.as_object()?;
         Some(map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     }
@@ -116,9 +117,15 @@ impl Json for Node<'_> {
             _ => None,
         }
     }
-    fn to_members(&self) -> Option<Vec<(String, Value)>> {
-        match self.to_value() {
-            Value::Object(map) => Some(map.into_iter().collect()),
+    fn to_members(&self) -> Option<BTreeMap<String, Value>> {
+        match self {
+            // In document order: of duplicate keys the last one stays.
+            Node::Object(members) => Some(
+                members
+                    .iter()
+                    .map(|(k, v)| (k.clone().into_owned(), v.to_value()))
+                    .collect(),
+            ),
             _ => None,
         }
     }

@@ -12,8 +12,7 @@ pub(crate) mod json;
 use json::Json;
 
 use crate::event::{
-    ChatUpdate, Event, Message, MessageKind, Participant, ParticipantKind, UpdateKind, UserData,
-    Visibility,
+    ChatUpdate, Event, Message, MessageKind, Participant, ParticipantKind, UpdateKind, Visibility,
 };
 
 /// Chat notifications of the `interactions` dialect.
@@ -55,10 +54,7 @@ fn fill_chat<J: Json>(update: &mut ChatUpdate, chat: &J) {
         .get("participants")
         .and_then(J::as_array)
         .map(|ps| ps.iter().filter_map(participant).collect());
-    update.user_data = chat
-        .get("userData")
-        .and_then(J::to_members)
-        .map(|m| m.into_iter().collect::<UserData>());
+    update.user_data = chat.get("userData").and_then(J::to_members);
 }
 
 fn parse_channel_state<J: Json>(data: &J) -> Parsed {
