@@ -7,10 +7,12 @@
 //! a new customer takes each free place until the level's chats are done. Per level:
 //! replies/s, reply and accept p50/p99 (customer message delivered → SendMessage arrives,
 //! invitation delivered → Accept arrives, on the simulator's clock), daemon CPU µs per reply,
-//! user and system apart (`/proc/PID/stat`), write syscalls per reply (`/proc/PID/io` `syscw`; below it the writer
-//! threads' share, the file writes), HTTP requests and CometD polls per reply (the
-//! simulator's request log: each request is at least one socket write) and the simulator's
-//! CPU in cores. Cold start: start to Ready with COLD_RECORDS (default 10,000) saved records,
+//! user and system apart (`/proc/PID/stat`), write syscalls per reply (`/proc/PID/io`
+//! `syscw`; below it the writer threads' share, the file writes), HTTP requests and CometD
+//! polls per reply (the simulator's request log: each request is at least one socket write)
+//! and the simulator's CPU in cores. The kernel floor (`floor.rs`) first: the system CPU of one
+//! keep-alive HTTP request on loopback, and per level what a reply's requests cost at it.
+//! Cold start: start to Ready with COLD_RECORDS (default 10,000) saved records,
 //! twice (the first imports JSON records). Idle chats: IDLE_CHATS (default 10,000) greeted
 //! chats left open, RSS per chat, then all closed; three rounds, RSS after each.
 //!

@@ -1,6 +1,7 @@
 //! What the Bayeux client needs from HTTP: POST a JSON body to a URL within a timeout and get
-//! the JSON answer back (parsed, or as text), and for a failure, whether the server refused the credentials or
-//! answered with another status. Cookies, authentication and CSRF are the transport's business.
+//! the JSON answer back (parsed, or as text), and for a failure, whether the server refused
+//! the credentials or answered with another status. Cookies, authentication and CSRF are the
+//! transport's business.
 
 use std::fmt;
 use std::time::Duration;
