@@ -161,15 +161,17 @@ pub async fn run(sim: &std::path::Path) -> Option<Floor> {
     floor
 }
 
-/// The probes' results, and what they mean per reply.
+/// The probes' results (one line, under a level's table).
 pub fn print(floor: &Floor) {
-    println!("\nkernel floor per HTTP request on loopback (client side, µs user / system):");
-    for (name, p) in [("blocking", floor.blocking), ("tokio+reqwest", floor.tokio)] {
-        println!(
-            "  {name:<14} {:>6.1} / {:>6.1}  ({} requests)",
-            p.user_us, p.system_us, p.requests
-        );
-    }
+    println!(
+        "  floor per HTTP request (client side, µs user / system, {} requests each): \
+         blocking {:.1} / {:.1}, tokio+reqwest {:.1} / {:.1}",
+        floor.blocking.requests.min(floor.tokio.requests),
+        floor.blocking.user_us,
+        floor.blocking.system_us,
+        floor.tokio.user_us,
+        floor.tokio.system_us
+    );
 }
 
 /// Per level: the floor for the HTTP requests a reply takes, against a tenth of the baseline.

@@ -10,8 +10,9 @@
 //! user and system apart (`/proc/PID/stat`), write syscalls per reply (`/proc/PID/io`
 //! `syscw`; below it the writer threads' share, the file writes), HTTP requests and CometD
 //! polls per reply (the simulator's request log: each request is at least one socket write)
-//! and the simulator's CPU in cores. The kernel floor (`floor.rs`) first: the system CPU of one
-//! keep-alive HTTP request on loopback, and per level what a reply's requests cost at it.
+//! and the simulator's CPU in cores. Before each level, the kernel floor (`floor.rs`): the
+//! system CPU of one keep-alive HTTP request on loopback, and what a reply's requests cost at
+//! it (it varies with what else the machine does, so it is measured next to each level).
 //! Cold start: start to Ready with COLD_RECORDS (default 10,000) saved records,
 //! twice (the first imports JSON records). Idle chats: IDLE_CHATS (default 10,000) greeted
 //! chats left open, RSS per chat, then all closed; three rounds, RSS after each.
@@ -587,17 +588,16 @@ async fn main() {
             .as_ref()
             .map_or(String::new(), |b| format!("vs baseline {}", b.display()))
     );
-    let floor = match env_usize("FLOOR") {
-        Some(0) => None,
-        _ => floor::run(&ours).await,
-    };
-    if let Some(f) = &floor {
-        floor::print(f);
-    }
+    let probe_floor = env_usize("FLOOR") != Some(0);
     println!("columns: ours, baseline, ratio ours/baseline (lower is better except replies/s)");
     for (i, &customers) in levels.iter().enumerate() {
         let total = env_usize("CHATS_PER_LEVEL").unwrap_or((customers * 8).clamp(200, 1_500));
         let total = total.min(1_500);
+        // The floor depends on what else the machine is doing: measured next to each level.
+        let floor = match probe_floor {
+            true => floor::run(&ours).await,
+            false => None,
+        };
         let (o, b) = match &baseline {
             Some(base) if i % 2 == 1 => {
                 let b = closed_loop(base, customers, total).await;
@@ -611,6 +611,7 @@ async fn main() {
         };
         print_level(customers, &o, b.as_ref());
         if let Some(f) = &floor {
+            floor::print(f);
             let base = b.as_ref().map_or(0.0, |b| b.cpu_us_per_reply);
             floor::print_level(f, o.http_per_reply, o.system_us_per_reply, base);
         }
