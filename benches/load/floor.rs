@@ -1,10 +1,12 @@
 //! The kernel's floor: what one HTTP request over loopback costs in system CPU when user space
 //! does next to nothing, so that the daemon's system CPU per reply can be read against it.
 //!
-//! One thread sends small keep-alive requests to the simulator one after the other and reads
-//! its own `utime`/`stime` (`/proc/thread-self/stat`) before and after, twice: with blocking
-//! sockets (a `write` and a `read` per request: the least any client can do) and with
-//! `reqwest` on a current-thread tokio runtime (non-blocking sockets and `epoll`, as the
+//! One thread sends small keep-alive requests to the simulator and reads its own
+//! `utime`/`stime` (`/proc/thread-self/stat`) before and after, three ways: blocking sockets
+//! with requests in flight [`PIPELINE`] at a time, each its own `write` (the kernel's work for
+//! the traffic without a sleep and wake-up per request: the floor), blocking sockets one
+//! request at a time (a wake-up per request, as a lightly loaded daemon has), and `reqwest` on
+//! a current-thread tokio runtime one at a time (non-blocking sockets and `epoll`, as the
 //! daemon does, without its thread hops). The server's side is the simulator's, not counted.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -17,12 +19,15 @@ use crate::procfs::{Cpu, cpu_of};
 
 /// Requests per probe: `stat` counts in ticks (10 ms), so enough for a few hundred of them.
 const REQUESTS: usize = 20_000;
+/// Requests in flight in the pipelined probe.
+const PIPELINE: usize = 16;
 /// Each probe stops after this long, done or not.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// CPU per request of the two probes, µs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Floor {
+    pub pipelined: PerRequest,
     pub blocking: PerRequest,
     pub tokio: PerRequest,
 }
@@ -50,21 +55,30 @@ impl PerRequest {
 /// of its own.
 pub fn measure(addr: String) -> Floor {
     let a = addr.clone();
-    let blocking = std::thread::spawn(move || blocking_probe(&a))
+    let pipelined = std::thread::spawn(move || blocking_probe(&a, PIPELINE))
+        .join()
+        .unwrap_or_default();
+    let a = addr.clone();
+    let blocking = std::thread::spawn(move || blocking_probe(&a, 1))
         .join()
         .unwrap_or_default();
     let tokio = std::thread::spawn(move || tokio_probe(&addr))
         .join()
         .unwrap_or_default();
-    Floor { blocking, tokio }
+    Floor {
+        pipelined,
+        blocking,
+        tokio,
+    }
 }
 
 fn thread_cpu() -> Cpu {
     cpu_of("/proc/thread-self/stat")
 }
 
-/// Blocking keep-alive HTTP/1.1: one `write` and (mostly) one `read` per request.
-fn blocking_probe(addr: &str) -> PerRequest {
+/// Blocking keep-alive HTTP/1.1, `depth` requests in flight (HTTP/1.1 pipelining), each
+/// request its own `write`; responses are read as they come.
+fn blocking_probe(addr: &str, depth: usize) -> PerRequest {
     let Ok(stream) = TcpStream::connect(addr) else {
         return PerRequest::default();
     };
@@ -75,11 +89,18 @@ fn blocking_probe(addr: &str) -> PerRequest {
     let mut reader = BufReader::new(stream);
     let (start, before) = (Instant::now(), thread_cpu());
     let mut done = 0;
-    while done < REQUESTS && start.elapsed() < PROBE_TIMEOUT {
-        if writer.write_all(request.as_bytes()).is_err() || !read_response(&mut reader) {
-            break;
+    'probe: while done < REQUESTS && start.elapsed() < PROBE_TIMEOUT {
+        for _ in 0..depth {
+            if writer.write_all(request.as_bytes()).is_err() {
+                break 'probe;
+            }
         }
-        done += 1;
+        for _ in 0..depth {
+            if !read_response(&mut reader) {
+                break 'probe;
+            }
+            done += 1;
+        }
     }
     PerRequest::of(thread_cpu() - before, done)
 }
@@ -164,9 +185,11 @@ pub async fn run(sim: &std::path::Path) -> Option<Floor> {
 /// The probes' results (one line, under a level's table).
 pub fn print(floor: &Floor) {
     println!(
-        "  floor per HTTP request (client side, µs user / system, {} requests each): \
-         blocking {:.1} / {:.1}, tokio+reqwest {:.1} / {:.1}",
+        "  per HTTP request (client, µs user / system, {} requests each): pipelined {:.1} / \
+         {:.1}, one at a time {:.1} / {:.1}, tokio+reqwest {:.1} / {:.1}",
         floor.blocking.requests.min(floor.tokio.requests),
+        floor.pipelined.user_us,
+        floor.pipelined.system_us,
         floor.blocking.user_us,
         floor.blocking.system_us,
         floor.tokio.user_us,
@@ -176,22 +199,22 @@ pub fn print(floor: &Floor) {
 
 /// Per level: the floor for the HTTP requests a reply takes, against a tenth of the baseline.
 pub fn print_level(floor: &Floor, http_per_reply: f64, system_us: f64, base_total_us: f64) {
-    let per_reply = |p: PerRequest| p.system_us * http_per_reply;
+    let system = |p: PerRequest| p.system_us * http_per_reply;
+    let client = (floor.tokio.user_us + floor.tokio.system_us) * http_per_reply;
     println!(
-        "  kernel floor µs/reply  {:>10.0} blocking, {:.0} tokio ({http_per_reply:.2} requests × \
-         {:.1} / {:.1} µs system)",
-        per_reply(floor.blocking),
-        per_reply(floor.tokio),
-        floor.blocking.system_us,
-        floor.tokio.system_us
+        "  kernel floor µs/reply  {:>10.0} pipelined, {:.0} one at a time; a bare reqwest client \
+         {client:.0} ({http_per_reply:.2} requests)",
+        system(floor.pipelined),
+        system(floor.blocking),
     );
     if base_total_us > 0.0 {
         let tenth = base_total_us / 10.0;
         println!(
-            "  0.1x of the baseline   {tenth:>10.0} µs/reply: our system CPU alone is {:.1}x \
-             that, the blocking floor {:.1}x",
+            "  0.1x of the baseline   {tenth:>10.0} µs/reply: our system CPU alone is {:.2}x \
+             that, the kernel floor {:.2}x, the bare reqwest client {:.2}x",
             system_us / tenth,
-            per_reply(floor.blocking) / tenth
+            system(floor.pipelined) / tenth,
+            client / tenth
         );
     }
 }
