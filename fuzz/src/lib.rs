@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use gws_botd::cometd::decide;
-use gws_botd::cometd::message::{Advice, BayeuxError, parse_response};
+use gws_botd::cometd::message::{Advice, BayeuxError, parse_response, parse_response_text};
 use gws_botd::event::{ChatId, UserData};
 use gws_botd::gws::Dialect;
 use gws_botd::gws::dialect::notification::{
@@ -94,13 +94,29 @@ pub fn notification(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let body = decode_body(&text).ok();
     for dialect in DIALECTS {
-        if let Some(payload) = &payload {
-            for channel in CHANNELS {
-                let parsed = dialect.parse_notification(channel, payload);
-                let _ = format!("{parsed:?}");
+        for channel in CHANNELS {
+            // The daemon's own path: the payload read from its text, borrowing from it. Where
+            // the text is JSON it must read exactly as the `Value` path reads it.
+            let from_text = format!("{:?}", dialect.parse_notification_text(channel, &text));
+            if let Some(payload) = &payload {
+                let parsed = format!("{:?}", dialect.parse_notification(channel, payload));
+                assert_eq!(
+                    from_text, parsed,
+                    "text and Value read {channel} differently"
+                );
             }
+        }
+        if let Some(payload) = &payload {
             let _ = dialect.parse_listing(payload);
             let _ = dialect.parse_transcript(&chat, payload);
+        }
+        // The CometD client's own path: messages split from the body's text, `data` kept as text.
+        for reply in parse_response_text(&text).unwrap_or_default() {
+            let _ = (reply.is_meta(), reply.is_successful());
+            if let Some(payload) = &reply.payload {
+                let parsed = dialect.parse_notification_text(&reply.channel, payload.as_str());
+                let _ = format!("{parsed:?}");
+            }
         }
         if let Some(body) = &body {
             for reply in parse_response(body.clone()) {

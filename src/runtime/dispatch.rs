@@ -65,8 +65,12 @@ pub struct Dispatcher {
     /// have not been offered again by a notification since.
     requeued: HashSet<ChatId>,
     /// Chats that ended (not abandoned), with when; the oldest are forgotten first.
-    ended_at: HashMap<ChatId, Instant>,
-    ended_order: VecDeque<ChatId>,
+    /// Keyed by a keyed hash of the chat id (`ended_key`), not the id: 10,000 small strings
+    /// that outlive their chats were spread over the heap and kept pages of ended chats
+    /// resident, so RSS grew with each burst of chats.
+    ended_at: HashMap<u64, Instant>,
+    ended_order: VecDeque<u64>,
+    ended_keys: std::hash::RandomState,
     /// The agent state (Ready/NotReady) the worker is to set.
     agent_state: watch::Sender<Option<SessionOperation>>,
     tracker: TaskTracker,
@@ -76,6 +80,8 @@ pub struct Dispatcher {
     /// True while the bot has gone NotReady because it is full.
     full: bool,
     draining: bool,
+    /// When to give the memory of ended chats back to the system.
+    trim: super::trim::Trim,
 }
 
 impl Dispatcher {
@@ -90,6 +96,7 @@ impl Dispatcher {
             requeued: HashSet::new(),
             ended_at: HashMap::new(),
             ended_order: VecDeque::new(),
+            ended_keys: std::hash::RandomState::new(),
             agent_state: watch::Sender::new(None),
             tracker: TaskTracker::new(),
             ended_tx,
@@ -97,6 +104,7 @@ impl Dispatcher {
             max_chats,
             full: false,
             draining: false,
+            trim: super::trim::Trim::default(),
         }
     }
 
@@ -206,7 +214,7 @@ impl Dispatcher {
             }
             return;
         }
-        if self.ended_at.contains_key(&update.id) {
+        if self.ended_at.contains_key(&self.ended_key(&update.id)) {
             debug!(chat_id = %update.id, kind = ?update.kind, "update for a chat that has ended");
             self.ctx.stats.notification_ignored();
             return;
@@ -313,7 +321,11 @@ impl Dispatcher {
             }
             return false;
         }
-        if self.ended_at.get(&chat.id).is_some_and(|t| *t >= listed_at) {
+        if self
+            .ended_at
+            .get(&self.ended_key(&chat.id))
+            .is_some_and(|t| *t >= listed_at)
+        {
             debug!(chat_id = %chat.id, "listed chat ended since the listing");
             return false;
         }
@@ -363,6 +375,7 @@ impl Dispatcher {
         let id = offer.id.clone();
         let (tx, rx) = mpsc::channel(DEFAULT_CHAT_QUEUE);
         self.chats.insert(id.clone(), tx);
+        self.trim.after_start(self.chats.len());
         let ctx = self.ctx.clone();
         let agent = self.agent.clone();
         let ended = self.ended_tx.clone();
@@ -410,8 +423,18 @@ impl Dispatcher {
         });
     }
 
+    /// The key of an ended chat in `ended_at`: a hash with random keys, so ids cannot be made to
+    /// collide; by chance two of the remembered ids collide with odds of 1 in 10^15.
+    fn ended_key(&self, id: &ChatId) -> u64 {
+        use std::hash::BuildHasher;
+        self.ended_keys.hash_one(id)
+    }
+
     async fn ended(&mut self, id: ChatId, end: End) {
         self.chats.remove(&id);
+        if self.trim.after_end(self.chats.len()) {
+            super::trim::release();
+        }
         self.behind.remove(&id);
         self.requeued.remove(&id);
         if matches!(end, End::Closed { .. } | End::HandedOver { .. } | End::Gone) {
@@ -420,8 +443,9 @@ impl Dispatcher {
             {
                 self.ended_at.remove(&old);
             }
-            self.ended_order.push_back(id.clone());
-            self.ended_at.insert(id.clone(), Instant::now());
+            let key = self.ended_key(&id);
+            self.ended_order.push_back(key);
+            self.ended_at.insert(key, Instant::now());
         }
         self.ctx.stats.chat_ended(end.label());
         let detail = match &end {

@@ -5,7 +5,7 @@
 //! the contact-centre session, recovery, re-login, keeping CometD running), `pump` (the one
 //! way in for events: notifications and fetched transcripts), `dispatch` (one task per
 //! chat), `agent` (the dispatcher's handle on the session: Ready/NotReady, reject, finish),
-//! `signal` (SIGTERM/SIGINT/SIGHUP as requests), `tuning` (the knobs tests shorten). May call `gws`, `cometd`, `chat`,
+//! `signal` (SIGTERM/SIGINT/SIGHUP as requests), `trim` (giving freed memory back after many chats ended), `tuning` (the knobs tests shorten). May call `gws`, `cometd`, `chat`,
 //! `responder`, `store` and `telemetry`; only `cli` calls it.
 
 pub(crate) mod agent;
@@ -14,4 +14,5 @@ pub(crate) mod dispatch;
 pub(crate) mod login;
 pub(crate) mod pump;
 pub(crate) mod signal;
+pub(crate) mod trim;
 pub(crate) mod tuning;
